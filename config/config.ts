@@ -1,0 +1,160 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { packageRoot } from '../lib/paths';
+
+/**
+ * Names that cannot be repositories: they are the service's own top-level routes,
+ * and `targets` would shadow the default repository's target files.
+ */
+export const RESERVED_NAMES = new Set(['api', 'healthz', 'readyz', 'metrics', 'status', 'targets', 'static']);
+
+const repositorySchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it is used in URLs)')
+    .max(63)
+    .refine((n) => !RESERVED_NAMES.has(n), { message: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
+  upstream: z
+    .string()
+    .url('must be an absolute http(s) URL')
+    .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' }),
+  trustAnchor: z.string().min(1, 'must name a root.json file'),
+  default: z.boolean().optional(),
+});
+
+const configSchema = z.strictObject({
+  dataDir: z.string().min(1).default('./data'),
+  server: z
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .prefault({}),
+  sync: z
+    .strictObject({
+      /** Run one sync of every repository when the server starts. */
+      onStart: z.boolean().default(true),
+      /** Per request to the upstream, headers and body together. */
+      requestTimeoutSeconds: z.number().positive().max(600).default(30),
+      /** Cap on any one target file; metadata caps come from TUF itself. */
+      maxTargetBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      /**
+       * Versioned files of this many most recent generations stay servable, so a client
+       * that read the previous timestamp.json can still fetch the snapshot it names.
+       */
+      servedGenerations: z.number().int().min(1).max(1000).default(5),
+      /** Generations kept in the store for history before they are pruned. */
+      keptGenerations: z.number().int().min(1).max(100000).default(100),
+    })
+    .prefault({}),
+  repositories: z.array(repositorySchema).min(1, 'needs at least one repository'),
+});
+
+export type RepositoryConfig = {
+  name: string;
+  upstream: string;
+  /** Absolute path of the pinned root.json. */
+  trustAnchor: string;
+  default: boolean;
+};
+
+export type Config = Omit<z.output<typeof configSchema>, 'repositories'> & {
+  repositories: RepositoryConfig[];
+  /** Where the configuration came from: a file path or "embedded default". */
+  origin: string;
+};
+
+/** Values given on the command line; each wins over the file. */
+export type ConfigOverrides = { host?: string; port?: number; dataDir?: string };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const EMBEDDED_ANCHOR = (): string => path.join(packageRoot(), 'config', 'anchors', 'sigstore-public-good.root.json');
+
+/** No config file at all: mirror the public-good instance, anchored on the root shipped with us. */
+export function embeddedDefault(): unknown {
+  return {
+    dataDir: './data',
+    repositories: [
+      { name: 'sigstore', upstream: 'https://tuf-repo-cdn.sigstore.dev', trustAnchor: EMBEDDED_ANCHOR(), default: true },
+    ],
+  };
+}
+
+/**
+ * Validate a parsed config. Relative paths in a file are relative to that file's folder,
+ * so a config and its trust anchors can move together; flags are relative to the cwd.
+ */
+export function parseConfig(raw: unknown, origin: string, baseDir: string, overrides: ConfigOverrides = {}): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${formatPath(issue.path) || '(top level)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration in ${origin}:\n${lines.join('\n')}`);
+  }
+  const parsed = result.data;
+
+  const names = new Set<string>();
+  parsed.repositories.forEach((r, i) => {
+    if (names.has(r.name)) throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].name: "${r.name}" is used twice`);
+    names.add(r.name);
+  });
+  const defaults = parsed.repositories.filter((r) => r.default);
+  if (defaults.length > 1) {
+    throw new ConfigError(`invalid configuration in ${origin}:\n  repositories: only one may be default (${defaults.map((r) => r.name).join(', ')})`);
+  }
+  // A lone repository is the default one: `cosign initialize --mirror http://host:8080` just works.
+  const defaultName = defaults[0]?.name ?? (parsed.repositories.length === 1 ? parsed.repositories[0].name : undefined);
+
+  const repositories = parsed.repositories.map((r, i) => {
+    const trustAnchor = path.resolve(baseDir, r.trustAnchor);
+    if (!fs.existsSync(trustAnchor)) {
+      throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].trustAnchor: no such file ${trustAnchor}`);
+    }
+    return { name: r.name, upstream: r.upstream.replace(/\/+$/, ''), trustAnchor, default: r.name === defaultName };
+  });
+
+  return {
+    ...parsed,
+    dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : path.resolve(baseDir, parsed.dataDir),
+    server: {
+      host: overrides.host ?? parsed.server.host,
+      port: overrides.port ?? parsed.server.port,
+    },
+    repositories,
+    origin,
+  };
+}
+
+/** The config file named by --config, else TUF_MIRROR_CONFIG, else the embedded default. */
+export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CONFIG, overrides: ConfigOverrides = {}): Config {
+  if (!file) return parseConfig(embeddedDefault(), 'embedded default', process.cwd(), overrides);
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read configuration ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`configuration ${abs} is not valid YAML: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, abs, path.dirname(abs), overrides);
+}
+
+function formatPath(p: ReadonlyArray<PropertyKey>): string {
+  return p.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? String(seg) : `.${String(seg)}`)).join('');
+}

@@ -1,0 +1,33 @@
+import pino from 'pino';
+
+export type Logger = pino.Logger;
+
+/**
+ * One JSON line per event on stdout (what `kubectl logs` and docker collect).
+ * Tokens never reach a log line: they are redacted wherever they appear.
+ */
+export function createLogger(level: string = process.env.TUF_MIRROR_LOG_LEVEL ?? 'info'): Logger {
+  return pino({
+    level,
+    base: { service: 'tuf-mirror' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: ['adminToken', '*.adminToken', 'headers.authorization', 'req.headers.authorization'],
+  });
+}
+
+/** A logger that drops everything: for library callers and tests that want silence. */
+export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** An upstream URL fit for a log line or an API answer: credentials stripped. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '';
+      u.password = '';
+    }
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}

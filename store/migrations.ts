@@ -1,0 +1,80 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Schema history. Append only: a released migration never changes, a new one is added.
+ * Each runs in its own transaction together with the bump of user_version.
+ */
+const MIGRATIONS: string[] = [
+  // 1: repositories, content-addressed blobs, generations, root history, sync runs
+  `
+  CREATE TABLE repositories (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    upstream TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    current_generation_id INTEGER REFERENCES generations(id)
+  );
+  CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL
+  );
+  CREATE TABLE generations (
+    id INTEGER PRIMARY KEY,
+    repository_id INTEGER NOT NULL REFERENCES repositories(id),
+    created_at TEXT NOT NULL,
+    sync_run_id INTEGER REFERENCES sync_runs(id),
+    root_version INTEGER NOT NULL,
+    timestamp_version INTEGER NOT NULL,
+    snapshot_version INTEGER NOT NULL,
+    targets_version INTEGER NOT NULL,
+    summary TEXT NOT NULL
+  );
+  CREATE INDEX generations_by_repository ON generations(repository_id, id);
+  CREATE TABLE generation_files (
+    generation_id INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    PRIMARY KEY (generation_id, path)
+  ) WITHOUT ROWID;
+  CREATE INDEX generation_files_by_blob ON generation_files(sha256);
+  CREATE TABLE roots (
+    repository_id INTEGER NOT NULL REFERENCES repositories(id),
+    version INTEGER NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    expires TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    PRIMARY KEY (repository_id, version)
+  );
+  CREATE TABLE sync_runs (
+    id INTEGER PRIMARY KEY,
+    repository_id INTEGER NOT NULL REFERENCES repositories(id),
+    source TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT NOT NULL CHECK (outcome IN ('running', 'updated', 'unchanged', 'failed')),
+    error_code TEXT,
+    error_message TEXT,
+    error_role TEXT,
+    requests INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    generation_id INTEGER REFERENCES generations(id)
+  );
+  CREATE INDEX sync_runs_by_repository ON sync_runs(repository_id, id);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`store schema version ${current} is newer than this tuf-mirror knows (${MIGRATIONS.length}); upgrade tuf-mirror`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,366 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isVersionedPath } from '../lib/layout';
+import { migrate } from './migrations';
+
+export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+export type RoleSummary = { role: string; version: number; expires: string };
+
+/** What a generation holds, computed once from verified metadata when it is committed. */
+export type GenerationSummary = {
+  roles: RoleSummary[];
+  rootVersions: number[];
+  targets: string[];
+  files: number;
+  bytes: number;
+};
+
+export type GenerationRecord = {
+  id: number;
+  repository: string;
+  createdAt: string;
+  syncRunId: number | null;
+  rootVersion: number;
+  timestampVersion: number;
+  snapshotVersion: number;
+  targetsVersion: number;
+  summary: GenerationSummary;
+};
+
+export type SyncOutcome = 'running' | 'updated' | 'unchanged' | 'failed';
+
+export type SyncRunRecord = {
+  id: number;
+  repository: string;
+  source: string;
+  startedAt: string;
+  finishedAt: string | null;
+  outcome: SyncOutcome;
+  error: { code: string; message: string; role: string | null } | null;
+  requests: number;
+  bytes: number;
+  generationId: number | null;
+};
+
+export type RootRecord = { version: number; sha256: string; expires: string; firstSeenAt: string };
+
+/** One file of a new generation, by its path in the upstream layout. */
+export type NewFile = { path: string; bytes: Buffer };
+
+export type NewGeneration = {
+  files: NewFile[];
+  roots: { version: number; bytes: Buffer; expires: string }[];
+  versions: { root: number; timestamp: number; snapshot: number; targets: number };
+  summary: Omit<GenerationSummary, 'files' | 'bytes'>;
+};
+
+export type RunTotals = { requests: number; bytes: number };
+export type RunFailure = { code: string; message: string; role?: string };
+
+/** The files a server should answer with: the current generation plus versioned files it keeps servable. */
+export type ServedSet = { generationId: number; files: Map<string, string> };
+
+type GenerationRow = {
+  id: number;
+  name: string;
+  created_at: string;
+  sync_run_id: number | null;
+  root_version: number;
+  timestamp_version: number;
+  snapshot_version: number;
+  targets_version: number;
+  summary: string;
+};
+
+type RunRow = {
+  id: number;
+  name: string;
+  source: string;
+  started_at: string;
+  finished_at: string | null;
+  outcome: SyncOutcome;
+  error_code: string | null;
+  error_message: string | null;
+  error_role: string | null;
+  requests: number;
+  bytes: number;
+  generation_id: number | null;
+};
+
+const nowIso = (): string => new Date().toISOString();
+
+/**
+ * The only module that writes the database. Everything a generation needs is written in one
+ * transaction, so a crash at any instant leaves either the old or the new generation current.
+ */
+export class Store {
+  private constructor(
+    readonly db: Database.Database,
+    readonly dataDir: string,
+  ) {}
+
+  static open(dataDir: string): Store {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const db = new Database(path.join(dataDir, 'tuf-mirror.db'));
+    db.pragma('journal_mode = WAL');
+    // FULL: a committed generation survives power loss too, not only a killed process.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 10000');
+    migrate(db);
+    return new Store(db, dataDir);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  ensureRepository(name: string, upstream: string): number {
+    const row = this.db.prepare('SELECT id, upstream FROM repositories WHERE name = ?').get(name) as { id: number; upstream: string } | undefined;
+    if (row) {
+      if (row.upstream !== upstream) this.db.prepare('UPDATE repositories SET upstream = ? WHERE id = ?').run(upstream, row.id);
+      return row.id;
+    }
+    return Number(this.db.prepare('INSERT INTO repositories (name, upstream, created_at) VALUES (?, ?, ?)').run(name, upstream, nowIso()).lastInsertRowid);
+  }
+
+  private repositoryId(name: string): number | undefined {
+    return (this.db.prepare('SELECT id FROM repositories WHERE name = ?').get(name) as { id: number } | undefined)?.id;
+  }
+
+  private requireRepositoryId(name: string): number {
+    const id = this.repositoryId(name);
+    if (id === undefined) throw new Error(`unknown repository ${name}`);
+    return id;
+  }
+
+  currentGeneration(repository: string): GenerationRecord | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT g.*, r.name FROM repositories r JOIN generations g ON g.id = r.current_generation_id WHERE r.name = ?`,
+      )
+      .get(repository) as GenerationRow | undefined;
+    return row && toGeneration(row);
+  }
+
+  /** Current generation id per repository: a cheap query for readers that poll for switches. */
+  currentGenerationIds(): Map<string, number | null> {
+    const rows = this.db.prepare('SELECT name, current_generation_id AS id FROM repositories').all() as { name: string; id: number | null }[];
+    return new Map(rows.map((r) => [r.name, r.id]));
+  }
+
+  generationFiles(generationId: number): Map<string, string> {
+    const rows = this.db.prepare('SELECT path, sha256 FROM generation_files WHERE generation_id = ?').all(generationId) as { path: string; sha256: string }[];
+    return new Map(rows.map((r) => [r.path, r.sha256]));
+  }
+
+  blob(sha256: string): Buffer | undefined {
+    return (this.db.prepare('SELECT data FROM blobs WHERE sha256 = ?').get(sha256) as { data: Buffer } | undefined)?.data;
+  }
+
+  hasBlob(sha256: string): boolean {
+    return this.db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?').get(sha256) !== undefined;
+  }
+
+  roots(repository: string): RootRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT version, sha256, expires, first_seen_at FROM roots WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) ORDER BY version`,
+      )
+      .all(repository) as { version: number; sha256: string; expires: string; first_seen_at: string }[];
+    return rows.map((r) => ({ version: r.version, sha256: r.sha256, expires: r.expires, firstSeenAt: r.first_seen_at }));
+  }
+
+  /**
+   * The current generation, plus the versioned files (N.snapshot.json, targets/<hash>.x, …) of the
+   * `generations - 1` generations before it: a client that read the previous timestamp.json a
+   * moment before a switch still finds every file it names.
+   */
+  servedSet(repository: string, generations: number): ServedSet | undefined {
+    const current = this.currentGeneration(repository);
+    if (!current) return undefined;
+    const files = this.generationFiles(current.id);
+    const older = this.db
+      .prepare(
+        `SELECT id FROM generations WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND id < ? ORDER BY id DESC LIMIT ?`,
+      )
+      .all(repository, current.id, generations - 1) as { id: number }[];
+    for (const { id } of older) {
+      for (const [p, sha] of this.generationFiles(id)) {
+        if (!files.has(p) && isVersionedPath(p)) files.set(p, sha);
+      }
+    }
+    return { generationId: current.id, files };
+  }
+
+  startSyncRun(repository: string, source: string): number {
+    const repositoryId = this.requireRepositoryId(repository);
+    return Number(
+      this.db
+        .prepare(`INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, ?, 'running')`)
+        .run(repositoryId, source, nowIso()).lastInsertRowid,
+    );
+  }
+
+  finishSyncRun(runId: number, outcome: 'unchanged' | 'failed', totals: RunTotals, failure?: RunFailure): void {
+    this.db
+      .prepare(
+        `UPDATE sync_runs SET finished_at = ?, outcome = ?, requests = ?, bytes = ?, error_code = ?, error_message = ?, error_role = ? WHERE id = ?`,
+      )
+      .run(nowIso(), outcome, totals.requests, totals.bytes, failure?.code ?? null, failure?.message ?? null, failure?.role ?? null, runId);
+  }
+
+  /**
+   * Write a verified generation and make it current, all in one transaction together with the
+   * end of its sync run. Blobs are content addressed: a file already held is not stored again.
+   */
+  commitGeneration(repository: string, runId: number, gen: NewGeneration, totals: RunTotals): GenerationRecord {
+    const repositoryId = this.requireRepositoryId(repository);
+    const insertBlob = this.db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
+    const insertFile = this.db.prepare('INSERT INTO generation_files (generation_id, path, sha256) VALUES (?, ?, ?)');
+    const insertRoot = this.db.prepare(
+      'INSERT OR IGNORE INTO roots (repository_id, version, sha256, expires, first_seen_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    const store = (bytes: Buffer): string => {
+      const sha = sha256Hex(bytes);
+      insertBlob.run(sha, bytes.length, bytes);
+      return sha;
+    };
+
+    return this.db.transaction(() => {
+      const createdAt = nowIso();
+      const summary: GenerationSummary = {
+        ...gen.summary,
+        files: gen.files.length,
+        bytes: gen.files.reduce((n, f) => n + f.bytes.length, 0),
+      };
+      const generationId = Number(
+        this.db
+          .prepare(
+            `INSERT INTO generations (repository_id, created_at, sync_run_id, root_version, timestamp_version, snapshot_version, targets_version, summary)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(repositoryId, createdAt, runId, gen.versions.root, gen.versions.timestamp, gen.versions.snapshot, gen.versions.targets, JSON.stringify(summary))
+          .lastInsertRowid,
+      );
+      for (const f of gen.files) insertFile.run(generationId, f.path, store(f.bytes));
+      for (const r of gen.roots) insertRoot.run(repositoryId, r.version, store(r.bytes), r.expires, createdAt);
+      this.db.prepare('UPDATE repositories SET current_generation_id = ? WHERE id = ?').run(generationId, repositoryId);
+      this.db
+        .prepare(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ? WHERE id = ?`)
+        .run(createdAt, totals.requests, totals.bytes, generationId, runId);
+      return { id: generationId, repository, createdAt, syncRunId: runId, rootVersion: gen.versions.root, timestampVersion: gen.versions.timestamp, snapshotVersion: gen.versions.snapshot, targetsVersion: gen.versions.targets, summary };
+    }).immediate();
+  }
+
+  lastSyncRun(repository: string, outcomes?: SyncOutcome[]): SyncRunRecord | undefined {
+    const filter = outcomes ? `AND s.outcome IN (${outcomes.map(() => '?').join(', ')})` : '';
+    const row = this.db
+      .prepare(`SELECT s.*, r.name FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE r.name = ? ${filter} ORDER BY s.id DESC LIMIT 1`)
+      .get(repository, ...(outcomes ?? [])) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  syncRuns(repository: string, limit = 50): SyncRunRecord[] {
+    const rows = this.db
+      .prepare(`SELECT s.*, r.name FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE r.name = ? ORDER BY s.id DESC LIMIT ?`)
+      .all(repository, limit) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  /**
+   * Runs left 'running' by a process that died mid-sync are ended as interrupted, so status
+   * never shows a sync in progress that nobody is doing.
+   */
+  endInterruptedRuns(repository: string, olderThanMs: number): number {
+    const cutoff = new Date(Date.now() - olderThanMs).toISOString();
+    return this.db
+      .prepare(
+        `UPDATE sync_runs SET outcome = 'failed', finished_at = ?, error_code = 'INTERRUPTED', error_message = 'the process running this sync stopped before it finished'
+         WHERE outcome = 'running' AND started_at < ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)`,
+      )
+      .run(nowIso(), cutoff, repository).changes;
+  }
+
+  /**
+   * Drop generations beyond the newest `keep` (never the current one) and every blob that no
+   * generation and no root refers to any more. Sync runs keep their history; their link to a
+   * pruned generation is cleared.
+   */
+  prune(repository: string, keep: number): { generations: number; blobs: number } {
+    const repositoryId = this.repositoryId(repository);
+    if (repositoryId === undefined) return { generations: 0, blobs: 0 };
+    return this.db.transaction(() => {
+      const doomed = this.db
+        .prepare(
+          `SELECT id FROM generations WHERE repository_id = ? AND id NOT IN (SELECT id FROM generations WHERE repository_id = ? ORDER BY id DESC LIMIT ?)
+           AND id IS NOT (SELECT current_generation_id FROM repositories WHERE id = ?)`,
+        )
+        .all(repositoryId, repositoryId, keep, repositoryId) as { id: number }[];
+      for (const { id } of doomed) {
+        this.db.prepare('UPDATE sync_runs SET generation_id = NULL WHERE generation_id = ?').run(id);
+        this.db.prepare('DELETE FROM generation_files WHERE generation_id = ?').run(id);
+        this.db.prepare('DELETE FROM generations WHERE id = ?').run(id);
+      }
+      const blobs = doomed.length
+        ? this.db
+            .prepare(
+              `DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM generation_files f WHERE f.sha256 = blobs.sha256)
+               AND NOT EXISTS (SELECT 1 FROM roots r WHERE r.sha256 = blobs.sha256)`,
+            )
+            .run().changes
+        : 0;
+      return { generations: doomed.length, blobs };
+    }).immediate();
+  }
+
+  /** Every file of the current generation has its blob and its blob its hash: what a crash must never break. */
+  checkIntegrity(): string[] {
+    const problems: string[] = [];
+    const quick = this.db.pragma('quick_check', { simple: true });
+    if (quick !== 'ok') problems.push(`sqlite quick_check: ${String(quick)}`);
+    const rows = this.db
+      .prepare(
+        `SELECT r.name, f.path, f.sha256, b.data FROM repositories r JOIN generation_files f ON f.generation_id = r.current_generation_id
+         LEFT JOIN blobs b ON b.sha256 = f.sha256`,
+      )
+      .all() as { name: string; path: string; sha256: string; data: Buffer | null }[];
+    for (const r of rows) {
+      if (!r.data) problems.push(`${r.name}: ${r.path} has no blob`);
+      else if (sha256Hex(r.data) !== r.sha256) problems.push(`${r.name}: ${r.path} blob does not match its hash`);
+    }
+    return problems;
+  }
+}
+
+function toGeneration(row: GenerationRow): GenerationRecord {
+  return {
+    id: row.id,
+    repository: row.name,
+    createdAt: row.created_at,
+    syncRunId: row.sync_run_id,
+    rootVersion: row.root_version,
+    timestampVersion: row.timestamp_version,
+    snapshotVersion: row.snapshot_version,
+    targetsVersion: row.targets_version,
+    summary: JSON.parse(row.summary) as GenerationSummary,
+  };
+}
+
+function toRun(row: RunRow): SyncRunRecord {
+  return {
+    id: row.id,
+    repository: row.name,
+    source: row.source,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    outcome: row.outcome,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '', role: row.error_role } : null,
+    requests: row.requests,
+    bytes: row.bytes,
+    generationId: row.generation_id,
+  };
+}

@@ -1,0 +1,106 @@
+import type { Config, RepositoryConfig } from '../config/config';
+import { redactUrl } from '../lib/log';
+import type { GenerationRecord, Store, SyncRunRecord } from '../store/store';
+
+export type RoleStatus = {
+  role: string;
+  version: number;
+  expires: string;
+  /** Seconds until `expires`; negative once expired. */
+  expiresInSeconds: number;
+  expired: boolean;
+};
+
+export type RepositoryStatus = {
+  name: string;
+  upstream: string;
+  default: boolean;
+  /** The generation being served, or null before the first successful sync. */
+  generation: { id: number; createdAt: string; files: number; bytes: number; targets: string[]; rootVersions: number[] } | null;
+  roles: RoleStatus[];
+  lastSync: SyncRunView | null;
+  lastSuccessfulSync: SyncRunView | null;
+  /** false when the latest attempt could not reach the upstream; null before any attempt. */
+  upstreamReachable: boolean | null;
+};
+
+export type SyncRunView = Omit<SyncRunRecord, 'repository'>;
+
+const UNREACHABLE = new Set(['UPSTREAM_UNREACHABLE', 'UPSTREAM_TIMEOUT']);
+
+export function roleStatuses(generation: GenerationRecord, now: Date = new Date()): RoleStatus[] {
+  return generation.summary.roles.map((r) => {
+    const left = Math.floor((Date.parse(r.expires) - now.getTime()) / 1000);
+    return { role: r.role, version: r.version, expires: r.expires, expiresInSeconds: left, expired: left <= 0 };
+  });
+}
+
+export function repositoryStatus(store: Store, repository: RepositoryConfig, now: Date = new Date()): RepositoryStatus {
+  const generation = store.currentGeneration(repository.name);
+  const lastSync = store.lastSyncRun(repository.name);
+  const lastSuccess = store.lastSyncRun(repository.name, ['updated', 'unchanged']);
+  const view = (r: SyncRunRecord | undefined): SyncRunView | null => {
+    if (!r) return null;
+    const { repository: _ignored, ...rest } = r;
+    return rest;
+  };
+  return {
+    name: repository.name,
+    upstream: redactUrl(repository.upstream),
+    default: repository.default,
+    generation: generation
+      ? {
+          id: generation.id,
+          createdAt: generation.createdAt,
+          files: generation.summary.files,
+          bytes: generation.summary.bytes,
+          targets: generation.summary.targets,
+          rootVersions: generation.summary.rootVersions,
+        }
+      : null,
+    roles: generation ? roleStatuses(generation, now) : [],
+    lastSync: view(lastSync),
+    lastSuccessfulSync: view(lastSuccess),
+    upstreamReachable: !lastSync || lastSync.outcome === 'running' ? null : !(lastSync.error && UNREACHABLE.has(lastSync.error.code)),
+  };
+}
+
+export function allStatuses(store: Store, config: Config, now: Date = new Date()): RepositoryStatus[] {
+  return config.repositories.map((r) => repositoryStatus(store, r, now));
+}
+
+/** Status as a person reads it in a terminal. */
+export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date()): string {
+  const lines: string[] = [];
+  for (const s of statuses) {
+    lines.push(`${s.name}${s.default ? ' (default)' : ''}  ← ${s.upstream}`);
+    if (!s.generation) {
+      lines.push('  holds nothing yet: no sync has succeeded');
+    } else {
+      lines.push(`  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${s.generation.rootVersions.at(-1)}`);
+      lines.push('  role                  version  expires                   left');
+      for (const r of s.roles) {
+        lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${r.expired ? 'EXPIRED ' + humanDuration(-r.expiresInSeconds) + ' ago' : humanDuration(r.expiresInSeconds)}`);
+      }
+    }
+    const last = s.lastSync;
+    if (last) {
+      const when = last.finishedAt ?? last.startedAt;
+      const ago = humanDuration(Math.floor((now.getTime() - Date.parse(when)) / 1000));
+      lines.push(`  last sync: ${last.outcome} ${ago} ago (${last.requests} requests, ${last.bytes} bytes)${last.error ? `: ${last.error.code}${last.error.role ? ` [${last.error.role}]` : ''} ${last.error.message}` : ''}`);
+    } else {
+      lines.push('  last sync: never');
+    }
+    if (s.upstreamReachable === false) lines.push('  upstream UNREACHABLE: serving what is held');
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+export function humanDuration(seconds: number): string {
+  const s = Math.max(0, seconds);
+  if (s >= 86400) return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+  if (s >= 3600) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${s}s`;
+}
