@@ -73,6 +73,7 @@ async function runSync(options: SyncOptions): Promise<SyncResult> {
 
   const tmpRoot = path.join(store.dataDir, 'tmp');
   fs.mkdirSync(tmpRoot, { recursive: true });
+  removeStaleWorkDirs(tmpRoot);
   const workDir = fs.mkdtempSync(path.join(tmpRoot, `sync-${repository.name}-`));
   try {
     const files = await verifiedFiles(options, source, fetcher, workDir);
@@ -93,6 +94,19 @@ async function runSync(options: SyncOptions): Promise<SyncResult> {
     return { outcome: 'failed', runId, error, ...totals() };
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Work dirs of syncs killed mid-run; an hour is far longer than any live sync keeps one. */
+function removeStaleWorkDirs(tmpRoot: string): void {
+  const cutoff = Date.now() - 60 * 60 * 1000;
+  for (const entry of fs.readdirSync(tmpRoot)) {
+    const dir = path.join(tmpRoot, entry);
+    try {
+      if (entry.startsWith('sync-') && fs.statSync(dir).mtimeMs < cutoff) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Another process removed it first.
+    }
   }
 }
 

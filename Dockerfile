@@ -1,0 +1,30 @@
+# Build: compile TypeScript and better-sqlite3's native addon, then drop dev dependencies.
+FROM node:20-bookworm-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json ./
+COPY cli cli
+COPY config config
+COPY lib lib
+COPY server server
+COPY store store
+COPY sync sync
+COPY watch watch
+COPY test test
+COPY bench bench
+RUN npm ci && npm prune --omit=dev
+
+# Run: no compiler, no dev dependencies, a non-root user, data on a volume.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist dist
+COPY --from=build /app/config/anchors config/anchors
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["serve"]

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import YAML from 'yaml';
+import { ConfigError, EMBEDDED_ANCHOR, loadConfig, parseConfig } from '../config/config';
+import { packageRoot } from '../lib/paths';
+import { FIXTURE, tempDir } from './helpers/mirror';
+
+const ROOT = packageRoot();
+const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+const anchor = path.join(FIXTURE, '1.root.json');
+const repo = (over: Record<string, unknown> = {}) => ({ name: 'sigstore', upstream: 'https://example.test', trustAnchor: anchor, ...over });
+
+function configError(raw: unknown): string {
+  try {
+    parseConfig(raw, 'test.yaml', ROOT);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('the embedded default mirrors public-good, anchored on the shipped root v16', () => {
+    const config = loadConfig(undefined);
+    assert.equal(config.origin, 'embedded default');
+    assert.equal(config.repositories.length, 1);
+    const [r] = config.repositories;
+    assert.deepEqual([r.name, r.upstream, r.default], ['sigstore', 'https://tuf-repo-cdn.sigstore.dev', true]);
+    assert.equal(r.trustAnchor, EMBEDDED_ANCHOR());
+    const root = JSON.parse(fs.readFileSync(r.trustAnchor, 'utf8'));
+    assert.equal(root.signed.version, 16);
+    assert.ok(fs.readFileSync(r.trustAnchor).equals(fs.readFileSync(path.join(ROOT, 'test/fixtures/sigstore-root-v16.json'))));
+    assert.equal(config.dataDir, path.resolve('data'));
+    assert.deepEqual(config.server, { host: '0.0.0.0', port: 8080 });
+  });
+
+  test('each bad field is named in the message', () => {
+    assert.match(configError({ repositories: [repo({ name: 'Sig Store' })] }), /repositories\[0\]\.name: must match \[a-z0-9-\]\+/);
+    assert.match(configError({ repositories: [repo({ name: 'api' })] }), /repositories\[0\]\.name: is reserved/);
+    assert.match(configError({ repositories: [repo({ upstreem: 'x' })] }), /repositories\[0\].*upstreem/);
+    assert.match(configError({ repositories: [repo({ upstream: 'ftp://x' })] }), /repositories\[0\]\.upstream: must be an http/);
+    assert.match(configError({ server: { port: 70000 }, repositories: [repo()] }), /server\.port/);
+    assert.match(configError({ repositories: [] }), /repositories: needs at least one repository/);
+    assert.match(configError({ repositories: [repo(), repo()] }), /repositories\[1\]\.name: "sigstore" is used twice/);
+    assert.match(configError({ repositories: [repo({ default: true }), repo({ name: 'b', default: true })] }), /only one may be default/);
+    assert.match(configError({ repositories: [repo({ trustAnchor: './nope.json' })] }), /repositories\[0\]\.trustAnchor: no such file/);
+    assert.match(configError({ dataDri: 'x', repositories: [repo()] }), /dataDri/);
+  });
+
+  test('relative paths resolve against the config file, flags win over the file', () => {
+    const dir = tempDir();
+    fs.copyFileSync(anchor, path.join(dir, 'anchor.json'));
+    const file = path.join(dir, 'c.yaml');
+    fs.writeFileSync(file, YAML.stringify({ dataDir: './state', server: { port: 9000 }, repositories: [repo({ trustAnchor: './anchor.json' })] }));
+    const config = loadConfig(file);
+    assert.equal(config.dataDir, path.join(dir, 'state'));
+    assert.equal(config.repositories[0].trustAnchor, path.join(dir, 'anchor.json'));
+    assert.equal(config.repositories[0].default, true, 'a lone repository is the default one');
+    const overridden = loadConfig(file, { port: 1234, host: '127.0.0.1', dataDir: 'elsewhere' });
+    assert.deepEqual(overridden.server, { host: '127.0.0.1', port: 1234 });
+    assert.equal(overridden.dataDir, path.resolve('elsewhere'));
+  });
+
+  test('unreadable or non-YAML files are clear errors', () => {
+    assert.throws(() => loadConfig('/nonexistent/c.yaml'), /cannot read configuration .*ENOENT/);
+    const file = path.join(tempDir(), 'bad.yaml');
+    fs.writeFileSync(file, 'repositories: [\n');
+    assert.throws(() => loadConfig(file), /is not valid YAML/);
+  });
+
+  test('the CLI exits 3 with the field named, and --help works', () => {
+    const file = path.join(tempDir(), 'c.yaml');
+    fs.writeFileSync(file, YAML.stringify({ repositories: [repo({ name: 'BAD' })] }));
+    const r = spawnSync(process.execPath, [CLI, 'status', '--config', file], { encoding: 'utf8' });
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /repositories\[0\]\.name/);
+    const viaEnv = spawnSync(process.execPath, [CLI, 'status'], { encoding: 'utf8', env: { ...process.env, TUF_MIRROR_CONFIG: file } });
+    assert.equal(viaEnv.status, 3);
+    const help = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+    for (const cmd of ['serve', 'sync', 'status', '--config', '--data-dir']) assert.ok(help.includes(cmd), cmd);
+  });
+});
+
+describe('deployment files', () => {
+  test('docker-compose.yml parses, keeps data on a volume and mounts a valid config', () => {
+    const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'));
+    const service = compose.services['tuf-mirror'];
+    assert.ok(service, 'service tuf-mirror');
+    assert.ok(service.volumes.includes('tuf-mirror-data:/data'));
+    assert.ok('tuf-mirror-data' in compose.volumes);
+    const mount = (service.volumes as string[]).find((v) => v.includes('/etc/tuf-mirror/config.yaml'))!;
+    const hostFile = path.join(ROOT, mount.split(':')[0]);
+    assert.equal(service.environment.TUF_MIRROR_CONFIG, '/etc/tuf-mirror/config.yaml');
+    // Validate the mounted config as the container sees it: /app is the image's package root.
+    const raw = YAML.parse(fs.readFileSync(hostFile, 'utf8'));
+    raw.repositories = raw.repositories.map((r: { trustAnchor: string }) => ({ ...r, trustAnchor: r.trustAnchor.replace(/^\/app\//, ROOT + '/') }));
+    const config = parseConfig(raw, hostFile, path.dirname(hostFile));
+    assert.equal(config.dataDir, '/data');
+  });
+
+  test('the Dockerfile runs as a non-root user on Node 20 or newer', () => {
+    const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    const bases = [...dockerfile.matchAll(/^FROM node:(\d+)/gm)].map((m) => Number(m[1]));
+    assert.ok(bases.length > 0 && bases.every((v) => v >= 20));
+    assert.match(dockerfile, /^USER node$/m);
+    // Every folder the build compiles must be copied into the build stage.
+    const tsconfig = JSON.parse(fs.readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] };
+    for (const dir of tsconfig.include) assert.match(dockerfile, new RegExp(`^COPY ${dir} ${dir}$`, 'm'), `COPY ${dir}`);
+  });
+});

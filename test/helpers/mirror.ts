@@ -1,0 +1,60 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseConfig, type Config } from '../../config/config';
+import { silentLogger } from '../../lib/log';
+import { packageRoot } from '../../lib/paths';
+import { startService, type Service } from '../../server/service';
+
+/** The public-good repository as published on 2026-08-21 (see test/fixtures/README.md). */
+export const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-tuf-2026-08-21');
+/** A moment when every role of FIXTURE is valid. */
+export const FIXTURE_NOW = Date.parse('2026-08-22T00:00:00Z');
+
+export function tempDir(prefix = 'tuf-mirror-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Every file of a directory tree, by its path relative to the root. */
+export function readTree(root: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const abs = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(abs);
+      else out.set(path.relative(root, abs).split(path.sep).join('/'), fs.readFileSync(abs));
+    }
+  };
+  walk(root);
+  return out;
+}
+
+export type MirrorRepo = { name?: string; upstream: string; anchor: string | Buffer; default?: boolean };
+
+/** A validated config for tests: loopback, random port, no sync on start unless asked. */
+export function testConfig(repos: MirrorRepo[], extra: Record<string, unknown> = {}, dataDir = tempDir()): Config {
+  const repositories = repos.map((r, i) => {
+    let anchor = r.anchor;
+    if (Buffer.isBuffer(anchor)) {
+      const file = path.join(dataDir, `anchor-${i}.root.json`);
+      fs.mkdirSync(dataDir, { recursive: true });
+      fs.writeFileSync(file, anchor);
+      anchor = file;
+    }
+    return { name: r.name ?? 'sigstore', upstream: r.upstream, trustAnchor: anchor, ...(r.default !== undefined ? { default: r.default } : {}) };
+  });
+  return parseConfig(
+    { dataDir, server: { host: '127.0.0.1', port: 0 }, sync: { onStart: false }, repositories, ...extra },
+    'test',
+    dataDir,
+  );
+}
+
+export function startMirror(config: Config): Promise<Service> {
+  return startService(config, silentLogger, { reloadIntervalMs: 50 });
+}
+
+export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Headers }> {
+  const res = await fetch(url, { headers });
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
+}
