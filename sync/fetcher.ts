@@ -25,7 +25,8 @@ export class RecordingFetcher implements Fetcher {
 
   constructor(private readonly source: Source) {}
 
-  async downloadBytes(url: string, maxLength: number): Promise<Buffer> {
+  /** `role` names the failure for callers that know better than the path (target files). */
+  async downloadBytes(url: string, maxLength: number, role?: string): Promise<Buffer> {
     const rel = relativePath(url);
     this.requests++;
     this.lastPath = rel;
@@ -35,7 +36,7 @@ export class RecordingFetcher implements Fetcher {
       this.fetched.set(rel, bytes);
       return bytes;
     } catch (err) {
-      const failure = err instanceof SyncError ? new SyncError(err.code, err.message, roleOf(rel), { cause: err.cause, status: err.status }) : undefined;
+      const failure = err instanceof SyncError ? new SyncError(err.code, err.message, role ?? roleOf(rel), { cause: err.cause, status: err.status }) : undefined;
       // A 403/404 for the next root is how TUF learns it holds the newest root: not a failure.
       const endOfRootChain = /^\d+\.root\.json$/.test(rel) && (failure?.status === 403 || failure?.status === 404);
       if (!endOfRootChain) this.failure ??= failure;

@@ -281,7 +281,7 @@ async function targetBytes(options: SyncOptions, fetcher: RecordingFetcher, info
   const max = options.maxTargetBytes ?? 64 * 1024 * 1024;
   if (info.length > max) throw new SyncError('RESPONSE_TOO_LARGE', `${info.path} is ${info.length} bytes, over the ${max} allowed`, role);
   const rel = consistent ? targetPath(info.path, Object.values(info.hashes)[0]) : targetPath(info.path);
-  const bytes = await fetcher.downloadBytes(`${SOURCE_BASE_URL}/${rel.split('/').map(encodeURIComponent).join('/')}`, info.length);
+  const bytes = await fetcher.downloadBytes(`${SOURCE_BASE_URL}/${rel.split('/').map(encodeURIComponent).join('/')}`, info.length, role);
   try {
     await info.verify(Readable.from([bytes]));
   } catch (err) {
