@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
  * Each runs in its own transaction together with the bump of user_version.
  */
 const MIGRATIONS: string[] = [
-  // 1: repositories, content-addressed blobs, generations, root history, sync runs
+  // 1: repositories, content-addressed blobs, generations, root history, sync runs and their lock
   `
   CREATE TABLE repositories (
     id INTEGER PRIMARY KEY,
@@ -61,6 +61,12 @@ const MIGRATIONS: string[] = [
     generation_id INTEGER REFERENCES generations(id)
   );
   CREATE INDEX sync_runs_by_repository ON sync_runs(repository_id, id);
+  CREATE TABLE sync_locks (
+    repository_id INTEGER PRIMARY KEY REFERENCES repositories(id),
+    owner TEXT NOT NULL,
+    acquired_at TEXT NOT NULL,
+    heartbeat_at INTEGER NOT NULL
+  );
   `,
 ];
 

@@ -272,17 +272,39 @@ export class Store {
   }
 
   /**
-   * Runs left 'running' by a process that died mid-sync are ended as interrupted, so status
-   * never shows a sync in progress that nobody is doing.
+   * Take the repository's sync lock, shared by every process using this data dir. A lock whose
+   * holder stopped heartbeating for `staleMs` belonged to a process that died: it is taken over,
+   * and the runs that process left 'running' are ended as interrupted.
    */
-  endInterruptedRuns(repository: string, olderThanMs: number): number {
-    const cutoff = new Date(Date.now() - olderThanMs).toISOString();
-    return this.db
-      .prepare(
-        `UPDATE sync_runs SET outcome = 'failed', finished_at = ?, error_code = 'INTERRUPTED', error_message = 'the process running this sync stopped before it finished'
-         WHERE outcome = 'running' AND started_at < ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)`,
-      )
-      .run(nowIso(), cutoff, repository).changes;
+  acquireSyncLock(repository: string, owner: string, staleMs: number): boolean {
+    const repositoryId = this.requireRepositoryId(repository);
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const held = this.db.prepare('SELECT owner, heartbeat_at FROM sync_locks WHERE repository_id = ?').get(repositoryId) as
+        | { owner: string; heartbeat_at: number }
+        | undefined;
+      if (held && held.owner !== owner && now - held.heartbeat_at < staleMs) return false;
+      this.db
+        .prepare('INSERT OR REPLACE INTO sync_locks (repository_id, owner, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?)')
+        .run(repositoryId, owner, new Date(now).toISOString(), now);
+      this.db
+        .prepare(
+          `UPDATE sync_runs SET outcome = 'failed', finished_at = ?, error_code = 'INTERRUPTED', error_message = 'the process running this sync stopped before it finished'
+           WHERE outcome = 'running' AND repository_id = ?`,
+        )
+        .run(new Date(now).toISOString(), repositoryId);
+      return true;
+    }).immediate();
+  }
+
+  heartbeatSyncLock(repository: string, owner: string): void {
+    this.db
+      .prepare('UPDATE sync_locks SET heartbeat_at = ? WHERE owner = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)')
+      .run(Date.now(), owner, repository);
+  }
+
+  releaseSyncLock(repository: string, owner: string): void {
+    this.db.prepare('DELETE FROM sync_locks WHERE owner = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)').run(owner, repository);
   }
 
   /**

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { Metadata, MetadataKind, type Root, type Snapshot, type TargetFile, type Targets, type Timestamp } from '@tufjs/models';
@@ -22,13 +24,19 @@ export type SyncOptions = {
   maxTargetBytes?: number;
   /** Generations kept in the store after a successful run. */
   keptGenerations?: number;
+  /** A sync lock not heartbeaten for this long belonged to a dead process (default 60 s). */
+  lockStaleMs?: number;
 };
 
 type Totals = { requests: number; bytes: number };
 
 export type SyncResult =
   | ({ outcome: 'updated' | 'unchanged'; runId: number; generation: GenerationRecord } & Totals)
-  | ({ outcome: 'failed'; runId: number; error: SyncError } & Totals);
+  /** runId is null when no run started: another process holds the repository's sync lock. */
+  | ({ outcome: 'failed'; runId: number | null; error: SyncError } & Totals);
+
+/** Identifies this process as a lock holder: host, pid and a nonce against pid reuse. */
+const LOCK_OWNER = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
 /** tuf-js keeps the verified metadata and the delegated-role loader private; we need both. */
 type UpdaterInternals = {
@@ -65,7 +73,24 @@ async function runSync(options: SyncOptions): Promise<SyncResult> {
     options.source ??
     new HttpSource(repository.upstream, { timeoutMs: options.requestTimeoutMs ?? 30_000, userAgent: `tuf-mirror/${packageVersion()}` });
   store.ensureRepository(repository.name, repository.upstream);
-  store.endInterruptedRuns(repository.name, 60 * 60 * 1000);
+  const staleMs = options.lockStaleMs ?? 60_000;
+  if (!store.acquireSyncLock(repository.name, LOCK_OWNER, staleMs)) {
+    const error = new SyncError('SYNC_IN_PROGRESS', `another process is syncing ${repository.name} from this data dir`);
+    logger.info({ repository: repository.name }, error.message);
+    return { outcome: 'failed', runId: null, error, requests: 0, bytes: 0 };
+  }
+  const heartbeat = setInterval(() => store.heartbeatSyncLock(repository.name, LOCK_OWNER), Math.max(50, staleMs / 4));
+  heartbeat.unref();
+  try {
+    return await lockedSync(options, source);
+  } finally {
+    clearInterval(heartbeat);
+    store.releaseSyncLock(repository.name, LOCK_OWNER);
+  }
+}
+
+async function lockedSync(options: SyncOptions, source: Source): Promise<SyncResult> {
+  const { store, repository, logger } = options;
   const runId = store.startSyncRun(repository.name, source.description);
   const fetcher = new RecordingFetcher(source);
   const totals = (): Totals => ({ requests: fetcher.requests, bytes: fetcher.bytes });
