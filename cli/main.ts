@@ -63,7 +63,7 @@ export function buildProgram(): Command {
       const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
       if (unknown.length) throw new ConfigError(`no repository named ${unknown.join(', ')} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
       const selected = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
-      const logger = createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn');
+      const logger = createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2);
       const store = Store.open(config.dataDir);
       let failed = false;
       const report = [];

@@ -3,16 +3,17 @@ import pino from 'pino';
 export type Logger = pino.Logger;
 
 /**
- * One JSON line per event on stdout (what `kubectl logs` and docker collect).
+ * One JSON line per event (what `kubectl logs` and docker collect): on stdout for the server,
+ * on stderr for one-shot commands whose stdout is their answer.
  * Tokens never reach a log line: they are redacted wherever they appear.
  */
-export function createLogger(level: string = process.env.TUF_MIRROR_LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(level: string = process.env.TUF_MIRROR_LOG_LEVEL ?? 'info', fd: 1 | 2 = 1): Logger {
   return pino({
     level,
     base: { service: 'tuf-mirror' },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: ['adminToken', '*.adminToken', 'headers.authorization', 'req.headers.authorization'],
-  });
+  }, pino.destination({ fd, sync: true }));
 }
 
 /** A logger that drops everything: for library callers and tests that want silence. */

@@ -63,9 +63,11 @@ export async function startService(config: Config, logger: Logger, options: Serv
     }
   }
 
+  const shutdown = new AbortController();
   async function syncAll(): Promise<SyncResult[]> {
     const results: SyncResult[] = [];
     for (const repository of config.repositories) {
+      if (shutdown.signal.aborted) break;
       const result = await syncRepository({
         store,
         repository,
@@ -73,6 +75,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         requestTimeoutMs: config.sync.requestTimeoutSeconds * 1000,
         maxTargetBytes: config.sync.maxTargetBytes,
         keptGenerations: config.retention.keptGenerations,
+        signal: shutdown.signal,
       });
       if (result.outcome === 'failed' && (result.error.code === 'UPSTREAM_UNREACHABLE' || result.error.code === 'UPSTREAM_TIMEOUT')) {
         logger.error(
@@ -99,6 +102,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       if (closing) return;
       closing = true;
       clearInterval(reloadTimer);
+      shutdown.abort();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

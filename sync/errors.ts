@@ -28,7 +28,8 @@ export type SyncErrorCode =
   | 'MALFORMED_METADATA' // not JSON, wrong type, missing fields
   | 'REPOSITORY_ERROR' // inconsistent repository (e.g. a role missing from snapshot)
   | 'TRUST_ANCHOR_INVALID'
-  | 'SYNC_IN_PROGRESS'
+  | 'SYNC_IN_PROGRESS' // another process holds the repository's sync lock
+  | 'CANCELLED' // the service shut down mid-run
   | 'INTERNAL';
 
 export class SyncError extends Error {

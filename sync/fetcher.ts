@@ -23,7 +23,10 @@ export class RecordingFetcher implements Fetcher {
   /** The path of the latest request: the role a verification failure is about. */
   lastPath?: string;
 
-  constructor(private readonly source: Source) {}
+  constructor(
+    private readonly source: Source,
+    private readonly signal?: AbortSignal,
+  ) {}
 
   /** `role` names the failure for callers that know better than the path (target files). */
   async downloadBytes(url: string, maxLength: number, role?: string): Promise<Buffer> {
@@ -31,7 +34,7 @@ export class RecordingFetcher implements Fetcher {
     this.requests++;
     this.lastPath = rel;
     try {
-      const bytes = await this.source.get(rel, { maxBytes: maxLength });
+      const bytes = await this.source.get(rel, { maxBytes: maxLength, signal: this.signal });
       this.bytes += bytes.length;
       this.fetched.set(rel, bytes);
       return bytes;

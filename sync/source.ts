@@ -4,6 +4,8 @@ import { SyncError } from './errors';
 export type FetchLimits = {
   /** Fail with RESPONSE_TOO_LARGE past this many bytes. */
   maxBytes: number;
+  /** Aborts the request when the sync is cancelled (the service is shutting down). */
+  signal?: AbortSignal;
 };
 
 /**
@@ -42,7 +44,8 @@ export class HttpSource implements Source {
 
   async get(path: string, limits: FetchLimits): Promise<Buffer> {
     const url = `${this.base}/${path.split('/').map(encodeURIComponent).join('/')}`;
-    const signal = AbortSignal.timeout(this.options.timeoutMs);
+    const deadline = AbortSignal.timeout(this.options.timeoutMs);
+    const signal = limits.signal ? AbortSignal.any([deadline, limits.signal]) : deadline;
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent };
     if (this.authorization) headers.authorization = this.authorization;
 
@@ -50,7 +53,7 @@ export class HttpSource implements Source {
     try {
       response = await fetch(url, { signal, headers, redirect: 'follow' });
     } catch (err) {
-      throw this.transportError(path, err, signal);
+      throw this.transportError(path, err, deadline, limits.signal);
     }
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => undefined);
@@ -75,13 +78,14 @@ export class HttpSource implements Source {
       }
     } catch (err) {
       if (err instanceof SyncError) throw err;
-      throw this.transportError(path, err, signal);
+      throw this.transportError(path, err, deadline, limits.signal);
     }
     return Buffer.concat(chunks, received);
   }
 
-  private transportError(path: string, err: unknown, signal: AbortSignal): SyncError {
-    if (signal.aborted) {
+  private transportError(path: string, err: unknown, deadline: AbortSignal, cancel?: AbortSignal): SyncError {
+    if (cancel?.aborted) return new SyncError('CANCELLED', `${this.description}/${path}: sync cancelled`, undefined, { cause: err });
+    if (deadline.aborted) {
       return new SyncError('UPSTREAM_TIMEOUT', `${this.description}/${path}: no complete answer within ${this.options.timeoutMs} ms`, undefined, { cause: err });
     }
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;

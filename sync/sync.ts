@@ -26,6 +26,8 @@ export type SyncOptions = {
   keptGenerations?: number;
   /** A sync lock not heartbeaten for this long belonged to a dead process (default 60 s). */
   lockStaleMs?: number;
+  /** Cancels the run (failing it as CANCELLED) when the caller shuts down. */
+  signal?: AbortSignal;
 };
 
 type Totals = { requests: number; bytes: number };
@@ -92,7 +94,7 @@ async function runSync(options: SyncOptions): Promise<SyncResult> {
 async function lockedSync(options: SyncOptions, source: Source): Promise<SyncResult> {
   const { store, repository, logger } = options;
   const runId = store.startSyncRun(repository.name, source.description);
-  const fetcher = new RecordingFetcher(source);
+  const fetcher = new RecordingFetcher(source, options.signal);
   const totals = (): Totals => ({ requests: fetcher.requests, bytes: fetcher.bytes });
   const log = logger.child({ repository: repository.name, run: runId });
 
