@@ -113,7 +113,7 @@ function computeKeyID(keyType: string, scheme: string, publicValue: string): str
   // Canonical JSON escapes only `"` and `\` (PEM newlines stay raw), unlike JSON.stringify.
   const str = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
   const canonical = `{"keytype":${str(keyType)},"keyval":{"public":${str(publicValue)}},"scheme":${str(scheme)}}`;
-  return sha256(Buffer.from(canonical));
+  return digest('sha256', Buffer.from(canonical));
 }
 
 function signer(key: TestKey): (data: Buffer) => Signature {
@@ -134,8 +134,8 @@ export function flipByte(bytes: Buffer, index = bytes.length >> 1): Buffer {
   return copy;
 }
 
-function sha256(bytes: Buffer): string {
-  return crypto.createHash('sha256').update(bytes).digest('hex');
+function digest(algorithm: string, bytes: Buffer): string {
+  return crypto.createHash(algorithm).update(bytes).digest('hex');
 }
 
 function parseMetadata(role: string, json: JSONObject): AnyMetadata {
@@ -178,7 +178,7 @@ export class TestRepository {
     this.metaHashes = options.metaHashes ?? false;
     for (const role of TOP_LEVEL_ROLES) this.roles.set(role, this.newRoleState(options.roles?.[role] ?? {}));
     this.targets.set('targets', new Map());
-    this.roles.get('root')!.version = 1;
+    this.state('root').version = 1;
     this.publishRoot(this.keys('root'));
     this.dirty.add('targets');
     this.publish();
@@ -193,9 +193,9 @@ export class TestRepository {
     const roleTargets = this.targets.get(role);
     if (!roleTargets) throw new Error(`no targets role ${role}`);
     const data = Buffer.from(bytes);
-    const hashes = Object.fromEntries(this.hashAlgorithms.map((alg) => [alg, crypto.createHash(alg).update(data).digest('hex')]));
     const unrecognizedFields = options.custom ? { custom: JSON.parse(JSON.stringify(options.custom)) } : undefined;
-    roleTargets.set(targetPath, { info: new TargetFile({ path: targetPath, length: data.length, hashes, unrecognizedFields }), bytes: data });
+    const info = new TargetFile({ path: targetPath, length: data.length, hashes: this.hashesOf(data), unrecognizedFields });
+    roleTargets.set(targetPath, { info, bytes: data });
     this.dirty.add(role);
   }
 
@@ -424,8 +424,12 @@ export class TestRepository {
     const version = this.state(role).version;
     if (!this.metaHashes) return new MetaFile({ version });
     const bytes = this.metadataBytes(role, version);
-    const hashes = Object.fromEntries(this.hashAlgorithms.map((alg) => [alg, crypto.createHash(alg).update(bytes).digest('hex')]));
-    return new MetaFile({ version, length: bytes.length, hashes });
+    return new MetaFile({ version, length: bytes.length, hashes: this.hashesOf(bytes) });
+  }
+
+  /** sha256 first: tuf-js names the target file it downloads after the first listed hash. */
+  private hashesOf(bytes: Buffer): Record<string, string> {
+    return Object.fromEntries(this.hashAlgorithms.map((alg) => [alg, digest(alg, bytes)]));
   }
 
   private record(role: string, metadata: AnyMetadata, signers: TestKey[], fileName: string): void {

@@ -36,7 +36,7 @@ export interface Override {
 }
 
 /** Full control of a request; `next()` serves it the normal way (files and overrides). */
-export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, next: () => Promise<void>) => void | Promise<void>;
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, next: () => Promise<void>) => unknown;
 
 export interface UpstreamServer {
   /** `http://127.0.0.1:<port>`, without trailing slash. */
@@ -65,7 +65,8 @@ export async function startUpstreamServer(initialSource: UpstreamSource): Promis
   const closing = new AbortController();
 
   const takeOverride = (rel: string): Override | undefined => {
-    const entry = overrides.findLast(({ matcher }) => (typeof matcher === 'string' ? matcher === rel : matcher.test(rel)));
+    // search(), unlike test(), ignores the lastIndex state of a /g RegExp.
+    const entry = overrides.findLast(({ matcher }) => (typeof matcher === 'string' ? matcher === rel : rel.search(matcher) !== -1));
     if (!entry) return undefined;
     if (entry.override.times !== undefined && --entry.override.times <= 0) overrides = overrides.filter((e) => e !== entry);
     return entry.override;
@@ -105,7 +106,10 @@ export async function startUpstreamServer(initialSource: UpstreamSource): Promis
     const rel = requestPath(req);
     requests.push(rel);
     const next = () => serve(rel, res);
-    Promise.resolve(handler ? handler(req, res, next) : next()).catch(() => res.socket?.destroy());
+    // Failures (a throwing handler, close() aborting a delay) end the connection, not the process.
+    Promise.resolve()
+      .then(() => (handler ? handler(req, res, next) : next()))
+      .catch(() => res.socket?.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
