@@ -8,6 +8,7 @@ import { Store } from '../../store/store';
 import { syncRepository } from '../../sync/sync';
 
 async function main(): Promise<void> {
+  if (!process.argv[2]) throw new Error('usage: sync-loop.js <config.yaml>');
   const config = loadConfig(process.argv[2]);
   const store = Store.open(config.dataDir);
   for (;;) {
