@@ -219,11 +219,15 @@ async function verifiedFiles(options: SyncOptions, source: Source, fetcher: Reco
   add(metadataPath('root'), roots.get(newestRoot)!);
 
   const summaries: RoleSummary[] = [{ role: 'root', version: newestRoot, expires: trusted.root.signed.expires }];
+  for (const { role, metadata } of roles) summaries.push({ role, version: metadata.signed.version, expires: metadata.signed.expires });
+  // tuf-js treats an unparseable `expires` as never expiring; other clients reject it. So do we.
+  for (const s of summaries) {
+    if (Number.isNaN(Date.parse(s.expires))) throw new SyncError('MALFORMED_METADATA', `${s.role} v${s.version}: expires "${s.expires}" is not a date`, s.role);
+  }
   for (const { role, metadata } of roles) {
     const bytes = acceptedBytes(workDir, role, metadata.signed.version, fetcher, seeded);
     if (role !== 'timestamp') add(metadataPath(role, metadata.signed.version), bytes);
     add(metadataPath(role), bytes);
-    summaries.push({ role, version: metadata.signed.version, expires: metadata.signed.expires });
   }
 
   // Target files: every target of every role, checked against the hashes its role signed.

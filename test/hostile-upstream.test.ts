@@ -163,6 +163,18 @@ describe('verification failures', () => {
         },
       ],
     ]));
+  test('an expires that is not a date (tuf-js alone would take it as never expiring)', () =>
+    expectRejected('MALFORMED_METADATA', 'timestamp', [
+      [
+        'timestamp.json',
+        {
+          body: repo.forge('timestamp', (s) => {
+            s.version += 1;
+            s.expires = 'never';
+          }),
+        },
+      ],
+    ]));
   test('an expired targets role', () => {
     const targets = repo.forge('targets', (s) => {
       s.version += 1;
