@@ -2,13 +2,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Config } from '../config/config';
 import type { Logger } from '../lib/log';
 import type { Store } from '../store/store';
-import { allStatuses, repositoryStatus } from '../watch/status';
+import { repositoriesRouter } from './api/repositories';
 import type { FileIndex } from './file-index';
 
 export type AppDeps = { config: Config; store: Store; index: FileIndex; logger: Logger };
 
 /** Everything but the TUF files: health, readiness and the JSON API. Thin: it only asks. */
-export function createApp({ config, store, index, logger }: AppDeps): express.Express {
+export function createApp(deps: AppDeps): express.Express {
+  const { config, index, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -23,18 +24,8 @@ export function createApp({ config, store, index, logger }: AppDeps): express.Ex
     res.status(ready ? 200 : 503).json({ ready, generations });
   });
 
-  app.get('/api/v1/repositories', (_req, res) => {
-    res.json({ repositories: allStatuses(store, config) });
-  });
-
-  app.get('/api/v1/repositories/:name', (req, res) => {
-    const repository = config.repositories.find((r) => r.name === req.params.name);
-    if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
-      return;
-    }
-    res.json(repositoryStatus(store, repository));
-  });
+  // One router per concern under /api/v1; each file says what it answers.
+  app.use('/api/v1', repositoriesRouter(deps));
 
   app.get('/', (_req, res) => {
     res.json({

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/config';
 import type { Logger } from '../lib/log';
 import { Store } from '../store/store';
-import { syncRepository, type SyncResult } from '../sync/sync';
+import { configuredSyncOptions, syncRepository, type SyncResult } from '../sync/sync';
 import { createApp } from './app';
 import { FileIndex } from './file-index';
 import { handleFileRequest } from './tuf-files';
@@ -72,9 +72,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         store,
         repository,
         logger,
-        requestTimeoutMs: config.sync.requestTimeoutSeconds * 1000,
-        maxTargetBytes: config.sync.maxTargetBytes,
-        keptGenerations: config.retention.keptGenerations,
+        ...configuredSyncOptions(config),
         signal: shutdown.signal,
       });
       if (result.outcome === 'failed' && (result.error.code === 'UPSTREAM_UNREACHABLE' || result.error.code === 'UPSTREAM_TIMEOUT')) {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { Metadata, MetadataKind, type Root, type Snapshot, type TargetFile, type Targets, type Timestamp } from '@tufjs/models';
 import { Updater } from 'tuf-js';
-import type { RepositoryConfig } from '../config/config';
+import type { Config, RepositoryConfig } from '../config/config';
 import { metadataPath, targetPath } from '../lib/layout';
 import type { Logger } from '../lib/log';
 import { packageVersion } from '../lib/paths';
@@ -29,6 +29,15 @@ export type SyncOptions = {
   /** Cancels the run (failing it as CANCELLED) when the caller shuts down. */
   signal?: AbortSignal;
 };
+
+/** The sync settings of a configuration, for every caller that runs a sync. */
+export function configuredSyncOptions(config: Config): Pick<SyncOptions, 'requestTimeoutMs' | 'maxTargetBytes' | 'keptGenerations'> {
+  return {
+    requestTimeoutMs: config.sync.requestTimeoutSeconds * 1000,
+    maxTargetBytes: config.sync.maxTargetBytes,
+    keptGenerations: config.retention.keptGenerations,
+  };
+}
 
 type Totals = { requests: number; bytes: number };
 
