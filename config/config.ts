@@ -30,8 +30,19 @@ const configSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(8080),
+      /** How clients reach this mirror (e.g. http://tuf-mirror.tuf-mirror.svc:8080): used in what it hands out. */
+      publicUrl: z
+        .string()
+        .url('must be an absolute http(s) URL')
+        .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+        .optional(),
     })
     .prefault({}),
+  /**
+   * Bearer token for admin endpoints (sync now, import). TUF_MIRROR_ADMIN_TOKEN wins over the file.
+   * Without one, admin endpoints answer 403: disabled, never open.
+   */
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
   sync: z
     .strictObject({
       /** Run one sync of every repository when the server starts. */
@@ -124,10 +135,16 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     return { name: r.name, upstream: r.upstream.replace(/\/+$/, ''), trustAnchor, default: r.name === defaultName };
   });
 
+  const adminToken = process.env.TUF_MIRROR_ADMIN_TOKEN || parsed.adminToken;
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_ADMIN_TOKEN: must be at least 16 characters`);
+  }
   return {
     ...parsed,
+    adminToken,
     dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : path.resolve(baseDir, parsed.dataDir),
     server: {
+      ...parsed.server,
       host: overrides.host ?? parsed.server.host,
       port: overrides.port ?? parsed.server.port,
     },

@@ -157,6 +157,17 @@ export class Store {
     return new Map(rows.map((r) => [r.path, r.sha256]));
   }
 
+  /** A file of the repository's current generation, by its path in the layout (`targets/trusted_root.json`). */
+  currentFile(repository: string, path: string): Buffer | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT b.data FROM repositories r JOIN generation_files f ON f.generation_id = r.current_generation_id JOIN blobs b ON b.sha256 = f.sha256
+         WHERE r.name = ? AND f.path = ?`,
+      )
+      .get(repository, path) as { data: Buffer } | undefined;
+    return row?.data;
+  }
+
   blob(sha256: string): Buffer | undefined {
     return (this.db.prepare('SELECT data FROM blobs WHERE sha256 = ?').get(sha256) as { data: Buffer } | undefined)?.data;
   }
