@@ -15,8 +15,8 @@ const realNow = Date.now.bind(Date);
 const startedAt = realNow();
 const pinnedNow = (): number => PIN + (realNow() - startedAt);
 
-const PinnedDate = new Proxy(RealDate, {
-  construct(target, args: unknown[], newTarget) {
+const PinnedDate: DateConstructor = new Proxy(RealDate, {
+  construct(target, args: unknown[], newTarget): object {
     // `new Date(...)` reaches here with newTarget === the proxy; subclasses keep their own.
     return Reflect.construct(target, args.length ? args : [pinnedNow()], newTarget === PinnedDate ? target : newTarget) as object;
   },
