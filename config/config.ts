@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { packageRoot } from '../lib/paths';
 
@@ -9,6 +10,33 @@ import { packageRoot } from '../lib/paths';
  * and `targets` would shadow the default repository's target files.
  */
 export const RESERVED_NAMES = new Set(['api', 'healthz', 'readyz', 'metrics', 'status', 'targets', 'static']);
+
+/** `90`, `90s`, `45m`, `12h`, `5d` → seconds. */
+export function parseDuration(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+(?:\.\d+)?)\s*([smhd]?)$/.exec(value.trim());
+  if (!m) return NaN;
+  return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+const duration = z
+  .union([z.number().nonnegative(), z.string()])
+  .transform((v, ctx) => {
+    const seconds = parseDuration(v);
+    if (Number.isNaN(seconds)) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (e.g. 90s, 45m, 12h, 5d)` });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+
+const cronExpression = z.string().refine((e) => cron.validate(e), { message: 'is not a cron expression (e.g. "*/30 * * * *")' });
+
+/** Warn when less than `warning` is left, page when less than `critical`. */
+const threshold = z
+  .strictObject({ warning: duration, critical: duration })
+  .refine((t) => t.critical <= t.warning, { message: 'critical must not be longer than warning' });
+export type Threshold = z.output<typeof threshold>;
 
 const repositorySchema = z.strictObject({
   name: z
@@ -22,6 +50,10 @@ const repositorySchema = z.strictObject({
     .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' }),
   trustAnchor: z.string().min(1, 'must name a root.json file'),
   default: z.boolean().optional(),
+  /** When to refresh (cron, in the server's time zone); default: sync.schedule. */
+  schedule: cronExpression.optional(),
+  /** Per-role (or trustedRoot / sync) thresholds over alerts.thresholds, for this repository. */
+  thresholds: z.record(z.string(), threshold).optional(),
 });
 
 const configSchema = z.strictObject({
@@ -51,6 +83,39 @@ const configSchema = z.strictObject({
       requestTimeoutSeconds: z.number().positive().max(600).default(30),
       /** Cap on any one target file; metadata caps come from TUF itself. */
       maxTargetBytes: z.number().int().positive().default(64 * 1024 * 1024),
+      /**
+       * Default refresh schedule. Every 30 minutes keeps a mirror of public-good (timestamp
+       * re-signed daily, valid 7 days) days ahead of any expiry while costing two requests a run.
+       */
+      schedule: cronExpression.default('*/30 * * * *'),
+      /** Random delay before a scheduled run, so many replicas do not hit the upstream at once. */
+      jitterSeconds: z.number().int().min(0).max(3600).default(60),
+      /** Retries of a failed scheduled run, with exponential backoff from retryBackoffSeconds. */
+      retries: z.number().int().min(0).max(10).default(3),
+      retryBackoffSeconds: z.number().positive().max(3600).default(30),
+    })
+    .prefault({}),
+  alerts: z
+    .strictObject({
+      webhooks: z
+        .array(
+          z.strictObject({
+            url: z.string().url('must be an absolute http(s) URL'),
+            /** generic: one JSON object per event; alertmanager: Alertmanager's POST /api/v2/alerts body. */
+            format: z.enum(['generic', 'alertmanager']).default('generic'),
+            /** Extra request headers, e.g. an Authorization for the receiver. Never logged. */
+            headers: z.record(z.string(), z.string()).optional(),
+          }),
+        )
+        .default([]),
+      /**
+       * Time-left thresholds by role name (root, timestamp, snapshot, targets, a delegated role's
+       * name, or `delegated` for all of them), `trustedRoot` (the keys and CAs inside
+       * trusted_root.json) and `sync` (time since the last successful sync).
+       */
+      thresholds: z.record(z.string(), threshold).default({}),
+      /** How often states are evaluated (expiry moves with the clock, not only with syncs). */
+      evaluateEverySeconds: z.number().positive().max(3600).default(60),
     })
     .prefault({}),
   retention: z
@@ -73,6 +138,9 @@ export type RepositoryConfig = {
   /** Absolute path of the pinned root.json. */
   trustAnchor: string;
   default: boolean;
+  /** Cron expression of scheduled refreshes. */
+  schedule?: string;
+  thresholds?: Record<string, Threshold>;
 };
 
 export type Config = Omit<z.output<typeof configSchema>, 'repositories'> & {
@@ -132,7 +200,14 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     if (!fs.existsSync(trustAnchor)) {
       throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].trustAnchor: no such file ${trustAnchor}`);
     }
-    return { name: r.name, upstream: r.upstream.replace(/\/+$/, ''), trustAnchor, default: r.name === defaultName };
+    return {
+      name: r.name,
+      upstream: r.upstream.replace(/\/+$/, ''),
+      trustAnchor,
+      default: r.name === defaultName,
+      schedule: r.schedule ?? parsed.sync.schedule,
+      thresholds: r.thresholds,
+    };
   });
 
   const adminToken = process.env.TUF_MIRROR_ADMIN_TOKEN || parsed.adminToken;

@@ -1,15 +1,30 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config } from '../config/config';
+import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
 import type { Store } from '../store/store';
+import type { SyncResult } from '../sync/sync';
+import { allStatuses, type RepositoryStatus } from '../watch/status';
+import { worst } from '../watch/evaluate';
+import type { Watcher } from '../watch/watcher';
 import { repositoriesRouter } from './api/repositories';
 import type { FileIndex } from './file-index';
+import type { Metrics } from './metrics';
+import { renderStatusPage } from './status-page';
 
-export type AppDeps = { config: Config; store: Store; index: FileIndex; logger: Logger };
+export type AppDeps = {
+  config: Config;
+  store: Store;
+  index: FileIndex;
+  logger: Logger;
+  watcher: Watcher;
+  metrics: Metrics;
+  syncNow: (repository: RepositoryConfig) => Promise<SyncResult>;
+};
 
 /** Everything but the TUF files: health, readiness and the JSON API. Thin: it only asks. */
 export function createApp(deps: AppDeps): express.Express {
-  const { config, index, logger } = deps;
+  const { config, store, index, logger, watcher, metrics } = deps;
+  const statuses = (): RepositoryStatus[] => allStatuses(store, config, (r) => watcher.items(r));
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -18,21 +33,32 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ status: 'ok' });
   });
 
+  // Ready while every repository has something to serve, however stale: taking a mirror out of
+  // rotation because its upstream is down would only turn a warning into an outage.
   app.get('/readyz', (_req, res) => {
     const generations = Object.fromEntries(config.repositories.map((r) => [r.name, index.generationOf(r.name) ?? null]));
     const ready = Object.values(generations).every((g) => g !== null);
-    res.status(ready ? 200 : 503).json({ ready, generations });
+    const state = worst(config.repositories.flatMap((r) => watcher.items(r)));
+    res.status(ready ? 200 : 503).json({ ready, degraded: state !== 'ok', state, generations });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   // One router per concern under /api/v1; each file says what it answers.
   app.use('/api/v1', repositoriesRouter(deps));
 
-  app.get('/', (_req, res) => {
-    res.json({
-      service: 'tuf-mirror',
-      repositories: config.repositories.map((r) => ({ name: r.name, default: r.default, path: `/${r.name}/` })),
-      api: '/api/v1/repositories',
-    });
+  // The status page for a browser; JSON for anything that asks for it.
+  app.get('/', (req, res) => {
+    const all = statuses();
+    if (req.accepts(['html', 'json']) === 'json') {
+      res.json({ service: 'tuf-mirror', state: worst(all.flatMap((s) => s.items)), repositories: all, api: '/api/v1/repositories' });
+      return;
+    }
+    const history = Object.fromEntries(config.repositories.map((r) => [r.name, { roots: store.roots(r.name), events: store.events(r.name, 20) }]));
+    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:");
+    res.type('html').send(renderStatusPage(all, history, new Date()));
   });
 
   app.use('/api', (_req, res) => {

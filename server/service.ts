@@ -1,11 +1,15 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../config/config';
+import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
 import { Store } from '../store/store';
+import { SyncScheduler } from '../sync/scheduler';
 import { configuredSyncOptions, syncRepository, type SyncResult } from '../sync/sync';
+import { Watcher } from '../watch/watcher';
+import { WebhookNotifier } from '../watch/webhooks';
 import { createApp } from './app';
 import { FileIndex } from './file-index';
+import { createMetrics } from './metrics';
 import { handleFileRequest } from './tuf-files';
 
 export type Service = {
@@ -13,26 +17,75 @@ export type Service = {
   server: http.Server;
   store: Store;
   index: FileIndex;
-  /** One sync of every repository, in config order. */
+  watcher: Watcher;
+  notifier: WebhookNotifier;
+  /** One sync of every repository, in config order, one attempt each. */
   syncAll(): Promise<SyncResult[]>;
+  /** One sync of one repository, as the admin API runs it. */
+  syncNow(repository: RepositoryConfig): Promise<SyncResult>;
   close(): Promise<void>;
 };
 
 export type ServiceOptions = {
   /** How often to look for generations committed by another process (a CLI sync). */
   reloadIntervalMs?: number;
+  /** Run the cron schedules (tests drive syncs themselves). Default true. */
+  schedule?: boolean;
+  /** Override alerts.evaluateEverySeconds (tests). */
+  evaluateIntervalMs?: number;
+  /** Webhook delivery tuning (tests). */
+  webhooks?: ConstructorParameters<typeof WebhookNotifier>[2];
 };
 
-/** Open the store, serve what it holds at once, then sync in the background if configured. */
+/** Open the store, serve what it holds at once, then keep it fresh and watched. */
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   const store = Store.open(config.dataDir);
   for (const r of config.repositories) store.ensureRepository(r.name, r.upstream);
   const index = new FileIndex(store, config.repositories, config.retention.servedGenerations);
   index.reload();
+  const notifier = new WebhookNotifier(config.alerts.webhooks, logger, options.webhooks);
+  const watcher = new Watcher(store, config, logger, notifier);
+  const metrics = createMetrics({ config, store, watcher, notifier });
+  const shutdown = new AbortController();
 
-  const app = createApp({ config, store, index, logger });
+  function reload(): void {
+    try {
+      for (const name of index.reload()) {
+        logger.info({ repository: name, generation: index.generationOf(name) }, 'now serving generation');
+        const repository = config.repositories.find((r) => r.name === name)!;
+        watcher.watch(repository);
+      }
+    } catch (err) {
+      logger.error({ err }, 'reloading the served generation failed; still serving the previous one');
+    }
+  }
+
+  async function syncNow(repository: RepositoryConfig): Promise<SyncResult> {
+    const result = await syncRepository({ store, repository, logger, ...configuredSyncOptions(config), signal: shutdown.signal });
+    if (result.outcome === 'failed' && (result.error.code === 'UPSTREAM_UNREACHABLE' || result.error.code === 'UPSTREAM_TIMEOUT')) {
+      const generation = index.generationOf(repository.name);
+      logger.error(
+        { repository: repository.name, upstream: result.error.message, generation: generation ?? null },
+        `upstream unreachable: ${generation ? 'serving the held generation' : 'nothing to serve until a sync succeeds'}`,
+      );
+    }
+    reload();
+    watcher.watch(repository);
+    return result;
+  }
+
+  async function syncAll(): Promise<SyncResult[]> {
+    const results: SyncResult[] = [];
+    for (const repository of config.repositories) {
+      if (shutdown.signal.aborted) break;
+      results.push(await syncNow(repository));
+    }
+    return results;
+  }
+
+  const app = createApp({ config, store, index, logger, watcher, metrics, syncNow });
   const server = http.createServer((req, res) => {
-    if (!handleFileRequest(req, res, index)) app(req, res);
+    if (!handleFileRequest(req, res, index, metrics.observeFile)) app(req, res);
   });
   server.keepAliveTimeout = 65_000;
 
@@ -53,54 +106,39 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
   logger.info({ url, host: config.server.host, port: address.port, dataDir: config.dataDir, config: config.origin }, 'tuf-mirror listening');
 
-  const reloadTimer = setInterval(() => reload(), options.reloadIntervalMs ?? 2000);
-  reloadTimer.unref();
-  function reload(): void {
-    try {
-      for (const name of index.reload()) logger.info({ repository: name, generation: index.generationOf(name) }, 'now serving generation');
-    } catch (err) {
-      logger.error({ err }, 'reloading the served generation failed; still serving the previous one');
-    }
-  }
+  const timers = [
+    setInterval(reload, options.reloadIntervalMs ?? 2000),
+    // Expiry moves with the clock, not only with syncs.
+    setInterval(() => config.repositories.forEach((r) => watcher.watch(r)), options.evaluateIntervalMs ?? config.alerts.evaluateEverySeconds * 1000),
+  ];
+  timers.forEach((t) => t.unref());
+  config.repositories.forEach((r) => watcher.watch(r));
 
-  const shutdown = new AbortController();
-  async function syncAll(): Promise<SyncResult[]> {
-    const results: SyncResult[] = [];
-    for (const repository of config.repositories) {
-      if (shutdown.signal.aborted) break;
-      const result = await syncRepository({
-        store,
-        repository,
-        logger,
-        ...configuredSyncOptions(config),
-        signal: shutdown.signal,
-      });
-      if (result.outcome === 'failed' && (result.error.code === 'UPSTREAM_UNREACHABLE' || result.error.code === 'UPSTREAM_TIMEOUT')) {
-        logger.error(
-          { repository: repository.name, upstream: result.error.message, generation: index.generationOf(repository.name) ?? null },
-          `upstream unreachable: ${index.generationOf(repository.name) ? 'serving the held generation' : 'nothing to serve until a sync succeeds'}`,
-        );
-      }
-      results.push(result);
-      reload();
-    }
-    return results;
-  }
+  const scheduler = new SyncScheduler(config, syncNow, logger, shutdown.signal);
+  if (options.schedule ?? true) scheduler.start();
+  const initialSync = config.sync.onStart
+    ? (async () => {
+        for (const r of config.repositories) await scheduler.runWithRetries(r);
+      })().catch((err) => logger.error({ err }, 'initial sync failed'))
+    : Promise.resolve();
 
   let closing = false;
-  const initialSync = config.sync.onStart ? syncAll().catch((err) => logger.error({ err }, 'initial sync failed')) : Promise.resolve();
-
   return {
     url,
     server,
     store,
     index,
+    watcher,
+    notifier,
     syncAll,
+    syncNow,
     async close() {
       if (closing) return;
       closing = true;
-      clearInterval(reloadTimer);
+      timers.forEach((t) => clearInterval(t));
       shutdown.abort();
+      notifier.stop();
+      await scheduler.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

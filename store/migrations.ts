@@ -68,6 +68,29 @@ const MIGRATIONS: string[] = [
     heartbeat_at INTEGER NOT NULL
   );
   `,
+  // 2: what the watch side derived: events (rotations, trust material changes, state changes),
+  // the last alert state per item (so one state change notifies once, across restarts), and how
+  // far generations have been examined.
+  `
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    repository_id INTEGER NOT NULL REFERENCES repositories(id),
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    generation_id INTEGER,
+    data TEXT NOT NULL
+  );
+  CREATE INDEX events_by_repository ON events(repository_id, id);
+  CREATE TABLE alert_states (
+    repository_id INTEGER NOT NULL REFERENCES repositories(id),
+    item TEXT NOT NULL,
+    state TEXT NOT NULL,
+    since TEXT NOT NULL,
+    PRIMARY KEY (repository_id, item)
+  );
+  ALTER TABLE repositories ADD COLUMN watched_generation_id INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -47,6 +47,17 @@ export type SyncRunRecord = {
 
 export type RootRecord = { version: number; sha256: string; expires: string; firstSeenAt: string };
 
+export type EventRecord = {
+  id: number;
+  repository: string;
+  at: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  generationId: number | null;
+  data: Record<string, unknown>;
+};
+export type NewEvent = Omit<EventRecord, 'id' | 'repository' | 'at'> & { at?: string };
+
 /** One file of a new generation, by its path in the upstream layout. */
 export type NewFile = { path: string; bytes: Buffer };
 
@@ -125,6 +136,10 @@ export class Store {
       return row.id;
     }
     return Number(this.db.prepare('INSERT INTO repositories (name, upstream, created_at) VALUES (?, ?, ?)').run(name, upstream, nowIso()).lastInsertRowid);
+  }
+
+  repositoryCreatedAt(name: string): string | undefined {
+    return (this.db.prepare('SELECT created_at FROM repositories WHERE name = ?').get(name) as { created_at: string } | undefined)?.created_at;
   }
 
   private repositoryId(name: string): number | undefined {
@@ -316,6 +331,88 @@ export class Store {
 
   releaseSyncLock(repository: string, owner: string): void {
     this.db.prepare('DELETE FROM sync_locks WHERE owner = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)').run(owner, repository);
+  }
+
+  /** Generations committed after the last one the watch side examined, oldest first. */
+  unwatchedGenerations(repository: string): { watchedId: number | null; previous: GenerationRecord | undefined; generations: GenerationRecord[] } {
+    const repo = this.db.prepare('SELECT id, watched_generation_id AS watched FROM repositories WHERE name = ?').get(repository) as
+      | { id: number; watched: number | null }
+      | undefined;
+    if (!repo) return { watchedId: null, previous: undefined, generations: [] };
+    const rows = this.db
+      .prepare(`SELECT g.*, r.name FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE g.repository_id = ? AND g.id > ? ORDER BY g.id`)
+      .all(repo.id, repo.watched ?? 0) as GenerationRow[];
+    const prev = repo.watched
+      ? (this.db.prepare(`SELECT g.*, r.name FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE g.id = ?`).get(repo.watched) as GenerationRow | undefined)
+      : undefined;
+    return { watchedId: repo.watched, previous: prev && toGeneration(prev), generations: rows.map(toGeneration) };
+  }
+
+  /**
+   * Record the events derived from generations up to `watchedGenerationId` and advance the
+   * cursor, atomically: two processes examining the same generations record them once.
+   */
+  recordGenerationEvents(repository: string, fromGenerationId: number | null, watchedGenerationId: number, events: NewEvent[]): boolean {
+    const repositoryId = this.requireRepositoryId(repository);
+    return this.db.transaction(() => {
+      const moved = this.db
+        .prepare('UPDATE repositories SET watched_generation_id = ? WHERE id = ? AND watched_generation_id IS ?')
+        .run(watchedGenerationId, repositoryId, fromGenerationId).changes;
+      if (!moved) return false;
+      this.insertEvents(repositoryId, events);
+      return true;
+    }).immediate();
+  }
+
+  recordEvents(repository: string, events: NewEvent[]): void {
+    const repositoryId = this.requireRepositoryId(repository);
+    this.db.transaction(() => this.insertEvents(repositoryId, events)).immediate();
+  }
+
+  private insertEvents(repositoryId: number, events: NewEvent[]): void {
+    const insert = this.db.prepare('INSERT INTO events (repository_id, at, kind, severity, generation_id, data) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const e of events) insert.run(repositoryId, e.at ?? nowIso(), e.kind, e.severity, e.generationId, JSON.stringify(e.data));
+  }
+
+  events(repository: string, limit = 100, kind?: string): EventRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT e.*, r.name FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? ${kind ? 'AND e.kind = ?' : ''} ORDER BY e.id DESC LIMIT ?`,
+      )
+      .all(repository, ...(kind ? [kind] : []), limit) as {
+      id: number;
+      name: string;
+      at: string;
+      kind: string;
+      severity: EventRecord['severity'];
+      generation_id: number | null;
+      data: string;
+    }[];
+    return rows.map((r) => ({ id: r.id, repository: r.name, at: r.at, kind: r.kind, severity: r.severity, generationId: r.generation_id, data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  alertStates(repository: string): Map<string, { state: string; since: string }> {
+    const rows = this.db
+      .prepare('SELECT item, state, since FROM alert_states WHERE repository_id = (SELECT id FROM repositories WHERE name = ?)')
+      .all(repository) as { item: string; state: string; since: string }[];
+    return new Map(rows.map((r) => [r.item, { state: r.state, since: r.since }]));
+  }
+
+  /**
+   * Move an item to a new alert state if it is not in it already. Returns the previous state when
+   * this call made the change (so exactly one caller notifies), undefined otherwise.
+   */
+  transitionAlertState(repository: string, item: string, state: string, event: (from: string | null) => NewEvent): { from: string | null } | undefined {
+    const repositoryId = this.requireRepositoryId(repository);
+    return this.db.transaction(() => {
+      const current = this.db.prepare('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?').get(repositoryId, item) as { state: string } | undefined;
+      if (current?.state === state) return undefined;
+      const from = current?.state ?? null;
+      const e = event(from);
+      this.db.prepare('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)').run(repositoryId, item, state, e.at ?? nowIso());
+      this.insertEvents(repositoryId, [e]);
+      return { from };
+    }).immediate();
   }
 
   /**

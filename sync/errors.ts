@@ -78,5 +78,8 @@ export function classify(err: unknown, role?: string): SyncError {
     if (err instanceof RepositoryError || err instanceof ModelRepositoryError) return 'REPOSITORY_ERROR';
     return 'INTERNAL';
   })();
-  return new SyncError(code, message, role, { cause: err });
+  // "Final timestamp.json is expired" can surface while snapshot is being loaded: the message
+  // knows better than the request that was in flight.
+  const named = code === 'EXPIRED_METADATA' ? /(?:Final )?([^\s/]+)\.json is expired/.exec(message)?.[1] : undefined;
+  return new SyncError(code, message, named ?? role, { cause: err });
 }

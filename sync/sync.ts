@@ -124,13 +124,28 @@ async function lockedSync(options: SyncOptions, source: Source): Promise<SyncRes
     store.prune(repository.name, options.keptGenerations ?? 100);
     return { outcome: 'updated', runId, generation, ...totals() };
   } catch (err) {
-    const error = fetcher.failure ?? classify(err, fetcher.lastPath && roleOf(fetcher.lastPath));
+    const error = withExpiry(fetcher.failure ?? classify(err, fetcher.lastPath && roleOf(fetcher.lastPath)), fetcher);
     store.finishSyncRun(runId, 'failed', totals(), { code: error.code, message: error.message, role: error.role });
     log.warn({ code: error.code, role: error.role, err: error.message, ...totals() }, 'sync failed; the last good generation is still served');
     return { outcome: 'failed', runId, error, ...totals() };
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** An expiry error names the date too: "timestamp v762 expired 2026-08-28T19:25:56Z". */
+function withExpiry(error: SyncError, fetcher: RecordingFetcher): SyncError {
+  if (error.code !== 'EXPIRED_METADATA' || !error.role) return error;
+  for (const [rel, bytes] of [...fetcher.fetched].reverse()) {
+    if (roleOf(rel) !== error.role) continue;
+    try {
+      const { signed } = JSON.parse(bytes.toString('utf8')) as { signed: { version: number; expires: string } };
+      return new SyncError(error.code, `${error.role} v${signed.version} expired ${signed.expires} (${error.message})`, error.role, { cause: error.cause });
+    } catch {
+      break;
+    }
+  }
+  return error;
 }
 
 /** Work dirs of syncs killed mid-run; an hour is far longer than any live sync keeps one. */

@@ -1,6 +1,7 @@
 import type { Config, RepositoryConfig } from '../config/config';
 import { redactUrl } from '../lib/log';
 import type { GenerationRecord, Store, SyncRunRecord } from '../store/store';
+import { worst, type ItemState, type WatchItem } from './evaluate';
 
 export type RoleStatus = {
   role: string;
@@ -22,6 +23,10 @@ export type RepositoryStatus = {
   lastSuccessfulSync: SyncRunView | null;
   /** false when the latest attempt could not reach the upstream; null before any attempt. */
   upstreamReachable: boolean | null;
+  /** The worst state of any watched item: what a probe or a pager looks at. */
+  state: ItemState;
+  /** Every watched item: each role's expiry, trusted_root.json validity, sync freshness. */
+  items: WatchItem[];
 };
 
 export type SyncRunView = Omit<SyncRunRecord, 'repository'>;
@@ -35,7 +40,7 @@ export function roleStatuses(generation: GenerationRecord, now: Date = new Date(
   });
 }
 
-export function repositoryStatus(store: Store, repository: RepositoryConfig, now: Date = new Date()): RepositoryStatus {
+export function repositoryStatus(store: Store, repository: RepositoryConfig, items: WatchItem[], now: Date = new Date()): RepositoryStatus {
   const generation = store.currentGeneration(repository.name);
   const lastSync = store.lastSyncRun(repository.name);
   const lastSuccess = store.lastSyncRun(repository.name, ['updated', 'unchanged']);
@@ -62,11 +67,13 @@ export function repositoryStatus(store: Store, repository: RepositoryConfig, now
     lastSync: view(lastSync),
     lastSuccessfulSync: view(lastSuccess),
     upstreamReachable: !lastSync || lastSync.outcome === 'running' ? null : !(lastSync.error && UNREACHABLE.has(lastSync.error.code)),
+    state: worst(items),
+    items,
   };
 }
 
-export function allStatuses(store: Store, config: Config, now: Date = new Date()): RepositoryStatus[] {
-  return config.repositories.map((r) => repositoryStatus(store, r, now));
+export function allStatuses(store: Store, config: Config, itemsOf: (r: RepositoryConfig) => WatchItem[], now: Date = new Date()): RepositoryStatus[] {
+  return config.repositories.map((r) => repositoryStatus(store, r, itemsOf(r), now));
 }
 
 /** Status as a person reads it in a terminal. */
@@ -78,10 +85,13 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       lines.push('  holds nothing yet: no sync has succeeded');
     } else {
       lines.push(`  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${s.generation.rootVersions.at(-1)}`);
-      lines.push('  role                  version  expires                   left');
+      lines.push('  role                  version  expires                   left          state');
+      const stateOf = (item: string) => s.items.find((i) => i.item === item)?.state ?? 'ok';
       for (const r of s.roles) {
-        lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${r.expired ? 'EXPIRED ' + humanDuration(-r.expiresInSeconds) + ' ago' : humanDuration(r.expiresInSeconds)}`);
+        const left = r.expired ? 'EXPIRED ' + humanDuration(-r.expiresInSeconds) + ' ago' : humanDuration(r.expiresInSeconds);
+        lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${left.padEnd(12)}  ${stateOf(`role:${r.role}`).toUpperCase()}`);
       }
+      for (const i of s.items.filter((i) => i.kind === 'trusted-root')) lines.push(`  trusted_root ${i.name.padEnd(21)} ${i.state.toUpperCase().padEnd(8)} ${i.message}`);
     }
     const last = s.lastSync;
     if (last) {
@@ -92,6 +102,9 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       lines.push('  last sync: never');
     }
     if (s.upstreamReachable === false) lines.push('  upstream UNREACHABLE: serving what is held');
+    const sync = s.items.find((i) => i.kind === 'sync');
+    if (sync && sync.state !== 'ok') lines.push(`  sync ${sync.state.toUpperCase()}: ${sync.message}`);
+    lines.push(`  overall: ${s.state.toUpperCase()}`);
     lines.push('');
   }
   return lines.join('\n');

@@ -3,6 +3,8 @@ import { configFrom, EXIT } from '../options';
 import { ConfigError } from '../../config/config';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
+import { Watcher } from '../../watch/watcher';
+import { WebhookNotifier } from '../../watch/webhooks';
 import { configuredSyncOptions, syncRepository } from '../../sync/sync';
 
 /** `tuf-mirror sync`: one verified sync now, for cron jobs and first fills. */
@@ -19,6 +21,9 @@ export function registerSync(program: Command): void {
       const selected = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
       const logger = createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2);
       const store = Store.open(config.dataDir);
+      // A sync from cron with no server running still records events and sends alerts.
+      const notifier = new WebhookNotifier(config.alerts.webhooks, logger, { attempts: 3, backoffMs: 1000 });
+      const watcher = new Watcher(store, config, logger, notifier);
       let failed = false;
       const report = [];
       try {
@@ -29,6 +34,7 @@ export function registerSync(program: Command): void {
             logger,
             ...configuredSyncOptions(config),
           });
+          watcher.watch(repository);
           failed ||= result.outcome === 'failed';
           const entry =
             result.outcome === 'failed'
@@ -46,6 +52,7 @@ export function registerSync(program: Command): void {
             }
           }
         }
+        await notifier.drain();
       } finally {
         store.close();
       }

@@ -1,20 +1,73 @@
-import { Router } from 'express';
+import express, { Router } from 'express';
+import type { RepositoryConfig } from '../../config/config';
 import { allStatuses, repositoryStatus } from '../../watch/status';
 import type { AppDeps } from '../app';
+import { requireAdmin } from '../auth';
 
-/** `GET /api/v1/repositories[/<name>]`: what each repository holds and how its syncs went. */
-export function repositoriesRouter({ config, store }: AppDeps): Router {
+type RootJson = { signed: { version: number; expires: string; consistent_snapshot?: boolean; roles: Record<string, { keyids: string[]; threshold: number }>; keys: Record<string, { keytype: string; scheme: string }> } };
+
+/**
+ * `/api/v1/repositories…`: what each repository holds, its events and root history (public),
+ * and `POST …/sync` to sync one now (admin).
+ */
+export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps): Router {
   const router = Router();
-  router.get('/repositories', (_req, res) => {
-    res.json({ repositories: allStatuses(store, config) });
-  });
-  router.get('/repositories/:name', (req, res) => {
-    const repository = config.repositories.find((r) => r.name === req.params.name);
+  const itemsOf = (r: RepositoryConfig) => watcher.items(r);
+
+  // Resolves :name or answers 404; handlers below only run for configured repositories.
+  router.param('name', (req, res, next, name: string) => {
+    const repository = config.repositories.find((r) => r.name === name);
     if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${name}` } });
       return;
     }
-    res.json(repositoryStatus(store, repository));
+    res.locals.repository = repository;
+    next();
+  });
+
+  router.get('/repositories', (_req, res) => {
+    res.json({ repositories: allStatuses(store, config, itemsOf) });
+  });
+
+  router.get('/repositories/:name', (_req, res) => {
+    const repository = res.locals.repository as RepositoryConfig;
+    res.json(repositoryStatus(store, repository, itemsOf(repository)));
+  });
+
+  router.get('/repositories/:name/events', (req, res) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
+    const kind = typeof req.query.kind === 'string' ? req.query.kind : undefined;
+    res.json({ events: store.events((res.locals.repository as RepositoryConfig).name, limit, kind) });
+  });
+
+  // Root history: every root held, when first seen, its expiry, keys and thresholds per role.
+  router.get('/repositories/:name/roots', (_req, res) => {
+    const roots = store.roots((res.locals.repository as RepositoryConfig).name).map((r) => {
+      const root = JSON.parse(store.blob(r.sha256)!.toString('utf8')) as RootJson;
+      return {
+        version: r.version,
+        sha256: r.sha256,
+        firstSeenAt: r.firstSeenAt,
+        expires: r.expires,
+        consistentSnapshot: root.signed.consistent_snapshot ?? false,
+        roles: Object.fromEntries(
+          Object.entries(root.signed.roles).map(([role, v]) => [role, { threshold: v.threshold, keyids: v.keyids, keytypes: v.keyids.map((k) => root.signed.keys[k]?.keytype ?? 'unknown') }]),
+        ),
+      };
+    });
+    res.json({ roots });
+  });
+
+  router.post('/repositories/:name/sync', requireAdmin(config.adminToken), express.json({ limit: '1kb' }), async (_req, res) => {
+    const result = await syncNow(res.locals.repository as RepositoryConfig);
+    if (result.outcome !== 'failed') {
+      res.json({ outcome: result.outcome, runId: result.runId, generation: result.generation.id, roles: result.generation.summary.roles, requests: result.requests, bytes: result.bytes });
+      return;
+    }
+    const { code, role, message } = result.error;
+    // 409: someone else is syncing; 502/504: the upstream; 422: what the upstream sent failed verification.
+    const status = code === 'SYNC_IN_PROGRESS' ? 409 : code === 'UPSTREAM_TIMEOUT' ? 504 : code.startsWith('UPSTREAM_') || code === 'RESPONSE_TOO_LARGE' ? 502 : code === 'CANCELLED' ? 503 : 422;
+    res.status(status).json({ outcome: 'failed', runId: result.runId, error: { code, role: role ?? null, message }, requests: result.requests, bytes: result.bytes });
   });
   return router;
 }

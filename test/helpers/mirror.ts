@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { parseConfig, type Config } from '../../config/config';
 import { silentLogger } from '../../lib/log';
 import { packageRoot } from '../../lib/paths';
-import { startService, type Service } from '../../server/service';
+import { startService, type Service, type ServiceOptions } from '../../server/service';
 
 /** The public-good repository as published on 2026-08-21 (see test/fixtures/README.md). */
 export const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-tuf-2026-08-21');
@@ -50,8 +50,8 @@ export function testConfig(repos: MirrorRepo[], extra: Record<string, unknown> =
   );
 }
 
-export function startMirror(config: Config): Promise<Service> {
-  return startService(config, silentLogger, { reloadIntervalMs: 50 });
+export function startMirror(config: Config, options: ServiceOptions = {}): Promise<Service> {
+  return startService(config, silentLogger, { reloadIntervalMs: 50, schedule: false, ...options });
 }
 
 export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Headers }> {

@@ -1,0 +1,141 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from '../config/config';
+import type { Store } from '../store/store';
+import type { Watcher } from '../watch/watcher';
+import type { WebhookNotifier } from '../watch/webhooks';
+
+const STATE_VALUE = { ok: 0, warning: 1, critical: 2, expired: 3 } as const;
+
+/**
+ * Prometheus metrics. Everything about repositories is read from the store at scrape time, so
+ * the figures are right whichever process synced and survive restarts; request counters are
+ * this process's own.
+ */
+export function createMetrics(deps: { config: Config; store: Store; watcher: Watcher; notifier: WebhookNotifier }) {
+  const { config, store, watcher, notifier } = deps;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tuf_mirror_process_' });
+
+  const roleGauge = (name: string, help: string, value: (r: { version: number; expires: string }) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['repository', 'role'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const repo of config.repositories) {
+          for (const r of store.currentGeneration(repo.name)?.summary.roles ?? []) this.set({ repository: repo.name, role: r.role }, value(r));
+        }
+      },
+    });
+  roleGauge('tuf_mirror_role_expires_timestamp_seconds', "The served role's expires, as Unix seconds", (r) => Date.parse(r.expires) / 1000);
+  roleGauge('tuf_mirror_role_version', 'Version of the served role', (r) => r.version);
+
+  new Gauge({
+    name: 'tuf_mirror_generation',
+    help: 'Id of the generation being served (0: none yet)',
+    labelNames: ['repository'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const repo of config.repositories) this.set({ repository: repo.name }, store.currentGeneration(repo.name)?.id ?? 0);
+    },
+  });
+
+  const lastRunGauge = (name: string, help: string, outcomes?: ('updated' | 'unchanged' | 'failed')[]) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['repository'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const repo of config.repositories) {
+          const run = store.lastSyncRun(repo.name, outcomes);
+          const at = run?.finishedAt ?? run?.startedAt;
+          if (at) this.set({ repository: repo.name }, Date.parse(at) / 1000);
+        }
+      },
+    });
+  lastRunGauge('tuf_mirror_last_sync_success_timestamp_seconds', 'When the last successful sync (updated or unchanged) finished', ['updated', 'unchanged']);
+  lastRunGauge('tuf_mirror_last_sync_attempt_timestamp_seconds', 'When the last sync attempt finished (or started, if running)');
+
+  new Counter({
+    name: 'tuf_mirror_sync_runs_total',
+    help: 'Sync runs by outcome (updated, unchanged, failed), from the store',
+    labelNames: ['repository', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const rows = store.db
+        .prepare(`SELECT r.name, s.outcome, count(*) AS n FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE s.outcome != 'running' GROUP BY r.name, s.outcome`)
+        .all() as { name: string; outcome: string; n: number }[];
+      for (const r of rows) this.inc({ repository: r.name, outcome: r.outcome }, r.n);
+    },
+  });
+
+  new Gauge({
+    name: 'tuf_mirror_watch_state',
+    help: 'State of each watched item: 0 ok, 1 warning, 2 critical, 3 expired',
+    labelNames: ['repository', 'item'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const repo of config.repositories) for (const i of watcher.items(repo)) this.set({ repository: repo.name, item: i.item }, STATE_VALUE[i.state]);
+    },
+  });
+
+  new Gauge({
+    name: 'tuf_mirror_trusted_root_validity_end_timestamp_seconds',
+    help: 'End of the validity of the longest-valid entry of each kind in trusted_root.json (absent: no end)',
+    labelNames: ['repository', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const repo of config.repositories) {
+        for (const i of watcher.items(repo)) if (i.kind === 'trusted-root' && i.deadline) this.set({ repository: repo.name, kind: i.name }, Date.parse(i.deadline) / 1000);
+      }
+    },
+  });
+
+  new Counter({
+    name: 'tuf_mirror_webhook_deliveries_total',
+    help: 'Alert webhook deliveries by outcome',
+    labelNames: ['webhook', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [webhook, s] of notifier.stats) {
+        this.inc({ webhook, outcome: 'delivered' }, s.delivered);
+        this.inc({ webhook, outcome: 'failed' }, s.failed);
+        this.inc({ webhook, outcome: 'retried' }, s.retried);
+      }
+    },
+  });
+
+  const requests = new Counter({
+    name: 'tuf_mirror_http_requests_total',
+    help: 'TUF file requests served, by repository and status',
+    labelNames: ['repository', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'tuf_mirror_http_request_duration_seconds',
+    help: 'Time to answer a TUF file request',
+    labelNames: ['repository'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    /** Hook for the file fast path: counts and times each answer. */
+    observeFile(repository: string, status: number, started: bigint): void {
+      requests.inc({ repository: repository || 'none', status: String(status) });
+      latency.observe({ repository: repository || 'none' }, Number(process.hrtime.bigint() - started) / 1e9);
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

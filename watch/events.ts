@@ -1,0 +1,53 @@
+import type { NewEvent } from '../store/store';
+import type { TrustEntry } from './trusted-root';
+
+type RootJson = { signed: { version: number; expires: string; roles: Record<string, { keyids: string[]; threshold: number }> } };
+
+export type RoleChange = { role: string; keysAdded: string[]; keysRemoved: string[]; thresholdFrom: number | null; thresholdTo: number | null };
+
+/** What changed between two consecutive roots: per role, key ids added and removed, thresholds. */
+export function rootChanges(previous: RootJson, next: RootJson): RoleChange[] {
+  const roles = [...new Set([...Object.keys(previous.signed.roles), ...Object.keys(next.signed.roles)])].sort();
+  const changes: RoleChange[] = [];
+  for (const role of roles) {
+    const a = previous.signed.roles[role];
+    const b = next.signed.roles[role];
+    const before = new Set(a?.keyids ?? []);
+    const after = new Set(b?.keyids ?? []);
+    const keysAdded = [...after].filter((k) => !before.has(k)).sort();
+    const keysRemoved = [...before].filter((k) => !after.has(k)).sort();
+    const thresholdFrom = a?.threshold ?? null;
+    const thresholdTo = b?.threshold ?? null;
+    if (keysAdded.length || keysRemoved.length || thresholdFrom !== thresholdTo) changes.push({ role, keysAdded, keysRemoved, thresholdFrom, thresholdTo });
+  }
+  return changes;
+}
+
+/** A root-rotation event for root `next`, or none when it changed no keys or thresholds. */
+export function rotationEvent(previousBytes: Buffer, nextBytes: Buffer, generationId: number, initial: boolean): NewEvent | undefined {
+  const previous = JSON.parse(previousBytes.toString('utf8')) as RootJson;
+  const next = JSON.parse(nextBytes.toString('utf8')) as RootJson;
+  const changes = rootChanges(previous, next);
+  if (changes.length === 0) return undefined;
+  return {
+    kind: 'root-rotation',
+    // The first fill replays history: worth recording, not worth paging anyone for.
+    severity: initial ? 'info' : 'warning',
+    generationId,
+    data: { fromVersion: previous.signed.version, toVersion: next.signed.version, expires: next.signed.expires, initial, changes },
+  };
+}
+
+/** Trust material that appeared, disappeared or changed its validity window in trusted_root.json. */
+export function trustedRootEvent(previous: TrustEntry[], next: TrustEntry[], generationId: number): NewEvent | undefined {
+  const key = (e: TrustEntry) => `${e.kind} ${e.id}`;
+  const before = new Map(previous.map((e) => [key(e), e]));
+  const after = new Map(next.map((e) => [key(e), e]));
+  const added = [...after.values()].filter((e) => !before.has(key(e)));
+  const removed = [...before.values()].filter((e) => !after.has(key(e)));
+  const changed = [...after.values()]
+    .filter((e) => before.has(key(e)) && (before.get(key(e))!.start !== e.start || before.get(key(e))!.end !== e.end))
+    .map((e) => ({ kind: e.kind, id: e.id, url: e.url, from: { start: before.get(key(e))!.start, end: before.get(key(e))!.end }, to: { start: e.start, end: e.end } }));
+  if (!added.length && !removed.length && !changed.length) return undefined;
+  return { kind: 'trusted-root-change', severity: 'warning', generationId, data: { added, removed, changed } };
+}

@@ -1,0 +1,133 @@
+import type { Config, RepositoryConfig } from '../config/config';
+import type { Logger } from '../lib/log';
+import type { GenerationRecord, NewEvent, Store } from '../store/store';
+import { evaluateRepository, type WatchItem } from './evaluate';
+import { rotationEvent, trustedRootEvent } from './events';
+import { thresholdsFor } from './thresholds';
+import { trustEntries, type TrustEntry } from './trusted-root';
+import type { Alert, WebhookNotifier } from './webhooks';
+
+const SEVERITY = { ok: 'info', warning: 'warning', critical: 'critical', expired: 'critical' } as const;
+const TRUSTED_ROOT = 'targets/trusted_root.json';
+
+/**
+ * The watch side of the flow: reads what the store holds, derives events from each new
+ * generation (root rotations, trust material changes) and alert states from the clock, records
+ * both in the store and notifies on change. Any process may run it: the store's cursor and
+ * state rows make each event and each state change count once.
+ */
+export class Watcher {
+  constructor(
+    private readonly store: Store,
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly notifier?: WebhookNotifier,
+  ) {}
+
+  /** Current states of a repository's items, without recording anything. */
+  items(repository: RepositoryConfig, now: Date = new Date()): WatchItem[] {
+    const generation = this.store.currentGeneration(repository.name);
+    return evaluateRepository({
+      generation,
+      trustEntries: this.trustOf(generation ? this.store.currentFile(repository.name, TRUSTED_ROOT) : undefined),
+      lastSuccessAt: this.store.lastSyncRun(repository.name, ['updated', 'unchanged'])?.finishedAt ?? undefined,
+      createdAt: this.store.repositoryCreatedAt(repository.name),
+      now,
+      thresholds: thresholdsFor(this.config, repository),
+    });
+  }
+
+  /** Events of the generations committed since the last look, by this process or another. */
+  examine(repository: RepositoryConfig): void {
+    const name = repository.name;
+    const { watchedId, previous, generations } = this.store.unwatchedGenerations(name);
+    if (!generations.length) return;
+    const roots = new Map(this.store.roots(name).map((r) => [r.version, r.sha256]));
+    const rootBytes = (v: number) => (roots.has(v) ? this.store.blob(roots.get(v)!) : undefined);
+    const events: NewEvent[] = [];
+    let prev: GenerationRecord | undefined = previous;
+    for (const generation of generations) {
+      const initial = !prev;
+      for (let v = (prev?.rootVersion ?? generation.summary.rootVersions[0]) + 1; v <= generation.rootVersion; v++) {
+        const [a, b] = [rootBytes(v - 1), rootBytes(v)];
+        const event = a && b ? rotationEvent(a, b, generation.id, initial) : undefined;
+        if (event) events.push(event);
+      }
+      if (prev) {
+        const [a, b] = [this.trustOf(this.fileOf(prev, TRUSTED_ROOT)), this.trustOf(this.fileOf(generation, TRUSTED_ROOT))];
+        const event = a && b ? trustedRootEvent(a, b, generation.id) : undefined;
+        if (event) events.push(event);
+      }
+      prev = generation;
+    }
+    if (!this.store.recordGenerationEvents(name, watchedId, generations.at(-1)!.id, events)) return; // another process got there first
+    for (const e of events) {
+      if (e.severity === 'info') continue;
+      const rotation = e.kind === 'root-rotation';
+      const message = rotation
+        ? `root rotated v${e.data.fromVersion} → v${e.data.toVersion}: ${(e.data.changes as { role: string }[]).map((c) => c.role).join(', ')} changed`
+        : 'trusted_root.json changed its trust material';
+      this.logger.warn({ repository: name, kind: e.kind, data: e.data }, message);
+      this.notify({ kind: e.kind as Alert['kind'], repository: name, item: rotation ? 'root' : 'trusted-root', state: 'changed', previousState: null, severity: e.severity, message, at: new Date().toISOString(), data: e.data });
+    }
+  }
+
+  /** Evaluate states now; record and notify each change (and only changes). */
+  evaluate(repository: RepositoryConfig, now: Date = new Date()): WatchItem[] {
+    const items = this.items(repository, now);
+    const generationId = this.store.currentGeneration(repository.name)?.id ?? null;
+    for (const item of items) {
+      const changed = this.store.transitionAlertState(repository.name, item.item, item.state, (from) => ({
+        kind: 'state-change',
+        severity: SEVERITY[item.state],
+        generationId,
+        at: now.toISOString(),
+        data: { item: item.item, from, to: item.state, deadline: item.deadline, message: item.message },
+      }));
+      // A first look that finds everything fine is not news.
+      if (!changed || (changed.from === null && item.state === 'ok')) continue;
+      const resolved = item.state === 'ok';
+      this.logger[resolved ? 'info' : 'warn']({ repository: repository.name, item: item.item, from: changed.from, to: item.state }, item.message);
+      this.notify({
+        kind: 'state-change',
+        repository: repository.name,
+        item: item.item,
+        state: resolved ? 'resolved' : item.state,
+        previousState: changed.from,
+        severity: SEVERITY[item.state],
+        message: item.message,
+        at: now.toISOString(),
+        deadline: item.deadline,
+      });
+    }
+    return items;
+  }
+
+  /** Both, for every repository: what the periodic loop and every sync call. */
+  watch(repository: RepositoryConfig, now: Date = new Date()): void {
+    try {
+      this.examine(repository);
+      this.evaluate(repository, now);
+    } catch (err) {
+      this.logger.error({ err, repository: repository.name }, 'watch failed');
+    }
+  }
+
+  private notify(alert: Alert): void {
+    this.notifier?.send(alert);
+  }
+
+  private fileOf(generation: GenerationRecord, path: string): Buffer | undefined {
+    const sha = this.store.generationFiles(generation.id).get(path);
+    return sha ? this.store.blob(sha) : undefined;
+  }
+
+  private trustOf(bytes: Buffer | undefined): TrustEntry[] | undefined {
+    if (!bytes) return undefined;
+    try {
+      return trustEntries(bytes);
+    } catch {
+      return undefined; // not every TUF repository carries a Sigstore trusted root
+    }
+  }
+}
