@@ -2,17 +2,10 @@
 FROM node:20-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
-COPY cli cli
-COPY config config
-COPY lib lib
-COPY server server
-COPY store store
-COPY sync sync
-COPY watch watch
-COPY test test
-COPY bench bench
-RUN npm ci && npm prune --omit=dev
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+COPY . .
+RUN npm run build && npm prune --omit=dev
 
 # Run: no compiler, no dev dependencies, a non-root user, data on a volume.
 FROM node:20-bookworm-slim
