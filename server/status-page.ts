@@ -27,12 +27,14 @@ ol.timeline li.rotation:before{background:#d08a00}
 code{font-size:12px;background:#f1f3f5;padding:0 3px;border-radius:3px}
 `;
 
-// Counts down every [data-deadline] once a second, in the browser's clock.
+// Counts down every [data-deadline] once a second. Time is the server's (what expiry is judged
+// by), carried forward by the browser's elapsed time, so a skewed desktop clock cannot mislead.
 const SCRIPT = `
 (function(){
+  var serverNow=Date.parse(document.body.getAttribute('data-now')),loaded=Date.now();
   function fmt(s){var a=Math.abs(s),d=Math.floor(a/86400),h=Math.floor(a%86400/3600),m=Math.floor(a%3600/60),x=Math.floor(a%60);
     var t=d>0?d+'d '+h+'h '+m+'m':h>0?h+'h '+m+'m '+x+'s':m+'m '+x+'s';return s<0?'expired '+t+' ago':t;}
-  function tick(){var now=Date.now();document.querySelectorAll('[data-deadline]').forEach(function(el){
+  function tick(){var now=serverNow+(Date.now()-loaded);document.querySelectorAll('[data-deadline]').forEach(function(el){
     var t=Date.parse(el.getAttribute('data-deadline'));if(!isNaN(t))el.textContent=fmt(Math.floor((t-now)/1000));});}
   tick();setInterval(tick,1000);
 })();`;
@@ -99,7 +101,7 @@ export function renderStatusPage(statuses: RepositoryStatus[], history: History,
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>tuf-mirror — ${esc(overall)}</title><style>${STYLE}</style></head>
-<body><header><h1>tuf-mirror</h1><span class="meta">rendered ${esc(now.toISOString())}</span><span class="overall">${badge(overall)}</span></header>
+<body data-now="${esc(now.toISOString())}"><header><h1>tuf-mirror</h1><span class="meta">rendered ${esc(now.toISOString())}</span><span class="overall">${badge(overall)}</span></header>
 <main>${statuses.map((s) => repositorySection(s, history[s.name], now)).join('\n')}</main>
 <script>${SCRIPT}</script></body></html>`;
 }

@@ -16,6 +16,8 @@ export type GenerationSummary = {
   targets: string[];
   files: number;
   bytes: number;
+  /** Roles already expired when this generation was committed (an import with --allow-expired). */
+  expiredMetadataAccepted?: RoleSummary[];
 };
 
 export type GenerationRecord = {
@@ -402,15 +404,15 @@ export class Store {
    * Move an item to a new alert state if it is not in it already. Returns the previous state when
    * this call made the change (so exactly one caller notifies), undefined otherwise.
    */
-  transitionAlertState(repository: string, item: string, state: string, event: (from: string | null) => NewEvent): { from: string | null } | undefined {
+  transitionAlertState(repository: string, item: string, state: string, event: (from: string | null) => NewEvent | undefined): { from: string | null } | undefined {
     const repositoryId = this.requireRepositoryId(repository);
     return this.db.transaction(() => {
       const current = this.db.prepare('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?').get(repositoryId, item) as { state: string } | undefined;
       if (current?.state === state) return undefined;
       const from = current?.state ?? null;
       const e = event(from);
-      this.db.prepare('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)').run(repositoryId, item, state, e.at ?? nowIso());
-      this.insertEvents(repositoryId, [e]);
+      this.db.prepare('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)').run(repositoryId, item, state, e?.at ?? nowIso());
+      if (e) this.insertEvents(repositoryId, [e]);
       return { from };
     }).immediate();
   }

@@ -136,6 +136,27 @@ describe('tuf-mirror sync / status / serve', () => {
     }
   });
 
+  test('status exits 1 when anything is critical: a timestamp with a day left', async () => {
+    const short = new TestRepository();
+    short.setExpiry('timestamp', new Date(Date.now() + 86400_000));
+    short.addTarget('trusted_root.json', '{}\n');
+    short.publish();
+    const server = await startUpstreamServer(() => short.files());
+    try {
+      const sub = tempDir();
+      fs.writeFileSync(path.join(sub, 'anchor.json'), short.rootBytes(1));
+      const file = path.join(sub, 'c.yaml');
+      fs.writeFileSync(file, YAML.stringify({ dataDir: './data', repositories: [{ name: 'short', upstream: server.url, trustAnchor: './anchor.json' }] }));
+      assert.equal((await run('sync', '--config', file)).status, 0);
+      const r = await run('status', '--config', file);
+      assert.equal(r.status, 1);
+      assert.match(r.stdout, /timestamp\s+\d+\s+\S+\s+23h 59m\s+CRITICAL/);
+      assert.match(r.stdout, /overall: CRITICAL/);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('unknown repository names and bad flags are usage errors', async () => {
     const r = await run('sync', 'nope', '--config', configFile);
     assert.equal(r.status, 3);

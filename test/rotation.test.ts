@@ -76,8 +76,10 @@ test('clients starting from any root in the chain follow it through the mirror',
 });
 
 test('the next sync starts from the newest held root, not from the anchor', async () => {
+  const oldRootKeys = repo.keys('root').map((k) => k.keyID).sort();
   repo.rotateRoot({ replaceKeys: ['root'] });
   repo.publish();
+  const newRootKeys = repo.keys('root').map((k) => k.keyID).sort();
   const before = upstream.requests.length;
   const [result] = await mirror.syncAll();
   assert.equal(result.outcome, 'updated');
@@ -85,6 +87,22 @@ test('the next sync starts from the newest held root, not from the anchor', asyn
   const fetchedRoots = upstream.requests.slice(before).filter((p) => p.endsWith('.root.json'));
   assert.deepEqual(fetchedRoots, ['4.root.json', '5.root.json']);
   assert.equal((await clientFromRoot(1)).root, 4);
+
+  // Exactly one rotation event for v3 → v4, naming the root key ids added and removed.
+  const { events } = JSON.parse((await get(`${mirror.url}/api/v1/repositories/sigstore/events?kind=root-rotation`)).body.toString());
+  const v4 = events.filter((e: { data: { toVersion: number } }) => e.data.toVersion === 4);
+  assert.equal(v4.length, 1);
+  assert.equal(v4[0].severity, 'warning');
+  assert.deepEqual(v4[0].data.changes, [{ role: 'root', keysAdded: newRootKeys, keysRemoved: oldRootKeys, thresholdFrom: 3, thresholdTo: 3 }]);
+  // The earlier rotations (v1 → v2 → v3, seen after the first generation) are events too, not history.
+  assert.deepEqual(
+    events.map((e: { data: { fromVersion: number; toVersion: number; initial: boolean } }) => `${e.data.fromVersion}>${e.data.toVersion}${e.data.initial ? ' initial' : ''}`).sort(),
+    ['1>2', '2>3', '3>4'],
+  );
+  const roots = JSON.parse((await get(`${mirror.url}/api/v1/repositories/sigstore/roots`)).body.toString()).roots;
+  assert.deepEqual(roots.map((r: { version: number }) => r.version), [1, 2, 3, 4]);
+  assert.equal(roots[1].roles.root.threshold, 3);
+  assert.deepEqual(roots[3].roles.root.keyids.sort(), newRootKeys);
 });
 
 test('a trust anchor from another repository is refused, and nothing changes', async () => {

@@ -3,6 +3,10 @@
  * webhooks as the timestamp runs down, then past its expiry.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { packageRoot } from '../lib/paths';
 import { after, before, describe, mock, test } from 'node:test';
 import type { Config } from '../config/config';
 import type { Service } from '../server/service';
@@ -137,6 +141,21 @@ describe('expiry states, metrics and webhooks as the timestamp runs down', () =>
   });
 });
 
+test('the shipped alert rules parse and use only metrics the mirror exports', async () => {
+  const rules = YAML.parse(fs.readFileSync(path.join(packageRoot(), 'deploy/prometheus/tuf-mirror-rules.yaml'), 'utf8'));
+  const exported = new Set(
+    (await get(`${mirror.url}/metrics`)).body
+      .toString()
+      .split('\n')
+      .filter((l) => l.startsWith('# TYPE '))
+      .map((l) => l.split(' ')[2]),
+  );
+  const used = new Set<string>();
+  for (const rule of rules.groups[0].rules) for (const m of String(rule.expr).matchAll(/tuf_mirror_\w+/g)) used.add(m[0]);
+  assert.ok(used.size >= 5);
+  for (const name of used) assert.ok(exported.has(name), `${name} is exported`);
+});
+
 describe('admin: sync now', () => {
   test('needs the bearer token', async () => {
     const url = `${mirror.url}/api/v1/repositories/sigstore/sync`;
@@ -159,5 +178,31 @@ describe('admin: sync now', () => {
     upstream.override('timestamp.json', { status: 503, times: 1 });
     const down = await fetch(`${mirror.url}/api/v1/repositories/sigstore/sync`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(down.status, 502);
+  });
+});
+
+describe('never two syncs of one repository at once', () => {
+  test('while another process holds the sync lock, a sync answers SYNC_IN_PROGRESS and the API 409', async () => {
+    at('2026-08-22T12:00:00Z');
+    // Another process's lock, heartbeating now.
+    mirror.store.acquireSyncLock('sigstore', 'other-host:1234:abcd', 60_000);
+    try {
+      const [r] = await mirror.syncAll();
+      assert.equal(r.outcome, 'failed');
+      assert.equal(r.error.code, 'SYNC_IN_PROGRESS');
+      assert.equal(r.runId, null, 'no run is recorded for a sync that did not start');
+      const res = await fetch(`${mirror.url}/api/v1/repositories/sigstore/sync`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(res.status, 409);
+    } finally {
+      mirror.store.releaseSyncLock('sigstore', 'other-host:1234:abcd');
+    }
+    assert.equal((await mirror.syncAll())[0].outcome, 'unchanged');
+  });
+
+  test('concurrent calls in one process share one run', async () => {
+    const before = upstream.requests.length;
+    const [a, b] = await Promise.all([mirror.syncAll(), mirror.syncAll()]);
+    assert.equal(a[0].runId, b[0].runId);
+    assert.equal(upstream.requests.length - before, 2, 'one run: the next root and the timestamp');
   });
 });

@@ -77,14 +77,18 @@ export class Watcher {
     const items = this.items(repository, now);
     const generationId = this.store.currentGeneration(repository.name)?.id ?? null;
     for (const item of items) {
-      const changed = this.store.transitionAlertState(repository.name, item.item, item.state, (from) => ({
-        kind: 'state-change',
-        severity: SEVERITY[item.state],
-        generationId,
-        at: now.toISOString(),
-        data: { item: item.item, from, to: item.state, deadline: item.deadline, message: item.message },
-      }));
-      // A first look that finds everything fine is not news.
+      // A first look that finds an item fine is not an event, and not news.
+      const changed = this.store.transitionAlertState(repository.name, item.item, item.state, (from) =>
+        from === null && item.state === 'ok'
+          ? undefined
+          : {
+              kind: 'state-change',
+              severity: SEVERITY[item.state],
+              generationId,
+              at: now.toISOString(),
+              data: { item: item.item, from, to: item.state, deadline: item.deadline, message: item.message },
+            },
+      );
       if (!changed || (changed.from === null && item.state === 'ok')) continue;
       const resolved = item.state === 'ok';
       this.logger[resolved ? 'info' : 'warn']({ repository: repository.name, item: item.item, from: changed.from, to: item.state }, item.message);
