@@ -85,13 +85,14 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       lines.push('  holds nothing yet: no sync has succeeded');
     } else {
       lines.push(`  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${s.generation.rootVersions.at(-1)}`);
-      lines.push('  role                  version  expires                   left          state');
+      lines.push('  role                  version  expires                   left                 state');
       const stateOf = (item: string) => s.items.find((i) => i.item === item)?.state ?? 'ok';
       for (const r of s.roles) {
         const left = r.expired ? 'EXPIRED ' + humanDuration(-r.expiresInSeconds) + ' ago' : humanDuration(r.expiresInSeconds);
-        lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${left.padEnd(12)}  ${stateOf(`role:${r.role}`).toUpperCase()}`);
+        lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${left.padEnd(19)}  ${stateOf(`role:${r.role}`).toUpperCase()}`);
       }
-      for (const i of s.items.filter((i) => i.kind === 'trusted-root')) lines.push(`  trusted_root ${i.name.padEnd(21)} ${i.state.toUpperCase().padEnd(8)} ${i.message}`);
+      lines.push('  trusted_root.json       state     valid');
+      for (const i of s.items.filter((i) => i.kind === 'trusted-root')) lines.push(`  ${i.name.padEnd(23)} ${i.state.toUpperCase().padEnd(9)} ${i.message}`);
     }
     const last = s.lastSync;
     if (last) {
