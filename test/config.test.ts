@@ -49,6 +49,17 @@ describe('configuration', () => {
     assert.match(configError({ repositories: [repo({ default: true }), repo({ name: 'b', default: true })] }), /only one may be default/);
     assert.match(configError({ repositories: [repo({ trustAnchor: './nope.json' })] }), /repositories\[0\]\.trustAnchor: no such file/);
     assert.match(configError({ dataDri: 'x', repositories: [repo()] }), /dataDri/);
+    assert.match(configError({ repositories: [repo({ schedule: 'every day' })] }), /repositories\[0\]\.schedule: is not a cron expression/);
+    assert.match(configError({ alerts: { thresholds: { timestamp: { warning: '5 days', critical: '2d' } } }, repositories: [repo()] }), /alerts\.thresholds\.timestamp\.warning: "5 days" is not a duration/);
+    assert.match(configError({ alerts: { thresholds: { timestamp: { warning: '1d', critical: '2d' } } }, repositories: [repo()] }), /critical must not be longer than warning/);
+    assert.match(configError({ alerts: { webhooks: [{ url: 'x', format: 'slack' }] }, repositories: [repo()] }), /alerts\.webhooks\[0\]\.url/);
+    assert.match(configError({ adminToken: 'short', repositories: [repo()] }), /adminToken: must be at least 16 characters/);
+  });
+
+  test('durations and thresholds', () => {
+    const config = parseConfig({ alerts: { thresholds: { timestamp: { warning: '3d', critical: '36h' } } }, repositories: [repo()] }, 'test.yaml', ROOT);
+    assert.deepEqual(config.alerts.thresholds.timestamp, { warning: 3 * 86400, critical: 36 * 3600 });
+    assert.equal(config.repositories[0].schedule, '*/30 * * * *');
   });
 
   test('relative paths resolve against the config file, flags win over the file', () => {
