@@ -2,9 +2,15 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/config';
 import { packageVersion } from '../lib/paths';
+import { registerExport } from './commands/export';
+import { registerImport } from './commands/import';
+import { registerOrigin } from './commands/origin';
+import { registerPublish } from './commands/publish';
 import { registerServe } from './commands/serve';
 import { registerStatus } from './commands/status';
 import { registerSync } from './commands/sync';
+import { registerTrustroot } from './commands/trustroot';
+import { registerVerify, registerVerifyBundle } from './commands/verify';
 import { EXIT } from './options';
 
 export function buildProgram(): Command {
@@ -17,6 +23,13 @@ export function buildProgram(): Command {
   registerServe(program);
   registerSync(program);
   registerStatus(program);
+  registerPublish(program);
+  registerTrustroot(program);
+  registerExport(program);
+  registerImport(program);
+  registerOrigin(program);
+  registerVerify(program);
+  registerVerifyBundle(program);
   return program;
 }
 

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { packageRoot } from '../lib/paths';
+import { verifierConfigSchema } from '../verifier/config-schema';
 
 /**
  * Names that cannot be repositories: they are the service's own top-level routes,
@@ -38,23 +39,44 @@ const threshold = z
   .refine((t) => t.critical <= t.warning, { message: 'critical must not be longer than warning' });
 export type Threshold = z.output<typeof threshold>;
 
+const originSchema = z.strictObject({
+  /** Key files (`<role>-<n>.pem`, owner-only); the service reads only the online ones (timestamp, snapshot). */
+  keysDir: z.string().min(1).optional(),
+  timestampExpiry: duration.default(7 * 86400),
+  snapshotExpiry: duration.default(365 * 86400),
+  targetsExpiry: duration.default(365 * 86400),
+  rootExpiry: duration.default(182 * 86400),
+  /** When the online key re-signs timestamp (and snapshot when it nears expiry). Default daily. */
+  resignSchedule: cronExpression.default('0 3 * * *'),
+});
+
 const repositorySchema = z.strictObject({
   name: z
     .string()
     .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it is used in URLs)')
     .max(63)
     .refine((n) => !RESERVED_NAMES.has(n), { message: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
+  /** mirror (default): sync and verify `upstream`. origin: a repository this service signs (`tuf-mirror origin`). */
+  kind: z.enum(['mirror', 'origin']).default('mirror'),
   upstream: z
     .string()
     .url('must be an absolute http(s) URL')
-    .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' }),
-  trustAnchor: z.string().min(1, 'must name a root.json file'),
+    .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+    .optional(),
+  /** A pinned root.json; for an origin, defaults to the root v1 `origin init` wrote. */
+  trustAnchor: z.string().min(1, 'must name a root.json file').optional(),
   default: z.boolean().optional(),
   /** When to refresh (cron, in the server's time zone); default: sync.schedule. */
   schedule: cronExpression.optional(),
   /** Per-role (or trustedRoot / sync) thresholds over alerts.thresholds, for this repository. */
   thresholds: z.record(z.string(), threshold).optional(),
-});
+  /** For kind origin: where its keys live and how long what it signs stays valid. */
+  origin: originSchema.optional(),
+})
+  .refine((r) => r.kind === 'origin' || r.upstream !== undefined, { message: 'a mirror needs an upstream', path: ['upstream'] })
+  .refine((r) => r.kind === 'mirror' || r.upstream === undefined, { message: 'an origin has no upstream: it is signed here', path: ['upstream'] })
+  .refine((r) => r.kind === 'origin' || r.origin === undefined, { message: 'only for kind: origin', path: ['origin'] })
+  .refine((r) => r.kind === 'origin' || r.trustAnchor !== undefined, { message: 'a mirror needs a trustAnchor (a pinned root.json)', path: ['trustAnchor'] });
 
 const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
@@ -129,11 +151,33 @@ const configSchema = z.strictObject({
       keptGenerations: z.number().int().min(1).max(100000).default(100),
     })
     .prefault({}),
+  /** `tuf-mirror import` and POST /api/v1/repositories/<name>/import. */
+  import: z
+    .strictObject({
+      /** Cap on an archive, compressed (the upload) and unpacked alike: 413 / RESPONSE_TOO_LARGE beyond. */
+      maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+    })
+    .prefault({}),
   repositories: z.array(repositorySchema).min(1, 'needs at least one repository'),
+  /** Image and bundle verification (verifier/config-schema.ts). */
+  verifier: verifierConfigSchema,
 });
+
+export type OriginConfig = {
+  /** Absolute path of the key files. */
+  keysDir: string;
+  /** Validity periods, in seconds, of what the origin signs. */
+  timestampExpiry: number;
+  snapshotExpiry: number;
+  targetsExpiry: number;
+  rootExpiry: number;
+  resignSchedule: string;
+};
 
 export type RepositoryConfig = {
   name: string;
+  kind?: 'mirror' | 'origin';
+  /** The upstream URL; `origin` for an origin repository. */
   upstream: string;
   /** Absolute path of the pinned root.json. */
   trustAnchor: string;
@@ -141,6 +185,7 @@ export type RepositoryConfig = {
   /** Cron expression of scheduled refreshes. */
   schedule?: string;
   thresholds?: Record<string, Threshold>;
+  origin?: OriginConfig;
 };
 
 export type Config = Omit<z.output<typeof configSchema>, 'repositories'> & {
@@ -195,14 +240,20 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
   // A lone repository is the default one: `cosign initialize --mirror http://host:8080` just works.
   const defaultName = defaults[0]?.name ?? (parsed.repositories.length === 1 ? parsed.repositories[0].name : undefined);
 
+  const dataDir = overrides.dataDir ? path.resolve(overrides.dataDir) : path.resolve(baseDir, parsed.dataDir);
   const repositories = parsed.repositories.map((r, i) => {
-    const trustAnchor = path.resolve(baseDir, r.trustAnchor);
-    if (!fs.existsSync(trustAnchor)) {
+    // An origin's own root v1 is its anchor; `tuf-mirror origin init` writes it.
+    const originHome = path.join(dataDir, 'origin', r.name);
+    const trustAnchor = r.trustAnchor ? path.resolve(baseDir, r.trustAnchor) : path.join(originHome, '1.root.json');
+    if (r.kind === 'mirror' && !fs.existsSync(trustAnchor)) {
       throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].trustAnchor: no such file ${trustAnchor}`);
     }
+    const settings = r.kind === 'origin' ? originSchema.parse(r.origin ?? {}) : undefined;
     return {
       name: r.name,
-      upstream: r.upstream.replace(/\/+$/, ''),
+      kind: r.kind,
+      upstream: r.upstream?.replace(/\/+$/, '') ?? 'origin',
+      origin: settings && { ...settings, keysDir: settings.keysDir ? path.resolve(baseDir, settings.keysDir) : path.join(originHome, 'keys') },
       trustAnchor,
       default: r.name === defaultName,
       schedule: r.schedule ?? parsed.sync.schedule,
@@ -217,7 +268,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
   return {
     ...parsed,
     adminToken,
-    dataDir: overrides.dataDir ? path.resolve(overrides.dataDir) : path.resolve(baseDir, parsed.dataDir),
+    dataDir,
     server: {
       ...parsed.server,
       host: overrides.host ?? parsed.server.host,

@@ -6,7 +6,10 @@ import type { SyncResult } from '../sync/sync';
 import { allStatuses, type RepositoryStatus } from '../watch/status';
 import { worst } from '../watch/evaluate';
 import type { Watcher } from '../watch/watcher';
+import { importRouter } from './api/import';
 import { repositoriesRouter } from './api/repositories';
+import { verifyRouter } from './api/verify';
+import { trustrootRouter } from './api/trustroot';
 import type { FileIndex } from './file-index';
 import type { Metrics } from './metrics';
 import { renderStatusPage } from './status-page';
@@ -48,6 +51,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   // One router per concern under /api/v1; each file says what it answers.
   app.use('/api/v1', repositoriesRouter(deps));
+  app.use('/api/v1', verifyRouter(deps));
+  app.use('/api/v1', trustrootRouter(deps));
+  app.use('/api/v1', importRouter(deps));
 
   // The status page for a browser; JSON for anything that asks for it.
   app.get('/', (req, res) => {

@@ -6,6 +6,7 @@ import { Store } from '../store/store';
 import { SyncScheduler } from '../sync/scheduler';
 import { configuredSyncOptions, syncRepository, type SyncResult } from '../sync/sync';
 import { Watcher } from '../watch/watcher';
+import { resignOrigin } from '../origin/origin';
 import { WebhookNotifier } from '../watch/webhooks';
 import { createApp } from './app';
 import { FileIndex } from './file-index';
@@ -74,9 +75,21 @@ export async function startService(config: Config, logger: Logger, options: Serv
     return result;
   }
 
+  /** Origins are signed here, not synced: re-sign (forced on schedule, else only when due). */
+  async function resignNow(repository: RepositoryConfig, force = false): Promise<void> {
+    try {
+      if (await resignOrigin({ store, repository, logger }, { force })) reload();
+    } catch (err) {
+      logger.error({ repository: repository.name, err: (err as Error).message }, 're-signing failed; the current generation is still served');
+    }
+    watcher.watch(repository);
+  }
+  const mirrors = config.repositories.filter((r) => r.kind !== 'origin');
+  const origins = config.repositories.filter((r) => r.kind === 'origin');
+
   async function syncAll(): Promise<SyncResult[]> {
     const results: SyncResult[] = [];
-    for (const repository of config.repositories) {
+    for (const repository of mirrors) {
       if (shutdown.signal.aborted) break;
       results.push(await syncNow(repository));
     }
@@ -108,17 +121,22 @@ export async function startService(config: Config, logger: Logger, options: Serv
 
   const timers = [
     setInterval(reload, options.reloadIntervalMs ?? 2000),
-    // Expiry moves with the clock, not only with syncs.
-    setInterval(() => config.repositories.forEach((r) => watcher.watch(r)), options.evaluateIntervalMs ?? config.alerts.evaluateEverySeconds * 1000),
+    // Expiry moves with the clock, not only with syncs. An origin whose timestamp is past half its
+    // life is re-signed here too, so a missed cron tick (the service was down) cannot let it lapse.
+    setInterval(() => {
+      mirrors.forEach((r) => watcher.watch(r));
+      origins.forEach((r) => void resignNow(r));
+    }, options.evaluateIntervalMs ?? config.alerts.evaluateEverySeconds * 1000),
   ];
   timers.forEach((t) => t.unref());
   config.repositories.forEach((r) => watcher.watch(r));
 
-  const scheduler = new SyncScheduler(config, syncNow, logger, shutdown.signal);
+  const scheduler = new SyncScheduler(config, syncNow, logger, shutdown.signal, (r) => resignNow(r, true));
   if (options.schedule ?? true) scheduler.start();
   const initialSync = config.sync.onStart
     ? (async () => {
-        for (const r of config.repositories) await scheduler.runWithRetries(r);
+        for (const r of origins) await resignNow(r);
+        for (const r of mirrors) await scheduler.runWithRetries(r);
       })().catch((err) => logger.error({ err }, 'initial sync failed'))
     : Promise.resolve();
 

@@ -30,6 +30,10 @@ export type SyncErrorCode =
   | 'TRUST_ANCHOR_INVALID'
   | 'SYNC_IN_PROGRESS' // another process holds the repository's sync lock
   | 'CANCELLED' // the service shut down mid-run
+  // Imports (sync/archive.ts): the archive is only transport, these say what is wrong with it as such.
+  | 'ARCHIVE_INVALID' // not a tar.gz, truncated, or a member that is not a plain, unique, regular file
+  | 'ARCHIVE_MANIFEST_MISMATCH' // manifest.json does not describe the members (a file changed, added, dropped)
+  | 'ARCHIVE_INCOMPLETE' // a file the verified metadata needs is not in the archive
   | 'INTERNAL';
 
 export class SyncError extends Error {

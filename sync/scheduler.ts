@@ -20,10 +20,20 @@ export class SyncScheduler {
     private readonly run: (repository: RepositoryConfig) => Promise<SyncResult>,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
+    /** What an origin repository does on its schedule instead of syncing: re-sign. */
+    private readonly resign?: (repository: RepositoryConfig) => Promise<unknown>,
   ) {}
 
   start(): void {
     for (const repository of this.config.repositories) {
+      if (repository.kind === 'origin') {
+        const resign = this.resign;
+        if (!resign) continue;
+        const task = cron.schedule(repository.origin!.resignSchedule, () => resign(repository), { name: `resign:${repository.name}`, noOverlap: true });
+        this.tasks.push(task);
+        this.logger.info({ repository: repository.name, schedule: repository.origin!.resignSchedule, next: task.getNextRun()?.toISOString() }, 're-signing scheduled');
+        continue;
+      }
       const task = cron.schedule(repository.schedule ?? this.config.sync.schedule, () => this.runWithRetries(repository), {
         name: `sync:${repository.name}`,
         noOverlap: true,

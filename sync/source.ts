@@ -17,6 +17,8 @@ export interface Source {
   readonly description: string;
   /** The bytes of `path` in the upstream layout (`timestamp.json`, `targets/<hash>.x`). */
   get(path: string, limits: FetchLimits): Promise<Buffer>;
+  /** Optional: read or check the source as a whole before the first get() (an import archive). */
+  open?(): Promise<void>;
 }
 
 export type HttpSourceOptions = {
@@ -96,3 +98,21 @@ export class HttpSource implements Source {
 
 const tooLarge = (source: string, path: string, max: number, what: string): SyncError =>
   new SyncError('RESPONSE_TOO_LARGE', `${source}/${path}: larger than the ${max} bytes allowed (${what})`);
+
+/**
+ * Files already in memory: what an origin repository just signed. It still goes through the
+ * whole TUF workflow before anything is committed, like bytes from any other source.
+ */
+export class MapSource implements Source {
+  constructor(
+    private readonly files: ReadonlyMap<string, Buffer>,
+    readonly description: string,
+  ) {}
+
+  async get(path: string, limits: FetchLimits): Promise<Buffer> {
+    const bytes = this.files.get(path);
+    if (!bytes) throw new SyncError('UPSTREAM_HTTP_ERROR', `${this.description}/${path}: not found`, undefined, { status: 404 });
+    if (bytes.length > limits.maxBytes) throw tooLarge(this.description, path, limits.maxBytes, `${bytes.length} bytes`);
+    return bytes;
+  }
+}

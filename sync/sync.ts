@@ -28,6 +28,13 @@ export type SyncOptions = {
   lockStaleMs?: number;
   /** Cancels the run (failing it as CANCELLED) when the caller shuts down. */
   signal?: AbortSignal;
+  /**
+   * Accept metadata that has expired (`tuf-mirror import --allow-expired`, for staging and
+   * tests). Only expiry is relaxed: tuf-js still checks signatures, thresholds, versions
+   * (rollback), lengths and hashes. The generation records the roles that were expired in
+   * `summary.expiredMetadataAccepted`, so status and the watch side say so.
+   */
+  allowExpiredMetadata?: boolean;
 };
 
 /** The sync settings of a configuration, for every caller that runs a sync. */
@@ -52,6 +59,8 @@ const LOCK_OWNER = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
 /** tuf-js keeps the verified metadata and the delegated-role loader private; we need both. */
 type UpdaterInternals = {
   trustedSet: {
+    /** Every expiry check compares against this, taken once when the Updater is built. */
+    referenceTime: Date;
     root: Metadata<Root>;
     timestamp?: Metadata<Timestamp>;
     snapshot?: Metadata<Snapshot>;
@@ -61,8 +70,9 @@ type UpdaterInternals = {
 };
 const internals = (updater: Updater): UpdaterInternals => updater as unknown as UpdaterInternals;
 
-// One sync per repository at a time in this process.
-const running = new Map<string, Promise<SyncResult>>();
+// One sync per repository at a time in this process. `explicit`: the run reads a source of its
+// own (an import archive), so it is not the same work as a sync from the upstream.
+const running = new Map<string, { run: Promise<SyncResult>; explicit: boolean }>();
 
 /**
  * Run the TUF client workflow against the repository's source, from the newest root we hold
@@ -72,9 +82,15 @@ const running = new Map<string, Promise<SyncResult>>();
 export function syncRepository(options: SyncOptions): Promise<SyncResult> {
   const name = options.repository.name;
   const inFlight = running.get(name);
-  if (inFlight) return inFlight;
+  // A sync from the upstream joins one already running; an import never joins nor is joined (its
+  // result belongs to its archive). Both share this process's lock owner, so refuse, not overlap.
+  if (inFlight && !inFlight.explicit && !options.source) return inFlight.run;
+  if (inFlight) {
+    const error = new SyncError('SYNC_IN_PROGRESS', `a sync or import of ${name} is already running in this process`);
+    return Promise.resolve({ outcome: 'failed', runId: null, error, requests: 0, bytes: 0 });
+  }
   const run = runSync(options).finally(() => running.delete(name));
-  running.set(name, run);
+  running.set(name, { run, explicit: !!options.source });
   return run;
 }
 
@@ -112,6 +128,9 @@ async function lockedSync(options: SyncOptions, source: Source): Promise<SyncRes
   removeStaleWorkDirs(tmpRoot);
   const workDir = fs.mkdtempSync(path.join(tmpRoot, `sync-${repository.name}-`));
   try {
+    // A source that must be read or checked as a whole (an import archive) does it here, so
+    // that its failures are the run's, not those of the first file asked for.
+    await source.open?.();
     const files = await verifiedFiles(options, source, fetcher, workDir);
     const current = store.currentGeneration(repository.name);
     if (current && sameFiles(store.generationFiles(current.id), files.files)) {
@@ -136,6 +155,7 @@ async function lockedSync(options: SyncOptions, source: Source): Promise<SyncRes
 /** An expiry error names the date too: "timestamp v762 expired 2026-08-28T19:25:56Z". */
 function withExpiry(error: SyncError, fetcher: RecordingFetcher): SyncError {
   if (error.code !== 'EXPIRED_METADATA' || !error.role) return error;
+  if (error.message.startsWith(`${error.role} v`)) return error; // already named (an expired root, see verifiedFiles)
   for (const [rel, bytes] of [...fetcher.fetched].reverse()) {
     if (roleOf(rel) !== error.role) continue;
     try {
@@ -214,7 +234,20 @@ async function verifiedFiles(options: SyncOptions, source: Source, fetcher: Reco
     fetcher,
     config: { fetchRetry: 0 },
   });
-  await updater.refresh();
+  // allowExpiredMetadata: tuf-js compares every `expires` with this one reference time; the
+  // earliest representable date makes nothing expired and changes no other check.
+  if (options.allowExpiredMetadata) internals(updater).trustedSet.referenceTime = new Date(-8.64e15);
+  try {
+    await updater.refresh();
+  } catch (err) {
+    // "Final root.json is expired" names no date, and the root may not have been downloaded in
+    // this run (an import into a mirror that already holds it): name it from the trusted root.
+    const root = internals(updater).trustedSet.root.signed;
+    if (/Final root\.json is expired/.test(err instanceof Error ? err.message : '')) {
+      throw new SyncError('EXPIRED_METADATA', `root v${root.version} expired ${root.expires} (Final root.json is expired)`, 'root', { cause: err });
+    }
+    throw err;
+  }
   const trusted = internals(updater).trustedSet;
   const consistent = trusted.root.signed.consistentSnapshot;
 
@@ -277,8 +310,15 @@ async function verifiedFiles(options: SyncOptions, source: Source, fetcher: Reco
       snapshot: trusted.snapshot!.signed.version,
       targets: trusted.targets!.signed.version,
     },
-    summary: { roles: summaries, rootVersions, targets: targetNames.sort() },
+    summary: { roles: summaries, rootVersions, targets: targetNames.sort(), ...expiredAccepted(options, summaries) },
   };
+}
+
+/** With allowExpiredMetadata, the roles that were expired when accepted (none: no field at all). */
+function expiredAccepted(options: SyncOptions, roles: RoleSummary[]): { expiredMetadataAccepted?: RoleSummary[] } {
+  if (!options.allowExpiredMetadata) return {};
+  const expired = roles.filter((r) => Date.parse(r.expires) <= Date.now());
+  return expired.length ? { expiredMetadataAccepted: expired } : {};
 }
 
 type DelegatedRoleMetadata = { role: string; metadata: Metadata<Targets>; parent: Metadata<Targets> };

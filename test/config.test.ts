@@ -56,6 +56,19 @@ describe('configuration', () => {
     assert.match(configError({ adminToken: 'short', repositories: [repo()] }), /adminToken: must be at least 16 characters/);
   });
 
+  test('origin repositories: no upstream, anchor and keys under the data dir by default', () => {
+    const config = parseConfig({ dataDir: '/srv/m', repositories: [{ name: 'acme', kind: 'origin', origin: { timestampExpiry: '3d' } }] }, 'test.yaml', ROOT);
+    const [r] = config.repositories;
+    assert.equal(r.kind, 'origin');
+    assert.equal(r.trustAnchor, '/srv/m/origin/acme/1.root.json');
+    assert.equal(r.origin!.keysDir, '/srv/m/origin/acme/keys');
+    assert.equal(r.origin!.timestampExpiry, 3 * 86400);
+    assert.equal(r.origin!.resignSchedule, '0 3 * * *');
+    assert.match(configError({ repositories: [{ name: 'acme', kind: 'origin', upstream: 'https://x.example' }] }), /repositories\[0\]\.upstream: an origin has no upstream/);
+    assert.match(configError({ repositories: [{ name: 'm', trustAnchor: anchor }] }), /repositories\[0\]\.upstream: a mirror needs an upstream/);
+    assert.match(configError({ repositories: [repo({ origin: {} })] }), /repositories\[0\]\.origin: only for kind: origin/);
+  });
+
   test('durations and thresholds', () => {
     const config = parseConfig({ alerts: { thresholds: { timestamp: { warning: '3d', critical: '36h' } } }, repositories: [repo()] }, 'test.yaml', ROOT);
     assert.deepEqual(config.alerts.thresholds.timestamp, { warning: 3 * 86400, critical: 36 * 3600 });

@@ -1,38 +1,27 @@
 /**
  * Root rotations in a repository built here: keys replaced, thresholds changed. The mirror
  * follows every step, keeps every N.root.json, and a client holding only an old root follows
- * the chain through the mirror.
+ * the chain through the env.mirror.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Updater } from 'tuf-js';
-import type { Service } from '../server/service';
-import { get, startMirror, tempDir, testConfig } from './helpers/mirror';
+import { get, mirrorOfRepository, startMirror, tempDir, testConfig } from './helpers/mirror';
 import { TestRepository } from './helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 
 // ECDSA P-256, as Sigstore signs.
 const repo = new TestRepository({ keyType: 'ecdsa', roles: { root: { keys: 3, threshold: 2 } } });
 repo.addTarget('trusted_root.json', 'v1\n');
 repo.publish();
 
-let upstream: UpstreamServer;
-let mirror: Service;
-before(async () => {
-  upstream = await startUpstreamServer(() => repo.files());
-  mirror = await startMirror(testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }]));
-});
-after(async () => {
-  await mirror.close();
-  await upstream.close();
-});
+const env = mirrorOfRepository(repo);
 
 async function clientFromRoot(version: number): Promise<{ root: number; trustedRoot: string }> {
   const dir = tempDir();
   fs.writeFileSync(path.join(dir, 'root.json'), repo.rootBytes(version));
-  const updater = new Updater({ metadataDir: dir, metadataBaseUrl: mirror.url, targetBaseUrl: `${mirror.url}/targets`, targetDir: dir });
+  const updater = new Updater({ metadataDir: dir, metadataBaseUrl: env.mirror.url, targetBaseUrl: `${env.mirror.url}/targets`, targetDir: dir });
   await updater.refresh();
   const info = await updater.getTargetInfo('trusted_root.json');
   assert.ok(info);
@@ -42,7 +31,7 @@ async function clientFromRoot(version: number): Promise<{ root: number; trustedR
 }
 
 test('the mirror follows root rotations that replace keys and change thresholds', async () => {
-  assert.equal((await mirror.syncAll())[0].outcome, 'updated');
+  assert.equal((await env.mirror.syncAll())[0].outcome, 'updated');
 
   // v2: new root and timestamp keys, root threshold 2 → 3.
   repo.rotateRoot({ replaceKeys: ['root', 'timestamp'], newThreshold: { root: 3 }, keyCount: { root: 4 } });
@@ -53,18 +42,18 @@ test('the mirror follows root rotations that replace keys and change thresholds'
   repo.addTarget('trusted_root.json', 'v3\n');
   repo.publish();
 
-  const [result] = await mirror.syncAll();
+  const [result] = await env.mirror.syncAll();
   assert.equal(result.outcome, 'updated', JSON.stringify(result));
   assert.deepEqual(result.generation.summary.rootVersions, [1, 2, 3]);
   assert.deepEqual(
-    mirror.store.roots('sigstore').map((r) => r.version),
+    env.mirror.store.roots('sigstore').map((r) => r.version),
     [1, 2, 3],
   );
   for (const v of [1, 2, 3]) {
-    const res = await get(`${mirror.url}/${v}.root.json`);
+    const res = await get(`${env.mirror.url}/${v}.root.json`);
     assert.ok(res.body.equals(repo.rootBytes(v)), `${v}.root.json byte for byte`);
   }
-  assert.ok((await get(`${mirror.url}/root.json`)).body.equals(repo.rootBytes(3)));
+  assert.ok((await get(`${env.mirror.url}/root.json`)).body.equals(repo.rootBytes(3)));
 });
 
 test('clients starting from any root in the chain follow it through the mirror', async () => {
@@ -80,16 +69,16 @@ test('the next sync starts from the newest held root, not from the anchor', asyn
   repo.rotateRoot({ replaceKeys: ['root'] });
   repo.publish();
   const newRootKeys = repo.keys('root').map((k) => k.keyID).sort();
-  const before = upstream.requests.length;
-  const [result] = await mirror.syncAll();
+  const before = env.upstream.requests.length;
+  const [result] = await env.mirror.syncAll();
   assert.equal(result.outcome, 'updated');
   // Roots 2 and 3 are not fetched again: the walk starts at 4.
-  const fetchedRoots = upstream.requests.slice(before).filter((p) => p.endsWith('.root.json'));
+  const fetchedRoots = env.upstream.requests.slice(before).filter((p) => p.endsWith('.root.json'));
   assert.deepEqual(fetchedRoots, ['4.root.json', '5.root.json']);
   assert.equal((await clientFromRoot(1)).root, 4);
 
   // Exactly one rotation event for v3 → v4, naming the root key ids added and removed.
-  const { events } = JSON.parse((await get(`${mirror.url}/api/v1/repositories/sigstore/events?kind=root-rotation`)).body.toString());
+  const { events } = JSON.parse((await get(`${env.mirror.url}/api/v1/repositories/sigstore/events?kind=root-rotation`)).body.toString());
   const v4 = events.filter((e: { data: { toVersion: number } }) => e.data.toVersion === 4);
   assert.equal(v4.length, 1);
   assert.equal(v4[0].severity, 'warning');
@@ -99,7 +88,7 @@ test('the next sync starts from the newest held root, not from the anchor', asyn
     events.map((e: { data: { fromVersion: number; toVersion: number; initial: boolean } }) => `${e.data.fromVersion}>${e.data.toVersion}${e.data.initial ? ' initial' : ''}`).sort(),
     ['1>2', '2>3', '3>4'],
   );
-  const roots = JSON.parse((await get(`${mirror.url}/api/v1/repositories/sigstore/roots`)).body.toString()).roots;
+  const roots = JSON.parse((await get(`${env.mirror.url}/api/v1/repositories/sigstore/roots`)).body.toString()).roots;
   assert.deepEqual(roots.map((r: { version: number }) => r.version), [1, 2, 3, 4]);
   assert.equal(roots[1].roles.root.threshold, 3);
   assert.deepEqual(roots[3].roles.root.keyids.sort(), newRootKeys);
@@ -107,7 +96,7 @@ test('the next sync starts from the newest held root, not from the anchor', asyn
 
 test('a trust anchor from another repository is refused, and nothing changes', async () => {
   const other = new TestRepository();
-  const config = testConfig([{ upstream: upstream.url, anchor: other.rootBytes(1) }], {}, mirror.store.dataDir);
+  const config = testConfig([{ upstream: env.upstream.url, anchor: other.rootBytes(1) }], {}, env.mirror.store.dataDir);
   const foreign = await startMirror({ ...config, server: { host: '127.0.0.1', port: 0 } });
   try {
     const [result] = await foreign.syncAll();

@@ -1,40 +1,27 @@
 /** Scheduled refresh: cron ticks run syncs; failures are retried with backoff; stopping cancels. */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { silentLogger } from '../lib/log';
-import type { Service } from '../server/service';
 import { SyncError } from '../sync/errors';
 import { SyncScheduler } from '../sync/scheduler';
 import type { SyncResult } from '../sync/sync';
-import { startMirror, testConfig } from './helpers/mirror';
+import { mirrorOfRepository, testConfig } from './helpers/mirror';
 import { TestRepository } from './helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 
 const repo = new TestRepository();
 repo.addTarget('trusted_root.json', 'x\n');
 repo.publish();
-let upstream: UpstreamServer;
-let mirror: Service;
-
-before(async () => {
-  upstream = await startUpstreamServer(() => repo.files());
-  // Every second (node-cron's six-field form), no jitter: the schedule alone keeps the mirror fresh.
-  const config = testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }], { sync: { onStart: false, schedule: '* * * * * *', jitterSeconds: 0 } });
-  mirror = await startMirror(config, { schedule: true });
-});
-after(async () => {
-  await mirror.close();
-  await upstream.close();
-});
+// Every second (node-cron's six-field form), no jitter: the schedule alone keeps the mirror fresh.
+const env = mirrorOfRepository(repo, { sync: { onStart: false, schedule: '* * * * * *', jitterSeconds: 0 } }, { schedule: true });
 
 test('the cron schedule syncs without being asked, and picks up upstream changes', async () => {
-  for (let i = 0; i < 300 && !mirror.index.generationOf('sigstore'); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(mirror.index.generationOf('sigstore'), 'a scheduled sync committed a generation');
+  for (let i = 0; i < 300 && !env.mirror.index.generationOf('sigstore'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(env.mirror.index.generationOf('sigstore'), 'a scheduled sync committed a generation');
   repo.bumpTimestamp();
   const wanted = repo.files().get('timestamp.json')!;
   let served = false;
   for (let i = 0; i < 300 && !served; i++) {
-    served = mirror.index.lookup('sigstore', 'timestamp.json')?.body.equals(wanted) ?? false;
+    served = env.mirror.index.lookup('sigstore', 'timestamp.json')?.body.equals(wanted) ?? false;
     if (!served) await new Promise((r) => setTimeout(r, 20));
   }
   assert.ok(served, 'the next tick served the new timestamp');

@@ -1,72 +1,59 @@
 /** The store on its own: retention of versioned files, pruning, content addressing, migrations. */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import * as path from 'node:path';
-import type { Service } from '../server/service';
 import { SCHEMA_VERSION } from '../store/migrations';
 import { Store } from '../store/store';
-import { get, startMirror, tempDir, testConfig } from './helpers/mirror';
+import { get, mirrorOfRepository, tempDir } from './helpers/mirror';
 import { TestRepository } from './helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 
 const repo = new TestRepository();
 repo.addTarget('trusted_root.json', 'state 0\n');
 repo.publish();
 
-let upstream: UpstreamServer;
-let mirror: Service;
-before(async () => {
-  upstream = await startUpstreamServer(() => repo.files());
-  mirror = await startMirror(
-    testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }], { sync: { onStart: false }, retention: { servedGenerations: 3, keptGenerations: 4 } }),
-  );
-});
-after(async () => {
-  await mirror.close();
-  await upstream.close();
-});
+const env = mirrorOfRepository(repo, { retention: { servedGenerations: 3, keptGenerations: 4 } });
 
 test('versioned files stay servable for the configured generations, then go; unversioned ones follow the current', async () => {
-  assert.equal((await mirror.syncAll())[0].outcome, 'updated');
+  assert.equal((await env.mirror.syncAll())[0].outcome, 'updated');
   const firstSnapshot = `${repo.metadata('snapshot').signed.version}.snapshot.json`;
   const firstTarget = repo.targetFiles('trusted_root.json')[0];
-  const served = async (p: string) => (await get(`${mirror.url}/${p}`)).status;
+  const served = async (p: string) => (await get(`${env.mirror.url}/${p}`)).status;
 
   for (let i = 1; i <= 3; i++) {
     repo.addTarget('trusted_root.json', `state ${i}\n`);
     repo.publish();
-    assert.equal((await mirror.syncAll())[0].outcome, 'updated');
+    assert.equal((await env.mirror.syncAll())[0].outcome, 'updated');
     // Generations 1..i+1 exist; the newest 3 keep their versioned files servable.
     const expected = i + 1 <= 3 ? 200 : 404;
     assert.equal(await served(firstSnapshot), expected, `old snapshot after ${i} switches`);
     assert.equal(await served(firstTarget), expected, `old target after ${i} switches`);
   }
-  assert.ok((await get(`${mirror.url}/timestamp.json`)).body.equals(repo.files().get('timestamp.json')!));
-  assert.equal((await get(`${mirror.url}/targets/trusted_root.json`)).body.toString(), 'state 3\n');
+  assert.ok((await get(`${env.mirror.url}/timestamp.json`)).body.equals(repo.files().get('timestamp.json')!));
+  assert.equal((await get(`${env.mirror.url}/targets/trusted_root.json`)).body.toString(), 'state 3\n');
 });
 
 test('old generations are pruned with the blobs only they used; roots are kept', async () => {
   for (let i = 4; i <= 6; i++) {
     repo.addTarget('trusted_root.json', `state ${i}\n`);
     repo.publish();
-    await mirror.syncAll();
+    await env.mirror.syncAll();
   }
-  const db = mirror.store.db;
+  const db = env.mirror.store.db;
   const generations = db.prepare('SELECT count(*) AS n FROM generations').get() as { n: number };
   assert.equal(generations.n, 4);
   const orphans = db
     .prepare('SELECT count(*) AS n FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM generation_files f WHERE f.sha256 = b.sha256) AND NOT EXISTS (SELECT 1 FROM roots r WHERE r.sha256 = b.sha256)')
     .get() as { n: number };
   assert.equal(orphans.n, 0);
-  assert.equal(mirror.store.roots('sigstore').length, 1);
-  assert.deepEqual(mirror.store.checkIntegrity(), []);
+  assert.equal(env.mirror.store.roots('sigstore').length, 1);
+  assert.deepEqual(env.mirror.store.checkIntegrity(), []);
   // Runs outlive the generations they produced.
-  assert.equal(mirror.store.syncRuns('sigstore').length, 7);
+  assert.equal(env.mirror.store.syncRuns('sigstore').length, 7);
 });
 
 test('identical files are stored once', () => {
-  const db = mirror.store.db;
+  const db = env.mirror.store.db;
   const { files, blobs } = db
     .prepare('SELECT (SELECT count(*) FROM generation_files) AS files, (SELECT count(DISTINCT sha256) FROM generation_files) AS blobs')
     .get() as { files: number; blobs: number };

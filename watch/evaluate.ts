@@ -50,6 +50,8 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
   for (const role of generation?.summary.roles ?? []) {
     const left = Math.floor((Date.parse(role.expires) - now.getTime()) / 1000);
     const state = byTimeLeft(left, thresholds(role.role));
+    // Already expired when it was imported (tuf-mirror import --allow-expired): say so.
+    const imported = generation?.summary.expiredMetadataAccepted?.some((r) => r.role === role.role && r.version === role.version) ? ', imported with --allow-expired' : '';
     items.push({
       item: `role:${role.role}`,
       kind: 'role',
@@ -59,7 +61,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
       secondsLeft: left,
       message:
         state === 'expired'
-          ? `${role.role} v${role.version} EXPIRED ${humanDuration(-left)} ago (${role.expires})`
+          ? `${role.role} v${role.version} EXPIRED ${humanDuration(-left)} ago (${role.expires}${imported})`
           : `${role.role} v${role.version} expires in ${humanDuration(left)} (${role.expires})`,
     });
   }

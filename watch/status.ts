@@ -17,7 +17,16 @@ export type RepositoryStatus = {
   upstream: string;
   default: boolean;
   /** The generation being served, or null before the first successful sync. */
-  generation: { id: number; createdAt: string; files: number; bytes: number; targets: string[]; rootVersions: number[] } | null;
+  generation: {
+    id: number;
+    createdAt: string;
+    files: number;
+    bytes: number;
+    targets: string[];
+    rootVersions: number[];
+    /** Roles already expired when imported with --allow-expired; absent otherwise. */
+    expiredMetadataAccepted?: { role: string; version: number; expires: string }[];
+  } | null;
   roles: RoleStatus[];
   lastSync: SyncRunView | null;
   lastSuccessfulSync: SyncRunView | null;
@@ -51,7 +60,7 @@ export function repositoryStatus(store: Store, repository: RepositoryConfig, ite
   };
   return {
     name: repository.name,
-    upstream: redactUrl(repository.upstream),
+    upstream: repository.kind === 'origin' ? 'origin (signed by this service)' : redactUrl(repository.upstream),
     default: repository.default,
     generation: generation
       ? {
@@ -61,6 +70,7 @@ export function repositoryStatus(store: Store, repository: RepositoryConfig, ite
           bytes: generation.summary.bytes,
           targets: generation.summary.targets,
           rootVersions: generation.summary.rootVersions,
+          ...(generation.summary.expiredMetadataAccepted ? { expiredMetadataAccepted: generation.summary.expiredMetadataAccepted } : {}),
         }
       : null,
     roles: generation ? roleStatuses(generation, now) : [],
@@ -85,6 +95,8 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       lines.push('  holds nothing yet: no sync has succeeded');
     } else {
       lines.push(`  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${s.generation.rootVersions.at(-1)}`);
+      const accepted = s.generation.expiredMetadataAccepted;
+      if (accepted) lines.push(`  imported with --allow-expired: ${accepted.map((r) => `${r.role} v${r.version} had expired ${r.expires}`).join(', ')}`);
       lines.push('  role                  version  expires                   left                 state');
       const stateOf = (item: string) => s.items.find((i) => i.item === item)?.state ?? 'ok';
       for (const r of s.roles) {

@@ -18,7 +18,10 @@ export function registerSync(program: Command): void {
       const config = configFrom(cmd);
       const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
       if (unknown.length) throw new ConfigError(`no repository named ${unknown.join(', ')} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
-      const selected = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
+      const named = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
+      // An origin is signed here, not synced from anywhere.
+      for (const r of named.filter((r) => r.kind === 'origin')) process.stderr.write(`${r.name}: an origin repository, nothing to sync (tuf-mirror origin resign ${r.name} re-signs it)\n`);
+      const selected = named.filter((r) => r.kind !== 'origin');
       const logger = createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2);
       const store = Store.open(config.dataDir);
       // A sync from cron with no server running still records events and sends alerts.

@@ -59,7 +59,12 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   });
 
   router.post('/repositories/:name/sync', requireAdmin(config.adminToken), express.json({ limit: '1kb' }), async (_req, res) => {
-    const result = await syncNow(res.locals.repository as RepositoryConfig);
+    const repository = res.locals.repository as RepositoryConfig;
+    if (repository.kind === 'origin') {
+      res.status(400).json({ error: { code: 'ORIGIN', message: `${repository.name} is signed here, not synced: tuf-mirror origin resign ${repository.name}` } });
+      return;
+    }
+    const result = await syncNow(repository);
     if (result.outcome !== 'failed') {
       res.json({ outcome: result.outcome, runId: result.runId, generation: result.generation.id, roles: result.generation.summary.roles, requests: result.requests, bytes: result.bytes });
       return;

@@ -1,10 +1,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { after, before } from 'node:test';
 import { parseConfig, type Config } from '../../config/config';
 import { silentLogger } from '../../lib/log';
 import { packageRoot } from '../../lib/paths';
 import { startService, type Service, type ServiceOptions } from '../../server/service';
+import type { TestRepository } from './tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from './upstream-server';
 
 /** The public-good repository as published on 2026-08-21 (see test/fixtures/README.md). */
 export const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-tuf-2026-08-21');
@@ -57,4 +60,21 @@ export function startMirror(config: Config, options: ServiceOptions = {}): Promi
 export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Headers }> {
   const res = await fetch(url, { headers });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
+}
+
+/**
+ * For a test file: before its tests, an upstream serving `repo` as it is at each request, and a
+ * mirror of it anchored on root v1; both closed after. Read them from the returned object.
+ */
+export function mirrorOfRepository(repo: TestRepository, extra: Record<string, unknown> = {}, options: ServiceOptions = {}): { upstream: UpstreamServer; mirror: Service } {
+  const env = {} as { upstream: UpstreamServer; mirror: Service };
+  before(async () => {
+    env.upstream = await startUpstreamServer(() => repo.files());
+    env.mirror = await startMirror(testConfig([{ upstream: env.upstream.url, anchor: repo.rootBytes(1) }], extra), options);
+  });
+  after(async () => {
+    await env.mirror?.close();
+    await env.upstream?.close();
+  });
+  return env;
 }

@@ -1,0 +1,82 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { configFrom, EXIT } from '../options';
+import { ConfigError } from '../../config/config';
+import { Store } from '../../store/store';
+import { EXIT_KIND, TrustRootError } from '../../trust/errors';
+import { checkFormat, FORMAT_NAMES, FORMATS, needsMirrorUrl, renderTrustRoot } from '../../trust/formats';
+import { loadTrustMaterial } from '../../trust/material';
+import { parseList, resolveMirrorUrl } from '../../trust/options';
+
+type TrustrootOptions = {
+  format?: string;
+  out?: string;
+  mirrorUrl?: string;
+  targets?: string;
+  all?: boolean;
+  name?: string;
+  namespace?: string;
+  trustedRootTarget?: string;
+};
+
+/** `tuf-mirror trustroot <repo> --format F`: the served generation in a consumer's own shape. */
+export function registerTrustroot(program: Command): void {
+  program
+    .command('trustroot')
+    .description('hand out a repository\'s trust root: policy-controller TrustRoot, Kubewarden, Kyverno, cosign')
+    .argument('<repository>', 'repository name')
+    .option('-f, --format <format>', `one of:\n${FORMAT_NAMES.map((f) => `  ${f.padEnd(21)} ${FORMATS[f].description}`).join('\n')}\n`)
+    .option('-o, --out <file>', 'write to FILE instead of stdout')
+    .option('--mirror-url <url>', "this repository's URL as clients reach it (default: server.publicUrl, plus /<name> for a non-default repository)")
+    .option('--targets <names>', 'repository: keep only these target files, comma-separated (default: all)')
+    .option('--all', 'sigstore-keys: keep entries outside their validity window too')
+    .option('--name <name>', 'metadata.name (default: tuf-mirror-<repository>[-trust-config])')
+    .option('--namespace <namespace>', 'kubewarden-configmap: metadata.namespace (default: kubewarden)')
+    .option('--trusted-root-target <name>', 'the target holding the Sigstore trusted root (default: trusted_root.json)')
+    .action((name: string, opts: TrustrootOptions, cmd: Command) => {
+      const config = configFrom(cmd);
+      const repository = config.repositories.find((r) => r.name === name);
+      if (!repository) throw new ConfigError(`no repository named ${name} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
+      const say = (line: string): boolean => process.stderr.write(`tuf-mirror: ${line}\n`);
+      try {
+        const format = checkFormat(opts.format);
+        const mirrorUrl = needsMirrorUrl(format) ? resolveMirrorUrl(opts.mirrorUrl, config, repository) : undefined;
+        const store = Store.open(config.dataDir);
+        let output;
+        try {
+          output = renderTrustRoot(loadTrustMaterial(store, repository.name), format, {
+            mirrorUrl,
+            targets: parseList(opts.targets),
+            all: opts.all,
+            name: opts.name,
+            namespace: opts.namespace,
+            trustedRootTarget: opts.trustedRootTarget,
+          });
+        } finally {
+          store.close();
+        }
+        // stdout is the answer alone; everything said about it goes to stderr.
+        for (const note of output.notes) say(note);
+        for (const warning of output.warnings) say(`warning: ${warning}`);
+        if (opts.out) {
+          writeAtomically(opts.out, output.body);
+          say(`wrote ${opts.out} (${output.body.length} bytes)`);
+        } else {
+          process.stdout.write(output.body);
+        }
+        process.exitCode = EXIT.ok;
+      } catch (err) {
+        if (!(err instanceof TrustRootError)) throw err;
+        say(`${err.code}: ${err.message}`);
+        process.exitCode = EXIT[EXIT_KIND[err.code]];
+      }
+    });
+}
+
+/** A half-written TrustRoot must never be applied: write aside, then rename over. */
+function writeAtomically(file: string, bytes: Buffer): void {
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, bytes);
+  fs.renameSync(tmp, file);
+}

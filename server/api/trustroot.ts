@@ -1,0 +1,62 @@
+import { Router, type Response } from 'express';
+import { HTTP_STATUS, TrustRootError } from '../../trust/errors';
+import { checkFormat, FORMAT_NAMES, needsMirrorUrl, renderTrustRoot } from '../../trust/formats';
+import { loadTrustMaterial } from '../../trust/material';
+import { parseList, resolveMirrorUrl } from '../../trust/options';
+import type { AppDeps } from '../app';
+
+/** A query parameter as one string (a repeated parameter counts as its first value). */
+function param(value: unknown): string | undefined {
+  if (Array.isArray(value)) return param(value[0]);
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Header values are Latin-1 text on one line. */
+const headerSafe = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?');
+
+/**
+ * `GET /api/v1/repositories/<name>/trustroot?format=...`: the same outputs as
+ * `tuf-mirror trustroot`, from the repository's current generation. Public like the TUF files
+ * themselves: everything in it is public trust material.
+ */
+export function trustrootRouter({ config, store }: Pick<AppDeps, 'config' | 'store'>): Router {
+  const router = Router();
+  router.get('/repositories/:name/trustroot', (req, res) => {
+    const repository = config.repositories.find((r) => r.name === req.params.name);
+    if (!repository) {
+      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+      return;
+    }
+    try {
+      const format = checkFormat(param(req.query.format));
+      const mirrorUrl = needsMirrorUrl(format) ? resolveMirrorUrl(param(req.query.mirrorUrl), config, repository) : undefined;
+      const all = param(req.query.all);
+      const material = loadTrustMaterial(store, repository.name);
+      const output = renderTrustRoot(material, format, {
+        mirrorUrl,
+        targets: parseList(param(req.query.targets)),
+        all: all !== undefined && all !== 'false' && all !== '0',
+        name: param(req.query.name),
+        namespace: param(req.query.namespace),
+        trustedRootTarget: param(req.query.trustedRootTarget),
+      });
+      res.setHeader('Content-Type', output.contentType);
+      res.setHeader('X-TUF-Mirror-Generation', String(material.generation.id));
+      // Derived from whatever generation is current: a cache must ask again.
+      res.setHeader('Cache-Control', 'no-cache');
+      if (output.archiveBytes !== undefined) res.setHeader('X-TUF-Mirror-Archive-Bytes', String(output.archiveBytes));
+      if (output.warnings.length) res.setHeader('X-TUF-Mirror-Warning', output.warnings.map(headerSafe));
+      res.status(200).end(output.body);
+    } catch (err) {
+      if (!(err instanceof TrustRootError)) throw err;
+      sendError(res, err);
+    }
+  });
+  return router;
+}
+
+function sendError(res: Response, err: TrustRootError): void {
+  const status = HTTP_STATUS[err.code];
+  if (status === 503) res.setHeader('Retry-After', '30');
+  res.status(status).json({ error: { code: err.code, message: err.message, ...(err.code === 'UNKNOWN_FORMAT' ? { formats: FORMAT_NAMES } : {}) } });
+}

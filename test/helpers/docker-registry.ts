@@ -1,0 +1,153 @@
+/**
+ * Debian's `docker-registry` (CNCF distribution 2.8) on 127.0.0.1, started by the tests with a
+ * generated config in a temp dir (`.ci/run` installs the package), and a minimal push client.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir } from './mirror';
+
+export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+export function dockerRegistryBinary(): string | undefined {
+  const r = spawnSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+export class DockerRegistry {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly host: string,
+    readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `http://${this.host}`;
+  }
+
+  static async start(binary = dockerRegistryBinary()): Promise<DockerRegistry> {
+    if (!binary) throw new Error('docker-registry is not installed (apt-get install docker-registry)');
+    const dir = tempDir('tuf-mirror-registry-');
+    const config = path.join(dir, 'config.yml');
+    fs.writeFileSync(
+      config,
+      [
+        'version: 0.1',
+        'log:',
+        '  level: info',
+        '  accesslog:',
+        '    disabled: true',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${path.join(dir, 'data')}`,
+        '  delete:',
+        '    enabled: true',
+        'http:',
+        '  addr: 127.0.0.1:0',
+        `  secret: ${createHash('sha256').update(dir).digest('hex')}`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(binary, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const host = await new Promise<string>((resolve, reject) => {
+      let log = '';
+      const timer = setTimeout(() => reject(new Error(`docker-registry did not start:\n${log}`)), 15_000);
+      const onData = (c: Buffer): void => {
+        log += c.toString();
+        const m = /listening on (127\.0\.0\.1:\d+)/.exec(log);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`docker-registry exited with ${code}:\n${log}`)));
+    });
+    child.stdout!.resume();
+    child.stderr!.resume();
+    return new DockerRegistry(child, host, dir);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    await exited;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async pushBlob(repository: string, bytes: Buffer | string): Promise<{ digest: string; size: number }> {
+    const body = Buffer.from(bytes);
+    const digest = sha256(body);
+    const start = await fetch(`${this.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+    if (start.status !== 202) throw new Error(`blob upload start: ${start.status} ${await start.text()}`);
+    const location = new URL(start.headers.get('location')!, this.url);
+    location.searchParams.set('digest', digest);
+    const put = await fetch(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body });
+    if (put.status !== 201) throw new Error(`blob upload: ${put.status} ${await put.text()}`);
+    return { digest, size: body.length };
+  }
+
+  async pushManifest(repository: string, reference: string, manifest: object | Buffer): Promise<{ digest: string; size: number; mediaType: string }> {
+    const body = Buffer.isBuffer(manifest) ? manifest : Buffer.from(JSON.stringify(manifest));
+    const mediaType = (JSON.parse(body.toString()) as { mediaType: string }).mediaType;
+    const res = await fetch(`${this.url}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { 'content-type': mediaType }, body });
+    if (res.status !== 201) throw new Error(`manifest push ${repository}:${reference}: ${res.status} ${await res.text()}`);
+    return { digest: sha256(body), size: body.length, mediaType };
+  }
+
+  /** A small random image: config and one layer, pushed and tagged. */
+  async pushImage(repository: string, tag: string, seed = Math.random().toString()): Promise<{ digest: string; size: number; mediaType: string }> {
+    const config = await this.pushBlob(repository, JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, seed }));
+    const layer = await this.pushBlob(repository, `layer ${seed}`);
+    return this.pushManifest(repository, tag, {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+    });
+  }
+
+  /** cosign's `sha256-<hex>.sig` manifest for `digest`, one simple-signing layer per signature. */
+  async pushCosignSignatures(repository: string, digest: string, layers: { payload: Buffer; annotations: Record<string, string> }[]): Promise<void> {
+    const config = await this.pushBlob(repository, '{}');
+    const descriptors = [];
+    for (const l of layers) {
+      const blob = await this.pushBlob(repository, l.payload);
+      descriptors.push({ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', ...blob, annotations: l.annotations });
+    }
+    await this.pushManifest(repository, `${digest.replace(':', '-')}.sig`, {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: descriptors,
+    });
+  }
+
+  /**
+   * A Sigstore bundle as an OCI 1.1 referrer of `subject`, plus the referrers-tag fallback index
+   * at `sha256-<hex>` (distribution 2.8 has no referrers API).
+   */
+  async pushBundleReferrer(repository: string, subject: { digest: string; size: number; mediaType: string }, bundle: object): Promise<string> {
+    const empty = await this.pushBlob(repository, '{}');
+    const blob = await this.pushBlob(repository, JSON.stringify(bundle));
+    const artifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
+      layers: [{ mediaType: artifactType, ...blob }],
+      subject,
+    };
+    const pushed = await this.pushManifest(repository, sha256(JSON.stringify(manifest)), manifest);
+    await this.pushManifest(repository, subject.digest.replace(':', '-'), {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ mediaType: pushed.mediaType, digest: pushed.digest, size: pushed.size, artifactType }],
+    });
+    return pushed.digest;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The one place trust/ reads the store: a served generation turned into plain data, once. Every
+ * serializer takes this data and nothing else, so each is a pure function that tests can feed
+ * with fixtures, and every output of one call comes from one generation.
+ */
+import { metadataPath, targetPath } from '../lib/layout';
+import type { Store } from '../store/store';
+import { TrustRootError } from './errors';
+
+export type MetadataFile = { role: string; version: number; expires: string; bytes: Buffer };
+
+export type TargetFile = {
+  /** The target's name as metadata lists it, e.g. `trusted_root.json`, `registry.npmjs.org/keys.json`. */
+  name: string;
+  /** The role that lists it (the first in a client's search order). */
+  role: string;
+  /** Every hash the listing signs, algorithm → hex: go-tuf picks one at random to build the path. */
+  hashes: Record<string, string>;
+  bytes: Buffer;
+};
+
+export type TrustMaterial = {
+  repository: string;
+  /** Which generation it all came from: every output names it. */
+  generation: { id: number; createdAt: string };
+  /** The newest root the generation holds: the one to hand out as a client's starting point. */
+  root: MetadataFile;
+  /** Whether the repository names files by version/hash (consistent snapshots) or by plain name. */
+  consistentSnapshot: boolean;
+  timestamp: MetadataFile;
+  snapshot: MetadataFile;
+  targets: MetadataFile;
+  /** Delegated targets roles, in the order a client walks them. */
+  delegated: MetadataFile[];
+  /** Every target file the generation holds, in a stable order (by name). */
+  targetFiles: TargetFile[];
+};
+
+type TargetsSigned = { signed: { targets?: Record<string, { length: number; hashes: Record<string, string> }> } };
+type RootSigned = { signed: { version: number; consistent_snapshot?: boolean } };
+
+/** The repository's current generation as TrustMaterial; NO_GENERATION when nothing is held yet. */
+export function loadTrustMaterial(store: Store, repository: string): TrustMaterial {
+  const generation = store.currentGeneration(repository);
+  if (!generation) {
+    throw new TrustRootError('NO_GENERATION', `repository ${repository} holds no verified generation yet: run \`tuf-mirror sync ${repository}\` and read its error`);
+  }
+  const files = store.generationFiles(generation.id);
+  const read = (p: string): Buffer => {
+    const sha = files.get(p);
+    const bytes = sha === undefined ? undefined : store.blob(sha);
+    // A committed generation always holds these; a miss means the store is damaged, not the request.
+    if (!bytes) throw new Error(`generation ${generation.id} of ${repository} lacks ${p}`);
+    return bytes;
+  };
+
+  const roles = generation.summary.roles;
+  const meta = (role: string): MetadataFile => {
+    const r = roles.find((x) => x.role === role);
+    if (!r) throw new Error(`generation ${generation.id} of ${repository} has no ${role} role`);
+    // timestamp.json is never versioned; the others are held under both names.
+    return { role, version: r.version, expires: r.expires, bytes: read(role === 'timestamp' ? metadataPath(role) : metadataPath(role, r.version)) };
+  };
+
+  const root = meta('root');
+  const rootSigned = JSON.parse(root.bytes.toString('utf8')) as RootSigned;
+  const targets = meta('targets');
+  const delegated = roles.filter((r) => !['root', 'timestamp', 'snapshot', 'targets'].includes(r.role)).map((r) => meta(r.role));
+
+  // Target files: every listing whose files the sync stored (a delegated role's listing outside
+  // its delegated paths was not stored, exactly as a client would not accept it).
+  const targetFiles: TargetFile[] = [];
+  for (const m of [targets, ...delegated]) {
+    const listed = (JSON.parse(m.bytes.toString('utf8')) as TargetsSigned).signed.targets ?? {};
+    for (const [name, info] of Object.entries(listed)) {
+      if (targetFiles.some((t) => t.name === name)) continue;
+      const paths = Object.values(info.hashes).map((h) => targetPath(name, h));
+      if (!paths.every((p) => files.has(p))) continue;
+      targetFiles.push({ name, role: m.role, hashes: { ...info.hashes }, bytes: read(paths[0]) });
+    }
+  }
+  targetFiles.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+  return {
+    repository,
+    generation: { id: generation.id, createdAt: generation.createdAt },
+    root,
+    consistentSnapshot: rootSigned.signed.consistent_snapshot === true,
+    timestamp: meta('timestamp'),
+    snapshot: meta('snapshot'),
+    targets,
+    delegated,
+    targetFiles,
+  };
+}
+
+/** The target a format is built from, or TARGET_MISSING naming what the repository has. */
+export function requireTarget(material: TrustMaterial, name: string): TargetFile {
+  const t = material.targetFiles.find((x) => x.name === name);
+  if (!t) {
+    throw new TrustRootError(
+      'TARGET_MISSING',
+      `repository ${material.repository} (generation ${material.generation.id}) has no target ${name}; it has: ${material.targetFiles.map((x) => x.name).join(', ') || 'none'}`,
+    );
+  }
+  return t;
+}
+
+/** "sigstore generation 1 (root v15, timestamp v762)": how every output names its source. */
+export function describeSource(m: TrustMaterial): string {
+  return `${m.repository} generation ${m.generation.id} (root v${m.root.version}, timestamp v${m.timestamp.version})`;
+}
