@@ -16,7 +16,12 @@ import { initOrigin, prepareRootRotation, publishPendingRoot, readPendingRoot, r
 import { serialize } from '../origin/repository';
 import { trustedRootJson, type TrustMaterial } from '../origin/trust-material';
 import type { Service } from '../server/service';
+import YAML from 'yaml';
+import { packageRoot } from '../lib/paths';
+import { renderTrustRoot } from '../trust/formats';
+import { loadTrustMaterial } from '../trust/material';
 import { get, startMirror, tempDir, testConfig } from './helpers/mirror';
+import { crdSchema, validateResource } from './trust-schema';
 import { makePki } from './helpers/pki';
 
 const START = Date.parse('2026-09-01T00:00:00Z');
@@ -176,6 +181,18 @@ describe('origin repository', () => {
     const roots = JSON.parse((await get(`${origin.url}/api/v1/repositories/acme/roots`)).body.toString()).roots;
     assert.equal(roots[1].roles.root.threshold, 2);
     assert.deepEqual(roots[1].roles.root.keytypes, ['ed25519', 'ed25519']);
+  });
+
+  test('handed out like a mirrored repository: every TrustRoot for the origin validates against the CRD', () => {
+    const crd = crdSchema(path.join(packageRoot(), 'test', 'fixtures', 'policy-controller', '300-trustroot.yaml'), 'v1alpha1');
+    const material = loadTrustMaterial(origin.store, 'acme');
+    for (const format of ['remote', 'repository', 'sigstore-keys'] as const) {
+      const doc = YAML.parse(renderTrustRoot(material, format, { mirrorUrl: 'http://tuf-mirror.example:8080/acme' }).body.toString('utf8'));
+      assert.deepEqual(validateResource(doc, crd), [], format);
+    }
+    const keys = YAML.parse(renderTrustRoot(material, 'sigstore-keys', {}).body.toString('utf8')).spec.sigstoreKeys;
+    assert.deepEqual(keys.tLogs.map((l: { baseURL: string }) => l.baseURL), ['https://rekor2.acme.example'], 'the retired log is left out of what is valid now');
+    assert.equal(keys.certificateAuthorities[0].uri, 'https://fulcio.acme.example');
   });
 
   test('without the online key, re-signing refuses and nothing changes', async () => {

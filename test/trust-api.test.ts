@@ -182,12 +182,15 @@ describe('tuf-mirror trustroot', () => {
 
   test('--mirror-url, --targets, --all, --name', async () => {
     const remote = await run('trustroot', 'backup', '--format', 'remote', '--mirror-url', 'https://tuf.internal/b', '--name', 'backup-root', '--config', configFile);
+    assert.equal(remote.status, 0, remote.stderr);
     const doc = YAML.parse(remote.stdout.toString());
     assert.equal(doc.spec.remote.mirror, 'https://tuf.internal/b');
     assert.equal(doc.metadata.name, 'backup-root');
     const keys = await run('trustroot', 'sigstore', '--format', 'sigstore-keys', '--all', '--config', configFile);
+    assert.equal(keys.status, 0, keys.stderr);
     assert.equal(YAML.parse(keys.stdout.toString()).spec.sigstoreKeys.ctLogs.length, 2);
     const some = await run('trustroot', 'sigstore', '--format', 'repository', '--targets', 'trusted_root.json,rekor.pub', '--config', configFile);
+    assert.equal(some.status, 0, some.stderr);
     assert.match(some.stderr, /mirrorFS archive: 6 files \(2 target files\)/);
   });
 

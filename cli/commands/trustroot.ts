@@ -26,7 +26,7 @@ export function registerTrustroot(program: Command): void {
     .command('trustroot')
     .description('hand out a repository\'s trust root: policy-controller TrustRoot, Kubewarden, Kyverno, cosign')
     .argument('<repository>', 'repository name')
-    .option('-f, --format <format>', `one of:\n${FORMAT_NAMES.map((f) => `  ${f.padEnd(21)} ${FORMATS[f].description}`).join('\n')}\n`)
+    .option('-f, --format <format>', `one of:\n${FORMAT_NAMES.map((f) => `  ${f.padEnd(21)} ${FORMATS[f].description}`).join('\n')}`)
     .option('-o, --out <file>', 'write to FILE instead of stdout')
     .option('--mirror-url <url>', "this repository's URL as clients reach it (default: server.publicUrl, plus /<name> for a non-default repository)")
     .option('--targets <names>', 'repository: keep only these target files, comma-separated (default: all)')
