@@ -132,6 +132,17 @@ describe('verify-bundle and the mirrored trust root', () => {
     assert.equal((await run(args)).status, 1);
   });
 
+  test('tuf-mirror verify: a bad policy file exits 2 naming the field; a registry outside the allowlist exits 1', async () => {
+    fs.writeFileSync(path.join(dir, 'bad-policy.yaml'), 'apiVersion: v1\nanyOf:\n  minimumMatches: 2\n  signatures:\n    - kind: githubAction\n      owner: acme\n');
+    const bad = await run(['verify', 'registry.local:5000/acme/app:1.0', '--policy', path.join(dir, 'bad-policy.yaml')]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /policy\.anyOf\.minimumMatches: is 2 but anyOf\.signatures lists only 1/);
+    fs.writeFileSync(path.join(dir, 'policy.yaml'), 'apiVersion: v1\nallOf:\n  - kind: githubAction\n    owner: acme\n');
+    const denied = await run(['verify', 'registry.local:5000/acme/app:1.0', '--policy', path.join(dir, 'policy.yaml')]);
+    assert.equal(denied.status, 1);
+    assert.equal(denied.stderr, 'tuf-mirror verify: REGISTRY_NOT_ALLOWED: registry registry.local:5000 is not in verifier.registries (allowed: none)\n');
+  });
+
   test('usage errors exit 2, a repository holding nothing exits 1 with the reason', async () => {
     const noAuth = await run(['verify-bundle', '--bundle', path.join(CASES, 'happy-path-v0.3', 'bundle.sigstore.json'), path.join(CASES, 'a.txt')]);
     assert.equal(noAuth.status, 2);

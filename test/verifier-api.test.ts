@@ -202,10 +202,28 @@ describe('POST /api/v1/verify with the real cosign signatures of containers/imag
     assert.ok(r.json.reasons.some((x: string) => /SIGNATURE_ERROR/.test(x)), JSON.stringify(r.json.reasons));
   });
 
-  test('custom X.509 PKI (not public-good Fulcio, no Rekor): rejected with the reason', async () => {
+  test('custom X.509 PKI as keyless (not public-good Fulcio, no Rekor): rejected with the reason', async () => {
     const r = await verify(`${stub.host}/cosign/pki:v1`, { apiVersion: 'v1', allOf: [{ kind: 'genericIssuer', issuer: 'x', subject: { equal: 'y' } }] });
     assert.equal(r.json.verified, false);
     assert.ok(r.json.reasons.some((x: string) => /layer 0: TIMESTAMP_ERROR: expected 1 timestamps, got 0/.test(x)), JSON.stringify(r.json.reasons));
+  });
+
+  test('custom X.509 PKI with a certificate policy (Kubewarden kind certificate): verified through the given chain', async () => {
+    const pem = (f: string): string => read(F, f).toString();
+    const entry = { kind: 'certificate', certificate: pem('dir-img-cosign-pki-valid/cert.pem'), certificateChain: [pem('pki_intermediate_crts.pem'), pem('pki_root_crts.pem')] };
+    const r = await verify(`${stub.host}/cosign/pki:v1`, { apiVersion: 'v1', allOf: [{ ...entry, requireRekorBundle: false }] });
+    assert.equal(r.json.verified, true, JSON.stringify(r.json));
+    assert.equal(r.json.signatures[0].kind, 'certificate');
+    assert.match(r.json.signatures[0].keyId, /^[0-9a-f]{64}$/);
+    const needsRekor = await verify(`${stub.host}/cosign/pki:v1`, { apiVersion: 'v1', allOf: [entry] });
+    assert.equal(needsRekor.json.verified, false);
+    assert.match(needsRekor.json.reasons[0], /^allOf\[0\] \(certificate .*Team A Cosign Certificate, Rekor bundle required\): no verified signature matches$/);
+    const otherImage = await verify(`${stub.host}/cosign/valid:v1`, { apiVersion: 'v1', allOf: [{ ...entry, requireRekorBundle: false }] });
+    assert.equal(otherImage.json.verified, false);
+    const broken = await verify(`${stub.host}/cosign/pki:v1`, { apiVersion: 'v1', allOf: [{ ...entry, certificateChain: [pem('pki_root_crts.pem')] }] });
+    assert.equal(broken.status, 400);
+    assert.equal(broken.json.error.field, 'policy.allOf[0].certificate');
+    assert.match(broken.json.error.message, /is not issued by any certificate of certificateChain/);
   });
 
   test('negative containers/image cases fail as labelled, the mixed and double ones pass', async () => {
@@ -270,7 +288,7 @@ describe('every failure is an answer', () => {
       [{ apiVersion: 'v1' }, 'policy', /needs allOf or anyOf/],
       [{ apiVersion: 'v2', allOf: [] }, 'policy.apiVersion', /must be "v1"/],
       [{ apiVersion: 'v1', allOf: [{ kind: 'pubKey', key: KEY1, extra: 1 }] }, 'policy.allOf[0]', /extra/],
-      [{ apiVersion: 'v1', allOf: [{ kind: 'regex', pattern: '.*' }] }, 'policy.allOf[0].kind', /must be one of pubKey, genericIssuer, githubAction/],
+      [{ apiVersion: 'v1', allOf: [{ kind: 'regex', pattern: '.*' }] }, 'policy.allOf[0].kind', /must be one of pubKey, genericIssuer, githubAction, certificate/],
       [{ apiVersion: 'v1', allOf: [{ kind: 'pubKey', key: 'not a key' }] }, 'policy.allOf[0].key', /not a PEM public key/],
       [{ apiVersion: 'v1', anyOf: { minimumMatches: 3, signatures: [{ kind: 'pubKey', key: KEY1 }] } }, 'policy.anyOf.minimumMatches', /is 3 but anyOf.signatures lists only 1/],
       [{ apiVersion: 'v1', allOf: [{ kind: 'genericIssuer', issuer: 'x', subject: { regexp: '.*' } }] }, 'policy.allOf[0].subject', /./],

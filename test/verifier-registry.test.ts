@@ -82,6 +82,15 @@ before(async () => {
   const late = await registry.pushImage('acme/late', '1.0');
   await registry.pushCosignSignatures('acme/late', late.digest, [await infra.signKeyless(SigstoreInfra.payload(late.digest, `${host}/acme/late`), 'acme/app', { lateLog: true })]);
 
+  const stamped = await registry.pushImage('acme/stamped', '1.0');
+  await registry.pushCosignSignatures('acme/stamped', stamped.digest, [
+    await infra.signKeyless(SigstoreInfra.payload(stamped.digest, `${host}/acme/stamped`), 'acme/app', { rfc3161: true, noRekor: true }),
+  ]);
+  const badStamp = await registry.pushImage('acme/bad-stamp', '1.0');
+  await registry.pushCosignSignatures('acme/bad-stamp', badStamp.digest, [
+    await infra.signKeyless(SigstoreInfra.payload(badStamp.digest, `${host}/acme/bad-stamp`), 'acme/app', { rfc3161: true, noRekor: true, timestampOver: Buffer.from('something else') }),
+  ]);
+
   const attested = await registry.pushImage('acme/attested', '1.0');
   d.attested = attested.digest;
   await registry.pushBundleReferrer('acme/attested', attested, await infra.attest(attested.digest, `${host}/acme/attested`, 'acme/app'));
@@ -172,6 +181,15 @@ describe('images in a real registry, signed in this test, verified through the m
     const late = await verify(`${host}/acme/late:1.0`, issuerPolicy({ urlPrefix: 'https://github.com/acme' }));
     assert.equal(late.verified, false);
     assert.match(late.reasons.join('\n'), /layer 0: CERTIFICATE_ERROR/);
+  });
+
+  test('cosign keyless with an RFC 3161 timestamp from the trust root\'s TSA instead of Rekor', async () => {
+    const r = await verify(`${host}/acme/stamped:1.0`, issuerPolicy({ urlPrefix: 'https://github.com/acme' }));
+    assert.equal(r.verified, true, JSON.stringify(r));
+    assert.equal(r.signatures[0].logIndex, null);
+    const bad = await verify(`${host}/acme/bad-stamp:1.0`, issuerPolicy({ urlPrefix: 'https://github.com/acme' }));
+    assert.equal(bad.verified, false);
+    assert.match(bad.reasons.join('\n'), /layer 0: TIMESTAMP_ERROR/);
   });
 
   test('a @sigstore/sign bundle attached as a referrer (tag fallback) verifies at the image digest', async () => {

@@ -1,5 +1,6 @@
 /** The verifier's pure parts and the registry client's edges: references, policies, globs, cache, auth, config. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +13,7 @@ import { RegistryClient, RegistryError } from '../verifier/oci';
 import { entryMatches, parsePolicy, PolicyError } from '../verifier/policy';
 import { parseReference } from '../verifier/reference';
 import { parseTrustRoot } from '../verifier/trust-root';
-import { FIXTURE } from './helpers/mirror';
+import { FIXTURE, tempDir } from './helpers/mirror';
 import { cosignSigManifest, OciStub } from './helpers/oci-stub';
 
 const F = path.join(packageRoot(), 'test', 'fixtures', 'cosign-image-signatures');
@@ -144,6 +145,41 @@ describe('registry client and image verifier against a stub', () => {
     }
   });
 
+  test('referrers pagination (Link rel=next) and redirects on the way to a blob', async () => {
+    const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: 1 };
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      made.push(stub.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', size: 2, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' }, layers: [], subject, annotations: { n: String(i) } }));
+    }
+    stub.referrersPageSize = 2;
+    try {
+      const found = await client().repository({ registry: stub.host, repository: 'acme/app' }).referrers(digest, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+      assert.deepEqual(found?.map((d) => d.digest).sort(), [...made].sort());
+      assert.equal(stub.requests.filter((r) => r.startsWith(`/v2/acme/app/referrers/${digest}`)).length, 3);
+    } finally {
+      stub.referrersPageSize = undefined;
+    }
+    const blob = stub.addBlob('redirected blob');
+    const target = stub.addBlob('x');
+    stub.misbehave(new RegExp(`^/v2/acme/app/blobs/${blob}$`), { status: 307, headers: { location: `/v2/acme/app/blobs/${target}` } });
+    // A redirect that serves other bytes is caught by the digest check.
+    await assert.rejects(client().repository({ registry: stub.host, repository: 'acme/app' }).blob(blob), (e: RegistryError) => e.code === 'DIGEST_MISMATCH');
+    stub.misbehave(/^\/v2\/acme\/loop\/blobs\//, { status: 302, headers: { location: '/v2/acme/loop/blobs/sha256:' + '1'.repeat(64) } });
+    await assert.rejects(client().repository({ registry: stub.host, repository: 'acme/loop' }).blob('sha256:' + '1'.repeat(64)), (e: RegistryError) => e.code === 'REGISTRY_BAD_RESPONSE' && /more than 3 redirects/.test(e.message));
+  });
+
+  test('credentials from a docker config.json (auths)', async () => {
+    const file = path.join(tempDir(), 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ auths: { [stub.host]: { auth: Buffer.from('ci:s3cret').toString('base64') } } }));
+    stub.auth = { username: 'ci', password: 's3cret' };
+    try {
+      const c = new RegistryClient({ registries: [{ host: stub.host, insecure: true }], dockerConfig: file, timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20 });
+      assert.equal((await c.repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'))?.digest, digest);
+    } finally {
+      stub.auth = undefined;
+    }
+  });
+
   test('the allowlist is checked before any request', () => {
     const before = stub.requests.length;
     assert.throws(() => client().repository({ registry: 'evil.example', repository: 'x' }), (e: RegistryError) => e.code === 'REGISTRY_NOT_ALLOWED');
@@ -162,6 +198,41 @@ describe('registry client and image verifier against a stub', () => {
     assert.equal((await verifier.verify(`${stub.host}/acme/app:v1`, policy)).verified, true);
     assert.deepEqual(stub.requests.slice(again), ['/v2/acme/app/manifests/v1']);
     assert.equal(verifier.cache.hits, 10);
+  });
+});
+
+describe('HTTPS registries and a custom CA bundle', { skip: spawnSync('sh', ['-c', 'command -v openssl']).status === 0 ? false : 'openssl is not installed' }, () => {
+  const tls = new OciStub();
+  const dir = tempDir();
+  before(async () => {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=registry-stub', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    await tls.start(0, { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) });
+    tls.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }, ['v1']);
+  });
+  after(() => tls.close());
+  const opts = { timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20, baseDir: dir };
+
+  test('trusted through the configured CA file; refused without it; never downgraded to HTTP', async () => {
+    const withCa = new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false, ca: 'cert.pem' }] });
+    assert.ok(await withCa.repository({ registry: tls.host, repository: 'acme/app' }).manifest('v1'));
+    withCa.close();
+    const without = new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false }] });
+    await assert.rejects(without.repository({ registry: tls.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_UNREACHABLE' && /SELF_SIGNED|self.signed/i.test(e.message));
+    without.close();
+    const plain = await new OciStub().start();
+    try {
+      plain.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }, ['v1']);
+      const strict = new RegistryClient({ ...opts, registries: [{ host: plain.host, insecure: false }] });
+      await assert.rejects(strict.repository({ registry: plain.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_UNREACHABLE');
+      assert.equal(plain.requests.length, 0, 'no plain-HTTP request was made');
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test('a CA file that cannot be read is a configuration error naming the field', () => {
+    assert.throws(() => new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false, ca: 'missing.pem' }] }), /verifier\.registries\[0\]\.ca: cannot read .*missing\.pem \(ENOENT\)/);
   });
 });
 

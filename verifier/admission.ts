@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import type { VerifierConfig } from './config-schema';
 import { errorAnswer, VerifyRequestError } from './errors';
 import type { ImageVerifier } from './image';
-import { parsePolicy, type Policy } from './policy';
+import { ConfigError } from '../config/config';
+import { parsePolicy, PolicyError, type Policy } from './policy';
 import { parseReference } from './reference';
 
 /**
@@ -33,8 +34,20 @@ export function globToRegExp(glob: string): RegExp {
 export function loadAdmissionPolicies(config: VerifierConfig, baseDir: string): AdmissionPolicy[] {
   return config.admission.policies.map((p, i) => {
     const where = `verifier.admission.policies[${i}]`;
-    const raw = p.policyFile ? fs.readFileSync(path.resolve(baseDir, p.policyFile), 'utf8') : p.policy;
-    return { image: p.image, matcher: globToRegExp(p.image), policy: parsePolicy(raw, `${where}.policy`), mode: p.mode, ...(p.repository ? { repository: p.repository } : {}) };
+    let raw: unknown = p.policy;
+    if (p.policyFile) {
+      try {
+        raw = fs.readFileSync(path.resolve(baseDir, p.policyFile), 'utf8');
+      } catch (err) {
+        throw new ConfigError(`invalid configuration:\n  ${where}.policyFile: cannot read ${path.resolve(baseDir, p.policyFile)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+    }
+    try {
+      return { image: p.image, matcher: globToRegExp(p.image), policy: parsePolicy(raw, `${where}.policy`), mode: p.mode, ...(p.repository ? { repository: p.repository } : {}) };
+    } catch (err) {
+      if (err instanceof PolicyError) throw new ConfigError(`invalid configuration:\n  ${err.issues.join('\n  ')}`);
+      throw err;
+    }
   });
 }
 

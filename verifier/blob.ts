@@ -78,7 +78,7 @@ export function verifyBlobBundle(bundleJson: unknown, artifact: Artifact, trustR
       return reasons.length ? { verified: false, reasons, trustRoot: trust } : { verified: true, signer: summary, trustRoot: trust };
     }
     case 'policy': {
-      const outcome = evaluatePolicy(requirement.policy, [{ keyId: signer.keyId, identity: signer.identity, kind: signer.kind, annotations: {} }]);
+      const outcome = evaluatePolicy(requirement.policy, [{ keyId: signer.keyId, identity: signer.identity, kind: signer.kind, annotations: {}, integratedTime: signer.tlogEntries[0]?.integratedTime ?? null }]);
       return outcome.verified
         ? { verified: true, signer: summary, matched: outcome.matches.map((m) => m.entry), trustRoot: trust }
         : { verified: false, reasons: outcome.reasons, trustRoot: trust };

@@ -77,8 +77,20 @@ export function verifyBundle(input: Bundle | unknown, check: BundleCheck): Verif
   if (check.expect.kind === 'certificate' && vm.$case === 'publicKey') {
     throw new BundleRejected('WRONG_KEY_MATERIAL', 'the bundle is signed with a managed key; give the key (--key / a pubKey policy)');
   }
-  if (vm.$case === 'x509CertificateChain' && vm.x509CertificateChain.certificates.length === 0) {
-    throw new BundleRejected('MALFORMED_BUNDLE', 'empty certificate chain');
+  if (vm.$case === 'x509CertificateChain') {
+    if (vm.x509CertificateChain.certificates.length === 0) throw new BundleRejected('MALFORMED_BUNDLE', 'empty certificate chain');
+    // A root must come from the trust root, never from the bundle (conformance: bundle-with-root-cert_fail).
+    for (const c of vm.x509CertificateChain.certificates) {
+      let cert: X509Certificate;
+      try {
+        cert = X509Certificate.parse(Buffer.from(c.rawBytes));
+      } catch (err) {
+        throw new BundleRejected('MALFORMED_BUNDLE', `unparseable certificate in the chain: ${(err as Error).message}`);
+      }
+      if (cert.isCA && cert.subject.equals(cert.issuer)) {
+        throw new BundleRejected('CERTIFICATE_ERROR', 'the bundle\'s certificate chain contains a root certificate');
+      }
+    }
   }
 
   const digest = artifactDigest(check.artifact);

@@ -112,30 +112,41 @@ export function toSigstoreBundle(sig: CosignSignature): Record<string, unknown> 
 }
 
 /**
- * Verify one cosign signature of `digest`. Keyless signatures need a verified time (Rekor SET or
- * RFC 3161) and a Fulcio chain + SCT from the trust root; keyed ones are checked against each of
- * `keys` (a Rekor SET, when present, must verify too).
+ * Verify one cosign signature of `digest`. A signature with a certificate is checked as keyless
+ * (Fulcio chain + SCT from the trust root, and a verified time: Rekor SET or RFC 3161); every
+ * signature is also checked against `keys` (the policy's pubKey and certificate keys), as
+ * `cosign verify --key` does. A Rekor SET, when present, must verify either way. Returns what
+ * verified (keyless and/or keyed); throws the reason when nothing did.
  */
-export function verifyCosignSignature(sig: CosignSignature, digest: string, trustRoot: TrustRoot, keys: KeyObject[]): VerifiedCosign {
+export function verifyCosignSignature(sig: CosignSignature, digest: string, trustRoot: TrustRoot, keys: KeyObject[]): VerifiedCosign[] {
   const payload = checkPayload(sig.payload, digest);
   const bundle = toSigstoreBundle(sig);
   const keyless = 'x509CertificateChain' in (bundle.verificationMaterial as object);
   if (!keyless && keys.length === 0) throw new BundleRejected('NO_KEY', 'signed with a key, and the policy names no pubKey');
-  let signer: VerifiedSigner;
-  try {
-    signer = verifyBundle(bundle, {
-      trustRoot,
-      artifact: { kind: 'bytes', bytes: sig.payload },
-      expect: keyless ? { kind: 'certificate' } : { kind: 'key', keys },
-      tlogThreshold: 0,
-      timestampThreshold: keyless ? 1 : 0,
-    });
-  } catch (err) {
-    throw asRejection(err);
-  }
   const annotations: Record<string, string> = {};
   for (const [k, v] of Object.entries(payload.optional ?? {})) annotations[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  return { ...signer, annotations, dockerReference: payload.critical.identity?.['docker-reference'] };
+  const extra = { annotations, dockerReference: payload.critical.identity?.['docker-reference'] };
+  const out: VerifiedCosign[] = [];
+  let keylessError: BundleRejected | undefined;
+  let keyedError: BundleRejected | undefined;
+  if (keyless) {
+    try {
+      out.push({ ...verifyBundle(bundle, { trustRoot, artifact: { kind: 'bytes', bytes: sig.payload }, expect: { kind: 'certificate' }, tlogThreshold: 0, timestampThreshold: 1 }), ...extra });
+    } catch (err) {
+      keylessError = asRejection(err);
+    }
+  }
+  if (keys.length) {
+    const keyed = { ...bundle, verificationMaterial: { ...(bundle.verificationMaterial as object), x509CertificateChain: undefined, publicKey: { hint: '' } } };
+    try {
+      out.push({ ...verifyBundle(keyed, { trustRoot, artifact: { kind: 'bytes', bytes: sig.payload }, expect: { kind: 'key', keys }, tlogThreshold: 0, timestampThreshold: 0 }), kind: 'key', identity: undefined, ...extra });
+    } catch (err) {
+      keyedError = asRejection(err);
+    }
+  }
+  if (out.length) return out;
+  // The most telling reason: the keyless one for a certificate signature, else the keyed one.
+  throw (keyless ? keylessError : keyedError) ?? keyedError!;
 }
 
 /** The `\x00sigstore-json\n` + JSON form containers/image stores signatures in (its `dir:` layout). */

@@ -7,6 +7,9 @@ import { formatReference, parseReference, type ImageReference } from './referenc
 import type { TrustRoot, TrustRootProvider, TrustRootSource } from './trust-root';
 
 export const BUNDLE_ARTIFACT_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+/** A registry cannot make one verification fetch without end: signatures beyond these are not looked at. */
+export const MAX_SIGNATURE_LAYERS = 32;
+export const MAX_REFERRERS = 32;
 
 /** A signature that verified cryptographically, where it was found and what it proves. */
 export type FoundSignature = VerifiedSignatureFacts & {
@@ -20,7 +23,7 @@ export type FoundSignature = VerifiedSignatureFacts & {
 export type MatchedSignature = {
   /** The policy entry it satisfied: `allOf[0]`, `anyOf.signatures[1]`. */
   entry: string;
-  kind: 'pubKey' | 'genericIssuer' | 'githubAction';
+  kind: 'pubKey' | 'genericIssuer' | 'githubAction' | 'certificate';
   source: FoundSignature['source'];
   location: string;
   /** Certificate identity (keyless) … */
@@ -80,7 +83,9 @@ export class ImageVerifier {
     // cosign: sha256-<hex>.sig
     const sigTag = `${digest.replace(':', '-')}.sig`;
     const sigManifest = await repo.manifest(sigTag);
-    for (const [i, layer] of (sigManifest?.manifest.layers ?? []).entries()) {
+    const layers = sigManifest?.manifest.layers ?? [];
+    if (layers.length > MAX_SIGNATURE_LAYERS) failures.push(`${sigTag}: ${layers.length} layers, only the first ${MAX_SIGNATURE_LAYERS} were checked`);
+    for (const [i, layer] of layers.slice(0, MAX_SIGNATURE_LAYERS).entries()) {
       const location = `${sigTag} layer ${i}`;
       seen++;
       if (layer.mediaType !== SIMPLE_SIGNING) {
@@ -89,9 +94,10 @@ export class ImageVerifier {
       }
       try {
         const payload = await repo.blob(layer.digest);
-        const v = verifyCosignSignature({ payload, annotations: layer.annotations ?? {} }, digest, trustRoot, keys);
-        const log = v.tlogEntries[0];
-        found.push({ source: 'cosign', location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: v.annotations, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
+        for (const v of verifyCosignSignature({ payload, annotations: layer.annotations ?? {} }, digest, trustRoot, keys)) {
+          const log = v.tlogEntries[0];
+          found.push({ source: 'cosign', location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: v.annotations, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
+        }
       } catch (err) {
         if (err instanceof RegistryError) throw err;
         const r = asRejection(err);
@@ -105,8 +111,9 @@ export class ImageVerifier {
       const fallback = await repo.manifest(digest.replace(':', '-'));
       referrers = (fallback?.manifest.manifests ?? []).filter((d) => d.artifactType === BUNDLE_ARTIFACT_TYPE);
     }
-    for (const d of referrers) {
-      if (d.artifactType !== undefined && d.artifactType !== BUNDLE_ARTIFACT_TYPE) continue;
+    referrers = referrers.filter((d) => d.artifactType === undefined || d.artifactType === BUNDLE_ARTIFACT_TYPE);
+    if (referrers.length > MAX_REFERRERS) failures.push(`${referrers.length} bundle referrers, only the first ${MAX_REFERRERS} were checked`);
+    for (const d of referrers.slice(0, MAX_REFERRERS)) {
       const location = `referrer ${d.digest}`;
       seen++;
       try {

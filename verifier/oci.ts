@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
+import { ConfigError } from '../config/config';
 import type { RegistryConfig } from './config-schema';
 import { apiHost, type ImageReference } from './reference';
 
@@ -82,9 +83,16 @@ export class RegistryClient {
 
   constructor(private readonly options: RegistryClientOptions) {
     const base = options.baseDir ?? process.cwd();
-    const dockerAuths = readDockerAuths(options.dockerConfig && path.resolve(base, options.dockerConfig));
-    for (const r of options.registries) {
-      const ca = r.ca ? [...tls.rootCertificates, fs.readFileSync(path.resolve(base, r.ca), 'utf8')] : undefined;
+    const read = (file: string, field: string): string => {
+      try {
+        return fs.readFileSync(path.resolve(base, file), 'utf8');
+      } catch (err) {
+        throw new ConfigError(`invalid configuration:\n  ${field}: cannot read ${path.resolve(base, file)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+    };
+    const dockerAuths = readDockerAuths(options.dockerConfig ? read(options.dockerConfig, 'verifier.dockerConfig') : undefined);
+    for (const [i, r] of options.registries.entries()) {
+      const ca = r.ca ? [...tls.rootCertificates, read(r.ca, `verifier.registries[${i}].ca`)] : undefined;
       const credentials = r.username !== undefined ? { username: r.username, password: r.password ?? '' } : dockerAuths.get(r.host) ?? (r.host === 'docker.io' ? dockerAuths.get('https://index.docker.io/v1/') : undefined);
       // Keep-alive per registry: a cached verification by tag costs one manifest request, not a handshake too.
       const agent = r.insecure ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent({ keepAlive: true, maxSockets: 32, ...(ca ? { ca } : {}) });
@@ -250,7 +258,8 @@ export class RepositoryClient {
     const out: Descriptor[] = [];
     for (let page = 0; url && page < 20; page++) {
       const res = await this.client.send(this.registry, this.repository, url, MEDIA.ociIndex, this.limits().manifest);
-      if (res.status === 404 && page === 0) return undefined;
+      // Registries without the API answer 404 (distribution 2.8), some 400, 405 or 501.
+      if (page === 0 && [400, 404, 405, 501].includes(res.status)) return undefined;
       if (res.status !== 200) throw httpError(this.registry, `referrers of ${digest}`, res);
       let index: Manifest;
       try {
@@ -271,10 +280,16 @@ function basicAuth(c: Credentials): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
 }
 
-function readDockerAuths(file: string | undefined): Map<string, Credentials> {
+function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   const out = new Map<string, Credentials>();
-  if (!file) return out;
-  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+  if (!text) return out;
+  let json: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError('invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
+  }
+  json = json as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
   for (const [host, a] of Object.entries(json.auths ?? {})) {
     if (a.auth) {
       const decoded = Buffer.from(a.auth, 'base64').toString('utf8');

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { describeMatcher, subjectMatches, urlPrefixWithSlash, type CertIdentity, type SubjectMatcher } from './identity';
@@ -43,11 +43,24 @@ const githubActionEntry = z.strictObject({
   annotations,
 });
 
-const KINDS = ['pubKey', 'genericIssuer', 'githubAction'] as const;
+const certificateEntry = z.strictObject({
+  kind: z.literal('certificate'),
+  owner: z.string().optional(),
+  /** The signer's certificate (PEM): signatures must verify with its key. */
+  certificate: z.string().min(1, 'must be a PEM certificate'),
+  /** CA certificates (PEM) the certificate must chain to, up to a self-signed root. */
+  certificateChain: z.array(z.string().min(1)).optional(),
+  /** Require a Rekor SET whose integrated time lies within the certificate's validity (default true); else the certificate must be valid now. */
+  requireRekorBundle: z.boolean().default(true),
+  annotations,
+});
+
+const KINDS = ['pubKey', 'genericIssuer', 'githubAction', 'certificate'] as const;
 
 const entry = z.unknown().transform((value, ctx) => {
   const kind = (value as { kind?: unknown })?.kind;
-  const schema = kind === 'pubKey' ? pubKeyEntry : kind === 'genericIssuer' ? genericIssuerEntry : kind === 'githubAction' ? githubActionEntry : undefined;
+  const schema =
+    kind === 'pubKey' ? pubKeyEntry : kind === 'genericIssuer' ? genericIssuerEntry : kind === 'githubAction' ? githubActionEntry : kind === 'certificate' ? certificateEntry : undefined;
   if (!schema) {
     ctx.addIssue({ code: 'custom', path: ['kind'], message: `must be one of ${KINDS.join(', ')}${kind === undefined ? '' : ` (got ${JSON.stringify(kind)})`}` });
     return z.NEVER;
@@ -85,7 +98,18 @@ const policySchema = z
 export type PolicyEntry =
   | { kind: 'pubKey'; owner?: string; key: KeyObject; keyId: string; annotations?: Record<string, string> }
   | { kind: 'genericIssuer'; issuer: string; subject: SubjectMatcher; annotations?: Record<string, string> }
-  | { kind: 'githubAction'; owner: string; repo?: string; annotations?: Record<string, string> };
+  | { kind: 'githubAction'; owner: string; repo?: string; annotations?: Record<string, string> }
+  | {
+      kind: 'certificate';
+      owner?: string;
+      key: KeyObject;
+      keyId: string;
+      subject: string;
+      notBefore: Date;
+      notAfter: Date;
+      requireRekorBundle: boolean;
+      annotations?: Record<string, string>;
+    };
 
 export type Policy = {
   allOf: PolicyEntry[];
@@ -129,6 +153,35 @@ export function parsePolicy(input: unknown, prefix = 'policy'): Policy {
   }
   const issues: string[] = [];
   const toEntry = (e: z.output<typeof entry>, where: string): PolicyEntry => {
+    if (e.kind === 'certificate') {
+      try {
+        const cert = new NodeX509(e.certificate);
+        if (e.certificateChain) {
+          const chain = e.certificateChain.map((pem, i) => {
+            try {
+              return new NodeX509(pem);
+            } catch {
+              throw new Error(`certificateChain[${i}] is not a PEM certificate`);
+            }
+          });
+          chainsTo(cert, chain);
+        }
+        return {
+          kind: 'certificate',
+          ...(e.owner ? { owner: e.owner } : {}),
+          key: cert.publicKey,
+          keyId: keyId(cert.publicKey),
+          subject: cert.subject.replace(/\n/g, ', '),
+          notBefore: new Date(cert.validFrom),
+          notAfter: new Date(cert.validTo),
+          requireRekorBundle: e.requireRekorBundle,
+          ...(e.annotations ? { annotations: e.annotations } : {}),
+        };
+      } catch (err) {
+        issues.push(`${where}.certificate: ${(err as Error).message.replace(/^error:\S+\s*/, '')}`);
+        return { kind: 'pubKey', key: undefined as unknown as KeyObject, keyId: '' };
+      }
+    }
     if (e.kind !== 'pubKey') return e;
     try {
       const key = parsePublicKey(e.key);
@@ -144,7 +197,7 @@ export function parsePolicy(input: unknown, prefix = 'policy'): Policy {
     signatures: r.data.anyOf.signatures.map((e, i) => toEntry(e, `${prefix}.anyOf.signatures[${i}]`)),
   };
   if (issues.length) throw new PolicyError(issues.join('; '), issues);
-  const canonical = (e: PolicyEntry): unknown => (e.kind === 'pubKey' ? { ...e, key: undefined } : e);
+  const canonical = (e: PolicyEntry): unknown => (e.kind === 'pubKey' || e.kind === 'certificate' ? { ...e, key: undefined } : e);
   const fingerprint = JSON.stringify({ allOf: allOf.map(canonical), anyOf: anyOf && { ...anyOf, signatures: anyOf.signatures.map(canonical) } });
   return { allOf, ...(anyOf ? { anyOf } : {}), fingerprint };
 }
@@ -153,7 +206,7 @@ export function parsePolicy(input: unknown, prefix = 'policy'): Policy {
 export function policyKeys(policy: Policy): KeyObject[] {
   const entries = [...policy.allOf, ...(policy.anyOf?.signatures ?? [])];
   const seen = new Map<string, KeyObject>();
-  for (const e of entries) if (e.kind === 'pubKey' && !seen.has(e.keyId)) seen.set(e.keyId, e.key);
+  for (const e of entries) if ((e.kind === 'pubKey' || e.kind === 'certificate') && !seen.has(e.keyId)) seen.set(e.keyId, e.key);
   return [...seen.values()];
 }
 
@@ -166,6 +219,8 @@ export type VerifiedSignatureFacts = {
   kind: 'key' | 'certificate';
   /** Simple-signing `optional` annotations (cosign -a key=value); empty for bundles. */
   annotations: Record<string, string>;
+  /** Integrated time of its (verified) Rekor entry, if any. */
+  integratedTime?: string | null;
 };
 
 export function describeEntry(e: PolicyEntry): string {
@@ -176,6 +231,8 @@ export function describeEntry(e: PolicyEntry): string {
       return `genericIssuer ${e.issuer}, subject ${describeMatcher(e.subject)}`;
     case 'githubAction':
       return `githubAction ${e.owner}${e.repo ? `/${e.repo}` : '/*'}`;
+    case 'certificate':
+      return `certificate ${e.subject}${e.owner ? ` of ${e.owner}` : ''}${e.requireRekorBundle ? ', Rekor bundle required' : ''}`;
   }
 }
 
@@ -191,6 +248,12 @@ export function entryMatches(e: PolicyEntry, s: VerifiedSignatureFacts): boolean
       return s.kind === 'key' && s.keyId === e.keyId;
     case 'genericIssuer':
       return s.kind === 'certificate' && s.identity?.issuer === e.issuer && subjectMatches(e.subject, s.identity.subject);
+    case 'certificate': {
+      if (s.kind !== 'key' || s.keyId !== e.keyId) return false;
+      // Signed while the certificate was valid: proven by Rekor's integrated time, or else it must be valid now.
+      const at = e.requireRekorBundle ? (s.integratedTime ? new Date(s.integratedTime) : undefined) : new Date();
+      return at !== undefined && at >= e.notBefore && at <= e.notAfter;
+    }
     case 'githubAction': {
       if (s.kind !== 'certificate' || s.identity?.issuer !== GITHUB_ACTIONS_ISSUER) return false;
       const repo = s.identity.githubRepository;
@@ -203,6 +266,19 @@ export function entryMatches(e: PolicyEntry, s: VerifiedSignatureFacts): boolean
       return owner === e.owner && (e.repo === undefined || name === e.repo);
     }
   }
+}
+
+/** `cert` must chain through `chain` to a self-signed certificate of `chain`; throws why not. */
+function chainsTo(cert: NodeX509, chain: NodeX509[]): void {
+  let current = cert;
+  for (let depth = 0; depth <= chain.length; depth++) {
+    const issuer = chain.find((c) => current.checkIssued(c) && current.verify(c.publicKey));
+    if (!issuer) throw new Error(`${depth === 0 ? 'the certificate' : `"${current.subject.replace(/\n/g, ', ')}"`} is not issued by any certificate of certificateChain`);
+    if (!issuer.ca) throw new Error(`"${issuer.subject.replace(/\n/g, ', ')}" is not a CA certificate`);
+    if (issuer.checkIssued(issuer) && issuer.verify(issuer.publicKey)) return;
+    current = issuer;
+  }
+  throw new Error('certificateChain does not end at a self-signed root');
 }
 
 export type PolicyMatch<S> = { entry: string; kind: PolicyEntry['kind']; signature: S };

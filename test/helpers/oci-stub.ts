@@ -5,11 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-type Misbehaviour = { status?: number; delayMs?: number; body?: Buffer | string; oversizeTo?: number; contentType?: string };
+type Misbehaviour = { status?: number; delayMs?: number; body?: Buffer | string; oversizeTo?: number; contentType?: string; headers?: Record<string, string> };
 
 export class OciStub {
   /** repository → reference (tag or digest) → manifest bytes and media type. */
@@ -19,6 +20,8 @@ export class OciStub {
   readonly overrides: { match: RegExp; how: Misbehaviour }[] = [];
   /** Serve the OCI 1.1 referrers API (else 404, as registries without it do). */
   referrersApi = true;
+  /** Page the referrers API this many descriptors at a time (Link: rel="next"). */
+  referrersPageSize?: number;
   /** Require `Authorization: Bearer <token>` from the /token realm (basic user:pass). */
   auth?: { username: string; password: string };
   readonly requests: string[] = [];
@@ -26,11 +29,13 @@ export class OciStub {
   url = '';
   host = '';
 
-  async start(port = 0): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+  /** Listen on 127.0.0.1 (`port` 0: any); with `tls`, over HTTPS. */
+  async start(port = 0, tls?: { key: string | Buffer; cert: string | Buffer }): Promise<this> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.handle(req, res);
+    this.server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, handler) : http.createServer(handler);
     await new Promise<void>((r) => this.server.listen(port, '127.0.0.1', r));
     this.host = `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    this.url = `http://${this.host}`;
+    this.url = `${tls ? 'https' : 'http'}://${this.host}`;
     return this;
   }
 
@@ -69,6 +74,7 @@ export class OciStub {
     if (o && (o.how.status || o.how.body !== undefined || o.how.oversizeTo)) {
       res.statusCode = o.how.status ?? 200;
       res.setHeader('content-type', o.how.contentType ?? 'application/json');
+      for (const [k, v] of Object.entries(o.how.headers ?? {})) res.setHeader(k, v);
       if (o.how.oversizeTo) {
         const chunk = Buffer.alloc(64 * 1024, 0x20);
         for (let sent = 0; sent < o.how.oversizeTo && !res.destroyed; sent += chunk.length) {
@@ -117,8 +123,20 @@ export class OciStub {
       if (wanted && artifactType !== wanted) continue;
       manifests.push({ mediaType: entry.mediaType, digest: key, size: entry.bytes.length, artifactType });
     }
-    res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' });
-    res.end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
+    let page = manifests;
+    const headers: Record<string, string> = { 'content-type': 'application/vnd.oci.image.index.v1+json' };
+    if (this.referrersPageSize) {
+      const from = Number(url.searchParams.get('last') ?? 0);
+      page = manifests.slice(from, from + this.referrersPageSize);
+      if (from + this.referrersPageSize < manifests.length) {
+        const next = new URL(url.pathname, 'http://x');
+        for (const [k, v] of url.searchParams) if (k !== 'last') next.searchParams.set(k, v);
+        next.searchParams.set('last', String(from + this.referrersPageSize));
+        headers.link = `<${next.pathname}${next.search}>; rel="next"`;
+      }
+    }
+    res.writeHead(200, headers);
+    res.end(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: page }));
   }
 
   private json(res: http.ServerResponse, status: number, body: object): void {

@@ -1,12 +1,13 @@
 /**
- * A private Sigstore instance for tests: @sigstore/mock's Fulcio CA (with a CT log) and Rekor
- * transparency log, used directly and behind real HTTP servers on 127.0.0.1 (never through nock,
+ * A private Sigstore instance for tests: @sigstore/mock's Fulcio CA (with a CT log), Rekor
+ * transparency log and RFC 3161 timestamp authority, used directly and behind real HTTP servers on 127.0.0.1 (never through nock,
  * which would break real HTTP in this process: only the nock-free modules are loaded). Signs
  * cosign-format image signatures and, through @sigstore/sign, real Sigstore bundles; describes
  * itself as a trusted_root.json.
  */
-import { DSSEBundleBuilder, FulcioSigner, RekorWitness } from '@sigstore/sign';
+import { DSSEBundleBuilder, FulcioSigner, RekorWitness, TSAWitness } from '@sigstore/sign';
 import { bundleToJSON } from '@sigstore/bundle';
+import { RFC3161Timestamp } from '@sigstore/core';
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,11 @@ const fulcio = require('@sigstore/mock/dist/fulcio') as {
   fulcioHandler(ca: CA, opts?: { strict?: boolean }): Handler;
 };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
+const timestamp = require('@sigstore/mock/dist/timestamp') as {
+  initializeTSA(kp: KeyPair, clock?: Date): Promise<TSA>;
+  tsaHandler(tsa: TSA, opts?: { strict?: boolean }): Handler;
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const rekor = require('@sigstore/mock/dist/rekor') as {
   initializeTLog(url: string, kp: KeyPair, clock?: Date): Promise<TLog>;
   rekorHandler(tlog: TLog, opts?: { strict?: boolean }): Handler;
@@ -26,9 +32,27 @@ const rekor = require('@sigstore/mock/dist/rekor') as {
 type KeyPair = { publicKey: crypto.KeyObject; privateKey: crypto.KeyObject };
 type Handler = { path: string; fn: (body: string) => Promise<{ statusCode: number; response: string | ArrayBufferView; contentType?: string }> };
 type CA = { rootCertificate: ArrayBufferView; issueCertificate(o: { publicKey: ArrayBufferView; subjectAltName: string; extensions?: { oid: string; value: string; legacy?: boolean }[] }): Promise<ArrayBufferView> };
+type TSA = {
+  rootCertificate: ArrayBufferView;
+  intCertificate: ArrayBufferView;
+  timestamp(req: { artifactHash: Buffer; hashAlgorithmOID: string; nonce: number; policyOID: string; certReq?: boolean }): Promise<ArrayBufferView>;
+};
 type TLog = { log(entry: object): Promise<Record<string, { body: string; integratedTime: number; logID: string; logIndex: number; verification: { signedEntryTimestamp: string } }>> };
 
 export const GHA_ISSUER = 'https://token.actions.githubusercontent.com';
+
+/**
+ * @sigstore/core 3 parses a GeneralizedTime only with no or exactly three fractional digits, and
+ * the mock TSA (asn1js) writes milliseconds without trailing zeros (`.12Z` at 120 ms): about one
+ * timestamp in ten is unparseable. The helpers retry until the time is one it can read.
+ */
+function parsesAsTimestamp(bytes: Buffer): boolean {
+  try {
+    return RFC3161Timestamp.parse(Buffer.from(bytes)).signingTime instanceof Date;
+  } catch {
+    return false;
+  }
+}
 
 const der = (v: ArrayBufferView): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 const pem = (d: Buffer): string => `-----BEGIN CERTIFICATE-----\n${d.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
@@ -42,6 +66,7 @@ export class SigstoreInfra {
     private readonly tlog: TLog,
     /** A log whose clock runs a day ahead: its entries fall outside any certificate's validity. */
     private readonly lateLog: TLog,
+    private readonly tsa: TSA,
     private readonly server: http.Server,
     readonly url: string,
   ) {}
@@ -52,7 +77,8 @@ export class SigstoreInfra {
     const ca = await fulcio.initializeCA(keyPair, ctlog);
     const tlog = await rekor.initializeTLog('https://rekor.test', keyPair);
     const lateLog = await rekor.initializeTLog('https://rekor.test', keyPair, new Date(Date.now() + 86_400_000));
-    const handlers = [fulcio.fulcioHandler(ca), rekor.rekorHandler(tlog)];
+    const tsa = await timestamp.initializeTSA(keyPair);
+    const handlers = [fulcio.fulcioHandler(ca), rekor.rekorHandler(tlog), timestamp.tsaHandler(tsa)];
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -69,7 +95,7 @@ export class SigstoreInfra {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return new SigstoreInfra(keyPair, ca, tlog, lateLog, server, url);
+    return new SigstoreInfra(keyPair, ca, tlog, lateLog, tsa, server, url);
   }
 
   close(): Promise<void> {
@@ -100,7 +126,14 @@ export class SigstoreInfra {
           },
         ],
         ctlogs: [log('https://ctfe.test')],
-        timestampAuthorities: [],
+        timestampAuthorities: [
+          {
+            subject: { organization: 'sigstore.mock', commonName: 'tsa' },
+            uri: this.url,
+            certChain: { certificates: [der(this.tsa.intCertificate), der(this.tsa.rootCertificate)].map((c) => ({ rawBytes: c.toString('base64') })) },
+            validFor: { start },
+          },
+        ],
       },
       null,
       2,
@@ -134,7 +167,11 @@ export class SigstoreInfra {
   }
 
   /** A keyless cosign signature: ephemeral key, Fulcio certificate, Rekor hashedrekord entry with its SET. */
-  async signKeyless(payload: Buffer, repository: string, options: { lateLog?: boolean; signedPayload?: Buffer } = {}): Promise<CosignLayer & { subject: string }> {
+  async signKeyless(
+    payload: Buffer,
+    repository: string,
+    options: { lateLog?: boolean; signedPayload?: Buffer; rfc3161?: boolean; noRekor?: boolean; timestampOver?: Buffer } = {},
+  ): Promise<CosignLayer & { subject: string }> {
     const ephemeral = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const cert = await this.certificate(ephemeral.publicKey, repository);
     const signed = options.signedPayload ?? payload;
@@ -148,19 +185,35 @@ export class SigstoreInfra {
       },
     });
     const e = Object.values(entries)[0];
-    return {
-      payload,
-      subject: cert.subject,
-      annotations: {
-        'dev.cosignproject.cosign/signature': signature,
-        'dev.sigstore.cosign/certificate': pem(cert.der),
-        'dev.sigstore.cosign/chain': pem(der(this.ca.rootCertificate)),
-        'dev.sigstore.cosign/bundle': JSON.stringify({
-          SignedEntryTimestamp: e.verification.signedEntryTimestamp,
-          Payload: { body: e.body, integratedTime: e.integratedTime, logIndex: e.logIndex, logID: e.logID },
-        }),
-      },
+    const annotations: Record<string, string> = {
+      'dev.cosignproject.cosign/signature': signature,
+      'dev.sigstore.cosign/certificate': pem(cert.der),
+      'dev.sigstore.cosign/chain': pem(der(this.ca.rootCertificate)),
     };
+    if (!options.noRekor) {
+      annotations['dev.sigstore.cosign/bundle'] = JSON.stringify({
+        SignedEntryTimestamp: e.verification.signedEntryTimestamp,
+        Payload: { body: e.body, integratedTime: e.integratedTime, logIndex: e.logIndex, logID: e.logID },
+      });
+    }
+    if (options.rfc3161) {
+      // cosign timestamps the raw signature bytes.
+      const over = options.timestampOver ?? Buffer.from(signature, 'base64');
+      let tsr: ArrayBufferView | undefined;
+      for (let attempt = 0; attempt < 20 && !tsr; attempt++) {
+        const candidate = await this.tsa.timestamp({
+          artifactHash: crypto.createHash('sha256').update(over).digest(),
+          hashAlgorithmOID: '2.16.840.1.101.3.4.2.1',
+          nonce: crypto.randomInt(1 << 30),
+          policyOID: '1.3.6.1.4.1.57264.2',
+          certReq: true,
+        });
+        if (parsesAsTimestamp(der(candidate))) tsr = candidate;
+      }
+      if (!tsr) throw new Error('the mock TSA kept producing timestamps @sigstore/core cannot parse');
+      annotations['dev.sigstore.cosign/rfc3161timestamp'] = JSON.stringify({ SignedRFC3161Timestamp: der(tsr).toString('base64') });
+    }
+    return { payload, subject: cert.subject, annotations };
   }
 
   /**
@@ -173,7 +226,7 @@ export class SigstoreInfra {
     const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: GHA_ISSUER, sub: subject, aud: 'sigstore', repository, ref: 'refs/heads/main' })}.sig`;
     const builder = new DSSEBundleBuilder({
       signer: new FulcioSigner({ fulcioBaseURL: this.url, identityProvider: { getToken: async () => token } }),
-      witnesses: [new RekorWitness({ rekorBaseURL: this.url, entryType: 'intoto' })],
+      witnesses: [new RekorWitness({ rekorBaseURL: this.url, entryType: 'intoto' }), new TSAWitness({ tsaBaseURL: this.url })],
     });
     const statement = {
       _type: 'https://in-toto.io/Statement/v1',
@@ -181,7 +234,11 @@ export class SigstoreInfra {
       predicateType: 'https://slsa.dev/provenance/v1',
       predicate: { buildDefinition: { buildType: 'test' } },
     };
-    const bundle = await builder.create({ data: Buffer.from(JSON.stringify(statement)), type: 'application/vnd.in-toto+json' });
-    return bundleToJSON(bundle);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const bundle = await builder.create({ data: Buffer.from(JSON.stringify(statement)), type: 'application/vnd.in-toto+json' });
+      const ts = bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? [];
+      if (ts.every((t) => parsesAsTimestamp(Buffer.from(t.signedTimestamp)))) return bundleToJSON(bundle);
+    }
+    throw new Error('the mock TSA kept producing timestamps @sigstore/core cannot parse');
   }
 }
