@@ -84,6 +84,11 @@ const configSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(8080),
+      /**
+       * Serve HTTPS with this certificate and key (PEM files). Kubernetes calls admission webhooks
+       * over HTTPS only; TUF clients work over either.
+       */
+      tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
       /** How clients reach this mirror (e.g. http://tuf-mirror.tuf-mirror.svc:8080): used in what it hands out. */
       publicUrl: z
         .string()
@@ -271,6 +276,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     dataDir,
     server: {
       ...parsed.server,
+      tls: parsed.server.tls && { certFile: path.resolve(baseDir, parsed.server.tls.certFile), keyFile: path.resolve(baseDir, parsed.server.tls.keyFile) },
       host: overrides.host ?? parsed.server.host,
       port: overrides.port ?? parsed.server.port,
     },

@@ -1,4 +1,8 @@
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
+import * as tls from 'node:tls';
+import { ConfigError } from '../config/config';
 import type { AddressInfo } from 'node:net';
 import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
@@ -38,8 +42,25 @@ export type ServiceOptions = {
   webhooks?: ConstructorParameters<typeof WebhookNotifier>[2];
 };
 
+function readTls(files: { certFile: string; keyFile: string }): https.ServerOptions {
+  let options: https.ServerOptions;
+  try {
+    options = { cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) };
+  } catch (err) {
+    throw new ConfigError(`server.tls: cannot read ${(err as NodeJS.ErrnoException).path ?? ''}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  try {
+    tls.createSecureContext(options); // a key that does not match the certificate fails here, clearly
+  } catch (err) {
+    throw new ConfigError(`server.tls: ${files.certFile} / ${files.keyFile}: ${(err as Error).message}`);
+  }
+  return options;
+}
+
 /** Open the store, serve what it holds at once, then keep it fresh and watched. */
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
+  // Before anything is opened: a bad certificate stops the start cleanly.
+  const tlsOptions = config.server.tls && readTls(config.server.tls);
   const store = Store.open(config.dataDir);
   for (const r of config.repositories) store.ensureRepository(r.name, r.upstream);
   const index = new FileIndex(store, config.repositories, config.retention.servedGenerations);
@@ -97,9 +118,10 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
 
   const app = createApp({ config, store, index, logger, watcher, metrics, syncNow });
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     if (!handleFileRequest(req, res, index, metrics.observeFile)) app(req, res);
-  });
+  };
+  const server = tlsOptions ? https.createServer(tlsOptions, handler) : http.createServer(handler);
   server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
@@ -111,7 +133,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  const url = `${config.server.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
 
   for (const r of config.repositories) {
     const generation = index.generationOf(r.name);
