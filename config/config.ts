@@ -276,7 +276,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     dataDir,
     server: {
       ...parsed.server,
-      tls: parsed.server.tls && { certFile: path.resolve(baseDir, parsed.server.tls.certFile), keyFile: path.resolve(baseDir, parsed.server.tls.keyFile) },
+      ...(parsed.server.tls ? { tls: { certFile: path.resolve(baseDir, parsed.server.tls.certFile), keyFile: path.resolve(baseDir, parsed.server.tls.keyFile) } } : {}),
       host: overrides.host ?? parsed.server.host,
       port: overrides.port ?? parsed.server.port,
     },
