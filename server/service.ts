@@ -151,7 +151,9 @@ export async function startService(config: Config, logger: Logger, options: Serv
     }, options.evaluateIntervalMs ?? config.alerts.evaluateEverySeconds * 1000),
   ];
   timers.forEach((t) => t.unref());
-  config.repositories.forEach((r) => watcher.watch(r));
+  // What is held is judged at once; a repository holding nothing yet is judged after its first
+  // sync attempt (or the first periodic check), not in the second before that attempt.
+  config.repositories.filter((r) => index.generationOf(r.name) !== undefined).forEach((r) => watcher.watch(r));
 
   const scheduler = new SyncScheduler(config, syncNow, logger, shutdown.signal, (r) => resignNow(r, true));
   if (options.schedule ?? true) scheduler.start();

@@ -95,7 +95,8 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
   const t = thresholds('sync');
   const since = input.lastSuccessAt ?? generation?.createdAt ?? input.createdAt ?? now.toISOString();
   const age = Math.floor((now.getTime() - Date.parse(since)) / 1000);
-  const syncState: ItemState = age >= t.critical ? 'critical' : age >= t.warning ? 'warning' : 'ok';
+  // Holding nothing is never fine: warning at once, critical once the sync threshold passes.
+  const syncState: ItemState = age >= t.critical ? 'critical' : age >= t.warning || !generation ? 'warning' : 'ok';
   items.push({
     item: 'sync',
     kind: 'sync',
