@@ -39,7 +39,7 @@ import {
   waitFor,
 } from './lib';
 
-type Sample = { t: number; rss: number; fds: number; heap: number; db: number; generation: number };
+type Sample = { t: number; rss: number; fds: number; heap: number; heapTotal: number; db: number; generation: number };
 
 function metric(text: string, name: string, labels = ''): number[] {
   const re = new RegExp(`^${name}${labels ? `\\{[^}]*${labels}[^}]*\\}` : '(?:\\{[^}]*\\})?'} ([0-9.e+-]+)$`, 'gm');
@@ -147,6 +147,7 @@ async function run(): Promise<void> {
         rss: rssOf(mirror.pid),
         fds: fdCount(mirror.pid),
         heap: metric(metrics, 'tuf_mirror_process_nodejs_heap_size_used_bytes')[0] ?? NaN,
+        heapTotal: metric(metrics, 'tuf_mirror_process_nodejs_heap_size_total_bytes')[0] ?? NaN,
         db: dbSize(),
         generation: metric(metrics, 'tuf_mirror_generation')[0] ?? NaN,
       });
@@ -171,7 +172,7 @@ async function run(): Promise<void> {
   const third = Math.floor(steady.length / 3);
   const middle = steady.slice(third, 2 * third);
   const last = steady.slice(2 * third);
-  type Field = 'rss' | 'fds' | 'heap' | 'db';
+  type Field = 'rss' | 'fds' | 'heap' | 'heapTotal' | 'db';
   const maxOf = (xs: Sample[], f: Field): number => Math.max(...xs.map((s) => s[f]));
   const perHour = (f: Field): number => slope(steady.map((s) => ({ x: s.t / 3600, y: s[f] })));
   const show = (f: Field, v: number): string => (f === 'fds' ? fmt(v, f === 'fds' && !Number.isInteger(v) ? 1 : 0) : mib(v));
@@ -183,6 +184,7 @@ async function run(): Promise<void> {
     ['rss', 'RSS (MiB)'],
     ['fds', 'open fds'],
     ['heap', 'V8 heap used (MiB)'],
+    ['heapTotal', 'V8 heap committed (MiB)'],
     ['db', 'store on disk (MiB)'],
   ];
 

@@ -33,10 +33,22 @@ const duration = z
 
 const cronExpression = z.string().refine((e) => cron.validate(e), { message: 'is not a cron expression (e.g. "*/30 * * * *")' });
 
-/** Warn when less than `warning` is left, page when less than `critical`. */
-const threshold = z
-  .strictObject({ warning: duration, critical: duration })
-  .refine((t) => t.critical <= t.warning, { message: 'critical must not be longer than warning' });
+/**
+ * Warn when less than `warning` is left, page when less than `critical`; for `sync` the other
+ * way round: warn when more than `warning` has passed since the last success.
+ */
+const threshold = z.strictObject({ warning: duration, critical: duration });
+const thresholds = z.record(z.string(), threshold).superRefine((record, ctx) => {
+  for (const [name, t] of Object.entries(record)) {
+    if (name === 'sync' ? t.critical < t.warning : t.critical > t.warning) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: name === 'sync' ? 'critical (time since the last success) must not be shorter than warning' : 'critical must not be longer than warning',
+      });
+    }
+  }
+});
 export type Threshold = z.output<typeof threshold>;
 
 const originSchema = z.strictObject({
@@ -69,7 +81,7 @@ const repositorySchema = z.strictObject({
   /** When to refresh (cron, in the server's time zone); default: sync.schedule. */
   schedule: cronExpression.optional(),
   /** Per-role (or trustedRoot / sync) thresholds over alerts.thresholds, for this repository. */
-  thresholds: z.record(z.string(), threshold).optional(),
+  thresholds: thresholds.optional(),
   /** For kind origin: where its keys live and how long what it signs stays valid. */
   origin: originSchema.optional(),
 })
@@ -140,7 +152,7 @@ const configSchema = z.strictObject({
        * name, or `delegated` for all of them), `trustedRoot` (the keys and CAs inside
        * trusted_root.json) and `sync` (time since the last successful sync).
        */
-      thresholds: z.record(z.string(), threshold).default({}),
+      thresholds: thresholds.default({}),
       /** How often states are evaluated (expiry moves with the clock, not only with syncs). */
       evaluateEverySeconds: z.number().positive().max(3600).default(60),
     })

@@ -158,6 +158,40 @@ function placeReplacing(final: string, bytes: Buffer): void {
   }
 }
 
+/** `signed.version` of TUF metadata, undefined when absent or not metadata. */
+function signedVersion(bytes: Buffer | undefined): number | undefined {
+  if (!bytes) return undefined;
+  try {
+    const v = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown } }).signed?.version;
+    return typeof v === 'number' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const TEMPORARY = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
+
+/** Temporary files a killed publisher left behind (its pid is gone). */
+function removeStaleTemporaries(dirs: Set<string>): void {
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue; // not there yet
+    }
+    for (const name of names) {
+      const m = TEMPORARY.exec(name);
+      if (!m) continue;
+      try {
+        process.kill(Number(m[1]), 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
+      }
+    }
+  }
+}
+
 function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
@@ -182,9 +216,8 @@ export function publishRepository(store: Store, repository: string, dir: string,
 
   const order = publishOrder(set.files.keys());
   const targets = new Map(order.map((p) => [p, safeJoin(root, p)]));
+  removeStaleTemporaries(new Set([...targets.values()].map((f) => path.dirname(f))));
 
-  // Refuse before writing anything: a versioned file that exists with other bytes means this is
-  // not (only) this repository's tree, and clients may have cached it forever.
   const bodies = new Map<string, Buffer>();
   const body = (p: string): Buffer => {
     let b = bodies.get(p);
@@ -196,6 +229,20 @@ export function publishRepository(store: Store, repository: string, dir: string,
     }
     return b;
   };
+  // Never roll a reader back: a tree already holding a newer timestamp or root (another
+  // publisher, a newer store) is left alone.
+  const noRollback = (): void => {
+    for (const p of ['timestamp.json', 'root.json']) {
+      const mine = set.files.has(p) ? signedVersion(body(p)) : undefined;
+      const theirs = signedVersion(readIfExists(targets.get(p) ?? path.join(root, p)));
+      if (mine !== undefined && theirs !== undefined && theirs > mine) {
+        throw new PublishError('CONFLICT', `${path.join(root, p)} is version ${theirs}, newer than the ${mine} of generation ${set.generationId}: not rolling readers back`);
+      }
+    }
+  };
+  noRollback();
+  // Refuse before writing anything: a versioned file that exists with other bytes means this is
+  // not (only) this repository's tree, and clients may have cached it forever.
   const todo: string[] = [];
   for (const p of order) {
     const existing = readIfExists(targets.get(p)!);
@@ -211,7 +258,10 @@ export function publishRepository(store: Store, repository: string, dir: string,
   for (const p of todo) {
     const file = targets.get(p)!;
     const bytes = body(p);
-    if (p === 'timestamp.json') for (const d of touchedDirs) fsyncDir(d);
+    if (p === 'timestamp.json') {
+      for (const d of touchedDirs) fsyncDir(d);
+      noRollback(); // again: another publisher may have switched the tree meanwhile
+    }
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
     const placed = isVersionedPath(p) ? placeVersioned(file, bytes, p) : (placeReplacing(file, bytes), true);
     if (placed) {

@@ -70,8 +70,10 @@ describe('configuration', () => {
   });
 
   test('durations and thresholds', () => {
-    const config = parseConfig({ alerts: { thresholds: { timestamp: { warning: '3d', critical: '36h' } } }, repositories: [repo()] }, 'test.yaml', ROOT);
+    const config = parseConfig({ alerts: { thresholds: { timestamp: { warning: '3d', critical: '36h' }, sync: { warning: '6h', critical: '24h' } } }, repositories: [repo()] }, 'test.yaml', ROOT);
     assert.deepEqual(config.alerts.thresholds.timestamp, { warning: 3 * 86400, critical: 36 * 3600 });
+    assert.deepEqual(config.alerts.thresholds.sync, { warning: 6 * 3600, critical: 86400 }, 'sync counts time since: critical is the longer one');
+    assert.match(configError({ alerts: { thresholds: { sync: { warning: '1d', critical: '6h' } } }, repositories: [repo()] }), /alerts\.thresholds\.sync: critical \(time since the last success\) must not be shorter than warning/);
     assert.equal(config.repositories[0].schedule, '*/30 * * * *');
   });
 

@@ -1,6 +1,6 @@
 /**
  * deploy/kubernetes: the rendered manifests validate against the Kubernetes OpenAPI schemas
- * (kubernetes-models), and hang together: selectors match labels, ports and probes name what the
+ * (kubernetes-models) with no field those schemas lack, and hang together: selectors match labels, ports and probes name what the
  * container listens on, every container is locked down and bounded, the mounted config is one
  * this version of tuf-mirror accepts, and the PrometheusRule carries exactly the shipped rules.
  *
@@ -64,6 +64,68 @@ function renderKustomization(dir: string): Obj[] {
   return out;
 }
 
+const MODEL_FILES: Record<string, string> = {
+  'v1/Namespace': 'kubernetes-models/v1/Namespace',
+  'v1/ConfigMap': 'kubernetes-models/v1/ConfigMap',
+  'v1/Secret': 'kubernetes-models/v1/Secret',
+  'v1/Service': 'kubernetes-models/v1/Service',
+  'apps/v1/Deployment': 'kubernetes-models/apps/v1/Deployment',
+  'policy/v1/PodDisruptionBudget': 'kubernetes-models/policy/v1/PodDisruptionBudget',
+  'networking.k8s.io/v1/NetworkPolicy': 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
+};
+
+type Shape = Map<string, { ref?: string; array: boolean }>;
+const shapes = new Map<string, Shape | null>();
+
+/**
+ * The fields of the first interface declared in a kubernetes-models .d.ts, and for each the .d.ts
+ * of its object type (if any). The schema validator does not reject unknown fields; this does, so
+ * a typo such as `readOnlyRootFileSystem` (silently ignored by the API server) fails the test.
+ */
+function shapeOf(dts: string): Shape | null {
+  if (shapes.has(dts)) return shapes.get(dts)!;
+  const text = fs.readFileSync(dts, 'utf8');
+  const imports = new Map<string, string>();
+  for (const m of text.matchAll(/^import \{ (\w+) \} from "([^"]+)";$/gm)) {
+    const target = m[2].startsWith('.') ? path.resolve(path.dirname(dts), m[2]) : path.join(ROOT, 'node_modules', m[2]);
+    imports.set(m[1], `${target}.d.ts`);
+  }
+  const block = /^export interface \w+[^{]*\{\n([\s\S]*?)^\}/m.exec(text);
+  let shape: Shape | null = null;
+  if (block) {
+    shape = new Map();
+    for (const m of block[1].matchAll(/^ {4}"(\w+)"\??: (.+)$/gm)) {
+      const array = /^Array<(\w+)>/.exec(m[2]);
+      const ref = imports.get(array ? array[1] : m[2].replace(/;$/, ''));
+      shape.set(m[1], { ref: ref && fs.existsSync(ref) ? ref : undefined, array: Boolean(array) });
+    }
+  }
+  shapes.set(dts, shape);
+  return shape;
+}
+
+function unknownFields(value: unknown, dts: string, at: string): string[] {
+  const shape = shapeOf(dts);
+  if (!shape || !value || typeof value !== 'object' || Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value as Obj)) {
+    const field = shape.get(k);
+    if (!field) {
+      out.push(`${at}.${k}`);
+      continue;
+    }
+    if (!field.ref) continue;
+    if (field.array && Array.isArray(v)) v.forEach((item, i) => out.push(...unknownFields(item, field.ref!, `${at}.${k}[${i}]`)));
+    else out.push(...unknownFields(v, field.ref, `${at}.${k}`));
+  }
+  return out;
+}
+
+const modelDts = (o: Obj): string | undefined => {
+  const m = MODEL_FILES[`${o.apiVersion}/${o.kind}`];
+  return m && path.join(ROOT, 'node_modules', `${m}.d.ts`);
+};
+
 const key = (o: Obj): string => `${o.apiVersion}/${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
 const find = (objs: Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind);
 const one = (objs: Obj[], kind: string): Obj => {
@@ -117,10 +179,19 @@ describe('deploy/kubernetes renders', () => {
       validated++;
     }
     assert.equal(validated, base.length + 1);
+    // Nor an unknown field anywhere (the API server would drop it silently).
+    for (const o of [...base, example]) assert.deepEqual(unknownFields(o, modelDts(o)!, key(o)), [], `${key(o)}: unknown fields`);
     // The validator does catch mistakes:
     const broken = structuredClone(deployment);
     broken.spec.template.spec.containers[0].ports[0].containerPort = 'http';
     assert.throws(() => new Deployment(broken as any).validate(), /containerPort must be integer/);
+    const typo = structuredClone(deployment);
+    typo.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
+    typo.spec.template.spec.containers[0].livenessProbe.httpGet.paht = '/healthz';
+    assert.deepEqual(unknownFields(typo, modelDts(typo)!, 'Deployment'), [
+      'Deployment.spec.template.spec.containers[0].livenessProbe.httpGet.paht',
+      'Deployment.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem',
+    ]);
   });
 });
 

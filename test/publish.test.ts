@@ -208,6 +208,29 @@ describe('publish', () => {
     assert.deepEqual(fs.readdirSync(other), [snapshot], 'nothing else written');
   });
 
+  test('never rolls readers back: a tree with a newer timestamp is left alone', () => {
+    const other = path.join(tempDir(), 'www');
+    publishRepository(mirror.store, 'sigstore', other);
+    const ts = JSON.parse(fs.readFileSync(path.join(other, 'timestamp.json'), 'utf8'));
+    ts.signed.version += 1000;
+    const newer = JSON.stringify(ts);
+    fs.writeFileSync(path.join(other, 'timestamp.json'), newer);
+    assert.throws(() => publishRepository(mirror.store, 'sigstore', other), (err: unknown) => err instanceof PublishError && err.reason === 'CONFLICT' && /newer than/.test(err.message));
+    assert.equal(fs.readFileSync(path.join(other, 'timestamp.json'), 'utf8'), newer);
+  });
+
+  test('removes temporary files a killed publisher left, keeps those of a live one', () => {
+    const other = path.join(tempDir(), 'www');
+    fs.mkdirSync(other);
+    const dead = path.join(other, '.timestamp.json.tmp-999999999-0badf00d');
+    const live = path.join(other, `.timestamp.json.tmp-${process.pid}-0badf00d`);
+    fs.writeFileSync(dead, 'x');
+    fs.writeFileSync(live, 'x');
+    publishRepository(mirror.store, 'sigstore', other);
+    assert.equal(fs.existsSync(dead), false);
+    assert.equal(fs.existsSync(live), true);
+  });
+
   test('writes in reference order: versioned below timestamp first, unversioned next, roots, timestamp.json last', () => {
     const order = publishOrder(['timestamp.json', 'root.json', 'snapshot.json', 'targets.json', '2.root.json', '1.root.json', '3.snapshot.json', '3.targets.json', '2.x.json', 'x.json', 'targets/t.json', `targets/${'a'.repeat(64)}.t.json`]);
     assert.deepEqual(order, [`targets/${'a'.repeat(64)}.t.json`, '2.x.json', '3.targets.json', '3.snapshot.json', 'targets/t.json', 'x.json', 'targets.json', 'snapshot.json', '1.root.json', '2.root.json', 'root.json', 'timestamp.json']);
