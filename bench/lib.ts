@@ -10,9 +10,6 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { packageRoot } from '../lib/paths';
-import { parseWrk, type WrkResult } from './serve';
-
-export { parseWrk, type WrkResult };
 
 export const ROOT = packageRoot();
 export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -230,6 +227,62 @@ export function tailOf(file: string | undefined, bytes = 4000): string {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export type WrkOptions = { connections: number; threads: number; timeoutSeconds: number };
+
+// wrk
+
+export type WrkResult = {
+  requests: number;
+  seconds: number;
+  bytesRead: number;
+  requestsPerSec: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  socketErrors: { connect: number; read: number; write: number; timeout: number };
+  non2xx3xx: number;
+};
+
+const TIME_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const BYTE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4, PB: 1024 ** 5 };
+
+function timeMs(value: string, unit: string): number {
+  const f = TIME_UNITS[unit];
+  if (f === undefined) throw new Error(`wrk: unknown time unit ${unit}`);
+  return Number(value) * f;
+}
+
+/** Parse the text `wrk --latency` prints. Throws if a figure this script needs is missing. */
+export function parseWrk(text: string): WrkResult {
+  const need = (re: RegExp, what: string): RegExpExecArray => {
+    const m = re.exec(text);
+    if (!m) throw new Error(`wrk output has no ${what}:\n${text}`);
+    return m;
+  };
+  const total = need(/(\d+) requests in ([\d.]+)(us|ms|s|m|h), ([\d.]+)(B|KB|MB|GB|TB|PB) read/, 'request total');
+  const rps = need(/Requests\/sec:\s+([\d.]+)/, 'Requests/sec');
+  const pct = (p: string): number => {
+    const m = need(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m|h)\\s*$`, 'm'), `${p}% latency (was --latency given?)`);
+    return timeMs(m[1], m[2]);
+  };
+  const max = /Latency\s+[\d.]+\w+\s+[\d.]+\w+\s+([\d.]+)(us|ms|s|m|h)/.exec(text);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const non = /Non-2xx or 3xx responses: (\d+)/.exec(text);
+  return {
+    requests: Number(total[1]),
+    seconds: timeMs(total[2], total[3]) / 1000,
+    bytesRead: Number(total[4]) * BYTE_UNITS[total[5]],
+    requestsPerSec: Number(rps[1]),
+    p50Ms: pct('50'),
+    p90Ms: pct('90'),
+    p99Ms: pct('99'),
+    maxMs: max ? timeMs(max[1], max[2]) : NaN,
+    socketErrors: sock
+      ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) }
+      : { connect: 0, read: 0, write: 0, timeout: 0 },
+    non2xx3xx: non ? Number(non[1]) : 0,
+  };
+}
 
 export async function runWrk(wrk: string, o: WrkOptions, url: string, seconds: number): Promise<WrkResult> {
   const args = ['-c', String(o.connections), '-t', String(o.threads), '-d', `${seconds}s`, '--timeout', `${o.timeoutSeconds}s`, '--latency', url];
