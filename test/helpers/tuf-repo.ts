@@ -6,6 +6,7 @@
  * honest state as bytes (`forge`, `signWith`, `metadataBytes` of an old version) and never change
  * it, so a test can serve the forgery and afterwards carry on with the honest repository.
  */
+import { canonicalize } from '@tufjs/canonical-json';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -108,12 +109,9 @@ export function generateKey(type: KeyType = 'ed25519'): TestKey {
   return { keyID, key: new Key({ keyID, keyType: type, scheme, keyVal: { public: publicValue } }), privateKey };
 }
 
-/** The TUF key ID: sha256 of the canonical JSON of the public key. */
+/** The TUF key ID: sha256 of the canonical JSON of the public key (as origin/keys.ts computes it). */
 function computeKeyID(keyType: string, scheme: string, publicValue: string): string {
-  // Canonical JSON escapes only `"` and `\` (PEM newlines stay raw), unlike JSON.stringify.
-  const str = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-  const canonical = `{"keytype":${str(keyType)},"keyval":{"public":${str(publicValue)}},"scheme":${str(scheme)}}`;
-  return digest('sha256', Buffer.from(canonical));
+  return digest('sha256', Buffer.from(canonicalize({ keytype: keyType, keyval: { public: publicValue }, scheme })));
 }
 
 function signer(key: TestKey): (data: Buffer) => Signature {
