@@ -189,10 +189,6 @@ export class Store {
     return (this.db.prepare('SELECT data FROM blobs WHERE sha256 = ?').get(sha256) as { data: Buffer } | undefined)?.data;
   }
 
-  hasBlob(sha256: string): boolean {
-    return this.db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?').get(sha256) !== undefined;
-  }
-
   roots(repository: string): RootRecord[] {
     const rows = this.db
       .prepare(
@@ -366,11 +362,6 @@ export class Store {
     }).immediate();
   }
 
-  recordEvents(repository: string, events: NewEvent[]): void {
-    const repositoryId = this.requireRepositoryId(repository);
-    this.db.transaction(() => this.insertEvents(repositoryId, events)).immediate();
-  }
-
   private insertEvents(repositoryId: number, events: NewEvent[]): void {
     const insert = this.db.prepare('INSERT INTO events (repository_id, at, kind, severity, generation_id, data) VALUES (?, ?, ?, ?, ?, ?)');
     for (const e of events) insert.run(repositoryId, e.at ?? nowIso(), e.kind, e.severity, e.generationId, JSON.stringify(e.data));
@@ -391,13 +382,6 @@ export class Store {
       data: string;
     }[];
     return rows.map((r) => ({ id: r.id, repository: r.name, at: r.at, kind: r.kind, severity: r.severity, generationId: r.generation_id, data: JSON.parse(r.data) as Record<string, unknown> }));
-  }
-
-  alertStates(repository: string): Map<string, { state: string; since: string }> {
-    const rows = this.db
-      .prepare('SELECT item, state, since FROM alert_states WHERE repository_id = (SELECT id FROM repositories WHERE name = ?)')
-      .all(repository) as { item: string; state: string; since: string }[];
-    return new Map(rows.map((r) => [r.item, { state: r.state, since: r.since }]));
   }
 
   /**
