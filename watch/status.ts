@@ -60,7 +60,12 @@ export function repositoryStatus(store: Store, repository: RepositoryConfig, ite
   };
   return {
     name: repository.name,
-    upstream: repository.kind === 'origin' ? 'origin (signed by this service)' : redactUrl(repository.upstream),
+    upstream:
+      repository.kind === 'origin'
+        ? 'origin (signed by this service)'
+        : repository.bridge
+          ? `bridge of ${repository.bridge.source} (re-signed by this service)`
+          : redactUrl(repository.upstream),
     default: repository.default,
     generation: generation
       ? {
@@ -113,6 +118,11 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       lines.push(`  last sync: ${last.outcome} ${ago} ago (${last.requests} requests, ${last.bytes} bytes)${last.error ? `: ${last.error.code}${last.error.role ? ` [${last.error.role}]` : ''} ${last.error.message}` : ''}`);
     } else {
       lines.push('  last sync: never');
+    }
+    for (const i of s.items.filter((i) => i.kind === 'compatibility' || i.kind === 'bridge')) {
+      lines.push(`  ${i.name} ${i.state.toUpperCase()}: ${i.message}`);
+      // The bridge item repeats the candidate's findings: its blocking ones are news, its notices are not.
+      for (const f of (i.findings ?? []).filter((f) => i.kind === 'compatibility' || f.blocking)) lines.push(`    ${f.blocking ? 'BLOCKING ' : ''}${f.code}${f.consumer ? ` [${f.consumer}]` : ''}: ${f.message}`);
     }
     if (s.upstreamReachable === false) lines.push('  upstream UNREACHABLE: serving what is held');
     const sync = s.items.find((i) => i.kind === 'sync');
