@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/config';
 import { packageVersion } from '../lib/paths';
+import { registerBridge } from './commands/bridge';
 import { registerExport } from './commands/export';
 import { registerImport } from './commands/import';
 import { registerOrigin } from './commands/origin';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerImport(program);
   registerOrigin(program);
+  registerBridge(program);
   registerVerify(program);
   registerVerifyBundle(program);
   return program;

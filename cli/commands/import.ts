@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { configFrom, EXIT } from '../options';
-import { ConfigError } from '../../config/config';
+import { ConfigError, isSignedHere } from '../../config/config';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
 import { SyncError } from '../../sync/errors';
@@ -25,8 +25,8 @@ export function registerImport(program: Command): void {
       const names = config.repositories.map((r) => r.name).join(', ');
       const repository = opts.repo ? config.repositories.find((r) => r.name === opts.repo) : config.repositories.find((r) => r.default);
       if (opts.repo && !repository) throw new ConfigError(`no repository named ${opts.repo} (configured: ${names})`);
-      // An origin is signed here: its generations come from its own keys, never from an archive.
-      if (repository?.kind === 'origin') throw new ConfigError(`${repository.name} is an origin repository: archives are imported into mirrors only`);
+      // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
+      if (repository && isSignedHere(repository)) throw new ConfigError(`${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);
       if (!repository) {
         process.stderr.write(`tuf-mirror: no default repository: name one with --repo (configured: ${names})\n`);
         process.exitCode = EXIT.usage;

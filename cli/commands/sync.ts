@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { configFrom, EXIT } from '../options';
-import { ConfigError } from '../../config/config';
+import { ConfigError, isSignedHere } from '../../config/config';
+import { bridgeContext, tickBridge } from '../../bridge/bridge';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
 import { Watcher } from '../../watch/watcher';
@@ -19,9 +20,10 @@ export function registerSync(program: Command): void {
       const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
       if (unknown.length) throw new ConfigError(`no repository named ${unknown.join(', ')} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
       const named = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
-      // An origin is signed here, not synced from anywhere.
+      // An origin is signed here, not synced from anywhere; a bridge looks at its source after the syncs.
       for (const r of named.filter((r) => r.kind === 'origin')) process.stderr.write(`${r.name}: an origin repository, nothing to sync (tuf-mirror origin resign ${r.name} re-signs it)\n`);
-      const selected = named.filter((r) => r.kind !== 'origin');
+      const selected = named.filter((r) => !isSignedHere(r));
+      const bridges = named.filter((r) => r.kind === 'bridge');
       const logger = createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2);
       const store = Store.open(config.dataDir);
       // A sync from cron with no server running still records events and sends alerts.
@@ -54,6 +56,17 @@ export function registerSync(program: Command): void {
               process.stdout.write(`${repository.name}: ${result.outcome === 'updated' ? 'new generation' : 'unchanged, generation'} ${result.generation.id} (${roles}; ${result.requests} requests, ${result.bytes} bytes)\n`);
             }
           }
+        }
+        for (const repository of bridges) {
+          if (!store.currentGeneration(repository.name)) {
+            process.stderr.write(`${repository.name}: a bridge that holds nothing yet (tuf-mirror bridge init ${repository.name})\n`);
+            continue;
+          }
+          const decision = await tickBridge(bridgeContext(config, store, repository, logger));
+          watcher.watch(repository);
+          failed ||= decision.outcome === 'held' || decision.outcome === 'failed';
+          report.push({ repository: repository.name, bridge: decision });
+          if (!opts.json) process.stdout.write(`${repository.name}: bridge ${decision.outcome}: ${decision.message}\n`);
         }
         await notifier.drain();
       } finally {
