@@ -11,8 +11,13 @@ import * as path from 'node:path';
 import { after, before, describe, mock, test } from 'node:test';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { getTrustedRoot } from '@sigstore/tuf';
+import YAML from 'yaml';
 import { PROVENANCE_KEY, checkBridge, provenanceOf } from '../bridge/bridge';
 import { packageRoot } from '../lib/paths';
+import { FORMAT_NAMES, renderTrustRoot } from '../trust/formats';
+import { loadTrustMaterial } from '../trust/material';
+import { uncompressMemFS } from './trust-go-reader';
+import { crdSchema, validateResource } from './trust-schema';
 import { FIXTURE, FIXTURE_NOW, get, tempDir } from './helpers/mirror';
 import { carry, initSite, sigstoreTufTrustedRoot, SITE, SOURCE, startConnected, startGap, tufJsTarget, type Connected, type Gap } from './helpers/bridge';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
@@ -103,6 +108,50 @@ describe('2026-10-11: the public timestamp expired 2026-08-28; the site timestam
       assert.equal(viaGap.trustRoot.repository, SITE);
       assert.equal(viaGap.trustRoot.sha256, viaSource.trustRoot.sha256);
     }
+  });
+});
+
+describe('2026-10-11: every output of the in-gap mirror, from the site root', () => {
+  const MIRROR = 'http://tuf-mirror.site.svc:8080';
+  const trustRootCrd = crdSchema(path.join(packageRoot(), 'test', 'fixtures', 'policy-controller', '300-trustroot.yaml'), 'v1alpha1');
+  const yaml = (body: Buffer) => YAML.parse(body.toString('utf8'));
+  before(() => at('2026-10-11T12:00:00Z'));
+
+  test('TrustRoots, Kubewarden, Kyverno, cosign, Flux: the site root and public-good trust material', async () => {
+    const site = loadTrustMaterial(gap.service.store, SITE);
+    const siteRoot = fs.readFileSync(gap.anchor);
+    assert.ok(site.root.bytes.equals(siteRoot), 'the newest site root is the one the gap was anchored at');
+    const render = (format: (typeof FORMAT_NAMES)[number]) => renderTrustRoot(site, format, { mirrorUrl: MIRROR });
+
+    for (const format of ['remote', 'repository', 'sigstore-keys'] as const) assert.deepEqual(validateResource(yaml(render(format).body), trustRootCrd), [], format);
+    assert.ok(Buffer.from(yaml(render('remote').body).spec.remote.root, 'base64').equals(siteRoot));
+    const fromSource = renderTrustRoot(loadTrustMaterial(connected.service.store, SOURCE), 'sigstore-keys', {});
+    assert.deepEqual(yaml(render('sigstore-keys').body).spec, yaml(fromSource.body).spec, 'the same keys, through the site');
+    assert.deepEqual(render('sigstore-keys').warnings, fromSource.warnings);
+
+    // mirrorFS: the repository inside the TrustRoot, read as policy-controller reads it, lasts the site's timestamp.
+    const repo = render('repository');
+    const doc = yaml(repo.body);
+    const expires = Date.parse(doc.metadata.annotations['tuf-mirror.dev/expires']);
+    assert.equal(expires, Date.parse('2026-10-21T00:00:00Z'), 'init on 2026-08-22 + timestampExpiry 60d');
+    const files = uncompressMemFS(Buffer.from(doc.spec.repository.mirrorFS, 'base64')).files;
+    const server = await startUpstreamServer(files);
+    try {
+      assert.ok((await tufJsTarget(server.url, gap.anchor)).equals(PUBLIC_TRUSTED_ROOT), 'tuf-js reads the mirrorFS tree from the site root on 2026-10-11');
+    } finally {
+      await server.close();
+    }
+
+    const ctc = JSON.parse(render('client-trust-config').body.toString('utf8'));
+    assert.deepEqual(ctc.trustedRoot, JSON.parse(PUBLIC_TRUSTED_ROOT.toString('utf8')));
+    assert.equal(JSON.parse(yaml(render('kubewarden-configmap').body).data['sigstore-trust-config']).trustedRoot.mediaType, ctc.trustedRoot.mediaType);
+    assert.ok(Buffer.from(yaml(render('kyverno-values').body).features.tuf.rootRaw, 'base64').equals(siteRoot));
+    assert.ok(Buffer.from(yaml(render('kyverno-policy').body).spec.attestors[0].cosign.tuf.root.data, 'base64').equals(siteRoot));
+    assert.equal(yaml(render('kyverno-policy-trusted-root').body).spec.attestors[0].cosign.trustedRoot.value, PUBLIC_TRUSTED_ROOT.toString('utf8'));
+    assert.ok(Buffer.from(yaml(render('flux-secret').body).data['trusted_root.json'], 'base64').equals(PUBLIC_TRUSTED_ROOT));
+    const cosign = render('cosign');
+    assert.ok(cosign.body.includes(siteRoot), 'the cosign script writes the site root');
+    assert.match(cosign.body.toString('utf8'), new RegExp(`--root-checksum ${createHash('sha256').update(siteRoot).digest('hex')}`));
   });
 });
 
