@@ -17,6 +17,8 @@ export type WatchItem = {
   deadline: string | null;
   secondsLeft: number | null;
   message: string;
+  /** What the operator has to do by when, if anything: "carry the next archive by …" in a gap. */
+  action?: string;
   /** compatibility and bridge: what the compatibility gate found (blocking ones make it critical). */
   findings?: Finding[];
   /** compatibility and bridge: per consumer, the logs it leaves out. */
@@ -65,6 +67,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
     const state = byTimeLeft(left, thresholds(role.role));
     // Already expired when it was imported (tuf-mirror import --allow-expired): say so.
     const imported = generation?.summary.expiredMetadataAccepted?.some((r) => r.role === role.role && r.version === role.version) ? ', imported with --allow-expired' : '';
+    const action = role.role === 'timestamp' && input.archiveFed ? carryBy(role.expires, thresholds('timestamp')) : undefined;
     items.push({
       item: `role:${role.role}`,
       kind: 'role',
@@ -75,7 +78,8 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
       message:
         state === 'expired'
           ? `${role.role} v${role.version} EXPIRED ${humanDuration(-left)} ago (${role.expires}${imported})`
-          : `${role.role} v${role.version} expires in ${humanDuration(left)} (${role.expires})${role.role === 'timestamp' && input.archiveFed ? `: ${carryBy(role.expires, thresholds('timestamp'))}` : ''}`,
+          : `${role.role} v${role.version} expires in ${humanDuration(left)} (${role.expires})${action ? `: ${action}` : ''}`,
+      ...(action ? { action } : {}),
     });
   }
 

@@ -108,6 +108,7 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
         const left = r.expired ? 'EXPIRED ' + humanDuration(-r.expiresInSeconds) + ' ago' : humanDuration(r.expiresInSeconds);
         lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${left.padEnd(19)}  ${stateOf(`role:${r.role}`).toUpperCase()}`);
       }
+      for (const i of s.items.filter((i) => i.action)) lines.push(`  next: ${i.action}`);
       lines.push('  trusted_root.json       state     valid');
       for (const i of s.items.filter((i) => i.kind === 'trusted-root')) lines.push(`  ${i.name.padEnd(23)} ${i.state.toUpperCase().padEnd(9)} ${i.message}`);
     }
