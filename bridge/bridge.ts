@@ -19,7 +19,7 @@ import { initSigned, publishNewTargets, type Initialized, type KeyOptions, type 
 import type { TargetFileSpec } from '../origin/trust-material';
 import type { BridgeDecision, BridgeOutcome, GenerationRecord, NewEvent, Store } from '../store/store';
 import { BridgeError } from './errors';
-import { provenanceSchema, verifiedSourceTargets, type Provenance, type VerifiedSource } from './source';
+import { generationReader, provenanceSchema, verifiedSourceTargets, type Provenance, type VerifiedSource } from './source';
 
 /** The key under each target's `custom` that holds its provenance (next to `sigstore`, which is kept). */
 export const PROVENANCE_KEY = 'tuf-mirror';
@@ -45,13 +45,7 @@ type PromotedTarget = { bytes: Buffer; custom: Record<string, unknown>; provenan
 export function promotedTargets(store: Store, name: string): { generation: GenerationRecord; targets: Map<string, PromotedTarget> } | undefined {
   const generation = store.currentGeneration(name);
   if (!generation) return undefined;
-  const files = store.generationFiles(generation.id);
-  const read = (p: string): Buffer => {
-    const sha = files.get(p);
-    const bytes = sha === undefined ? undefined : store.blob(sha);
-    if (!bytes) throw new Error(`generation ${generation.id} of ${name} lacks ${p}`);
-    return bytes;
-  };
+  const read = generationReader(store, generation, `${name} generation ${generation.id}`);
   const targets = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(read(metadataPath('targets', generation.targetsVersion)).toString('utf8'))).signed.targets;
   const out = new Map<string, PromotedTarget>();
   for (const [target, info] of Object.entries(targets)) {

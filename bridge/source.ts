@@ -40,6 +40,26 @@ export type VerifiedSource = { generation: GenerationRecord; targets: SourceTarg
 const TOP_LEVEL = ['root', 'timestamp', 'snapshot', 'targets'];
 
 /**
+ * A target name the site may sign: relative, `/`-separated, no empty, `.` or `..` segment, no
+ * backslash or control character. The source's sync may have stored worse (#12 refuses such names
+ * at sync time); what the site's keys vouch for must be a name every client resolves safely.
+ */
+function unsafeName(name: string): boolean {
+  return name.startsWith('/') || /[\\\x00-\x1f\x7f]/.test(name) || name.split('/').some((s) => s === '' || s === '.' || s === '..');
+}
+
+/** The files of one generation by layout path; a missing one means a damaged store. */
+export function generationReader(store: Store, generation: GenerationRecord, label: string): (path: string) => Buffer {
+  const files = store.generationFiles(generation.id);
+  return (p) => {
+    const sha = files.get(p);
+    const bytes = sha === undefined ? undefined : store.blob(sha);
+    if (!bytes) throw new BridgeError('SOURCE_DAMAGED', `${label} lacks ${p}`);
+    return bytes;
+  };
+}
+
+/**
  * Delegated roles that failed when the generation was committed. Until #12 there are none: a
  * failing delegated role fails the whole sync. #12 records them per generation; return them here.
  */
@@ -67,13 +87,7 @@ export async function verifiedSourceTargets(store: Store, source: RepositoryConf
     throw new BridgeError('SOURCE_EXPIRED', `${label}: ${expired.map((r) => `${r.role} v${r.version} expired ${r.expires}`).join(', ')}; the source must sync again before anything new is bridged`);
   }
 
-  const files = store.generationFiles(generation.id);
-  const read = (p: string): Buffer => {
-    const sha = files.get(p);
-    const bytes = sha === undefined ? undefined : store.blob(sha);
-    if (!bytes) throw new BridgeError('SOURCE_DAMAGED', `${label} lacks ${p}`);
-    return bytes;
-  };
+  const read = generationReader(store, generation, label);
   const targetsBytes = read(metadataPath('targets', generation.targetsVersion));
   let targetsMetadata;
   try {
@@ -83,6 +97,7 @@ export async function verifiedSourceTargets(store: Store, source: RepositoryConf
   }
   const targets: SourceTarget[] = [];
   for (const [name, info] of Object.entries(targetsMetadata.signed.targets).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (unsafeName(name)) throw new BridgeError('UNSAFE_TARGET_NAME', `${label}: target ${JSON.stringify(name)} is not a name the site will sign`);
     const hash = info.hashes.sha256 ?? Object.values(info.hashes)[0];
     if (!hash) throw new BridgeError('SOURCE_DAMAGED', `${label}: target ${name} lists no hash`);
     const bytes = read(targetPath(name, hash));

@@ -156,3 +156,18 @@ describe('a candidate whose trusted_root.json does not load', () => {
     assert.equal(itemOf(await status(connected.service.url, SITE), 'compatibility').state, 'critical', 'and what is served now fails it, which the watch says');
   });
 });
+
+describe('a hostile source', () => {
+  test('a target name clients could resolve outside the repository is never re-signed by the site', async () => {
+    mock.timers.setTime(START + 61 * DAY);
+    const served = connected.service.store.currentGeneration(SITE)!.id;
+    repo.addTarget('win\\..\\evil.pem', REKOR_PUB);
+    repo.publish();
+    assert.equal((await connected.service.syncAll())[0].outcome, 'updated', 'the mirror stores it (the trust core refuses such names at sync)');
+    const decision = connected.service.store.latestBridgeDecision(SITE)!;
+    assert.equal(decision.outcome, 'source-unavailable');
+    assert.match(decision.message, /^UNSAFE_TARGET_NAME: sigstore generation \d+: target "win\\\\\.\.\\\\evil\.pem" is not a name the site will sign/);
+    assert.equal(connected.service.store.currentGeneration(SITE)!.id, served, 'nothing published');
+    assert.equal(itemOf(await status(connected.service.url, SITE), 'bridge').state, 'warning');
+  });
+});
