@@ -299,10 +299,11 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
 
   const dataDir = overrides.dataDir ? path.resolve(overrides.dataDir) : path.resolve(baseDir, parsed.dataDir);
   parsed.repositories.forEach((r, i) => {
-    if (!r.bridge) return;
-    const source = parsed.repositories.find((s) => s.name === r.bridge!.source);
+    const wanted = r.bridge?.source;
+    if (wanted === undefined) return;
+    const source = parsed.repositories.find((s) => s.name === wanted);
     if (!source || source.kind !== 'mirror') {
-      throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].bridge.source: "${r.bridge.source}" is not a mirror repository of this configuration`);
+      throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].bridge.source: "${wanted}" is not a mirror repository of this configuration`);
     }
   });
   const repositories = parsed.repositories.map((r, i) => {
