@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isVersionedPath } from '../lib/layout';
+import { redactUrl } from '../lib/log';
 import { migrate } from './migrations';
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -105,6 +106,16 @@ type RunRow = {
 
 const nowIso = (): string => new Date().toISOString();
 
+/** Tighten a file or directory to `mode`, where it exists and is ours to change (an emptyDir mount may not be). */
+function ownerOnly(target: string, mode: number): void {
+  try {
+    fs.chmodSync(target, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EPERM') throw err;
+  }
+}
+
 /**
  * The only module that writes the database. Everything a generation needs is written in one
  * transaction, so a crash at any instant leaves either the old or the new generation current.
@@ -116,8 +127,13 @@ export class Store {
   ) {}
 
   static open(dataDir: string): Store {
-    fs.mkdirSync(dataDir, { recursive: true });
-    const db = new Database(path.join(dataDir, 'tuf-mirror.db'));
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    ownerOnly(dataDir, 0o700);
+    const file = path.join(dataDir, 'tuf-mirror.db');
+    // SQLite gives the -wal and -shm files the database file's mode: create it owner-only first.
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) ownerOnly(f, 0o600);
+    const db = new Database(file);
     db.pragma('journal_mode = WAL');
     // FULL: a committed generation survives power loss too, not only a killed process.
     db.pragma('synchronous = FULL');
@@ -131,7 +147,9 @@ export class Store {
     if (this.db.open) this.db.close();
   }
 
-  ensureRepository(name: string, upstream: string): number {
+  /** The upstream is stored without credentials (they stay in the configuration). */
+  ensureRepository(name: string, configuredUpstream: string): number {
+    const upstream = redactUrl(configuredUpstream);
     const row = this.db.prepare('SELECT id, upstream FROM repositories WHERE name = ?').get(name) as { id: number; upstream: string } | undefined;
     if (row) {
       if (row.upstream !== upstream) this.db.prepare('UPDATE repositories SET upstream = ? WHERE id = ?').run(upstream, row.id);

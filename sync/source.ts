@@ -1,4 +1,5 @@
 import { redactUrl } from '../lib/log';
+import { splitCredentials } from '../lib/url';
 import { SyncError } from './errors';
 
 export type FetchLimits = {
@@ -33,14 +34,10 @@ export class HttpSource implements Source {
   private readonly authorization?: string;
 
   constructor(upstream: string, private readonly options: HttpSourceOptions) {
-    const url = new URL(upstream);
     // fetch() refuses URLs with credentials; send them as a header instead.
-    if (url.username || url.password) {
-      this.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
-      url.username = '';
-      url.password = '';
-    }
-    this.base = url.toString().replace(/\/+$/, '');
+    const { url, authorization } = splitCredentials(upstream);
+    this.authorization = authorization;
+    this.base = url.replace(/\/+$/, '');
     this.description = redactUrl(upstream);
   }
 
