@@ -94,7 +94,12 @@ export class VerificationGate {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
       res.end(JSON.stringify(body));
     };
-    const error = (status: number, code: string, message: string, headers: Record<string, string> = {}): void => send(status, { error: { code, message } }, headers);
+    // Refused before its body was read: close the connection rather than parse a body nobody wants
+    // (keep-alive would make this thread read every refused byte).
+    const error = (status: number, code: string, message: string, headers: Record<string, string> = {}): void => {
+      send(status, { error: { code, message } }, { connection: 'close', ...headers });
+      res.once('finish', () => req.socket.destroy());
+    };
 
     if (listener === 'public' && this.config.verifier.listen) {
       error(404, 'NOT_FOUND', 'verification is served on its own listener (verifier.listen)');
@@ -120,12 +125,17 @@ export class VerificationGate {
     const limit = BODY_LIMITS[endpoint];
     if (Number(req.headers['content-length']) > limit) {
       // The body is not read: close the connection rather than drain it.
-      error(413, 'TOO_LARGE', `body larger than the ${limit} bytes ${endpoint} accepts`, { connection: 'close' });
+      error(413, 'TOO_LARGE', `body larger than the ${limit} bytes ${endpoint} accepts`);
       return true;
     }
     this.inFlight++;
     void this.run(req, endpoint, limit)
-      .then((reply) => send(reply.status, reply.body, reply.status === 413 ? { connection: 'close' } : {}))
+      .then((reply) => {
+        if (reply.status !== 413 && reply.status !== 408) return send(reply.status, reply.body);
+        // The rest of that body is not read.
+        send(reply.status, reply.body, { connection: 'close' });
+        res.once('finish', () => req.socket.destroy());
+      })
       .finally(() => this.inFlight--);
     return true;
   }
