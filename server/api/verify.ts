@@ -13,8 +13,8 @@ import type { AppDeps } from '../app';
  * `POST /api/v1/admission` (a Kubernetes AdmissionReview), all against the trusted_root.json of
  * the generation this server is serving. See README "Verify images and bundles".
  */
-export function verifyRouter({ config, index, logger }: AppDeps): Router {
-  const service = createVerifierService(config, trustRootsFromIndex(index, config));
+export function verifyRouter({ config, index, store, logger }: AppDeps): Router {
+  const service = createVerifierService(config, trustRootsFromIndex(index, store, config));
   const router = Router();
   router.use(['/verify', '/admission'], express.json({ limit: '2mb', type: ['application/json', 'application/*+json'] }));
 
