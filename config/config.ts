@@ -123,6 +123,12 @@ const configSchema = z.strictObject({
       /** Cap on any one target file; metadata caps come from TUF itself. */
       maxTargetBytes: z.number().int().positive().default(64 * 1024 * 1024),
       /**
+       * Delegated roles mirrored at most; a succinct (hash-bin) delegation of more bins is refused
+       * whole. Past it, the roles are recorded as not mirrored (TOO_MANY_DELEGATIONS,
+       * SUCCINCT_DELEGATION_TOO_LARGE) and the rest commits.
+       */
+      maxDelegatedRoles: z.number().int().positive().max(1_000_000).default(1024),
+      /**
        * Default refresh schedule. Every 30 minutes keeps a mirror of public-good (timestamp
        * re-signed daily, valid 7 days) days ahead of any expiry while costing two requests a run.
        */

@@ -138,7 +138,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
 
   const app = createApp({ config, store, index, logger, watcher, metrics, syncNow });
-  const gate = new VerificationGate(config, index, logger);
+  const gate = new VerificationGate(config, index, store, logger);
   const handler: http.RequestListener = (req, res) => {
     if (!handleFileRequest(req, res, index, metrics.observeFile) && !gate.handle(req, res, 'public')) app(req, res);
   };

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/config';
 import type { Logger } from '../lib/log';
-import { TRUSTED_ROOT_PATH } from '../verifier/sources';
+import type { Store } from '../store/store';
+import { TRUSTED_ROOT_TARGET } from '../verifier/sources';
 import { timestampVersionOf } from '../verifier/trust-root';
 import { BODY_LIMITS, VERIFY_ROUTES, type VerifyEndpoint, type VerifyReply } from './api/verify';
 import { bearerMatcher } from './auth';
@@ -40,6 +41,7 @@ export class VerificationGate {
   constructor(
     private readonly config: Config,
     private readonly index: FileIndex,
+    private readonly store: Store,
     private readonly logger: Logger,
   ) {
     this.tokenMatches = bearerMatcher(config.verifier.token);
@@ -72,14 +74,25 @@ export class VerificationGate {
     await this.worker.terminate();
   }
 
-  /** The trust roots the main thread serves right now, as the worker will use them. */
+  /** Per repository, the trust snapshot of the generation last asked for: read once per generation. */
+  private readonly snapshots = new Map<string, TrustSnapshot[number]>();
+
+  /**
+   * The trust roots the main thread serves right now, as the worker will use them: the timestamp
+   * from the served tree, trusted_root.json as TUF's search resolves it in that generation
+   * (hash-checked by the store), never a file read by its plain path.
+   */
   private trust(): TrustSnapshot {
     return this.config.repositories.flatMap((r) => {
-      const generation = this.index.generationOf(r.name);
-      if (generation === undefined) return [];
-      const root = this.index.lookup(r.name, TRUSTED_ROOT_PATH);
       const timestamp = this.index.lookup(r.name, 'timestamp.json');
-      return [{ name: r.name, generation: timestamp?.generationId ?? generation, timestampVersion: timestampVersionOf(timestamp?.body), trustedRoot: root?.body }];
+      const generation = timestamp?.generationId ?? this.index.generationOf(r.name);
+      if (generation === undefined) return [];
+      let snapshot = this.snapshots.get(r.name);
+      if (snapshot?.generation !== generation) {
+        snapshot = { name: r.name, generation, timestampVersion: timestampVersionOf(timestamp?.body), trustedRoot: this.store.resolvedTarget(generation, TRUSTED_ROOT_TARGET)?.bytes };
+        this.snapshots.set(r.name, snapshot);
+      }
+      return [snapshot];
     });
   }
 

@@ -102,6 +102,23 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
     const setSource = db.prepare('UPDATE sync_runs SET source = ? WHERE id = ?');
     for (const r of runs) if (redactUrl(r.source) !== r.source) setSource.run(redactUrl(r.source), r.id);
   },
+  // 4: what each target name of a generation resolves to by TUF's own search (the signed info
+  // and the role that signed it), so that nothing reads a target by its plain path; and what a
+  // run that committed could not mirror (failed delegated roles, refused targets).
+  `
+  CREATE TABLE generation_targets (
+    generation_id INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    hashes TEXT NOT NULL,
+    custom TEXT,
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    PRIMARY KEY (generation_id, name)
+  ) WITHOUT ROWID;
+  CREATE INDEX generation_targets_by_blob ON generation_targets(sha256);
+  ALTER TABLE sync_runs ADD COLUMN problems TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,3 +1,4 @@
+import { unsafePathReason } from '../lib/layout';
 import { redactUrl } from '../lib/log';
 import { splitCredentials } from '../lib/url';
 import { SyncError } from './errors';
@@ -42,6 +43,9 @@ export class HttpSource implements Source {
   }
 
   async get(path: string, limits: FetchLimits): Promise<Buffer> {
+    // `..` would leave the upstream's base path once the URL is resolved: never asked for.
+    const unsafe = unsafePathReason(path);
+    if (unsafe) throw new SyncError('UNSAFE_PATH', `${this.description}: refusing to request "${path}": ${unsafe}`);
     const url = `${this.base}/${path.split('/').map(encodeURIComponent).join('/')}`;
     const deadline = AbortSignal.timeout(this.options.timeoutMs);
     const signal = limits.signal ? AbortSignal.any([deadline, limits.signal]) : deadline;

@@ -113,6 +113,8 @@ test('upstream credentials are never stored; a database that holds some from an 
   store.db.prepare('UPDATE repositories SET upstream = ?').run('https://ci:hunter2@tuf.example/sigstore');
   const id = (store.db.prepare('SELECT id FROM repositories').get() as { id: number }).id;
   store.db.prepare("INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, '2026-01-01T00:00:00Z', 'failed')").run(id, 'https://ci:hunter2@tuf.example/sigstore');
+  // Schema version 2 had none of what later migrations add.
+  store.db.exec('DROP TABLE generation_targets; ALTER TABLE sync_runs DROP COLUMN problems');
   store.db.pragma('user_version = 2');
   store.close();
   const reopened = Store.open(dir);
