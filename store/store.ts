@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isVersionedPath } from '../lib/layout';
+import { ConfigError } from '../config/config';
 import { migrate } from './migrations';
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -116,9 +117,15 @@ export class Store {
   ) {}
 
   static open(dataDir: string): Store {
-    fs.mkdirSync(dataDir, { recursive: true });
-    const db = new Database(path.join(dataDir, 'tuf-mirror.db'));
-    db.pragma('journal_mode = WAL');
+    let db: Database.Database | undefined;
+    try {
+      fs.mkdirSync(dataDir, { recursive: true });
+      db = new Database(path.join(dataDir, 'tuf-mirror.db'));
+      db.pragma('journal_mode = WAL');
+    } catch (err) {
+      db?.close();
+      throw unusableDataDir(dataDir, err);
+    }
     // FULL: a committed generation survives power loss too, not only a killed process.
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
@@ -479,4 +486,13 @@ function toRun(row: RunRow): SyncRunRecord {
     bytes: row.bytes,
     generationId: row.generation_id,
   };
+}
+
+/** Why a data dir cannot hold the store, as the error an operator can act on (a bug is rethrown as is). */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM']);
+function unusableDataDir(dataDir: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !NOT_WRITABLE.has(code)) return err;
+  const who = process.getuid ? ` for uid ${process.getuid()}` : '';
+  return new ConfigError(`data dir ${dataDir} is not writable (${code}): make it writable${who}, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`, 'DATA_DIR_NOT_WRITABLE');
 }

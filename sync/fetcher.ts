@@ -26,6 +26,7 @@ export class RecordingFetcher implements Fetcher {
   constructor(
     private readonly source: Source,
     private readonly signal?: AbortSignal,
+    private readonly onFile?: (path: string, bytes: number) => void,
   ) {}
 
   /** `role` names the failure for callers that know better than the path (target files). */
@@ -37,6 +38,7 @@ export class RecordingFetcher implements Fetcher {
       const bytes = await this.source.get(rel, { maxBytes: maxLength, signal: this.signal });
       this.bytes += bytes.length;
       this.fetched.set(rel, bytes);
+      this.onFile?.(rel, bytes.length);
       return bytes;
     } catch (err) {
       const failure = err instanceof SyncError ? new SyncError(err.code, err.message, role ?? roleOf(rel), { cause: err.cause, status: err.status }) : undefined;
