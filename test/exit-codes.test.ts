@@ -283,6 +283,19 @@ describe('what the failures say', () => {
         assert.equal(r.status, 3, r.stderr);
         assert.match(r.stderr, message);
       }
+      // A data dir another user owns (root here): run as nobody, when this test runs as root.
+      if (process.getuid?.() === 0) {
+        const owned = fs.mkdtempSync(path.join('/tmp', 'tuf-mirror-root-owned-'));
+        fs.chmodSync(owned, 0o755);
+        const denied = await new Promise<Run>((resolve) =>
+          execFile(process.execPath, [CLI, 'serve', '--data-dir', path.join(owned, 'data'), '--port', '0'], { encoding: 'utf8', cwd: '/', uid: 65534, gid: 65534 }, (err, stdout, stderr) =>
+            resolve({ status: err ? Number(err.code) : 0, stdout, stderr }),
+          ),
+        );
+        fs.rmSync(owned, { recursive: true, force: true });
+        assert.equal(denied.status, 3, denied.stderr);
+        assert.match(denied.stderr, /^tuf-mirror: data dir .*\/data is not writable \(EACCES\): make it writable for uid 65534, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir\n$/);
+      }
       const missing = await run('serve', '--config', 'missing.yaml');
       assert.equal(missing.status, 3);
       assert.match(missing.stderr, /^tuf-mirror: cannot read configuration .*missing\.yaml \(ENOENT\): give an existing file with --config or TUF_MIRROR_CONFIG\n$/);
