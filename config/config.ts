@@ -224,8 +224,20 @@ export type Config = Omit<z.output<typeof configSchema>, 'repositories'> & {
 /** Values given on the command line; each wins over the file. */
 export type ConfigOverrides = { host?: string; port?: number; dataDir?: string };
 
+/** What is wrong with the configuration or the deployment it describes (exit code 3 in the CLI). */
+export type ConfigErrorCode =
+  | 'INVALID_CONFIG' // the file does not validate
+  | 'CONFIG_UNREADABLE' // no such file, or not YAML
+  | 'UNKNOWN_REPOSITORY' // a name the configuration does not have
+  | 'TLS_INVALID' // server.tls files missing, unreadable, or not a matching certificate and key
+  | 'DATA_DIR_NOT_WRITABLE'
+  | 'CANNOT_LISTEN'; // the port is in use or privileged, or the host is not an address of this machine
+
 export class ConfigError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: ConfigErrorCode = 'INVALID_CONFIG',
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
@@ -322,13 +334,14 @@ export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CON
   try {
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read configuration ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(`cannot read configuration ${abs} (${code}): give an existing file with --config or TUF_MIRROR_CONFIG`, 'CONFIG_UNREADABLE');
   }
   let raw: unknown;
   try {
     raw = YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`configuration ${abs} is not valid YAML: ${(err as Error).message}`);
+    throw new ConfigError(`configuration ${abs} is not valid YAML: ${(err as Error).message}`, 'CONFIG_UNREADABLE');
   }
   return parseConfig(raw, abs, path.dirname(abs), overrides);
 }

@@ -72,6 +72,13 @@ export function unsafeRoleName(role: string): string | undefined {
   return undefined;
 }
 
+/** What a path of the layout is about, for people: `8.registry.npmjs.org.json` → `registry.npmjs.org`, targets as they are. */
+export function roleOfPath(path: string): string {
+  if (path.startsWith('targets/')) return path;
+  const m = /^(?:\d+\.)?(.+)\.json$/.exec(path);
+  return m ? m[1] : path;
+}
+
 export function contentType(path: string): string {
   if (path.endsWith('.json')) return 'application/json';
   if (/\.(pem|crt|pub)$/.test(path)) return 'application/x-pem-file';

@@ -39,20 +39,24 @@ export class PublishError extends Error {
 
 export type PublishResult = {
   repository: string;
-  generationId: number;
+  /** The generation published. */
+  generation: number;
   dir: string;
   /** Files of the served set (current generation plus the versioned files kept servable). */
   files: number;
   /** Files written now; the rest were already there with the same bytes. */
   written: number;
   unchanged: number;
-  bytesWritten: number;
+  /** Bytes written now. */
+  bytes: number;
   roles: { role: string; version: number; expires: string }[];
 };
 
 export type PublishOptions = {
   /** Versioned files of this many recent generations are published too (retention.servedGenerations). */
   servedGenerations?: number;
+  /** Called with each file as it is written (the CLI's progress display). */
+  onFile?: (path: string, bytes: number) => void;
 };
 
 /** The phase a file is written in (see the file comment); lower first. */
@@ -268,18 +272,19 @@ export function publishRepository(store: Store, repository: string, dir: string,
       written++;
       bytesWritten += bytes.length;
       touchedDirs.add(path.dirname(file));
+      options.onFile?.(p, bytes.length);
     }
   }
   for (const d of touchedDirs) fsyncDir(d);
 
   return {
     repository,
-    generationId: set.generationId,
+    generation: set.generationId,
     dir: root,
     files: order.length,
     written,
     unchanged: order.length - written,
-    bytesWritten,
+    bytes: bytesWritten,
     roles: generation.summary.roles,
   };
 }

@@ -1,7 +1,5 @@
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as tls from 'node:tls';
 import { ConfigError } from '../config/config';
 import type { AddressInfo } from 'node:net';
 import type { Config, RepositoryConfig } from '../config/config';
@@ -15,6 +13,7 @@ import { WebhookNotifier } from '../watch/webhooks';
 import { createApp } from './app';
 import { FileIndex } from './file-index';
 import { createMetrics } from './metrics';
+import { loadTls, watchTls } from './tls';
 import { handleFileRequest } from './tuf-files';
 import { VerificationGate } from './verification';
 
@@ -45,31 +44,19 @@ export type ServiceOptions = {
   webhooks?: ConstructorParameters<typeof WebhookNotifier>[2];
 };
 
-/** Certificate and key of a listener (`field` names it in errors: server.tls, verifier.listen.tls). */
-function readTls(files: { certFile: string; keyFile: string }, field = 'server.tls'): https.ServerOptions {
-  let options: https.ServerOptions;
-  try {
-    options = { cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) };
-  } catch (err) {
-    throw new ConfigError(`${field}: cannot read ${(err as NodeJS.ErrnoException).path ?? ''}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-  }
-  try {
-    tls.createSecureContext(options); // a key that does not match the certificate fails here, clearly
-  } catch (err) {
-    throw new ConfigError(`${field}: ${files.certFile} / ${files.keyFile}: ${(err as Error).message}`);
-  }
-  return options;
-}
-
 /** Listen, and the URL a client on this host reaches the listener at. */
 async function listen(server: http.Server, port: number, host: string, secure: boolean): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    throw cannotListen(host, port, err);
+  }
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `${secure ? 'https' : 'http'}://${shown === '0.0.0.0' || shown === '[::]' ? '127.0.0.1' : shown}:${address.port}`;
@@ -78,9 +65,9 @@ async function listen(server: http.Server, port: number, host: string, secure: b
 /** Open the store, serve what it holds at once, then keep it fresh and watched. */
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   // Before anything is opened: a bad certificate stops the start cleanly.
-  const tlsOptions = config.server.tls && readTls(config.server.tls);
+  const tlsOptions = config.server.tls && loadTls(config.server.tls);
   const verifyListen = config.verifier.listen;
-  const verifyTls = verifyListen?.tls && readTls(verifyListen.tls, 'verifier.listen.tls');
+  const verifyTls = verifyListen?.tls && loadTls(verifyListen.tls, 'verifier.listen.tls');
   const store = Store.open(config.dataDir);
   for (const r of config.repositories) store.ensureRepository(r.name, r.upstream);
   const index = new FileIndex(store, config.repositories, config.retention.servedGenerations);
@@ -160,6 +147,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
       logger.info({ url: verifierUrl, host: verifyListen.host, tls: Boolean(verifyTls) }, 'verification listening');
     }
   } catch (err) {
+    shutdown.abort();
+    notifier.stop();
     server.close();
     await gate.close();
     store.close();
@@ -173,6 +162,11 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
   logger.info({ url, host: config.server.host, port: address.port, dataDir: config.dataDir, config: config.origin }, 'tuf-mirror listening');
 
+  const tlsWatchMs = options.reloadIntervalMs ?? 2000;
+  const stopTlsWatches = [
+    config.server.tls && server instanceof https.Server ? watchTls(server, config.server.tls, logger, tlsWatchMs) : undefined,
+    verifyListen?.tls && verifyServer instanceof https.Server ? watchTls(verifyServer, verifyListen.tls, logger, tlsWatchMs, 'verifier.listen.tls') : undefined,
+  ];
   const timers = [
     setInterval(reload, options.reloadIntervalMs ?? 2000),
     // Expiry moves with the clock, not only with syncs. An origin whose timestamp is past half its
@@ -211,6 +205,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       if (closing) return;
       closing = true;
       timers.forEach((t) => clearInterval(t));
+      stopTlsWatches.forEach((stop) => stop?.());
       shutdown.abort();
       notifier.stop();
       await scheduler.stop();
@@ -229,4 +224,16 @@ export async function startService(config: Config, logger: Logger, options: Serv
       store.close();
     },
   };
+}
+
+/** A listen that failed, as the one line an operator can act on; anything unexpected as it is. */
+function cannotListen(host: string, port: number, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const fixes: Record<string, string> = {
+    EADDRINUSE: 'another process listens there: stop it, or pick another port with --port or server.port',
+    EACCES: 'not allowed to listen there: use a port above 1023, or give the process the right to bind it',
+    EADDRNOTAVAIL: 'not an address of this machine: give one of its addresses with --host or server.host (0.0.0.0: all of them)',
+  };
+  if (!code || !fixes[code]) return err;
+  return new ConfigError(`cannot listen on ${host}:${port} (${code}): ${fixes[code]}`, 'CANNOT_LISTEN');
 }

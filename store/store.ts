@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lengthOrHashMismatch } from '../lib/hashes';
 import { isVersionedPath } from '../lib/layout';
+import { ConfigError } from '../config/config';
 import { redactUrl } from '../lib/log';
 import { migrate } from './migrations';
 
@@ -172,14 +173,20 @@ export class Store {
   ) {}
 
   static open(dataDir: string): Store {
-    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    ownerOnly(dataDir, 0o700);
     const file = path.join(dataDir, 'tuf-mirror.db');
-    // SQLite gives the -wal and -shm files the database file's mode: create it owner-only first.
-    fs.closeSync(fs.openSync(file, 'a', 0o600));
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) ownerOnly(f, 0o600);
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
+    let db: Database.Database | undefined;
+    try {
+      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      ownerOnly(dataDir, 0o700);
+      // SQLite gives the -wal and -shm files the database file's mode: create it owner-only first.
+      fs.closeSync(fs.openSync(file, 'a', 0o600));
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) ownerOnly(f, 0o600);
+      db = new Database(file);
+      db.pragma('journal_mode = WAL');
+    } catch (err) {
+      db?.close();
+      throw unusableDataDir(dataDir, err);
+    }
     // FULL: a committed generation survives power loss too, not only a killed process.
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
@@ -599,4 +606,13 @@ function toTargetInfo(row: TargetRow): TargetInfo {
 function problemsJson(problems: SyncProblems | undefined): string | null {
   if (!problems || (problems.failedRoles.length === 0 && problems.refusedTargets.length === 0)) return null;
   return JSON.stringify(problems);
+}
+
+/** Why a data dir cannot hold the store, as the error an operator can act on (a bug is rethrown as is). */
+const NOT_WRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM']);
+function unusableDataDir(dataDir: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !NOT_WRITABLE.has(code)) return err;
+  const who = process.getuid ? ` for uid ${process.getuid()}` : '';
+  return new ConfigError(`data dir ${dataDir} is not writable (${code}): make it writable${who}, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`, 'DATA_DIR_NOT_WRITABLE');
 }

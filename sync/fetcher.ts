@@ -14,6 +14,7 @@ export class Downloader {
   constructor(
     private readonly source: Source,
     private readonly signal?: AbortSignal,
+    private readonly onFile?: (path: string, bytes: number) => void,
   ) {}
 
   /** The bytes of `path` in the upstream layout, at most `maxBytes`; failures are SyncErrors about `role`. */
@@ -24,6 +25,7 @@ export class Downloader {
     try {
       const bytes = await this.source.get(path, { maxBytes, signal: this.signal });
       this.bytes += bytes.length;
+      this.onFile?.(path, bytes.length);
       return bytes;
     } catch (err) {
       if (err instanceof SyncError) throw err.role ? err : err.about(role);

@@ -84,10 +84,11 @@ export async function spoolToFile(input: Readable, dir: string, maxBytes: number
   return { file, bytes, sha256: hash.digest('hex') };
 }
 
-export type ImportReport = {
+/** The outcome of a sync or an import, as `--json` prints it and the API answers it. */
+export type SyncReport = {
   repository: string;
   outcome: SyncResult['outcome'];
-  /** The sync run that recorded the import (null: none started, another one was running). */
+  /** The sync run that recorded it (null: none started, another one was running). */
   runId: number | null;
   /** The generation served now: the new one, the unchanged one, or (failed) the one still served. */
   generation: number | null;
@@ -98,15 +99,15 @@ export type ImportReport = {
   failedRoles?: RoleProblem[];
   refusedTargets?: TargetProblem[];
   error?: { code: string; role: string | null; message: string };
-  /** Files read from the archive and their bytes. */
+  /** Files read from the upstream or the archive, and their bytes. */
   requests: number;
   bytes: number;
-  archive: ArchiveInfo;
 };
 
-/** The outcome as `tuf-mirror import --json` prints it and the import API answers it. */
-export function importReport(repository: string, result: ImportResult, servedGeneration: number | null): ImportReport {
-  const totals = { runId: result.runId, requests: result.requests, bytes: result.bytes, archive: result.archive };
+export type ImportReport = SyncReport & { archive: ArchiveInfo };
+
+export function syncReport(repository: string, result: SyncResult, servedGeneration: number | null): SyncReport {
+  const totals = { runId: result.runId, requests: result.requests, bytes: result.bytes };
   if (result.outcome === 'failed') {
     const { code, role, message } = result.error;
     return { repository, outcome: 'failed', generation: servedGeneration, error: { code, role: role ?? null, message }, ...totals };
@@ -122,4 +123,9 @@ export function importReport(repository: string, result: ImportResult, servedGen
     ...(summary.refusedTargets ? { refusedTargets: summary.refusedTargets } : {}),
     ...totals,
   };
+}
+
+/** The outcome as `tuf-mirror import --json` prints it and the import API answers it. */
+export function importReport(repository: string, result: ImportResult, servedGeneration: number | null): ImportReport {
+  return { ...syncReport(repository, result, servedGeneration), archive: result.archive };
 }

@@ -36,6 +36,8 @@ export type SyncOptions = {
    * `summary.expiredMetadataAccepted`, so status and the watch side say so.
    */
   allowExpiredMetadata?: boolean;
+  /** Called with each file read from the source, as it arrives (the CLI's progress display). */
+  onFile?: (path: string, bytes: number) => void;
 };
 
 /** The sync settings of a configuration, for every caller that runs a sync. */
@@ -107,7 +109,7 @@ async function runSync(options: SyncOptions): Promise<SyncResult> {
 async function lockedSync(options: SyncOptions, source: Source): Promise<SyncResult> {
   const { store, repository, logger } = options;
   const runId = store.startSyncRun(repository.name, source.description);
-  const downloader = new Downloader(source, options.signal);
+  const downloader = new Downloader(source, options.signal, options.onFile);
   const totals = (): Totals => ({ requests: downloader.requests, bytes: downloader.bytes });
   const log = logger.child({ repository: repository.name, run: runId });
 

@@ -23,7 +23,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
-import { parseConfig } from '../config/config';
+import { embeddedDefault, parseConfig } from '../config/config';
 import { packageRoot } from '../lib/paths';
 import { VERIFY_ROUTES } from '../server/api/verify';
 import { WORKER_HEAP_MB } from '../server/verification';
@@ -421,5 +421,41 @@ describe('docker compose', () => {
     assert.equal(config.dataDir, '/data');
     assert.equal(config.sync.onStart, true);
     assert.equal(config.repositories[0].schedule, '*/30 * * * *');
+  });
+});
+
+describe('the image runs as a user that owns its data dir', () => {
+  /** The runtime stage of the Dockerfile: instructions after the last FROM, continuation lines joined. */
+  const runtime = (): { op: string; args: string }[] => {
+    const text = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+    const lines = text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
+    const last = lines.map((l) => l.trim().split(/\s+/)[0]).lastIndexOf('FROM');
+    return lines.slice(last + 1).map((l) => ({ op: l.trim().split(/\s+/)[0], args: l.trim().slice(l.trim().indexOf(' ') + 1) }));
+  };
+
+  test('the Dockerfile: USER node, TUF_MIRROR_DATA_DIR a volume created and chowned to node before USER', () => {
+    const steps = runtime();
+    const user = steps.findIndex((s) => s.op === 'USER');
+    assert.equal(steps[user].args, 'node');
+    const env = steps.find((s) => s.op === 'ENV' && s.args.startsWith('TUF_MIRROR_DATA_DIR='));
+    assert.ok(env, 'ENV TUF_MIRROR_DATA_DIR: every command, whatever its config, keeps its store there');
+    const dataDir = env.args.split('=')[1];
+    const chown = steps.findIndex((s) => s.op === 'RUN' && s.args.includes(`mkdir -p ${dataDir}`) && new RegExp(`chown (-R )?node:node ${dataDir}\\b`).test(s.args));
+    assert.ok(chown >= 0 && chown < user, `${dataDir} is created and given to node while still root`);
+    assert.ok(steps.some((s) => s.op === 'VOLUME' && s.args.includes(`"${dataDir}"`)), `${dataDir} is a volume`);
+    const workdir = steps.find((s) => s.op === 'WORKDIR')!.args;
+    assert.ok(!dataDir.startsWith(workdir + '/'), `the data dir is not under ${workdir}, which root owns`);
+    // What `tuf-mirror serve` with no config at all uses in the image: the env var's dir.
+    assert.equal(parseConfig(embeddedDefault(), 'embedded default', workdir, { dataDir }).dataDir, dataDir);
+  });
+
+  test('docker compose keeps that dir on the named volume, and its config agrees', () => {
+    const dataDir = runtime().find((s) => s.op === 'ENV' && s.args.startsWith('TUF_MIRROR_DATA_DIR='))!.args.split('=')[1];
+    const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as Obj;
+    assert.ok((compose.services['tuf-mirror'].volumes as string[]).includes(`tuf-mirror-data:${dataDir}`));
+    const raw = YAML.parse(fs.readFileSync(path.join(ROOT, 'deploy', 'config.yaml'), 'utf8')) as Obj;
+    assert.equal(raw.dataDir, dataDir);
+    const mounted = (container.volumeMounts as Obj[]).map((m) => m.mountPath);
+    assert.ok(mounted.includes(dataDir), 'the Kubernetes pod mounts it too');
   });
 });

@@ -9,8 +9,9 @@ import type { KeyType } from '../../origin/keys';
 import { initOrigin, prepareRootRotation, publishPendingRoot, readPendingRoot, resignOrigin, signPendingRoot, updateOriginKeys, type OriginContext } from '../../origin/origin';
 import { serialize, TOP_ROLES, type TopRole } from '../../origin/repository';
 import type { AuthoritySpec, LogSpec, TrustMaterial, Validity } from '../../origin/trust-material';
-import { Store } from '../../store/store';
-import { configFrom, EXIT } from '../options';
+import { Store, type GenerationRecord } from '../../store/store';
+import { configFrom, repositoryNamed } from '../options';
+import { printJson } from '../report';
 
 /** `url=https://rekor.local,key=rekor.pub,start=2026-01-01T00:00:00Z` → fields; a bare value is `file`. */
 function fields(spec: string, option: string, allowed: string[]): Record<string, string> {
@@ -73,13 +74,12 @@ function material(o: MaterialOptions, now: Date): Partial<TrustMaterial> {
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function originOf(config: Config, name: string): RepositoryConfig {
-  const repository = config.repositories.find((r) => r.name === name);
-  if (!repository) throw new ConfigError(`no repository named ${name}: add it to the configuration with kind: origin`);
+  const repository = repositoryNamed(config, name);
   if (repository.kind !== 'origin') throw new ConfigError(`repository ${name} is a mirror, not kind: origin`);
   return repository;
 }
 
-/** Open the store, run, close; OriginError → exit 1 with its code, nothing written. */
+/** Open the store, run, close. An OriginError reaches the exit-code contract: nothing was written. */
 async function withOrigin(cmd: Command, name: string, fn: (ctx: OriginContext) => Promise<void>): Promise<void> {
   const config = configFrom(cmd);
   const repository = originOf(config, name);
@@ -87,14 +87,18 @@ async function withOrigin(cmd: Command, name: string, fn: (ctx: OriginContext) =
   try {
     store.ensureRepository(repository.name, repository.upstream);
     await fn({ store, repository, logger: createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2) });
-  } catch (err) {
-    if (!(err instanceof OriginError)) throw err;
-    process.stderr.write(`tuf-mirror origin: ${err.code}: ${err.message}\n`);
-    process.exitCode = EXIT.failed;
   } finally {
     store.close();
   }
 }
+
+/** What an origin command did: a sentence, or with --json the same facts under the shared field names. */
+function report(json: boolean | undefined, facts: Record<string, unknown>, text: string): void {
+  if (json) printJson(facts);
+  else process.stdout.write(text);
+}
+
+const generationFacts = (name: string, g: GenerationRecord): Record<string, unknown> => ({ repository: name, generation: g.id, roles: g.summary.roles, targets: g.summary.targets });
 
 function materialOptions(c: Command, prefix = ''): Command {
   return c
@@ -123,6 +127,7 @@ export function registerOrigin(program: Command): void {
     .option('--root-threshold <n>', 'root threshold', '1')
     .option('--targets-keys <n>', 'number of targets keys', '1')
     .option('--targets-threshold <n>', 'targets threshold', '1')
+    .option('--json', 'print what was created as JSON')
     .action(async (name: string, o: MaterialOptions & Record<string, string>, cmd: Command) => {
       await withOrigin(cmd, name, async (ctx) => {
         const now = new Date();
@@ -140,7 +145,9 @@ export function registerOrigin(program: Command): void {
           timestamp: { count: 1, threshold: 1 },
         };
         const r = await initOrigin(ctx, { material: m, operator: o.operator ?? name, keyType: o.keyType as KeyType, keys, now });
-        process.stdout.write(
+        report(
+          cmd.opts<{ json?: boolean }>().json,
+          { ...generationFacts(name, r.generation), anchor: r.anchor, keys: r.keyFiles },
           [
             `${name}: generation ${r.generation.id} (root v1, targets v1, snapshot v1, timestamp v1); targets: ${r.generation.summary.targets.join(', ')}`,
             `trust anchor (give it to clients): ${r.anchor}`,
@@ -158,7 +165,8 @@ export function registerOrigin(program: Command): void {
     .option('--start-time <time>', 'start of every new validity window not given (default: now)')
     .option('--operator <name>', 'operator named in the signing config (default: the repository name)')
     .option('--keys-dir <dir>', 'where the (offline) targets keys are, if not in the configured keysDir')
-    .action(async (name: string, o: Record<string, string[] | string | undefined>, cmd: Command) => {
+    .option('--json', 'print the new generation as JSON')
+    .action(async (name: string, o: Record<string, string[] | string | boolean | undefined>, cmd: Command) => {
       await withOrigin(cmd, name, async (ctx) => {
         const now = new Date();
         const add = material(
@@ -174,7 +182,7 @@ export function registerOrigin(program: Command): void {
           return { kind: kinds[kind as keyof typeof kinds], url, end: time(f.end, '--retire end', now.toISOString()) };
         });
         const r = await updateOriginKeys(ctx, { add, retire, operator: (o.operator as string) ?? name, keysDir: (o.keysDir as string) ?? ctx.repository.origin!.keysDir, now });
-        process.stdout.write(`${name}: generation ${r.generation.id} (targets v${r.generation.targetsVersion}); targets: ${r.generation.summary.targets.join(', ')}\n`);
+        report(o.json === true, generationFacts(name, r.generation), `${name}: generation ${r.generation.id} (targets v${r.generation.targetsVersion}); targets: ${r.generation.summary.targets.join(', ')}\n`);
       });
     });
 
@@ -182,10 +190,11 @@ export function registerOrigin(program: Command): void {
     .command('resign')
     .description("re-sign timestamp (and snapshot when due) with the online key now; the service does this on origin.resignSchedule")
     .argument('<name>')
-    .action(async (name: string, _o: unknown, cmd: Command) => {
+    .option('--json', 'print the new generation as JSON')
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
       await withOrigin(cmd, name, async (ctx) => {
         const g = (await resignOrigin(ctx, { force: true }))!;
-        process.stdout.write(`${name}: generation ${g.id} (timestamp v${g.timestampVersion}, snapshot v${g.snapshotVersion})\n`);
+        report(o.json, generationFacts(name, g), `${name}: generation ${g.id} (timestamp v${g.timestampVersion}, snapshot v${g.snapshotVersion})\n`);
       });
     });
 
@@ -198,7 +207,9 @@ export function registerOrigin(program: Command): void {
     .option('--keys-dir <dir>', 'where the current keys are and the new ones go (default: the configured keysDir)')
     .option('--key-type <type>', 'type of new keys: ecdsa or ed25519', 'ecdsa')
     .option('--out <file>', 'write the pending root here for offline signers instead of publishing')
-    .action(async (name: string, o: { replace: string; threshold?: string[]; keysDir?: string; keyType: string; out?: string }, cmd: Command) => {
+    .option('--pending-file <file>', 'where the pending root goes when the keys at hand cannot meet both thresholds (default: <keys-dir>/<name>-root-v<N>.pending.json)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (name: string, o: { replace: string; threshold?: string[]; keysDir?: string; keyType: string; out?: string; pendingFile?: string; json?: boolean }, cmd: Command) => {
       await withOrigin(cmd, name, async (ctx) => {
         const replace = o.replace ? (o.replace.split(',') as TopRole[]) : [];
         for (const r of replace) if (!TOP_ROLES.includes(r)) throw new OriginError('BAD_INPUT', `--replace: unknown role ${r}`);
@@ -210,20 +221,26 @@ export function registerOrigin(program: Command): void {
         }
         const keysDir = o.keysDir ?? ctx.repository.origin!.keysDir;
         const { pending, newKeyFiles, signatures } = prepareRootRotation(ctx, { replace, thresholds, keysDir, keyType: o.keyType as KeyType });
-        for (const f of newKeyFiles) process.stdout.write(`new key: ${f}\n`);
-        const out = o.out;
-        if (out) {
-          fs.writeFileSync(out, serialize(pending));
-          process.stdout.write(`root v${pending.signed.version} with ${signatures} signature(s) written to ${out}: add signatures with tuf-mirror origin sign ${out} --key KEY, then tuf-mirror origin publish ${name} ${out}\n`);
+        const version = pending.signed.version;
+        if (!o.json) for (const f of newKeyFiles) process.stdout.write(`new key: ${f}\n`);
+        if (o.out) {
+          const out = path.resolve(o.out);
+          writePending(out, serialize(pending));
+          report(
+            o.json,
+            { repository: name, published: false, version, signatures, pending: out, newKeys: newKeyFiles },
+            `root v${version} with ${signatures} signature(s) written to ${out}: add signatures with tuf-mirror origin sign ${out} --key KEY, then tuf-mirror origin publish ${name} ${out}\n`,
+          );
           return;
         }
         try {
           const g = await publishPendingRoot(ctx, pending, keysDir);
-          process.stdout.write(`${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
+          report(o.json, { ...generationFacts(name, g), published: true, version, newKeys: newKeyFiles }, `${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
         } catch (err) {
           if (!(err instanceof OriginError) || err.code !== 'THRESHOLD_NOT_MET') throw err;
-          const file = path.resolve(`${name}-root-v${pending.signed.version}.pending.json`);
-          fs.writeFileSync(file, serialize(pending));
+          // Beside the keys by default: the operator who holds them decides where it goes, never the working directory.
+          const file = path.resolve(o.pendingFile ?? path.join(keysDir, `${name}-root-v${version}.pending.json`));
+          writePending(file, serialize(pending));
           throw new OriginError('THRESHOLD_NOT_MET', `${err.message}\n  the pending root is in ${file}: collect signatures with tuf-mirror origin sign ${file} --key KEY, then tuf-mirror origin publish ${name} ${file}`);
         }
       });
@@ -234,15 +251,10 @@ export function registerOrigin(program: Command): void {
     .description('add the signature of one key (an offline signer) to a pending root file')
     .argument('<file>', 'the pending root')
     .requiredOption('--key <file>', 'the private key (PEM)')
-    .action((file: string, o: { key: string }) => {
-      try {
-        const r = signPendingRoot(file, o.key);
-        process.stdout.write(`signed by ${r.keyID}; ${r.signatures} signature(s) now\n`);
-      } catch (err) {
-        if (!(err instanceof OriginError)) throw err;
-        process.stderr.write(`tuf-mirror origin: ${err.code}: ${err.message}\n`);
-        process.exitCode = EXIT.failed;
-      }
+    .option('--json', 'print the outcome as JSON')
+    .action((file: string, o: { key: string; json?: boolean }) => {
+      const r = signPendingRoot(file, o.key);
+      report(o.json, { pending: path.resolve(file), keyId: r.keyID, signatures: r.signatures }, `signed by ${r.keyID}; ${r.signatures} signature(s) now\n`);
     });
 
   origin
@@ -251,10 +263,21 @@ export function registerOrigin(program: Command): void {
     .argument('<name>')
     .argument('<file>', 'the pending root')
     .option('--keys-dir <dir>', 'where the keys for re-signing targets/snapshot/timestamp are (default: the configured keysDir)')
-    .action(async (name: string, file: string, o: { keysDir?: string }, cmd: Command) => {
+    .option('--json', 'print the new generation as JSON')
+    .action(async (name: string, file: string, o: { keysDir?: string; json?: boolean }, cmd: Command) => {
       await withOrigin(cmd, name, async (ctx) => {
         const g = await publishPendingRoot(ctx, readPendingRoot(file), o.keysDir ?? ctx.repository.origin!.keysDir);
-        process.stdout.write(`${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
+        report(o.json, { ...generationFacts(name, g), published: true, version: g.rootVersion }, `${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
       });
     });
+}
+
+/** A pending root that cannot be written is said so, with the flag that moves it. */
+function writePending(file: string, bytes: string | Buffer): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, bytes);
+  } catch (err) {
+    throw new OriginError('BAD_INPUT', `cannot write the pending root to ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (give another place with --pending-file or --out)`);
+  }
 }
