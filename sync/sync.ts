@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { Metadata, MetadataKind, type Root, type Snapshot, type TargetFile, type Targets, type Timestamp } from '@tufjs/models';
@@ -9,6 +7,7 @@ import type { Config, RepositoryConfig } from '../config/config';
 import { metadataPath, targetPath } from '../lib/layout';
 import type { Logger } from '../lib/log';
 import { packageVersion } from '../lib/paths';
+import { lockOwner } from '../store/lock-owner';
 import { sha256Hex, type GenerationRecord, type NewFile, type RoleSummary, type Store } from '../store/store';
 import { classify, SyncError } from './errors';
 import { RecordingFetcher, roleOf, SOURCE_BASE_URL } from './fetcher';
@@ -53,8 +52,8 @@ export type SyncResult =
   /** runId is null when no run started: another process holds the repository's sync lock. */
   | ({ outcome: 'failed'; runId: number | null; error: SyncError } & Totals);
 
-/** Identifies this process as a lock holder: host, pid and a nonce against pid reuse. */
-const LOCK_OWNER = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+/** Identifies this process as a lock holder: host, pid, nonce and what tells a dead holder (store/lock-owner.ts). */
+const LOCK_OWNER = lockOwner();
 
 /** tuf-js keeps the verified metadata and the delegated-role loader private; we need both. */
 type UpdaterInternals = {

@@ -29,13 +29,21 @@ export function registerSync(program: Command): void {
       const watcher = new Watcher(store, config, logger, notifier);
       let failed = false;
       const report = [];
+      // SIGTERM (a Job's pod deleted) or SIGINT: cancel the run, so it is recorded as CANCELLED and
+      // its lock released for a sync elsewhere; a second signal kills as usual.
+      const stop = new AbortController();
+      const cancel = (): void => stop.abort();
+      process.once('SIGTERM', cancel);
+      process.once('SIGINT', cancel);
       try {
         for (const repository of selected) {
+          if (stop.signal.aborted) break;
           const result = await syncRepository({
             store,
             repository,
             logger,
             ...configuredSyncOptions(config),
+            signal: stop.signal,
           });
           watcher.watch(repository);
           failed ||= result.outcome === 'failed';
@@ -57,9 +65,11 @@ export function registerSync(program: Command): void {
         }
         await notifier.drain();
       } finally {
+        process.off('SIGTERM', cancel);
+        process.off('SIGINT', cancel);
         store.close();
       }
       if (opts.json) process.stdout.write(JSON.stringify({ results: report }, null, 2) + '\n');
-      process.exitCode = failed ? EXIT.failed : EXIT.ok;
+      process.exitCode = failed || stop.signal.aborted ? EXIT.failed : EXIT.ok;
     });
 }
