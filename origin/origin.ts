@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Metadata, MetadataKind, type Root } from '@tufjs/models';
+import type { Metadata, Root } from '@tufjs/models';
 import type { RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
+import { MetadataError, parseRoot } from '../lib/tuf-metadata';
 import type { GenerationRecord, Store } from '../store/store';
 import { MapSource } from '../sync/source';
 import { syncRepository } from '../sync/sync';
@@ -180,10 +181,17 @@ export function prepareRootRotation(
 }
 
 export function readPendingRoot(file: string): Metadata<Root> {
+  let bytes: Buffer;
   try {
-    return Metadata.fromJSON(MetadataKind.Root, JSON.parse(fs.readFileSync(file, 'utf8')));
+    bytes = fs.readFileSync(file);
   } catch (err) {
     throw new OriginError('BAD_INPUT', `${file} is not a root metadata file: ${(err as Error).message}`);
+  }
+  try {
+    return parseRoot(bytes, file);
+  } catch (err) {
+    if (err instanceof MetadataError) throw new OriginError('BAD_INPUT', err.message);
+    throw err;
   }
 }
 

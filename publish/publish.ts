@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isVersionedPath } from '../lib/layout';
+import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
 
 export type PublishErrorReason = 'NOTHING_HELD' | 'CONFLICT' | 'UNSAFE_PATH' | 'NOT_A_DIRECTORY' | 'WRITE_FAILED';
@@ -162,12 +163,11 @@ function placeReplacing(final: string, bytes: Buffer): void {
   }
 }
 
-/** `signed.version` of TUF metadata, undefined when absent or not metadata. */
-function signedVersion(bytes: Buffer | undefined): number | undefined {
+/** `signed.version` of `timestamp.json` or `root.json`, undefined when absent or not such metadata. */
+function signedVersion(name: 'timestamp.json' | 'root.json', bytes: Buffer | undefined): number | undefined {
   if (!bytes) return undefined;
   try {
-    const v = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown } }).signed?.version;
-    return typeof v === 'number' ? v : undefined;
+    return (name === 'timestamp.json' ? parseTimestamp(bytes) : parseRoot(bytes)).signed.version;
   } catch {
     return undefined;
   }
@@ -236,9 +236,9 @@ export function publishRepository(store: Store, repository: string, dir: string,
   // Never roll a reader back: a tree already holding a newer timestamp or root (another
   // publisher, a newer store) is left alone.
   const noRollback = (): void => {
-    for (const p of ['timestamp.json', 'root.json']) {
-      const mine = set.files.has(p) ? signedVersion(body(p)) : undefined;
-      const theirs = signedVersion(readIfExists(targets.get(p) ?? path.join(root, p)));
+    for (const p of ['timestamp.json', 'root.json'] as const) {
+      const mine = set.files.has(p) ? signedVersion(p, body(p)) : undefined;
+      const theirs = signedVersion(p, readIfExists(targets.get(p) ?? path.join(root, p)));
       if (mine !== undefined && theirs !== undefined && theirs > mine) {
         throw new PublishError('CONFLICT', `${path.join(root, p)} is version ${theirs}, newer than the ${mine} of generation ${set.generationId}: not rolling readers back`);
       }

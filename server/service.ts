@@ -76,6 +76,17 @@ export async function startService(config: Config, logger: Logger, options: Serv
   const watcher = new Watcher(store, config, logger, notifier);
   const metrics = createMetrics({ config, store, watcher, notifier });
   const shutdown = new AbortController();
+  // Syncs and re-signings under way, whoever started them (schedule, start-up, admin API): close()
+  // waits for them, so a cancelled sync records its run and releases its lock before the store closes.
+  const underway = new Set<Promise<unknown>>();
+  const tracked = <T>(work: Promise<T>): Promise<T> => {
+    underway.add(work);
+    work.then(
+      () => underway.delete(work),
+      () => underway.delete(work),
+    );
+    return work;
+  };
 
   function reload(): void {
     try {
@@ -89,7 +100,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
     }
   }
 
-  async function syncNow(repository: RepositoryConfig): Promise<SyncResult> {
+  const syncNow = (repository: RepositoryConfig): Promise<SyncResult> => tracked(syncOnce(repository));
+  async function syncOnce(repository: RepositoryConfig): Promise<SyncResult> {
     const result = await syncRepository({ store, repository, logger, ...configuredSyncOptions(config), signal: shutdown.signal });
     if (result.outcome === 'failed' && (result.error.code === 'UPSTREAM_UNREACHABLE' || result.error.code === 'UPSTREAM_TIMEOUT')) {
       const generation = index.generationOf(repository.name);
@@ -104,7 +116,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
 
   /** Origins are signed here, not synced: re-sign (forced on schedule, else only when due). */
-  async function resignNow(repository: RepositoryConfig, force = false): Promise<void> {
+  const resignNow = (repository: RepositoryConfig, force = false): Promise<void> => tracked(resignOnce(repository, force));
+  async function resignOnce(repository: RepositoryConfig, force: boolean): Promise<void> {
     try {
       if (await resignOrigin({ store, repository, logger }, { force })) reload();
     } catch (err) {
@@ -221,6 +234,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
       );
       await gate.close();
       await initialSync;
+      await Promise.allSettled(underway);
       store.close();
     },
   };

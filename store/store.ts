@@ -6,6 +6,7 @@ import { lengthOrHashMismatch } from '../lib/hashes';
 import { isVersionedPath } from '../lib/layout';
 import { ConfigError } from '../config/config';
 import { redactUrl } from '../lib/log';
+import { holderIsGone } from './lock-owner';
 import { migrate } from './migrations';
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -408,9 +409,11 @@ export class Store {
   }
 
   /**
-   * Take the repository's sync lock, shared by every process using this data dir. A lock whose
-   * holder stopped heartbeating for `staleMs` belonged to a process that died: it is taken over,
-   * and the runs that process left 'running' are ended as interrupted.
+   * Take the repository's sync lock, shared by every process using this data dir. A lock is
+   * taken over, and the runs its holder left 'running' are ended as interrupted, when its holder
+   * is a dead process of this machine (store/lock-owner.ts: at once, so a sync restarted after
+   * kill -9 runs) or stopped heartbeating for `staleMs` (a holder on another host, or one this
+   * process cannot see: taken to have died).
    */
   acquireSyncLock(repository: string, owner: string, staleMs: number): boolean {
     const repositoryId = this.requireRepositoryId(repository);
@@ -419,7 +422,7 @@ export class Store {
       const held = this.db.prepare('SELECT owner, heartbeat_at FROM sync_locks WHERE repository_id = ?').get(repositoryId) as
         | { owner: string; heartbeat_at: number }
         | undefined;
-      if (held && held.owner !== owner && now - held.heartbeat_at < staleMs) return false;
+      if (held && held.owner !== owner && now - held.heartbeat_at < staleMs && !holderIsGone(held.owner)) return false;
       this.db
         .prepare('INSERT OR REPLACE INTO sync_locks (repository_id, owner, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?)')
         .run(repositoryId, owner, new Date(now).toISOString(), now);

@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
 import { packageVersion } from '../lib/paths';
+import { lockOwner } from '../store/lock-owner';
 import { sha256Hex, type GenerationRecord, type NewGeneration, type RoleSummary, type Store, type SyncProblems } from '../store/store';
 import { backfillResolvedTargets } from './backfill';
 import { SyncError } from './errors';
@@ -57,8 +56,8 @@ export type SyncResult =
   /** runId is null when no run started: another process holds the repository's sync lock. */
   | ({ outcome: 'failed'; runId: number | null; error: SyncError } & Totals);
 
-/** Identifies this process as a lock holder: host, pid and a nonce against pid reuse. */
-const LOCK_OWNER = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+/** Identifies this process as a lock holder: host, pid, nonce and what tells a dead holder (store/lock-owner.ts). */
+const LOCK_OWNER = lockOwner();
 
 // One sync per repository at a time in this process. `explicit`: the run reads a source of its
 // own (an import archive), so it is not the same work as a sync from the upstream.

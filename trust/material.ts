@@ -4,6 +4,8 @@
  * with fixtures, and every output of one call comes from one generation.
  */
 import { metadataPath } from '../lib/layout';
+import { parseTrustedRoot, TrustedRootError, type ParsedTrustedRoot } from '../lib/trusted-root';
+import { parseRoot } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
 import { TrustRootError } from './errors';
 
@@ -36,8 +38,6 @@ export type TrustMaterial = {
   targetFiles: TargetFile[];
 };
 
-type RootSigned = { signed: { version: number; consistent_snapshot?: boolean } };
-
 /** The repository's current generation as TrustMaterial; NO_GENERATION when nothing is held yet. */
 export function loadTrustMaterial(store: Store, repository: string): TrustMaterial {
   const generation = store.currentGeneration(repository);
@@ -62,7 +62,7 @@ export function loadTrustMaterial(store: Store, repository: string): TrustMateri
   };
 
   const root = meta('root');
-  const rootSigned = JSON.parse(root.bytes.toString('utf8')) as RootSigned;
+  const rootSigned = parseRoot(root.bytes, metadataPath('root', root.version)).signed;
   const targets = meta('targets');
   const delegated = roles.filter((r) => !['root', 'timestamp', 'snapshot', 'targets'].includes(r.role)).map((r) => meta(r.role));
 
@@ -78,7 +78,7 @@ export function loadTrustMaterial(store: Store, repository: string): TrustMateri
     repository,
     generation: { id: generation.id, createdAt: generation.createdAt },
     root,
-    consistentSnapshot: rootSigned.signed.consistent_snapshot === true,
+    consistentSnapshot: rootSigned.consistentSnapshot,
     timestamp: meta('timestamp'),
     snapshot: meta('snapshot'),
     targets,
@@ -102,4 +102,14 @@ export function requireTarget(material: TrustMaterial, name: string): TargetFile
 /** "sigstore generation 1 (root v15, timestamp v762)": how every output names its source. */
 export function describeSource(m: TrustMaterial): string {
   return `${m.repository} generation ${m.generation.id} (root v${m.root.version}, timestamp v${m.timestamp.version})`;
+}
+
+/** A target read as trusted_root.json; TARGET_INVALID when it is not one. */
+export function readTrustedRoot(target: TargetFile): ParsedTrustedRoot {
+  try {
+    return parseTrustedRoot(target.bytes, target.name);
+  } catch (err) {
+    if (err instanceof TrustedRootError) throw new TrustRootError('TARGET_INVALID', err.message, { cause: err });
+    throw err;
+  }
 }

@@ -1,7 +1,7 @@
 import type { Threshold } from '../config/config';
 import type { GenerationRecord } from '../store/store';
 import { humanDuration } from './status';
-import { isValidAt, TRUST_KINDS, type TrustEntry, type TrustKind } from './trusted-root';
+import { TRUST_KINDS, validAt, type TrustEntry, type TrustKind } from '../lib/trusted-root';
 
 export type ItemState = 'ok' | 'warning' | 'critical' | 'expired';
 
@@ -101,7 +101,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
   for (const kind of TRUST_KINDS) {
     const entries = (input.trustEntries ?? []).filter((e) => e.kind === kind);
     if (entries.length === 0) continue;
-    const valid = entries.filter((e) => isValidAt(e, now));
+    const valid = entries.filter((e) => validAt(e, now.getTime()));
     const openEnded = valid.find((e) => !e.end);
     const best = openEnded ?? valid.sort((a, b) => Date.parse(b.end!) - Date.parse(a.end!))[0];
     const left = best?.end ? Math.floor((Date.parse(best.end) - now.getTime()) / 1000) : null;

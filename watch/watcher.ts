@@ -1,10 +1,10 @@
 import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
+import { parseTrustedRoot, trustEntries, type TrustEntry } from '../lib/trusted-root';
 import type { GenerationRecord, NewEvent, Store } from '../store/store';
 import { evaluateRepository, type WatchItem } from './evaluate';
 import { rotationEvent, trustedRootEvent } from './events';
 import { thresholdsFor } from './thresholds';
-import { trustEntries, type TrustEntry } from './trusted-root';
 import type { Alert, WebhookNotifier } from './webhooks';
 
 const SEVERITY = { ok: 'info', warning: 'warning', critical: 'critical', expired: 'critical' } as const;
@@ -134,7 +134,7 @@ export class Watcher {
   private trustOf(bytes: Buffer | undefined): TrustEntry[] | undefined {
     if (!bytes) return undefined;
     try {
-      return trustEntries(bytes);
+      return trustEntries(parseTrustedRoot(bytes));
     } catch {
       return undefined; // not every TUF repository carries a Sigstore trusted root
     }

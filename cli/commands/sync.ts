@@ -29,10 +29,17 @@ export function registerSync(program: Command): void {
       const notifier = new WebhookNotifier(config.alerts.webhooks, logger, { attempts: 3, backoffMs: 1000 });
       const watcher = new Watcher(store, config, logger, notifier);
       const results = [];
+      // SIGTERM (a Job's pod deleted) or SIGINT: cancel the run, so it is recorded as CANCELLED and
+      // its lock released for a sync elsewhere; a second signal kills as usual.
+      const stop = new AbortController();
+      const cancel = (): void => stop.abort();
+      process.once('SIGTERM', cancel);
+      process.once('SIGINT', cancel);
       try {
         for (const repository of selected) {
+          if (stop.signal.aborted) break;
           const progress = progressOnStderr(`${repository.name}: sync`, { json: opts.json, quiet: quietFrom(cmd) });
-          const result = await syncRepository({ store, repository, logger, ...configuredSyncOptions(config), onFile: progress.file });
+          const result = await syncRepository({ store, repository, logger, ...configuredSyncOptions(config), signal: stop.signal, onFile: progress.file });
           progress.done();
           watcher.watch(repository);
           const report = operationReport(repository.name, result, store.currentGeneration(repository.name)?.id ?? null);
@@ -41,9 +48,11 @@ export function registerSync(program: Command): void {
         }
         await notifier.drain();
       } finally {
+        process.off('SIGTERM', cancel);
+        process.off('SIGINT', cancel);
         store.close();
       }
       if (opts.json) printJson({ results });
-      process.exitCode = results.some((r) => r.outcome === 'failed') ? EXIT.failed : EXIT.ok;
+      process.exitCode = results.some((r) => r.outcome === 'failed') || stop.signal.aborted ? EXIT.failed : EXIT.ok;
     });
 }
