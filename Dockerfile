@@ -7,11 +7,13 @@ RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
-# Run: no compiler, no dev dependencies, a non-root user, data on a volume.
+# Run: no compiler, no dev dependencies, a non-root user, data on a volume it owns.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# Every command keeps its store in /data (a config's dataDir is overridden): /app is root's.
+ENV TUF_MIRROR_DATA_DIR=/data
 WORKDIR /app
-COPY --from=build /app/package.json ./
+COPY --from=build /app/package.json /app/LICENSE ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY --from=build /app/config/anchors config/anchors

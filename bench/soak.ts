@@ -146,8 +146,8 @@ async function run(): Promise<void> {
         t: (Date.now() - started) / 1000,
         rss: rssOf(mirror.pid),
         fds: fdCount(mirror.pid),
-        heap: metric(metrics, 'tuf_mirror_process_nodejs_heap_size_used_bytes')[0] ?? NaN,
-        heapTotal: metric(metrics, 'tuf_mirror_process_nodejs_heap_size_total_bytes')[0] ?? NaN,
+        heap: metric(metrics, 'tuf_mirror_nodejs_heap_size_used_bytes')[0] ?? NaN,
+        heapTotal: metric(metrics, 'tuf_mirror_nodejs_heap_size_total_bytes')[0] ?? NaN,
         db: dbSize(),
         generation: metric(metrics, 'tuf_mirror_generation')[0] ?? NaN,
       });

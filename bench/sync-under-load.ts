@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isVersionedPath } from '../lib/layout';
+import { parseSnapshot, parseTargets, parseTimestamp } from '../lib/tuf-metadata';
 import { Store } from '../store/store';
 import { TestRepository } from '../test/helpers/tuf-repo';
 import { startUpstreamServer } from '../test/helpers/upstream-server';
@@ -90,12 +91,11 @@ class Walkers {
   }
 
   private async walk(): Promise<void> {
-    const json = async (p: string): Promise<{ signed: Record<string, any> }> => JSON.parse((await this.fetch(p)).toString()) as { signed: Record<string, any> };
-    const ts = await json('timestamp.json');
-    const snap = await json(`${ts.signed.meta['snapshot.json'].version}.snapshot.json`);
-    for (const [name, meta] of Object.entries(snap.signed.meta as Record<string, { version: number }>)) {
-      const md = await json(`${meta.version}.${name}`);
-      for (const [target, info] of Object.entries(md.signed.targets as Record<string, { hashes: { sha256: string } }>)) {
+    const ts = parseTimestamp(await this.fetch('timestamp.json'));
+    const snap = parseSnapshot(await this.fetch(`${ts.signed.snapshotMeta.version}.snapshot.json`));
+    for (const [name, meta] of Object.entries(snap.signed.meta)) {
+      const md = parseTargets(await this.fetch(`${meta.version}.${name}`), name);
+      for (const [target, info] of Object.entries(md.signed.targets)) {
         const slash = target.lastIndexOf('/');
         await this.fetch(`targets/${target.slice(0, slash + 1)}${info.hashes.sha256}.${target.slice(slash + 1)}`);
       }

@@ -1,10 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig, type Config, type ConfigOverrides } from '../config/config';
+import { ConfigError, loadConfig, type Config, type ConfigOverrides, type RepositoryConfig } from '../config/config';
 
-/** Exit codes a script or a CronJob can act on. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3 } as const;
+export { EXIT } from './exit-codes';
 
-type GlobalOptions = { config?: string; dataDir?: string; host?: string; port?: number };
+type GlobalOptions = { config?: string; dataDir?: string; host?: string; port?: number; quiet?: boolean };
 
 export function parsePort(value: string): number {
   const n = Number(value);
@@ -17,4 +16,21 @@ export function configFrom(cmd: Command): Config {
   const o = cmd.optsWithGlobals<GlobalOptions>();
   const overrides: ConfigOverrides = { dataDir: o.dataDir, host: o.host, port: o.port };
   return loadConfig(o.config ?? process.env.TUF_MIRROR_CONFIG, overrides);
+}
+
+/** The repository a command names; an unknown name is a configuration error (exit 3) in every command. */
+export function repositoryNamed(config: Config, name: string): RepositoryConfig {
+  const repository = config.repositories.find((r) => r.name === name);
+  if (!repository) throw unknownRepository(config, [name]);
+  return repository;
+}
+
+export function unknownRepository(config: Config, names: string[]): ConfigError {
+  const known = config.repositories.map((r) => r.name).join(', ');
+  return new ConfigError(`no repository named ${names.join(', ')} (configured: ${known})`, 'UNKNOWN_REPOSITORY');
+}
+
+/** --quiet, from wherever on the command line it was given. */
+export function quietFrom(cmd: Command): boolean {
+  return cmd.optsWithGlobals<GlobalOptions>().quiet === true;
 }

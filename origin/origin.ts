@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Metadata, MetadataKind, type Root } from '@tufjs/models';
+import type { Metadata, Root } from '@tufjs/models';
 import { isSignedHere, type RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
+import { MetadataError, parseRoot } from '../lib/tuf-metadata';
 import type { GenerationRecord, Store } from '../store/store';
 import { MapSource } from '../sync/source';
 import { syncRepository } from '../sync/sync';
@@ -153,11 +154,9 @@ export type KeyUpdate = {
 export async function updateOriginKeys(ctx: OriginContext, update: KeyUpdate): Promise<{ generation: GenerationRecord; material: TrustMaterial }> {
   const now = update.now ?? new Date();
   const files = currentFiles(ctx.store, ctx.repository.name);
-  const { targets } = currentState(files);
-  const fileOf = (name: string) => {
-    const info = targets.signed.targets[name];
-    return info ? files.get(`targets/${info.hashes.sha256}.${name}`) : undefined;
-  };
+  const generation = ctx.store.currentGeneration(ctx.repository.name);
+  // As TUF's search resolves each name in the served generation, checked against its signed hashes.
+  const fileOf = (name: string) => (generation ? ctx.store.resolvedTarget(generation.id, name)?.bytes : undefined);
   const trustedRoot = fileOf('trusted_root.json');
   if (!trustedRoot) throw new OriginError('NOT_INITIALIZED', `${ctx.repository.name} has no trusted_root.json target`);
   const material = parseTrustMaterial(trustedRoot, fileOf('signing_config.v0.2.json'));
@@ -209,10 +208,17 @@ export function prepareRootRotation(
 }
 
 export function readPendingRoot(file: string): Metadata<Root> {
+  let bytes: Buffer;
   try {
-    return Metadata.fromJSON(MetadataKind.Root, JSON.parse(fs.readFileSync(file, 'utf8')));
+    bytes = fs.readFileSync(file);
   } catch (err) {
     throw new OriginError('BAD_INPUT', `${file} is not a root metadata file: ${(err as Error).message}`);
+  }
+  try {
+    return parseRoot(bytes, file);
+  } catch (err) {
+    if (err instanceof MetadataError) throw new OriginError('BAD_INPUT', err.message);
+    throw err;
   }
 }
 

@@ -1,8 +1,9 @@
-import { Metadata, MetadataKind, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
+import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 // Not re-exported from the package index.
 import { Role } from '@tufjs/models/dist/role';
 import * as crypto from 'node:crypto';
 import { metadataPath, targetPath } from '../lib/layout';
+import { parseRoot, parseSnapshot, parseTargets, parseTimestamp } from '../lib/tuf-metadata';
 import { OriginError } from './errors';
 import { sign, type SigningKey } from './keys';
 import type { TargetFileSpec } from './trust-material';
@@ -27,19 +28,19 @@ const SPEC_VERSION = '1.0.31';
 
 export const serialize = (m: Metadata<Root | Targets | Snapshot | Timestamp>): Buffer => Buffer.from(JSON.stringify(m.toJSON(), null, 2) + '\n');
 
-function json(files: Files, name: string): Record<string, never> {
+function bytesOf(files: Files, name: string): Buffer {
   const bytes = files.get(name);
   if (!bytes) throw new OriginError('NOT_INITIALIZED', `${name} is missing: run tuf-mirror origin init first`);
-  return JSON.parse(bytes.toString('utf8')) as Record<string, never>;
+  return bytes;
 }
 
 /** The current top-level metadata of a file map. */
 export function currentState(files: Files) {
   return {
-    root: Metadata.fromJSON(MetadataKind.Root, json(files, 'root.json')),
-    targets: Metadata.fromJSON(MetadataKind.Targets, json(files, 'targets.json')),
-    snapshot: Metadata.fromJSON(MetadataKind.Snapshot, json(files, 'snapshot.json')),
-    timestamp: Metadata.fromJSON(MetadataKind.Timestamp, json(files, 'timestamp.json')),
+    root: parseRoot(bytesOf(files, 'root.json')),
+    targets: parseTargets(bytesOf(files, 'targets.json')),
+    snapshot: parseSnapshot(bytesOf(files, 'snapshot.json')),
+    timestamp: parseTimestamp(bytesOf(files, 'timestamp.json')),
   };
 }
 

@@ -1,4 +1,6 @@
 import * as crypto from 'node:crypto';
+import { z } from 'zod';
+import { parseTrustedRoot, pem, type AuthorityEntry, type LogEntry } from '../lib/trusted-root';
 import { OriginError } from './errors';
 
 /**
@@ -118,23 +120,22 @@ export function signingConfigJson(m: TrustMaterial, operator: string): Buffer {
   });
 }
 
+/** The part of a signing config we read back: its OIDC issuers (the trusted root has none). */
+const signingConfigIssuers = z.object({
+  oidcUrls: z.array(z.object({ url: z.string(), validFor: z.object({ start: z.string(), end: z.string().optional() }) })).default([]),
+});
+
 /** Read the material back from a trusted_root.json and signing config we published. */
 export function parseTrustMaterial(trustedRoot: Buffer, signingConfig?: Buffer): TrustMaterial {
-  type Json = Record<string, any>;
-  const t = JSON.parse(trustedRoot.toString('utf8')) as Json;
-  const pem = (raw: string, label: string) => `-----BEGIN ${label}-----\n${raw.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
-  const auth = (a: Json): AuthoritySpec => ({
-    url: a.uri,
-    chainPem: (a.certChain.certificates as Json[]).map((c) => pem(c.rawBytes, 'CERTIFICATE')).join(''),
-    validFor: a.validFor,
-  });
-  const lg = (l: Json): LogSpec => ({ url: l.baseUrl, keyPem: pem(l.publicKey.rawBytes, 'PUBLIC KEY'), validFor: l.publicKey.validFor });
-  const oidc = signingConfig ? ((JSON.parse(signingConfig.toString('utf8')) as Json).oidcUrls as Json[]).map((o) => ({ url: o.url, validFor: o.validFor })) : [];
+  const t = parseTrustedRoot(trustedRoot);
+  const auth = (a: AuthorityEntry): AuthoritySpec => ({ url: a.uri, chainPem: a.certificates.map((c) => pem('CERTIFICATE', c)).join(''), validFor: a.validFor });
+  const lg = (l: LogEntry): LogSpec => ({ url: l.baseUrl, keyPem: pem('PUBLIC KEY', l.publicKey), validFor: l.validFor });
+  const oidc = signingConfig ? signingConfigIssuers.parse(JSON.parse(signingConfig.toString('utf8'))).oidcUrls : [];
   return {
-    certificateAuthorities: (t.certificateAuthorities ?? []).map(auth),
-    tlogs: (t.tlogs ?? []).map(lg),
-    ctlogs: (t.ctlogs ?? []).map(lg),
-    timestampAuthorities: (t.timestampAuthorities ?? []).map(auth),
+    certificateAuthorities: t.certificateAuthorities.map(auth),
+    tlogs: t.tlogs.map(lg),
+    ctlogs: t.ctlogs.map(lg),
+    timestampAuthorities: t.timestampAuthorities.map(auth),
     oidcIssuers: oidc,
   };
 }

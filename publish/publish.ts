@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isVersionedPath } from '../lib/layout';
+import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
 
 export type PublishErrorReason = 'NOTHING_HELD' | 'CONFLICT' | 'UNSAFE_PATH' | 'NOT_A_DIRECTORY' | 'WRITE_FAILED';
@@ -39,20 +40,24 @@ export class PublishError extends Error {
 
 export type PublishResult = {
   repository: string;
-  generationId: number;
+  /** The generation published. */
+  generation: number;
   dir: string;
   /** Files of the served set (current generation plus the versioned files kept servable). */
   files: number;
   /** Files written now; the rest were already there with the same bytes. */
   written: number;
   unchanged: number;
-  bytesWritten: number;
+  /** Bytes written now. */
+  bytes: number;
   roles: { role: string; version: number; expires: string }[];
 };
 
 export type PublishOptions = {
   /** Versioned files of this many recent generations are published too (retention.servedGenerations). */
   servedGenerations?: number;
+  /** Called with each file as it is written (the CLI's progress display). */
+  onFile?: (path: string, bytes: number) => void;
 };
 
 /** The phase a file is written in (see the file comment); lower first. */
@@ -158,12 +163,11 @@ function placeReplacing(final: string, bytes: Buffer): void {
   }
 }
 
-/** `signed.version` of TUF metadata, undefined when absent or not metadata. */
-function signedVersion(bytes: Buffer | undefined): number | undefined {
+/** `signed.version` of `timestamp.json` or `root.json`, undefined when absent or not such metadata. */
+function signedVersion(name: 'timestamp.json' | 'root.json', bytes: Buffer | undefined): number | undefined {
   if (!bytes) return undefined;
   try {
-    const v = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown } }).signed?.version;
-    return typeof v === 'number' ? v : undefined;
+    return (name === 'timestamp.json' ? parseTimestamp(bytes) : parseRoot(bytes)).signed.version;
   } catch {
     return undefined;
   }
@@ -232,9 +236,9 @@ export function publishRepository(store: Store, repository: string, dir: string,
   // Never roll a reader back: a tree already holding a newer timestamp or root (another
   // publisher, a newer store) is left alone.
   const noRollback = (): void => {
-    for (const p of ['timestamp.json', 'root.json']) {
-      const mine = set.files.has(p) ? signedVersion(body(p)) : undefined;
-      const theirs = signedVersion(readIfExists(targets.get(p) ?? path.join(root, p)));
+    for (const p of ['timestamp.json', 'root.json'] as const) {
+      const mine = set.files.has(p) ? signedVersion(p, body(p)) : undefined;
+      const theirs = signedVersion(p, readIfExists(targets.get(p) ?? path.join(root, p)));
       if (mine !== undefined && theirs !== undefined && theirs > mine) {
         throw new PublishError('CONFLICT', `${path.join(root, p)} is version ${theirs}, newer than the ${mine} of generation ${set.generationId}: not rolling readers back`);
       }
@@ -268,18 +272,19 @@ export function publishRepository(store: Store, repository: string, dir: string,
       written++;
       bytesWritten += bytes.length;
       touchedDirs.add(path.dirname(file));
+      options.onFile?.(p, bytes.length);
     }
   }
   for (const d of touchedDirs) fsyncDir(d);
 
   return {
     repository,
-    generationId: set.generationId,
+    generation: set.generationId,
     dir: root,
     files: order.length,
     written,
     unchanged: order.length - written,
-    bytesWritten,
+    bytes: bytesWritten,
     roles: generation.summary.roles,
   };
 }

@@ -14,7 +14,8 @@ const STATE_VALUE = { ok: 0, warning: 1, critical: 2, expired: 3 } as const;
 export function createMetrics(deps: { config: Config; store: Store; watcher: Watcher; notifier: WebhookNotifier }) {
   const { config, store, watcher, notifier } = deps;
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'tuf_mirror_process_' });
+  // Node's own metrics keep their names after the prefix: tuf_mirror_process_cpu_seconds_total, tuf_mirror_nodejs_heap_size_used_bytes.
+  collectDefaultMetrics({ register: registry, prefix: 'tuf_mirror_' });
 
   const roleGauge = (name: string, help: string, value: (r: { version: number; expires: string }) => number) =>
     new Gauge({

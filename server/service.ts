@@ -1,7 +1,5 @@
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as tls from 'node:tls';
 import { ConfigError, isSignedHere } from '../config/config';
 import { bridgeContext, tickBridge } from '../bridge/bridge';
 import type { AddressInfo } from 'node:net';
@@ -16,11 +14,15 @@ import { WebhookNotifier } from '../watch/webhooks';
 import { createApp } from './app';
 import { FileIndex } from './file-index';
 import { createMetrics } from './metrics';
+import { loadTls, watchTls } from './tls';
 import { handleFileRequest } from './tuf-files';
+import { VerificationGate } from './verification';
 
 export type Service = {
   url: string;
   server: http.Server;
+  /** The verification listener's URL, when verifier.listen gives it one. */
+  verifierUrl?: string;
   store: Store;
   index: FileIndex;
   watcher: Watcher;
@@ -43,25 +45,30 @@ export type ServiceOptions = {
   webhooks?: ConstructorParameters<typeof WebhookNotifier>[2];
 };
 
-function readTls(files: { certFile: string; keyFile: string }): https.ServerOptions {
-  let options: https.ServerOptions;
+/** Listen, and the URL a client on this host reaches the listener at. */
+async function listen(server: http.Server, port: number, host: string, secure: boolean): Promise<string> {
   try {
-    options = { cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) };
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   } catch (err) {
-    throw new ConfigError(`server.tls: cannot read ${(err as NodeJS.ErrnoException).path ?? ''}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw cannotListen(host, port, err);
   }
-  try {
-    tls.createSecureContext(options); // a key that does not match the certificate fails here, clearly
-  } catch (err) {
-    throw new ConfigError(`server.tls: ${files.certFile} / ${files.keyFile}: ${(err as Error).message}`);
-  }
-  return options;
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${secure ? 'https' : 'http'}://${shown === '0.0.0.0' || shown === '[::]' ? '127.0.0.1' : shown}:${address.port}`;
 }
 
 /** Open the store, serve what it holds at once, then keep it fresh and watched. */
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   // Before anything is opened: a bad certificate stops the start cleanly.
-  const tlsOptions = config.server.tls && readTls(config.server.tls);
+  const tlsOptions = config.server.tls && loadTls(config.server.tls);
+  const verifyListen = config.verifier.listen;
+  const verifyTls = verifyListen?.tls && loadTls(verifyListen.tls, 'verifier.listen.tls');
   const store = Store.open(config.dataDir);
   for (const r of config.repositories) store.ensureRepository(r.name, r.upstream);
   const index = new FileIndex(store, config.repositories, config.retention.servedGenerations);
@@ -70,6 +77,17 @@ export async function startService(config: Config, logger: Logger, options: Serv
   const watcher = new Watcher(store, config, logger, notifier);
   const metrics = createMetrics({ config, store, watcher, notifier });
   const shutdown = new AbortController();
+  // Syncs and re-signings under way, whoever started them (schedule, start-up, admin API): close()
+  // waits for them, so a cancelled sync records its run and releases its lock before the store closes.
+  const underway = new Set<Promise<unknown>>();
+  const tracked = <T>(work: Promise<T>): Promise<T> => {
+    underway.add(work);
+    work.then(
+      () => underway.delete(work),
+      () => underway.delete(work),
+    );
+    return work;
+  };
 
   function reload(): void {
     try {
@@ -83,7 +101,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
     }
   }
 
-  async function syncNow(repository: RepositoryConfig): Promise<SyncResult> {
+  const syncNow = (repository: RepositoryConfig): Promise<SyncResult> => tracked(syncOnce(repository));
+  async function syncOnce(repository: RepositoryConfig): Promise<SyncResult> {
     const result = await syncRepository({ store, repository, logger, ...configuredSyncOptions(config), signal: shutdown.signal });
     if (result.outcome === 'failed' && (result.error.code === 'UPSTREAM_UNREACHABLE' || result.error.code === 'UPSTREAM_TIMEOUT')) {
       const generation = index.generationOf(repository.name);
@@ -104,7 +123,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
   function serialized<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const run = (publishing.get(name) ?? Promise.resolve()).then(fn, fn);
     publishing.set(name, run.catch(() => undefined));
-    return run;
+    return tracked(run);
   }
 
   /** Origins and bridges are signed here, not synced: re-sign (forced on schedule, else only when due). */
@@ -147,22 +166,36 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
 
   const app = createApp({ config, store, index, logger, watcher, metrics, syncNow });
+  const gate = new VerificationGate(config, index, store, logger);
   const handler: http.RequestListener = (req, res) => {
-    if (!handleFileRequest(req, res, index, metrics.observeFile)) app(req, res);
+    if (!handleFileRequest(req, res, index, metrics.observeFile) && !gate.handle(req, res, 'public')) app(req, res);
   };
   const server = tlsOptions ? https.createServer(tlsOptions, handler) : http.createServer(handler);
   server.keepAliveTimeout = 65_000;
+  // Verification and admission only: nothing else is answered there.
+  const verifyHandler: http.RequestListener = (req, res) => {
+    if (gate.handle(req, res, 'verification')) return;
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'this listener serves /api/v1/verify* and /api/v1/admission* only' } }));
+  };
+  const verifyServer = verifyListen && (verifyTls ? https.createServer(verifyTls, verifyHandler) : http.createServer(verifyHandler));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  let url: string;
+  let verifierUrl: string | undefined;
+  try {
+    url = await listen(server, config.server.port, config.server.host, Boolean(tlsOptions));
+    if (verifyServer && verifyListen) {
+      verifierUrl = await listen(verifyServer, verifyListen.port, verifyListen.host, Boolean(verifyTls));
+      logger.info({ url: verifierUrl, host: verifyListen.host, tls: Boolean(verifyTls) }, 'verification listening');
+    }
+  } catch (err) {
+    shutdown.abort();
+    notifier.stop();
+    server.close();
+    await gate.close();
+    store.close();
+    throw err;
+  }
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${config.server.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
 
   for (const r of config.repositories) {
     const generation = index.generationOf(r.name);
@@ -170,6 +203,11 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
   logger.info({ url, host: config.server.host, port: address.port, dataDir: config.dataDir, config: config.origin }, 'tuf-mirror listening');
 
+  const tlsWatchMs = options.reloadIntervalMs ?? 2000;
+  const stopTlsWatches = [
+    config.server.tls && server instanceof https.Server ? watchTls(server, config.server.tls, logger, tlsWatchMs) : undefined,
+    verifyListen?.tls && verifyServer instanceof https.Server ? watchTls(verifyServer, verifyListen.tls, logger, tlsWatchMs, 'verifier.listen.tls') : undefined,
+  ];
   const timers = [
     setInterval(reload, options.reloadIntervalMs ?? 2000),
     // Expiry moves with the clock, not only with syncs. An origin whose timestamp is past half its
@@ -199,6 +237,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
   return {
     url,
     server,
+    ...(verifierUrl ? { verifierUrl } : {}),
     store,
     index,
     watcher,
@@ -209,15 +248,36 @@ export async function startService(config: Config, logger: Logger, options: Serv
       if (closing) return;
       closing = true;
       timers.forEach((t) => clearInterval(t));
+      stopTlsWatches.forEach((stop) => stop?.());
       shutdown.abort();
       notifier.stop();
       await scheduler.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(
+        [server, verifyServer].map(
+          (srv) =>
+            srv &&
+            new Promise<void>((resolve) => {
+              srv.close(() => resolve());
+              srv.closeAllConnections();
+            }),
+        ),
+      );
+      await gate.close();
       await initialSync;
+      await Promise.allSettled(underway);
       store.close();
     },
   };
+}
+
+/** A listen that failed, as the one line an operator can act on; anything unexpected as it is. */
+function cannotListen(host: string, port: number, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const fixes: Record<string, string> = {
+    EADDRINUSE: 'another process listens there: stop it, or pick another port with --port or server.port',
+    EACCES: 'not allowed to listen there: use a port above 1023, or give the process the right to bind it',
+    EADDRNOTAVAIL: 'not an address of this machine: give one of its addresses with --host or server.host (0.0.0.0: all of them)',
+  };
+  if (!code || !fixes[code]) return err;
+  return new ConfigError(`cannot listen on ${host}:${port} (${code}): ${fixes[code]}`, 'CANNOT_LISTEN');
 }

@@ -62,6 +62,8 @@ export class ExportError extends Error {
 export type ExportOptions = {
   /** The receiving side holds roots up to vN: leave them out (default: every root held). */
   sinceRoot?: number;
+  /** Called with each member as it is packed (the CLI's progress display). */
+  onFile?: (path: string, bytes: number) => void;
 };
 
 export type Export = { bytes: Buffer; manifest: ArchiveManifest; generation: GenerationRecord };
@@ -126,7 +128,11 @@ export function exportGeneration(store: Store, repository: RepositoryConfig, opt
   };
   const bytes = packTarGz([
     { path: MANIFEST_MEMBER, bytes: Buffer.from(JSON.stringify(manifest, null, 2) + '\n') },
-    ...sorted.map((p) => ({ path: REPOSITORY_PREFIX + p, bytes: read(p) })),
+    ...sorted.map((p) => {
+      const bytes = read(p);
+      options.onFile?.(p, bytes.length);
+      return { path: REPOSITORY_PREFIX + p, bytes };
+    }),
   ]);
   return { bytes, manifest, generation };
 }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import type { RoleProblem, TargetProblem } from '../store/store';
 import { ArchiveSource, describeArchive } from './archive';
 import { SyncError } from './errors';
 import { syncRepository, type SyncOptions, type SyncResult } from './sync';
@@ -83,26 +84,30 @@ export async function spoolToFile(input: Readable, dir: string, maxBytes: number
   return { file, bytes, sha256: hash.digest('hex') };
 }
 
-export type ImportReport = {
+/** The outcome of a sync or an import, as `--json` prints it and the API answers it. */
+export type SyncReport = {
   repository: string;
   outcome: SyncResult['outcome'];
-  /** The sync run that recorded the import (null: none started, another one was running). */
+  /** The sync run that recorded it (null: none started, another one was running). */
   runId: number | null;
   /** The generation served now: the new one, the unchanged one, or (failed) the one still served. */
   generation: number | null;
   roles?: { role: string; version: number; expires: string }[];
   /** Roles that were already expired, accepted with --allow-expired / allowExpired=true. */
   expiredMetadataAccepted?: { role: string; version: number; expires: string }[];
+  /** Delegated roles the import could not mirror, and target names it refused (see README "When something fails"). */
+  failedRoles?: RoleProblem[];
+  refusedTargets?: TargetProblem[];
   error?: { code: string; role: string | null; message: string };
-  /** Files read from the archive and their bytes. */
+  /** Files read from the upstream or the archive, and their bytes. */
   requests: number;
   bytes: number;
-  archive: ArchiveInfo;
 };
 
-/** The outcome as `tuf-mirror import --json` prints it and the import API answers it. */
-export function importReport(repository: string, result: ImportResult, servedGeneration: number | null): ImportReport {
-  const totals = { runId: result.runId, requests: result.requests, bytes: result.bytes, archive: result.archive };
+export type ImportReport = SyncReport & { archive: ArchiveInfo };
+
+export function syncReport(repository: string, result: SyncResult, servedGeneration: number | null): SyncReport {
+  const totals = { runId: result.runId, requests: result.requests, bytes: result.bytes };
   if (result.outcome === 'failed') {
     const { code, role, message } = result.error;
     return { repository, outcome: 'failed', generation: servedGeneration, error: { code, role: role ?? null, message }, ...totals };
@@ -114,6 +119,13 @@ export function importReport(repository: string, result: ImportResult, servedGen
     generation: result.generation.id,
     roles: summary.roles,
     ...(summary.expiredMetadataAccepted ? { expiredMetadataAccepted: summary.expiredMetadataAccepted } : {}),
+    ...(summary.failedRoles ? { failedRoles: summary.failedRoles } : {}),
+    ...(summary.refusedTargets ? { refusedTargets: summary.refusedTargets } : {}),
     ...totals,
   };
+}
+
+/** The outcome as `tuf-mirror import --json` prints it and the import API answers it. */
+export function importReport(repository: string, result: ImportResult, servedGeneration: number | null): ImportReport {
+  return { ...syncReport(repository, result, servedGeneration), archive: result.archive };
 }

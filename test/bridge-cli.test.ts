@@ -154,10 +154,29 @@ describe('promote: manual, the targets key offline', () => {
 
     const without = await run(dir, NOW, ['bridge', 'promote', 'site']);
     assert.equal(without.status, 1);
-    assert.match(without.stderr, /^tuf-mirror bridge: THRESHOLD_NOT_MET: targets needs 1 of its 1 keys; 0 available/);
+    assert.match(without.stderr, /^tuf-mirror: THRESHOLD_NOT_MET: targets needs 1 of its 1 keys; 0 available/);
     const promoted = await run(dir, NOW, ['bridge', 'promote', 'site', '--keys-dir', offline]);
     assert.equal(promoted.status, 0, promoted.stderr);
     assert.match(promoted.stdout, /^site: promoted: promoted sigstore generation 3 as targets v2 \(~trusted_root\.json\)\n/);
+
+    // --json: the shared field names (repository, outcome, generation), in check and in sync's results.
+    const checked = await run(dir, NOW, ['bridge', 'check', 'site', '--json']);
+    assert.equal(checked.status, 0, checked.stderr);
+    const decision = JSON.parse(checked.stdout);
+    assert.deepEqual([decision.repository, decision.outcome, decision.sourceGeneration], ['site', 'current', 3]);
+    assert.equal(typeof decision.generation, 'number');
+    const synced = await run(dir, NOW, ['sync', '--json']);
+    assert.equal(synced.status, 0, synced.stderr);
+    assert.deepEqual(
+      JSON.parse(synced.stdout).results.map((r: { repository: string; outcome: string }) => `${r.repository} ${r.outcome}`),
+      ['sigstore unchanged', 'site current'],
+    );
+    const unknown = await run(dir, NOW, ['bridge', 'check', 'nope', '--json']);
+    assert.equal(unknown.status, 3);
+    assert.equal(JSON.parse(unknown.stdout).error.code, 'UNKNOWN_REPOSITORY');
+    const notABridge = await run(dir, NOW, ['bridge', 'check', 'sigstore']);
+    assert.equal(notABridge.status, 3);
+    assert.equal(notABridge.stderr, 'tuf-mirror: repository sigstore is kind: mirror, not kind: bridge\n');
 
     // The shared key routines work for a bridge: the root key brought back for a moment, the
     // timestamp key replaced (the new one lands in keysDir, where the service finds it).

@@ -27,6 +27,8 @@ const CASES = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-conformance
 const at = (iso: string) => mock.timers.setTime(Date.parse(iso));
 const json = async (url: string) => JSON.parse((await get(url)).body.toString());
 
+/** The public listener verifies only for holders of verifier.token. */
+const VERIFY_TOKEN = 'bridge-test-verify-token';
 let upstream: UpstreamServer;
 let connected: Connected;
 let gap: Gap;
@@ -34,10 +36,10 @@ let gap: Gap;
 before(async () => {
   mock.timers.enable({ apis: ['Date'], now: FIXTURE_NOW });
   upstream = await startUpstreamServer(FIXTURE);
-  connected = await startConnected(upstream.url, path.join(FIXTURE, '1.root.json'), { timestampExpiry: '60d', promote: 'auto' });
+  connected = await startConnected(upstream.url, path.join(FIXTURE, '1.root.json'), { timestampExpiry: '60d', promote: 'auto' }, { verifier: { token: VERIFY_TOKEN } });
   assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
   await initSite(connected);
-  gap = await startGap(connected.site.trustAnchor);
+  gap = await startGap(connected.site.trustAnchor, { verifier: { token: VERIFY_TOKEN } });
   at('2026-08-25T09:00:00Z'); // carried across three days later
   const imported = await carry(connected, gap);
   assert.equal(imported.outcome, 'updated', imported.outcome === 'failed' ? imported.error.message : '');
@@ -97,7 +99,7 @@ describe('2026-10-11: the public timestamp expired 2026-08-28; the site timestam
         ...(key ? { key: key.toString('utf8') } : { identity: { subject: read(name, 'identity')?.toString().trim() ?? IDENTITY, issuer: read(name, 'issuer')?.toString().trim() ?? ISSUER } }),
       };
       const answer = async (url: string, repository: string) => {
-        const res = await fetch(`${url}/api/v1/verify/bundle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, repository }) });
+        const res = await fetch(`${url}/api/v1/verify/bundle`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${VERIFY_TOKEN}` }, body: JSON.stringify({ ...body, repository }) });
         const j = (await res.json()) as { verified: boolean; reasons?: string[]; signer?: unknown; trustRoot: { repository: string; sha256: string } };
         return { status: res.status, verified: j.verified, reasons: j.reasons, signer: j.signer, trustRoot: j.trustRoot };
       };

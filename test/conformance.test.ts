@@ -143,14 +143,14 @@ describe('verify-bundle and the mirrored trust root', () => {
     assert.equal(denied.stderr, 'tuf-mirror verify: REGISTRY_NOT_ALLOWED: registry registry.local:5000 is not in verifier.registries (allowed: none)\n');
   });
 
-  test('usage errors exit 2, a repository holding nothing exits 1 with the reason', async () => {
+  test('usage errors exit 2, an unknown repository 3', async () => {
     const noAuth = await run(['verify-bundle', '--bundle', path.join(CASES, 'happy-path-v0.3', 'bundle.sigstore.json'), path.join(CASES, 'a.txt')]);
     assert.equal(noAuth.status, 2);
     assert.match(noAuth.stderr, /give --certificate-identity and --certificate-oidc-issuer, or --key/);
     const badDigest = await run([...argsFor('happy-path-v0.3', 'file').slice(0, -1), 'sha256:abc']);
     assert.equal(badDigest.status, 2);
     const staging = await run([...argsFor('happy-path-v0.3', 'file'), '--staging']);
-    assert.equal(staging.status, 1);
+    assert.equal(staging.status, 3, 'an unknown repository is a configuration error, as in every command');
     assert.match(staging.stderr, /no repository named staging/);
   });
 });

@@ -22,7 +22,7 @@ import { archiveMembers } from '../trust/mirror-fs';
 import { resolveMirrorUrl, type TrustOptions } from '../trust/options';
 import { sizeWarnings } from '../trust/k8s';
 import { sigstoreKeysFrom } from '../trust/sigstore-keys';
-import type { TrustedRoot } from '../trust/trusted-root';
+import { parseTrustedRoot } from '../lib/trusted-root';
 import { FIXTURE, FIXTURE_NOW, readTree, startMirror, tempDir, testConfig } from './helpers/mirror';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 import { goAvailable, readWithGo, uncompressMemFS } from './trust-go-reader';
@@ -33,7 +33,10 @@ const fixture = readTree(FIXTURE);
 const TRUSTED_ROOT_PATH = 'targets/6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json';
 const SIGNING_CONFIG_PATH = 'targets/9711a6d5375706957a4859af31c5866a4474f81f0544f9f4b76c9c4f4c8a539c.signing_config.v0.2.json';
 const trustedRootBytes = fixture.get(TRUSTED_ROOT_PATH)!;
-const trustedRoot = JSON.parse(trustedRootBytes.toString('utf8')) as TrustedRoot;
+// The file as JSON, to compare outputs with what it says independently of lib/trusted-root.ts.
+type Authority = { subject: { organization: string; commonName: string }; uri: string; certChain: { certificates: { rawBytes: string }[] } };
+type Log = { baseUrl: string; publicKey: { rawBytes: string } };
+const trustedRoot = JSON.parse(trustedRootBytes.toString('utf8')) as { certificateAuthorities: Authority[]; timestampAuthorities: Authority[]; tlogs: Log[]; ctlogs: Log[] };
 const MIRROR = 'http://tuf-mirror.tuf-mirror.svc:8080';
 const FIXTURES = path.join(packageRoot(), 'test', 'fixtures', 'policy-controller');
 const trustRootCrd = crdSchema(path.join(FIXTURES, '300-trustroot.yaml'), 'v1alpha1');
@@ -316,7 +319,8 @@ describe('policy-controller TrustRoot, sigstoreKeys', () => {
   });
 
   test('no authority valid now: NOTHING_VALID', () => {
-    const expired: TrustedRoot = { ...trustedRoot, certificateAuthorities: [trustedRoot.certificateAuthorities![0]], timestampAuthorities: [] };
+    const parsed = parseTrustedRoot(trustedRootBytes);
+    const expired = { ...parsed, certificateAuthorities: [parsed.certificateAuthorities[0]], timestampAuthorities: [] };
     assert.throws(() => sigstoreKeysFrom(expired, FIXTURE_NOW, false), (e: unknown) => e instanceof TrustRootError && e.code === 'NOTHING_VALID');
     assert.equal(sigstoreKeysFrom(expired, Date.parse('2022-01-01T00:00:00Z'), false).keys.certificateAuthorities!.length, 1);
   });
@@ -432,6 +436,15 @@ describe('mirror URL', () => {
     const config = { server: { publicUrl: 'http://tuf-mirror:8080/' } } as never;
     assert.equal(resolveMirrorUrl(undefined, config, repo), 'http://tuf-mirror:8080');
     assert.equal(resolveMirrorUrl(undefined, config, { name: 'github', default: false }), 'http://tuf-mirror:8080/github');
+  });
+  test('what is handed out is the parsed, normalised URL, never the string as given', () => {
+    // URL parsing drops tabs and newlines: the raw string would carry them into YAML and scripts.
+    const sneaky = 'http://Mirror.Example:80/sig\nstore/\tx';
+    const url = resolveMirrorUrl(sneaky, { server: {} as never }, repo);
+    assert.equal(url, 'http://mirror.example/sigstore/x');
+    for (const format of ['remote', 'kyverno-values', 'cosign'] as const) assert.doesNotMatch(render(format, { mirrorUrl: url }).body.toString(), /sig\nstore|Mirror\.Example/, format);
+    const config = { server: { publicUrl: 'HTTPS://TUF.example:443/base/' } } as never;
+    assert.equal(resolveMirrorUrl(undefined, config, { name: 'github', default: false }), 'https://tuf.example/base/github');
   });
   test('neither: MIRROR_URL_REQUIRED; a bad one: INVALID_MIRROR_URL', () => {
     assert.throws(() => resolveMirrorUrl(undefined, { server: {} } as never, repo), (e: unknown) => e instanceof TrustRootError && e.code === 'MIRROR_URL_REQUIRED');

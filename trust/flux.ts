@@ -6,9 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ANNOTATION, checkNamespace, checkObjectName, objectMetadata, renderYaml, sizeWarnings } from './k8s';
-import { describeSource, requireTarget, type TrustMaterial } from './material';
+import { describeSource, readTrustedRoot, requireTarget, type TrustMaterial } from './material';
 import { DEFAULT_TRUSTED_ROOT_TARGET, type TrustOptions, type TrustOutput } from './options';
-import { parseTrustedRoot } from './trusted-root';
 
 /** The key source-controller reads from the Secret. */
 export const FLUX_SECRET_KEY = 'trusted_root.json';
@@ -17,7 +16,7 @@ export const defaultFluxSecretName = (m: TrustMaterial): string => `tuf-mirror-$
 
 export function fluxSecret(m: TrustMaterial, options: TrustOptions): TrustOutput {
   const target = requireTarget(m, options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET);
-  parseTrustedRoot(target);
+  readTrustedRoot(target);
   const name = checkObjectName(options.name ?? defaultFluxSecretName(m));
   const namespace = checkNamespace(options.namespace ?? FLUX_NAMESPACE);
   const sha256 = createHash('sha256').update(target.bytes).digest('hex');

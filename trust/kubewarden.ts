@@ -4,9 +4,8 @@
  * reads the key `sigstore-trust-config` from a ConfigMap in its own namespace.
  */
 import { checkNamespace, checkObjectName, objectMetadata, renderYaml, sizeWarnings } from './k8s';
-import { describeSource, requireTarget, type TrustMaterial } from './material';
+import { describeSource, readTrustedRoot, requireTarget, type TrustMaterial } from './material';
 import { DEFAULT_TRUSTED_ROOT_TARGET, type TrustOptions, type TrustOutput } from './options';
-import { parseTrustedRoot } from './trusted-root';
 
 export const CLIENT_TRUST_CONFIG_MEDIA_TYPE = 'application/vnd.dev.sigstore.clienttrustconfig.v0.1+json';
 export const SIGNING_CONFIG_TARGET = 'signing_config.v0.2.json';
@@ -19,7 +18,7 @@ export const DEFAULT_NAMESPACE = 'kubewarden';
  */
 export function clientTrustConfig(m: TrustMaterial, options: TrustOptions): TrustOutput {
   const trusted = requireTarget(m, options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET);
-  parseTrustedRoot(trusted); // refuse a target that is not a trusted root before embedding it
+  readTrustedRoot(trusted); // refuse a target that is not a trusted root before embedding it
   const signing = m.targetFiles.find((t) => t.name === SIGNING_CONFIG_TARGET);
   const warnings: string[] = [];
   const fields = [`  "mediaType": ${JSON.stringify(CLIENT_TRUST_CONFIG_MEDIA_TYPE)}`, `  "trustedRoot": ${trusted.bytes.toString('utf8').trimEnd()}`];

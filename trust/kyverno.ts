@@ -5,9 +5,8 @@
  * the verified trusted_root.json itself, for clusters that reach nothing).
  */
 import { checkObjectName, objectMetadata, renderYaml, sizeWarnings } from './k8s';
-import { describeSource, requireTarget, type TrustMaterial } from './material';
+import { describeSource, readTrustedRoot, requireTarget, type TrustMaterial } from './material';
 import { DEFAULT_TRUSTED_ROOT_TARGET, type TrustOptions, type TrustOutput } from './options';
-import { parseTrustedRoot } from './trusted-root';
 
 const YAML_TYPE = 'application/yaml; charset=utf-8';
 
@@ -39,7 +38,7 @@ function imageValidatingPolicy(m: TrustMaterial, options: TrustOptions, form: 't
     how = `cosign.tuf: Kyverno fetches trusted_root.json from ${options.mirrorUrl} through TUF, starting from root v${m.root.version} below, and follows rotations.`;
   } else {
     const target = requireTarget(m, options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET);
-    parseTrustedRoot(target);
+    readTrustedRoot(target);
     trust = { trustedRoot: { value: target.bytes.toString('utf8') } };
     how = `cosign.trustedRoot: ${target.name} inline, as verified. Static: re-generate after the mirror holds a new one.`;
   }

@@ -7,11 +7,10 @@
 import { createHash } from 'node:crypto';
 import { humanDuration } from '../watch/status';
 import { ANNOTATION, checkObjectName, objectMetadata, renderYaml, sizeWarnings } from './k8s';
-import { describeSource, requireTarget, type MetadataFile, type TrustMaterial } from './material';
+import { describeSource, readTrustedRoot, requireTarget, type MetadataFile, type TrustMaterial } from './material';
 import { archiveMembers, buildMirrorArchive } from './mirror-fs';
 import { DEFAULT_TRUSTED_ROOT_TARGET, type TrustOptions, type TrustOutput } from './options';
 import { sigstoreKeysFrom, nonEcdsaTlogs, logKeyType } from './sigstore-keys';
-import { parseTrustedRoot } from './trusted-root';
 
 const API_VERSION = 'policy.sigstore.dev/v1alpha1';
 const YAML_TYPE = 'application/yaml; charset=utf-8';
@@ -47,7 +46,7 @@ function ecdsaWarnings(m: TrustMaterial, trustedRootTarget: string): string[] {
   if (!target) return [`repository has no ${trustedRootTarget} target: policy-controller will find no trust material in it`];
   let tlogs;
   try {
-    tlogs = nonEcdsaTlogs(parseTrustedRoot(target));
+    tlogs = nonEcdsaTlogs(readTrustedRoot(target));
   } catch (err) {
     return [`${trustedRootTarget}: ${(err as Error).message}`];
   }
@@ -123,7 +122,7 @@ export function repositoryTrustRoot(m: TrustMaterial, options: TrustOptions): Tr
 /** `spec.sigstoreKeys`: the keys and certificates of trusted_root.json that are valid now. */
 export function sigstoreKeysTrustRoot(m: TrustMaterial, options: TrustOptions): TrustOutput {
   const target = requireTarget(m, options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET);
-  const { keys, leftOut } = sigstoreKeysFrom(parseTrustedRoot(target), options.now ?? Date.now(), options.all === true);
+  const { keys, leftOut } = sigstoreKeysFrom(readTrustedRoot(target), options.now ?? Date.now(), options.all === true);
   const doc = trustRootDocument(m, 'sigstore-keys', options, { sigstoreKeys: keys }, { [`${ANNOTATION}/trusted-root-sha256`]: createHash('sha256').update(target.bytes).digest('hex') });
   const yaml = renderYaml(doc, [
     ...header(m, `sigstoreKeys from ${target.name}`),

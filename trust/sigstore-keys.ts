@@ -9,16 +9,8 @@
  * ("public key N is not ecdsa.PublicKey"), so such logs are always left out.
  */
 import { acceptsTlogKey, POLICY_CONTROLLER, spkiKeyType } from '../compat/consumers';
+import { describeWindow, pem, validAt, type AuthorityEntry, type LogEntry, type TrustedRootEntries, type ValidFor } from '../lib/trusted-root';
 import { TrustRootError } from './errors';
-import {
-  describeRange,
-  pem,
-  validAt,
-  type CertificateAuthority,
-  type TimeRange,
-  type TransparencyLog,
-  type TrustedRoot,
-} from './trusted-root';
 
 export type SigstoreKeysCA = {
   subject: { organization: string; commonName: string };
@@ -36,49 +28,49 @@ export type SigstoreKeys = {
 const HASH_NAMES: Record<string, string> = { SHA2_256: 'sha-256', SHA2_384: 'sha-384', SHA2_512: 'sha-512' };
 
 /** The public key type of a log's SPKI (`ec`, `ed25519`, `rsa`, …), or `unparseable`. */
-export const logKeyType = (log: TransparencyLog): string => spkiKeyType(Buffer.from(log.publicKey?.rawBytes ?? '', 'base64'));
+export const logKeyType = (log: LogEntry): string => spkiKeyType(Buffer.from(log.publicKey, 'base64'));
 
 /** Rekor logs policy-controller's TrustRoot reconciler rejects (compat/consumers.ts). */
-export function nonEcdsaTlogs(root: TrustedRoot): TransparencyLog[] {
-  return (root.tlogs ?? []).filter((l) => !acceptsTlogKey(POLICY_CONTROLLER, logKeyType(l)));
+export function nonEcdsaTlogs(root: TrustedRootEntries): LogEntry[] {
+  return root.tlogs.filter((l) => !acceptsTlogKey(POLICY_CONTROLLER, logKeyType(l)));
 }
 
-const caEntry = (ca: CertificateAuthority): SigstoreKeysCA => ({
-  subject: { organization: ca.subject?.organization ?? '', commonName: ca.subject?.commonName ?? '' },
-  uri: ca.uri ?? '',
-  certChain: Buffer.from((ca.certChain?.certificates ?? []).map((c) => pem('CERTIFICATE', c.rawBytes)).join('')).toString('base64'),
+const caEntry = (ca: AuthorityEntry): SigstoreKeysCA => ({
+  subject: { ...ca.subject },
+  uri: ca.uri,
+  certChain: Buffer.from(ca.certificates.map((c) => pem('CERTIFICATE', c)).join('')).toString('base64'),
 });
 
-const logEntry = (log: TransparencyLog): SigstoreKeysLog => ({
-  baseURL: log.baseUrl ?? '',
-  hashAlgorithm: HASH_NAMES[log.hashAlgorithm ?? ''] ?? (log.hashAlgorithm ?? '').toLowerCase(),
-  publicKey: Buffer.from(pem('PUBLIC KEY', log.publicKey?.rawBytes ?? '')).toString('base64'),
+const logEntry = (log: LogEntry): SigstoreKeysLog => ({
+  baseURL: log.baseUrl,
+  hashAlgorithm: HASH_NAMES[log.hashAlgorithm] ?? log.hashAlgorithm.toLowerCase(),
+  publicKey: Buffer.from(pem('PUBLIC KEY', log.publicKey)).toString('base64'),
 });
 
 export type SigstoreKeysResult = { keys: SigstoreKeys; leftOut: string[] };
 
 /** The sigstoreKeys of `root` at `now`; `all` keeps entries outside their validity windows. */
-export function sigstoreKeysFrom(root: TrustedRoot, now: number, all: boolean): SigstoreKeysResult {
+export function sigstoreKeysFrom(root: TrustedRootEntries, now: number, all: boolean): SigstoreKeysResult {
   const leftOut: string[] = [];
-  const pick = <T>(kind: string, items: T[] | undefined, range: (t: T) => TimeRange | undefined, label: (t: T) => string, extra?: (t: T) => string | undefined): T[] =>
-    (items ?? []).filter((item) => {
+  const pick = <T extends { validFor: ValidFor }>(kind: string, items: T[], label: (t: T) => string, extra?: (t: T) => string | undefined): T[] =>
+    items.filter((item) => {
       const problem = extra?.(item);
       if (problem) {
         leftOut.push(`${kind} ${label(item)}: ${problem}`);
         return false;
       }
-      if (all || validAt(range(item), now)) return true;
-      leftOut.push(`${kind} ${label(item)}: not valid now (${describeRange(range(item))}); --all keeps it`);
+      if (all || validAt(item.validFor, now)) return true;
+      leftOut.push(`${kind} ${label(item)}: not valid now (${describeWindow(item.validFor)}); --all keeps it`);
       return false;
     });
 
-  const cas = pick('certificateAuthorities', root.certificateAuthorities, (c) => c.validFor, (c) => c.uri ?? '?');
-  const tsas = pick('timestampAuthorities', root.timestampAuthorities, (c) => c.validFor, (c) => c.uri ?? '?');
-  const tlogs = pick('tLogs', root.tlogs, (l) => l.publicKey?.validFor, (l) => l.baseUrl ?? '?', (l) => {
+  const cas = pick('certificateAuthorities', root.certificateAuthorities, (c) => c.uri || '?');
+  const tsas = pick('timestampAuthorities', root.timestampAuthorities, (c) => c.uri || '?');
+  const tlogs = pick('tLogs', root.tlogs, (l) => l.baseUrl || '?', (l) => {
     const type = logKeyType(l);
     return acceptsTlogKey(POLICY_CONTROLLER, type) ? undefined : `key of type ${type}; policy-controller accepts only ECDSA Rekor keys in a TrustRoot (it would refuse the whole TrustRoot)`;
   });
-  const ctlogs = pick('ctLogs', root.ctlogs, (l) => l.publicKey?.validFor, (l) => l.baseUrl ?? '?');
+  const ctlogs = pick('ctLogs', root.ctlogs, (l) => l.baseUrl || '?');
 
   if (!cas.length && !tsas.length) {
     throw new TrustRootError('NOTHING_VALID', `no certificate or timestamp authority is valid now, and a TrustRoot needs one (left out: ${leftOut.join('; ')})`);

@@ -1,6 +1,8 @@
-import { TrustedRoot } from '@sigstore/protobuf-specs';
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type KeyFinderFunc, type TrustMaterial } from '@sigstore/verify';
 import { createHash } from 'node:crypto';
+import { parseTrustedRoot, TrustedRootError } from '../lib/trusted-root';
+import { parseTimestamp } from '../lib/tuf-metadata';
 
 /** Where the trust material came from: named in every answer. */
 export type TrustRootSource = {
@@ -30,38 +32,22 @@ export class TrustRootError extends Error {
 }
 
 /**
- * Parse trusted_root.json bytes. Refuses what @sigstore/verify 3 would silently accept: a
- * transparency log, CT log, CA or TSA whose `validFor` has no `start` (a time range open to the
- * past is not a time range; the conformance case trust-root-tlog-missing-validity-start_fail).
+ * Parse trusted_root.json bytes (lib/trusted-root.ts says what it refuses beyond what
+ * @sigstore/verify 3 would, e.g. a window without a start) and build @sigstore/verify's material.
  */
 export function parseTrustRoot(bytes: Buffer | string, source: Omit<TrustRootSource, 'sha256'>): TrustRoot {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString());
-  } catch (err) {
-    throw new TrustRootError(`trusted_root.json is not JSON: ${(err as Error).message}`);
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new TrustRootError('trusted_root.json is not a JSON object');
-  const raw = json as Record<string, unknown>;
-  for (const field of ['tlogs', 'ctlogs', 'certificateAuthorities', 'timestampAuthorities'] as const) {
-    const list = raw[field];
-    if (list === undefined) continue;
-    if (!Array.isArray(list)) throw new TrustRootError(`trusted_root.json: ${field} is not a list`);
-    list.forEach((entry, i) => {
-      const e = entry as { publicKey?: { validFor?: { start?: unknown } }; validFor?: { start?: unknown } };
-      const validFor = field === 'tlogs' || field === 'ctlogs' ? e?.publicKey?.validFor : e?.validFor;
-      if (!validFor || typeof validFor.start !== 'string') {
-        throw new TrustRootError(`trusted_root.json: ${field}[${i}] has no validFor.start`);
-      }
-    });
-  }
   let trustedRoot: TrustedRoot;
+  try {
+    trustedRoot = parseTrustedRoot(bytes).trustedRoot;
+  } catch (err) {
+    if (err instanceof TrustedRootError) throw new TrustRootError(err.message);
+    throw err;
+  }
   let material: TrustMaterial;
   try {
-    trustedRoot = TrustedRoot.fromJSON(json);
     material = toTrustMaterial(trustedRoot);
   } catch (err) {
-    throw new TrustRootError(`trusted_root.json is not a Sigstore trusted root: ${(err as Error).message}`);
+    throw new TrustRootError(`trusted_root.json is not a Sigstore trusted root: ${err instanceof Error ? err.message : String(err)}`);
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   return { source: { ...source, sha256 }, trustedRoot, material };
@@ -110,7 +96,7 @@ export function trustRootProvider(reader: GenerationReader): TrustRootProvider {
     const loaded = reader.load(name);
     if (!loaded) throw new NoTrustRootError(`repository ${name} holds no generation yet (run tuf-mirror sync)`, 'NO_GENERATION');
     if (!loaded.trustedRoot) {
-      throw new NoTrustRootError(`generation ${loaded.generation} of ${name} has no targets/trusted_root.json`, 'NO_TRUSTED_ROOT');
+      throw new NoTrustRootError(`no trusted_root.json target resolves in generation ${loaded.generation} of ${name}`, 'NO_TRUSTED_ROOT');
     }
     const root = parseTrustRoot(loaded.trustedRoot, { repository: name, generation: loaded.generation, timestampVersion: loaded.timestampVersion });
     parsed.set(name, root);
@@ -122,8 +108,7 @@ export function trustRootProvider(reader: GenerationReader): TrustRootProvider {
 export function timestampVersionOf(bytes: Buffer | undefined): number {
   if (!bytes) return -1;
   try {
-    const v = (JSON.parse(bytes.toString()) as { signed?: { version?: unknown } }).signed?.version;
-    return typeof v === 'number' ? v : -1;
+    return parseTimestamp(bytes).signed.version;
   } catch {
     return -1;
   }

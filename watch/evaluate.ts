@@ -2,15 +2,15 @@ import type { Threshold } from '../config/config';
 import type { ConsumerReport, Finding, GateReport } from '../compat/gate';
 import type { BridgeDecision, GenerationRecord } from '../store/store';
 import { humanDuration } from './status';
-import { isValidAt, TRUST_KINDS, type TrustEntry, type TrustKind } from './trusted-root';
+import { TRUST_KINDS, validAt, type TrustEntry, type TrustKind } from '../lib/trusted-root';
 
 export type ItemState = 'ok' | 'warning' | 'critical' | 'expired';
 
 /** One thing that can expire or go stale, with its state now. */
 export type WatchItem = {
-  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `sync`, `compatibility`, `bridge`. */
+  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `target:<name>`, `sync`, `compatibility`, `bridge`. */
   item: string;
-  kind: 'role' | 'trusted-root' | 'sync' | 'compatibility' | 'bridge';
+  kind: 'role' | 'trusted-root' | 'target' | 'sync' | 'compatibility' | 'bridge';
   name: string;
   state: ItemState;
   /** When it expires (roles, trust material) or goes critical (sync); null if never. */
@@ -83,12 +83,42 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
     });
   }
 
+  // A delegated role the last committing run could not mirror: critical, whatever its expiry says
+  // (expired if the version still served has expired). Clients that need it fail.
+  for (const failed of generation?.summary.failedRoles ?? []) {
+    const i = items.findIndex((x) => x.item === `role:${failed.role}`);
+    const served = i >= 0 ? items[i] : undefined;
+    const still = failed.servedVersion !== null && served ? `; serving v${failed.servedVersion} (${served.state === 'expired' ? 'EXPIRED' : 'expires'} ${served.deadline})` : '; nothing of it is served';
+    const item: WatchItem = {
+      item: `role:${failed.role}`,
+      kind: 'role',
+      name: failed.role,
+      state: served?.state === 'expired' ? 'expired' : 'critical',
+      deadline: served?.deadline ?? null,
+      secondsLeft: served?.secondsLeft ?? null,
+      message: `${failed.role}: ${failed.code}: ${failed.message}${still}`,
+    };
+    if (served) items[i] = item;
+    else items.push(item);
+  }
+  for (const refused of generation?.summary.refusedTargets ?? []) {
+    items.push({
+      item: `target:${refused.name}`,
+      kind: 'target',
+      name: refused.name,
+      state: 'critical',
+      deadline: null,
+      secondsLeft: null,
+      message: `target ${refused.name} (${refused.role}) refused: ${refused.code}: ${refused.message}`,
+    });
+  }
+
   // Entries past their end are normal (retired keys stay so old signatures verify); what matters
   // is whether each kind still has one valid now, and for how long.
   for (const kind of TRUST_KINDS) {
     const entries = (input.trustEntries ?? []).filter((e) => e.kind === kind);
     if (entries.length === 0) continue;
-    const valid = entries.filter((e) => isValidAt(e, now));
+    const valid = entries.filter((e) => validAt(e, now.getTime()));
     const openEnded = valid.find((e) => !e.end);
     const best = openEnded ?? valid.sort((a, b) => Date.parse(b.end!) - Date.parse(a.end!))[0];
     const left = best?.end ? Math.floor((Date.parse(best.end) - now.getTime()) / 1000) : null;

@@ -1,19 +1,19 @@
+import type { Root } from '@tufjs/models';
+import type { TrustEntry } from '../lib/trusted-root';
+import { parseRoot } from '../lib/tuf-metadata';
 import type { NewEvent } from '../store/store';
-import type { TrustEntry } from './trusted-root';
-
-type RootJson = { signed: { version: number; expires: string; roles: Record<string, { keyids: string[]; threshold: number }> } };
 
 export type RoleChange = { role: string; keysAdded: string[]; keysRemoved: string[]; thresholdFrom: number | null; thresholdTo: number | null };
 
 /** What changed between two consecutive roots: per role, key ids added and removed, thresholds. */
-export function rootChanges(previous: RootJson, next: RootJson): RoleChange[] {
-  const roles = [...new Set([...Object.keys(previous.signed.roles), ...Object.keys(next.signed.roles)])].sort();
+export function rootChanges(previous: Root, next: Root): RoleChange[] {
+  const roles = [...new Set([...Object.keys(previous.roles), ...Object.keys(next.roles)])].sort();
   const changes: RoleChange[] = [];
   for (const role of roles) {
-    const a = previous.signed.roles[role];
-    const b = next.signed.roles[role];
-    const before = new Set(a?.keyids ?? []);
-    const after = new Set(b?.keyids ?? []);
+    const a: Root['roles'][string] | undefined = previous.roles[role];
+    const b: Root['roles'][string] | undefined = next.roles[role];
+    const before = new Set(a?.keyIDs ?? []);
+    const after = new Set(b?.keyIDs ?? []);
     const keysAdded = [...after].filter((k) => !before.has(k)).sort();
     const keysRemoved = [...before].filter((k) => !after.has(k)).sort();
     const thresholdFrom = a?.threshold ?? null;
@@ -25,8 +25,8 @@ export function rootChanges(previous: RootJson, next: RootJson): RoleChange[] {
 
 /** A root-rotation event for root `next`, or none when it changed no keys or thresholds. */
 export function rotationEvent(previousBytes: Buffer, nextBytes: Buffer, generationId: number, initial: boolean): NewEvent | undefined {
-  const previous = JSON.parse(previousBytes.toString('utf8')) as RootJson;
-  const next = JSON.parse(nextBytes.toString('utf8')) as RootJson;
+  const previous = parseRoot(previousBytes).signed;
+  const next = parseRoot(nextBytes).signed;
   const changes = rootChanges(previous, next);
   if (changes.length === 0) return undefined;
   return {
@@ -34,7 +34,7 @@ export function rotationEvent(previousBytes: Buffer, nextBytes: Buffer, generati
     // The first fill replays history: worth recording, not worth paging anyone for.
     severity: initial ? 'info' : 'warning',
     generationId,
-    data: { fromVersion: previous.signed.version, toVersion: next.signed.version, expires: next.signed.expires, initial, changes },
+    data: { fromVersion: previous.version, toVersion: next.version, expires: next.expires, initial, changes },
   };
 }
 

@@ -1,15 +1,15 @@
 import { isSignedHere, type Config, type RepositoryConfig } from '../config/config';
 import { checkCompatibility, describeFindings, type GateReport } from '../compat/gate';
 import type { Logger } from '../lib/log';
+import { parseTrustedRoot, trustEntries, type TrustEntry } from '../lib/trusted-root';
 import type { GenerationRecord, NewEvent, Store } from '../store/store';
 import { evaluateRepository, type WatchItem } from './evaluate';
 import { rotationEvent, trustedRootEvent } from './events';
 import { thresholdsFor } from './thresholds';
-import { trustEntries, type TrustEntry } from './trusted-root';
 import type { Alert, WebhookNotifier } from './webhooks';
 
 const SEVERITY = { ok: 'info', warning: 'warning', critical: 'critical', expired: 'critical' } as const;
-const TRUSTED_ROOT = 'targets/trusted_root.json';
+const TRUSTED_ROOT = 'trusted_root.json';
 /** How an import records its source (sync/archive.ts describeArchive). */
 const ARCHIVE_SOURCE = 'archive ';
 
@@ -36,7 +36,7 @@ export class Watcher {
     const lastSuccess = this.store.lastSyncRun(repository.name, ['updated', 'unchanged']);
     return evaluateRepository({
       generation,
-      trustEntries: this.trustOf(generation ? this.store.currentFile(repository.name, TRUSTED_ROOT) : undefined),
+      trustEntries: this.trustOf(generation && this.trustedRootOf(generation)),
       lastSuccessAt: lastSuccess?.finishedAt ?? undefined,
       createdAt: this.store.repositoryCreatedAt(repository.name),
       now,
@@ -57,12 +57,11 @@ export class Watcher {
     return report;
   }
 
+  /** Every target the generation resolves, read as TUF's search resolves it and checked against its signed hashes. */
   private targetsOf(generation: GenerationRecord): Map<string, Buffer> {
-    const files = this.store.generationFiles(generation.id);
     const out = new Map<string, Buffer>();
-    for (const name of generation.summary.targets) {
-      const sha = files.get(`targets/${name}`);
-      const bytes = sha === undefined ? undefined : this.store.blob(sha);
+    for (const { name } of this.store.resolvedTargets(generation.id)) {
+      const bytes = this.resolvedBytes(generation, name);
       if (bytes) out.set(name, bytes);
     }
     return out;
@@ -85,7 +84,7 @@ export class Watcher {
         if (event) events.push(event);
       }
       if (prev) {
-        const [a, b] = [this.trustOf(this.fileOf(prev, TRUSTED_ROOT)), this.trustOf(this.fileOf(generation, TRUSTED_ROOT))];
+        const [a, b] = [this.trustOf(this.trustedRootOf(prev)), this.trustOf(this.trustedRootOf(generation))];
         const event = a && b ? trustedRootEvent(a, b, generation.id) : undefined;
         // What the upstream dropped without retiring it first: the gate's check, reported (a mirror
         // serves what its upstream signed; a bridge holds such a candidate instead).
@@ -158,15 +157,25 @@ export class Watcher {
     this.notifier?.send(alert);
   }
 
-  private fileOf(generation: GenerationRecord, path: string): Buffer | undefined {
-    const sha = this.store.generationFiles(generation.id).get(path);
-    return sha ? this.store.blob(sha) : undefined;
+  /** The trusted_root.json target as TUF's search resolves it in that generation, checked against its signed hashes. */
+  private trustedRootOf(generation: GenerationRecord): Buffer | undefined {
+    return this.resolvedBytes(generation, TRUSTED_ROOT);
+  }
+
+  /** A target's bytes as resolved in a generation; undefined (and logged) when the stored bytes fail their signed hashes. */
+  private resolvedBytes(generation: GenerationRecord, name: string): Buffer | undefined {
+    try {
+      return this.store.resolvedTarget(generation.id, name)?.bytes;
+    } catch (err) {
+      this.logger.error({ err, generation: generation.id, target: name }, `${name} of the generation does not match its signed hashes`);
+      return undefined;
+    }
   }
 
   private trustOf(bytes: Buffer | undefined): TrustEntry[] | undefined {
     if (!bytes) return undefined;
     try {
-      return trustEntries(bytes);
+      return trustEntries(parseTrustedRoot(bytes));
     } catch {
       return undefined; // not every TUF repository carries a Sigstore trusted root
     }

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config';
-import { redactUrl, type Logger } from '../lib/log';
+import { redactUrl, redactUrlsIn, type Logger } from '../lib/log';
 import { packageVersion } from '../lib/paths';
+import { splitCredentials } from '../lib/url';
 import type { ItemState } from './evaluate';
 
 /** What one notification says: a state change, a rotation, or a trust material change. */
@@ -31,29 +32,46 @@ const ALERTNAMES: Record<string, string> = {
   'trusted-root-change': 'TufMirrorTrustedRootChanged',
 };
 
+/** The Alertmanager severity a state fires with; none for ok (nothing fires). */
+const FIRING_SEVERITY: Partial<Record<string, 'warning' | 'critical'>> = { warning: 'warning', critical: 'critical', expired: 'critical' };
+const DAY_MS = 86400_000;
+
+type AlertmanagerAlert = { labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string };
+
 /** The body each format expects. */
 export function webhookBody(format: Webhook['format'], alert: Alert): unknown {
   if (format === 'generic') return { source: 'tuf-mirror', version: packageVersion(), ...alert };
-  // Alertmanager's POST /api/v2/alerts. We notify once per change rather than re-sending while
-  // firing, so a firing alert carries an endsAt far ahead and a resolution ends it now.
+  return alertmanagerAlerts(alert);
+}
+
+/**
+ * Alertmanager's POST /api/v2/alerts. Alertmanager tells alerts apart by their label set, so
+ * ending an alert means sending exactly the labels it fired with, severity included: a
+ * resolution carries the severity of the state it leaves, and an escalation (warning → critical)
+ * ends the warning as it fires the critical. We notify once per change rather than re-sending
+ * while firing, so a firing condition carries an endsAt far ahead and its resolution ends it
+ * now; an event (a rotation, a trust material change) fires once and ends by itself a day later.
+ */
+function alertmanagerAlerts(alert: Alert): AlertmanagerAlert[] {
   const family = alert.kind === 'state-change' ? alert.item.split(':')[0] : alert.kind;
-  const firing = alert.state !== 'resolved';
-  const startsAt = alert.at;
-  const endsAt = firing ? new Date(Date.parse(alert.at) + 30 * 86400_000).toISOString() : alert.at;
-  return [
-    {
-      labels: {
-        alertname: ALERTNAMES[family] ?? 'TufMirror',
-        repository: alert.repository,
-        item: alert.item,
-        severity: alert.severity,
-        ...(alert.kind === 'state-change' && alert.item.startsWith('role:') ? { role: alert.item.slice(5) } : {}),
-      },
-      annotations: { summary: `${alert.repository}: ${alert.message}`, description: `${alert.kind} ${alert.item}: ${alert.previousState ?? 'new'} → ${alert.state}` },
-      startsAt,
-      endsAt,
-    },
-  ];
+  const labels = (severity: string): Record<string, string> => ({
+    alertname: ALERTNAMES[family] ?? 'TufMirror',
+    repository: alert.repository,
+    item: alert.item,
+    severity,
+    ...(alert.kind === 'state-change' && alert.item.startsWith('role:') ? { role: alert.item.slice(5) } : {}),
+  });
+  const annotations = { summary: `${alert.repository}: ${alert.message}`, description: `${alert.kind} ${alert.item}: ${alert.previousState ?? 'new'} → ${alert.state}` };
+  const at = alert.at;
+  const after = (ms: number): string => new Date(Date.parse(at) + ms).toISOString();
+  if (alert.kind !== 'state-change') return [{ labels: labels(alert.severity), annotations, startsAt: at, endsAt: after(DAY_MS) }];
+
+  const before = FIRING_SEVERITY[alert.previousState ?? ''];
+  const now = FIRING_SEVERITY[alert.state];
+  const out: AlertmanagerAlert[] = [];
+  if (before && before !== now) out.push({ labels: labels(before), annotations, startsAt: at, endsAt: at });
+  if (now) out.push({ labels: labels(now), annotations, startsAt: at, endsAt: after(30 * DAY_MS) });
+  return out;
 }
 
 /**
@@ -98,13 +116,14 @@ export class WebhookNotifier {
     const attempts = this.options.attempts ?? 5;
     const backoff = this.options.backoffMs ?? 2000;
     const target = redactUrl(webhook.url);
+    const { url, authorization } = splitCredentials(webhook.url);
     const stats = this.stats.get(target)!;
     const body = JSON.stringify(webhookBody(webhook.format, alert));
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
       try {
-        const res = await fetch(webhook.url, {
+        const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': `tuf-mirror/${packageVersion()}`, ...webhook.headers },
+          headers: { 'content-type': 'application/json', 'user-agent': `tuf-mirror/${packageVersion()}`, ...(authorization ? { authorization } : {}), ...webhook.headers },
           body,
           signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
         });
@@ -117,7 +136,7 @@ export class WebhookNotifier {
         throw new Error(`HTTP ${res.status}`);
       } catch (err) {
         const last = attempt === attempts;
-        this.logger.warn({ webhook: target, item: alert.item, attempt, err: (err as Error).message }, last ? 'alert delivery failed; giving up' : 'alert delivery failed; will retry');
+        this.logger.warn({ webhook: target, item: alert.item, attempt, err: redactUrlsIn((err as Error).message) }, last ? 'alert delivery failed; giving up' : 'alert delivery failed; will retry');
         if (last) {
           stats.failed++;
           return;
@@ -136,3 +155,4 @@ export class WebhookNotifier {
     if (this.stopped) stats.dropped++;
   }
 }
+

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { bridgeContext, checkBridge, initBridge, promoteBridge } from '../../bridge/bridge';
 import type { BridgeDecision } from '../../store/store';
-import { initialized, keyCountOptions, keyOptionsOf, registerKeyRoutines, withSigned, type KeyCountFlags } from './signing';
+import { EXIT } from '../options';
+import { bridgeReport, printJson } from '../report';
+import { initialized, initializedFacts, keyCountOptions, keyOptionsOf, registerKeyRoutines, withSigned, type KeyCountFlags } from './signing';
 
 /** The decision, its gate findings and what each consumer leaves out, as an operator reads them. */
 function describe(name: string, d: BridgeDecision): string {
@@ -24,12 +26,13 @@ export function registerBridge(program: Command): void {
       .command('init')
       .description("create the site keys and root v1, and publish the source's current verified targets as generation 1")
       .argument('<name>', 'the repository (kind: bridge in the configuration)')
-      .option('--force', 'initialize even if the compatibility gate finds a blocking problem'),
-  ).action(async (name: string, o: KeyCountFlags & { force?: boolean }, cmd: Command) => {
+      .option('--force', 'initialize even if the compatibility gate finds a blocking problem')
+      .option('--json', 'print what was created and the decision as JSON'),
+  ).action(async (name: string, o: KeyCountFlags & { force?: boolean; json?: boolean }, cmd: Command) => {
     await withSigned(cmd, 'bridge', name, async (ctx, config) => {
       const r = await initBridge(bridgeContext(config, ctx.store, ctx.repository, ctx.logger), { ...keyOptionsOf(o, new Date()), force: o.force });
-      process.stdout.write(initialized(name, r));
-      process.stdout.write(describe(name, r.decision));
+      if (o.json) printJson({ ...initializedFacts(name, r), decision: r.decision });
+      else process.stdout.write(initialized(name, r) + describe(name, r.decision));
     });
   });
 
@@ -41,8 +44,9 @@ export function registerBridge(program: Command): void {
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
       await withSigned(cmd, 'bridge', name, async (ctx, config) => {
         const d = await checkBridge(bridgeContext(config, ctx.store, ctx.repository, ctx.logger));
-        process.stdout.write(o.json ? JSON.stringify(d, null, 2) + '\n' : describe(name, d));
-        if (d.outcome === 'held' || d.outcome === 'failed' || d.outcome === 'source-unavailable') process.exitCode = 1;
+        if (o.json) printJson(bridgeReport(name, d));
+        else process.stdout.write(describe(name, d));
+        if (d.outcome === 'held' || d.outcome === 'failed' || d.outcome === 'source-unavailable') process.exitCode = EXIT.failed;
       });
     });
 
@@ -56,7 +60,8 @@ export function registerBridge(program: Command): void {
     .action(async (name: string, o: { keysDir?: string; force?: boolean; json?: boolean }, cmd: Command) => {
       await withSigned(cmd, 'bridge', name, async (ctx, config) => {
         const d = await promoteBridge(bridgeContext(config, ctx.store, ctx.repository, ctx.logger), { keysDir: o.keysDir, force: o.force });
-        process.stdout.write(o.json ? JSON.stringify(d, null, 2) + '\n' : describe(name, d));
+        if (o.json) printJson(bridgeReport(name, d));
+        else process.stdout.write(describe(name, d));
       });
     });
 

@@ -1,10 +1,12 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { configFrom, EXIT } from '../options';
-import { ConfigError } from '../../config/config';
+import { UsageError } from '../exit-codes';
+import { configFrom, EXIT, quietFrom, repositoryNamed } from '../options';
+import { writeOutput } from '../output';
+import { progressOnStderr } from '../progress';
+import { rolesText } from '../report';
 import { sha256Hex, Store } from '../../store/store';
-import { exportGeneration, ExportError } from '../../sync/archive';
+import { exportGeneration } from '../../sync/archive';
 
 type ExportFlags = { out: string; sinceRoot?: string; json?: boolean };
 
@@ -19,19 +21,17 @@ export function registerExport(program: Command): void {
     .option('--json', 'print what was written as JSON')
     .action((name: string, opts: ExportFlags, cmd: Command) => {
       const config = configFrom(cmd);
-      const repository = config.repositories.find((r) => r.name === name);
-      if (!repository) throw new ConfigError(`no repository named ${name} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
-      if (opts.sinceRoot !== undefined && !/^\d+$/.test(opts.sinceRoot)) {
-        process.stderr.write(`tuf-mirror: --since-root must be a root version (a whole number), not "${opts.sinceRoot}"\n`);
-        process.exitCode = EXIT.usage;
-        return;
-      }
+      const repository = repositoryNamed(config, name);
+      if (opts.sinceRoot !== undefined && !/^\d+$/.test(opts.sinceRoot)) throw new UsageError(`--since-root must be a root version (a whole number), not "${opts.sinceRoot}"`);
       const toStdout = opts.out === '-';
       const store = Store.open(config.dataDir);
       try {
-        const { bytes, manifest, generation } = exportGeneration(store, repository, { sinceRoot: opts.sinceRoot === undefined ? undefined : Number(opts.sinceRoot) });
+        const progress = progressOnStderr(`${name}: export`, { json: opts.json, quiet: quietFrom(cmd) });
+        const { bytes, manifest, generation } = exportGeneration(store, repository, { sinceRoot: opts.sinceRoot === undefined ? undefined : Number(opts.sinceRoot), onFile: progress.file });
+        progress.done();
+        const out = toStdout ? '-' : path.resolve(opts.out);
         if (toStdout) process.stdout.write(bytes);
-        else writeAtomically(path.resolve(opts.out), bytes);
+        else writeOutput(out, bytes);
 
         const sha256 = sha256Hex(bytes);
         const files = Object.keys(manifest.files).length;
@@ -40,31 +40,13 @@ export function registerExport(program: Command): void {
         // With --out -, stdout is the archive: the report goes to stderr.
         const report = (text: string): boolean => (toStdout ? process.stderr : process.stdout).write(text);
         if (opts.json) {
-          report(JSON.stringify({ repository: name, generation: generation.id, out: toStdout ? '-' : path.resolve(opts.out), bytes: bytes.length, sha256, files, roots: manifest.roots, roles: manifest.roles }, null, 2) + '\n');
+          report(JSON.stringify({ repository: name, generation: generation.id, out, bytes: bytes.length, sha256, files, roots: manifest.roots, roles: manifest.roles }, null, 2) + '\n');
         } else {
-          const roles = manifest.roles.map((r) => `${r.role} v${r.version}`).join(', ');
-          report(`${name}: exported generation ${generation.id} (${roles}; ${files} files, ${roots}) to ${toStdout ? 'stdout' : opts.out}: ${bytes.length} bytes, sha256 ${sha256}\n`);
+          report(`${name}: exported generation ${generation.id} (${rolesText(manifest.roles)}; ${files} files, ${roots}) to ${toStdout ? 'stdout' : opts.out}: ${bytes.length} bytes, sha256 ${sha256}\n`);
         }
         process.exitCode = EXIT.ok;
-      } catch (err) {
-        const errno = (err as NodeJS.ErrnoException).syscall ? (err as NodeJS.ErrnoException).code : undefined;
-        if (!(err instanceof ExportError) && !errno) throw err;
-        process.stderr.write(`tuf-mirror: ${err instanceof ExportError ? err.message : `cannot write ${opts.out}: ${errno}`}\n`);
-        process.exitCode = err instanceof ExportError && err.reason === 'SINCE_ROOT' ? EXIT.usage : EXIT.failed;
       } finally {
         store.close();
       }
     });
-}
-
-/** Write next to the target, then rename: a reader never sees half an archive. */
-function writeAtomically(file: string, bytes: Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
 }

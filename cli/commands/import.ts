@@ -1,13 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { configFrom, EXIT } from '../options';
+import { UsageError } from '../exit-codes';
+import { configFrom, EXIT, quietFrom, repositoryNamed } from '../options';
+import { progressOnStderr } from '../progress';
+import { printJson, printOperation } from '../report';
 import { ConfigError, isSignedHere } from '../../config/config';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
 import { SyncError } from '../../sync/errors';
 import { importArchive, importReport, spoolToFile, type Spooled } from '../../sync/import';
 import { configuredSyncOptions } from '../../sync/sync';
+import { problemLines } from '../../watch/status';
 
 type ImportFlags = { repo?: string; allowExpired?: boolean; json?: boolean };
 
@@ -23,21 +27,12 @@ export function registerImport(program: Command): void {
     .action(async (file: string, opts: ImportFlags, cmd: Command) => {
       const config = configFrom(cmd);
       const names = config.repositories.map((r) => r.name).join(', ');
-      const repository = opts.repo ? config.repositories.find((r) => r.name === opts.repo) : config.repositories.find((r) => r.default);
-      if (opts.repo && !repository) throw new ConfigError(`no repository named ${opts.repo} (configured: ${names})`);
+      const repository = opts.repo ? repositoryNamed(config, opts.repo) : config.repositories.find((r) => r.default);
       // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
       if (repository && isSignedHere(repository)) throw new ConfigError(`${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);
-      if (!repository) {
-        process.stderr.write(`tuf-mirror: no default repository: name one with --repo (configured: ${names})\n`);
-        process.exitCode = EXIT.usage;
-        return;
-      }
+      if (!repository) throw new UsageError(`no default repository: name one with --repo (configured: ${names})`);
       const fromStdin = file === '-';
-      if (!fromStdin && !isReadableFile(file)) {
-        process.stderr.write(`tuf-mirror: cannot read ${file}\n`);
-        process.exitCode = EXIT.usage;
-        return;
-      }
+      if (!fromStdin && !isReadableFile(file)) throw new UsageError(`cannot read ${file}`);
 
       const logger = createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2);
       const store = Store.open(config.dataDir);
@@ -48,11 +43,10 @@ export function registerImport(program: Command): void {
             spooled = await spoolToFile(process.stdin, path.join(store.dataDir, 'tmp'), config.import.maxBytes);
           } catch (err) {
             if (!(err instanceof SyncError)) throw err;
-            process.stderr.write(`${repository.name}: import FAILED: ${err.code}: stdin: ${err.message}\n`);
-            process.exitCode = EXIT.failed;
-            return;
+            throw new SyncError(err.code, `stdin: ${err.message}`);
           }
         }
+        const progress = progressOnStderr(`${repository.name}: import`, { json: opts.json, quiet: quietFrom(cmd) });
         const result = await importArchive({
           store,
           repository,
@@ -63,21 +57,12 @@ export function registerImport(program: Command): void {
           sha256: spooled?.sha256,
           maxBytes: config.import.maxBytes,
           allowExpired: opts.allowExpired,
+          onFile: progress.file,
         });
-        const held = store.currentGeneration(repository.name);
-        const report = importReport(repository.name, result, held?.id ?? null);
-        if (opts.json) {
-          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        } else if (report.error) {
-          process.stdout.write(`${repository.name}: import FAILED: ${report.error.code}${report.error.role ? ` [${report.error.role}]` : ''}: ${report.error.message}\n`);
-          process.stdout.write(held ? `  still serving generation ${held.id}\n` : '  nothing held yet\n');
-          if (report.error.code === 'EXPIRED_METADATA') process.stdout.write('  --allow-expired imports it anyway, marked as expired (for staging and tests only)\n');
-        } else {
-          const roles = report.roles!.map((r) => `${r.role} v${r.version}`).join(', ');
-          const what = report.outcome === 'updated' ? 'new generation' : 'unchanged, generation';
-          process.stdout.write(`${repository.name}: ${what} ${report.generation} (${roles}; ${report.requests} files read, ${report.bytes} bytes)\n`);
-          for (const r of report.expiredMetadataAccepted ?? []) process.stdout.write(`  WARNING: accepted expired metadata: ${r.role} v${r.version} expired ${r.expires}\n`);
-        }
+        progress.done();
+        const report = importReport(repository.name, result, store.currentGeneration(repository.name)?.id ?? null);
+        if (opts.json) printJson(report);
+        else printOperation('import', report);
         process.exitCode = result.outcome === 'failed' ? EXIT.failed : EXIT.ok;
       } finally {
         if (spooled) fs.rmSync(spooled.file, { force: true });

@@ -3,8 +3,7 @@ import * as fs from 'node:fs';
 import { OriginError } from '../../origin/errors';
 import { initOrigin, updateOriginKeys } from '../../origin/origin';
 import type { AuthoritySpec, LogSpec, TrustMaterial, Validity } from '../../origin/trust-material';
-import { initialized, keyCountOptions, keyOptionsOf, registerKeyRoutines, withSigned, type KeyCountFlags } from './signing';
-
+import { generationFacts, initialized, initializedFacts, keyCountOptions, keyOptionsOf, registerKeyRoutines, report, withSigned, type KeyCountFlags } from './signing';
 
 /** `url=https://rekor.local,key=rekor.pub,start=2026-01-01T00:00:00Z` → fields; a bare value is `file`. */
 function fields(spec: string, option: string, allowed: string[]): Record<string, string> {
@@ -88,14 +87,15 @@ export function registerOrigin(program: Command): void {
     )
       .option('--fulcio-url <url>', 'URL of the Fulcio given as a bare FILE')
       .option('--start-time <time>', 'start of every validity window not given (default: now)')
-      .option('--operator <name>', 'operator named in the signing config (default: the repository name)'),
-  ).action(async (name: string, o: MaterialOptions & KeyCountFlags & { operator?: string }, cmd: Command) => {
+      .option('--operator <name>', 'operator named in the signing config (default: the repository name)')
+      .option('--json', 'print what was created as JSON'),
+  ).action(async (name: string, o: MaterialOptions & KeyCountFlags & { operator?: string; json?: boolean }, cmd: Command) => {
     await withSigned(cmd, 'origin', name, async (ctx) => {
       const now = new Date();
       const m = material(o, now) as TrustMaterial;
       if (!m.certificateAuthorities.length && !m.tlogs.length) throw new OriginError('BAD_INPUT', 'give at least a --fulcio or a --rekor');
       const r = await initOrigin(ctx, { material: m, operator: o.operator ?? name, ...keyOptionsOf(o, now) });
-      process.stdout.write(initialized(name, r));
+      report(o.json, initializedFacts(name, r), initialized(name, r));
     });
   });
 
@@ -105,7 +105,8 @@ export function registerOrigin(program: Command): void {
     .option('--start-time <time>', 'start of every new validity window not given (default: now)')
     .option('--operator <name>', 'operator named in the signing config (default: the repository name)')
     .option('--keys-dir <dir>', 'where the (offline) targets keys are, if not in the configured keysDir')
-    .action(async (name: string, o: Record<string, string[] | string | undefined>, cmd: Command) => {
+    .option('--json', 'print the new generation as JSON')
+    .action(async (name: string, o: Record<string, string[] | string | boolean | undefined>, cmd: Command) => {
       await withSigned(cmd, 'origin', name, async (ctx) => {
         const now = new Date();
         const add = material(
@@ -121,7 +122,7 @@ export function registerOrigin(program: Command): void {
           return { kind: kinds[kind as keyof typeof kinds], url, end: time(f.end, '--retire end', now.toISOString()) };
         });
         const r = await updateOriginKeys(ctx, { add, retire, operator: (o.operator as string) ?? name, keysDir: (o.keysDir as string) ?? ctx.repository.origin?.keysDir ?? '', now });
-        process.stdout.write(`${name}: generation ${r.generation.id} (targets v${r.generation.targetsVersion}); targets: ${r.generation.summary.targets.join(', ')}\n`);
+        report(o.json === true, generationFacts(name, r.generation), `${name}: generation ${r.generation.id} (targets v${r.generation.targetsVersion}); targets: ${r.generation.summary.targets.join(', ')}\n`);
       });
     });
 

@@ -1,28 +1,38 @@
 import type { Command } from 'commander';
-import { configFrom, EXIT } from '../options';
+import { configFrom, EXIT, parsePort } from '../options';
 import { createLogger } from '../../lib/log';
-import { startService } from '../../server/service';
-import { parsePort } from '../options';
+import { startService, type Service } from '../../server/service';
 
 /** `tuf-mirror serve`: the long-running service. */
 export function registerServe(program: Command): void {
   program
-    .command('serve', { isDefault: true })
+    .command('serve')
     .description('serve the held repositories over HTTP and keep them in sync')
     .option('--host <host>', 'address to listen on (overrides server.host)')
     .option('-p, --port <port>', 'port to listen on (overrides server.port)', parsePort)
     .action(async (_opts, cmd: Command) => {
       const config = configFrom(cmd);
       const logger = createLogger();
-      const service = await startService(config, logger);
+      let service: Service | undefined;
+      let stopping = false;
       const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
         logger.info({ signal }, 'shutting down');
+        if (!service) return; // still starting: stopped as soon as it has started
         service.close().then(
           () => process.exit(EXIT.ok),
           () => process.exit(EXIT.failed),
         );
       };
+      // Before starting: a signal in the first milliseconds must stop it cleanly, not kill it.
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // A port in use, a data dir or TLS files that cannot be used: a ConfigError, exit 3.
+      service = await startService(config, logger);
+      if (stopping) {
+        stopping = false;
+        stop('during start-up');
+      }
     });
 }

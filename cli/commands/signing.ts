@@ -1,31 +1,30 @@
 /**
  * What `tuf-mirror origin` and `tuf-mirror bridge` share: opening the repository signed here,
- * generating keys, and the key routines (resign, rotate-root, sign, publish).
+ * generating keys, printing what was signed, and the key routines (resign, rotate-root, sign, publish).
  */
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config, RepositoryConfig } from '../../config/config';
 import { ConfigError } from '../../config/config';
-import { BridgeError } from '../../bridge/errors';
 import { createLogger } from '../../lib/log';
 import { OriginError } from '../../origin/errors';
 import type { KeyType } from '../../origin/keys';
 import { prepareRootRotation, publishPendingRoot, readPendingRoot, resignOrigin, signPendingRoot, type Initialized, type KeyOptions, type OriginContext } from '../../origin/origin';
 import { serialize, TOP_ROLES, type TopRole } from '../../origin/repository';
-import { Store } from '../../store/store';
-import { configFrom, EXIT } from '../options';
+import { Store, type GenerationRecord } from '../../store/store';
+import { configFrom, repositoryNamed } from '../options';
+import { printJson } from '../report';
 
 export type SignedKind = 'origin' | 'bridge';
 
 function signedRepositoryOf(config: Config, name: string, kind: SignedKind): RepositoryConfig {
-  const repository = config.repositories.find((r) => r.name === name);
-  if (!repository) throw new ConfigError(`no repository named ${name}: add it to the configuration with kind: ${kind}`);
+  const repository = repositoryNamed(config, name);
   if (repository.kind !== kind) throw new ConfigError(`repository ${name} is kind: ${repository.kind ?? 'mirror'}, not kind: ${kind}`);
   return repository;
 }
 
-/** Open the store, run, close; an OriginError or BridgeError → exit 1 with its code, nothing written. */
+/** Open the store, run, close. An OriginError or BridgeError reaches the exit-code contract: nothing was written. */
 export async function withSigned(cmd: Command, kind: SignedKind, name: string, fn: (ctx: OriginContext, config: Config) => Promise<void>): Promise<void> {
   const config = configFrom(cmd);
   const repository = signedRepositoryOf(config, name, kind);
@@ -33,14 +32,20 @@ export async function withSigned(cmd: Command, kind: SignedKind, name: string, f
   try {
     store.ensureRepository(repository.name, repository.upstream);
     await fn({ store, repository, logger: createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2) }, config);
-  } catch (err) {
-    if (!(err instanceof OriginError) && !(err instanceof BridgeError)) throw err;
-    process.stderr.write(`tuf-mirror ${kind}: ${err.code}: ${err.message}\n`);
-    process.exitCode = EXIT.failed;
   } finally {
     store.close();
   }
 }
+
+/** What a command signed here did: a sentence, or with --json the same facts under the shared field names. */
+export function report(json: boolean | undefined, facts: Record<string, unknown>, text: string): void {
+  if (json) printJson(facts);
+  else process.stdout.write(text);
+}
+
+export const generationFacts = (name: string, g: GenerationRecord): Record<string, unknown> => ({ repository: name, generation: g.id, roles: g.summary.roles, targets: g.summary.targets });
+
+export const initializedFacts = (name: string, r: Initialized): Record<string, unknown> => ({ ...generationFacts(name, r.generation), anchor: r.anchor, keys: r.keyFiles });
 
 /** What an init prints: the generation, the anchor to hand out, the keys to move offline. */
 export function initialized(name: string, r: Initialized): string {
@@ -92,10 +97,11 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
     .command('resign')
     .description(`re-sign timestamp (and snapshot, targets when due and its keys are at hand) with the online key now; the service does this on ${kind}.resignSchedule`)
     .argument('<name>')
-    .action(async (name: string, _o: unknown, cmd: Command) => {
+    .option('--json', 'print the new generation as JSON')
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
       await withSigned(cmd, kind, name, async (ctx) => {
         const g = await resignOrigin(ctx, { force: true });
-        if (g) process.stdout.write(`${name}: generation ${g.id} (timestamp v${g.timestampVersion}, snapshot v${g.snapshotVersion}, targets v${g.targetsVersion})\n`);
+        if (g) report(o.json, generationFacts(name, g), `${name}: generation ${g.id} (timestamp v${g.timestampVersion}, snapshot v${g.snapshotVersion}, targets v${g.targetsVersion})\n`);
       });
     });
 
@@ -108,7 +114,9 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
     .option('--keys-dir <dir>', 'where the current keys are and the new ones go (default: the configured keysDir)')
     .option('--key-type <type>', 'type of new keys: ecdsa or ed25519', 'ecdsa')
     .option('--out <file>', 'write the pending root here for offline signers instead of publishing')
-    .action(async (name: string, o: { replace: string; threshold?: string[]; keysDir?: string; keyType: string; out?: string }, cmd: Command) => {
+    .option('--pending-file <file>', 'where the pending root goes when the keys at hand cannot meet both thresholds (default: <keys-dir>/<name>-root-v<N>.pending.json)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (name: string, o: { replace: string; threshold?: string[]; keysDir?: string; keyType: string; out?: string; pendingFile?: string; json?: boolean }, cmd: Command) => {
       await withSigned(cmd, kind, name, async (ctx) => {
         const replace: TopRole[] = [];
         for (const r of o.replace ? o.replace.split(',') : []) {
@@ -127,19 +135,26 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
         const keyType: KeyType = o.keyType;
         const keysDir = o.keysDir ?? ctx.repository.origin?.keysDir ?? '';
         const { pending, newKeyFiles, signatures } = prepareRootRotation(ctx, { replace, thresholds, keysDir, keyType });
-        for (const f of newKeyFiles) process.stdout.write(`new key: ${f}\n`);
+        const version = pending.signed.version;
+        if (!o.json) for (const f of newKeyFiles) process.stdout.write(`new key: ${f}\n`);
         if (o.out) {
-          fs.writeFileSync(o.out, serialize(pending));
-          process.stdout.write(`root v${pending.signed.version} with ${signatures} signature(s) written to ${o.out}: add signatures with ${cli} sign ${o.out} --key KEY, then ${cli} publish ${name} ${o.out}\n`);
+          const out = path.resolve(o.out);
+          writePending(out, serialize(pending));
+          report(
+            o.json,
+            { repository: name, published: false, version, signatures, pending: out, newKeys: newKeyFiles },
+            `root v${version} with ${signatures} signature(s) written to ${out}: add signatures with ${cli} sign ${out} --key KEY, then ${cli} publish ${name} ${out}\n`,
+          );
           return;
         }
         try {
           const g = await publishPendingRoot(ctx, pending, keysDir);
-          process.stdout.write(`${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
+          report(o.json, { ...generationFacts(name, g), published: true, version, newKeys: newKeyFiles }, `${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
         } catch (err) {
           if (!(err instanceof OriginError) || err.code !== 'THRESHOLD_NOT_MET') throw err;
-          const file = path.resolve(`${name}-root-v${pending.signed.version}.pending.json`);
-          fs.writeFileSync(file, serialize(pending));
+          // Beside the keys by default: the operator who holds them decides where it goes, never the working directory.
+          const file = path.resolve(o.pendingFile ?? path.join(keysDir, `${name}-root-v${version}.pending.json`));
+          writePending(file, serialize(pending));
           throw new OriginError('THRESHOLD_NOT_MET', `${err.message}\n  the pending root is in ${file}: collect signatures with ${cli} sign ${file} --key KEY, then ${cli} publish ${name} ${file}`);
         }
       });
@@ -150,15 +165,10 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
     .description('add the signature of one key (an offline signer) to a pending root file')
     .argument('<file>', 'the pending root')
     .requiredOption('--key <file>', 'the private key (PEM)')
-    .action((file: string, o: { key: string }) => {
-      try {
-        const r = signPendingRoot(file, o.key);
-        process.stdout.write(`signed by ${r.keyID}; ${r.signatures} signature(s) now\n`);
-      } catch (err) {
-        if (!(err instanceof OriginError)) throw err;
-        process.stderr.write(`${cli}: ${err.code}: ${err.message}\n`);
-        process.exitCode = EXIT.failed;
-      }
+    .option('--json', 'print the outcome as JSON')
+    .action((file: string, o: { key: string; json?: boolean }) => {
+      const r = signPendingRoot(file, o.key);
+      report(o.json, { pending: path.resolve(file), keyId: r.keyID, signatures: r.signatures }, `signed by ${r.keyID}; ${r.signatures} signature(s) now\n`);
     });
 
   group
@@ -167,10 +177,21 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
     .argument('<name>')
     .argument('<file>', 'the pending root')
     .option('--keys-dir <dir>', 'where the keys for re-signing targets/snapshot/timestamp are (default: the configured keysDir)')
-    .action(async (name: string, file: string, o: { keysDir?: string }, cmd: Command) => {
+    .option('--json', 'print the new generation as JSON')
+    .action(async (name: string, file: string, o: { keysDir?: string; json?: boolean }, cmd: Command) => {
       await withSigned(cmd, kind, name, async (ctx) => {
         const g = await publishPendingRoot(ctx, readPendingRoot(file), o.keysDir ?? ctx.repository.origin?.keysDir ?? '');
-        process.stdout.write(`${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
+        report(o.json, { ...generationFacts(name, g), published: true, version: g.rootVersion }, `${name}: root v${g.rootVersion} published in generation ${g.id}\n`);
       });
     });
+}
+
+/** A pending root that cannot be written is said so, with the flag that moves it. */
+function writePending(file: string, bytes: string | Buffer): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, bytes);
+  } catch (err) {
+    throw new OriginError('BAD_INPUT', `cannot write the pending root to ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (give another place with --pending-file or --out)`);
+  }
 }

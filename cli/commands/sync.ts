@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { configFrom, EXIT } from '../options';
-import { ConfigError, isSignedHere } from '../../config/config';
+import { configFrom, EXIT, quietFrom, unknownRepository } from '../options';
+import { progressOnStderr } from '../progress';
+import { bridgeFailed, bridgeReport, operationReport, printJson, printOperation, type BridgeReport } from '../report';
+import { isSignedHere } from '../../config/config';
 import { bridgeContext, tickBridge } from '../../bridge/bridge';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
@@ -18,7 +20,7 @@ export function registerSync(program: Command): void {
     .action(async (names: string[], opts: { json?: boolean }, cmd: Command) => {
       const config = configFrom(cmd);
       const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
-      if (unknown.length) throw new ConfigError(`no repository named ${unknown.join(', ')} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
+      if (unknown.length) throw unknownRepository(config, unknown);
       const named = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
       // An origin is signed here, not synced from anywhere; a bridge looks at its source after the syncs.
       for (const r of named.filter((r) => r.kind === 'origin')) process.stderr.write(`${r.name}: an origin repository, nothing to sync (tuf-mirror origin resign ${r.name} re-signs it)\n`);
@@ -29,33 +31,24 @@ export function registerSync(program: Command): void {
       // A sync from cron with no server running still records events and sends alerts.
       const notifier = new WebhookNotifier(config.alerts.webhooks, logger, { attempts: 3, backoffMs: 1000 });
       const watcher = new Watcher(store, config, logger, notifier);
-      let failed = false;
-      const report = [];
+      const results = [];
+      const bridged: BridgeReport[] = [];
+      // SIGTERM (a Job's pod deleted) or SIGINT: cancel the run, so it is recorded as CANCELLED and
+      // its lock released for a sync elsewhere; a second signal kills as usual.
+      const stop = new AbortController();
+      const cancel = (): void => stop.abort();
+      process.once('SIGTERM', cancel);
+      process.once('SIGINT', cancel);
       try {
         for (const repository of selected) {
-          const result = await syncRepository({
-            store,
-            repository,
-            logger,
-            ...configuredSyncOptions(config),
-          });
+          if (stop.signal.aborted) break;
+          const progress = progressOnStderr(`${repository.name}: sync`, { json: opts.json, quiet: quietFrom(cmd) });
+          const result = await syncRepository({ store, repository, logger, ...configuredSyncOptions(config), signal: stop.signal, onFile: progress.file });
+          progress.done();
           watcher.watch(repository);
-          failed ||= result.outcome === 'failed';
-          const entry =
-            result.outcome === 'failed'
-              ? { repository: repository.name, outcome: result.outcome, error: { code: result.error.code, role: result.error.role ?? null, message: result.error.message }, requests: result.requests, bytes: result.bytes }
-              : { repository: repository.name, outcome: result.outcome, generation: result.generation.id, roles: result.generation.summary.roles, requests: result.requests, bytes: result.bytes };
-          report.push(entry);
-          if (!opts.json) {
-            if (result.outcome === 'failed') {
-              process.stdout.write(`${repository.name}: sync FAILED: ${result.error.code}${result.error.role ? ` [${result.error.role}]` : ''}: ${result.error.message}\n`);
-              const held = store.currentGeneration(repository.name);
-              process.stdout.write(held ? `  still serving generation ${held.id}\n` : '  nothing held yet\n');
-            } else {
-              const roles = result.generation.summary.roles.map((r) => `${r.role} v${r.version}`).join(', ');
-              process.stdout.write(`${repository.name}: ${result.outcome === 'updated' ? 'new generation' : 'unchanged, generation'} ${result.generation.id} (${roles}; ${result.requests} requests, ${result.bytes} bytes)\n`);
-            }
-          }
+          const report = operationReport(repository.name, result, store.currentGeneration(repository.name)?.id ?? null);
+          results.push(report);
+          if (!opts.json) printOperation('sync', report);
         }
         for (const repository of bridges) {
           if (!store.currentGeneration(repository.name)) {
@@ -64,15 +57,18 @@ export function registerSync(program: Command): void {
           }
           const decision = await tickBridge(bridgeContext(config, store, repository, logger));
           watcher.watch(repository);
-          failed ||= decision.outcome === 'held' || decision.outcome === 'failed';
-          report.push({ repository: repository.name, bridge: decision });
+          const report = bridgeReport(repository.name, decision);
+          bridged.push(report);
           if (!opts.json) process.stdout.write(`${repository.name}: bridge ${decision.outcome}: ${decision.message}\n`);
         }
         await notifier.drain();
       } finally {
+        process.off('SIGTERM', cancel);
+        process.off('SIGINT', cancel);
         store.close();
       }
-      if (opts.json) process.stdout.write(JSON.stringify({ results: report }, null, 2) + '\n');
+      if (opts.json) printJson({ results: [...results, ...bridged] });
+      const failed = results.some((r) => r.outcome === 'failed') || bridged.some(bridgeFailed) || stop.signal.aborted;
       process.exitCode = failed ? EXIT.failed : EXIT.ok;
     });
 }

@@ -1,10 +1,7 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Command } from 'commander';
-import { configFrom, EXIT } from '../options';
-import { ConfigError } from '../../config/config';
+import { configFrom, EXIT, repositoryNamed } from '../options';
+import { writeOutput } from '../output';
 import { Store } from '../../store/store';
-import { EXIT_KIND, TrustRootError } from '../../trust/errors';
 import { checkFormat, FORMAT_NAMES, FORMATS, needsMirrorUrl, renderTrustRoot } from '../../trust/formats';
 import { loadTrustMaterial } from '../../trust/material';
 import { parseList, resolveMirrorUrl } from '../../trust/options';
@@ -36,47 +33,33 @@ export function registerTrustroot(program: Command): void {
     .option('--trusted-root-target <name>', 'the target holding the Sigstore trusted root (default: trusted_root.json)')
     .action((name: string, opts: TrustrootOptions, cmd: Command) => {
       const config = configFrom(cmd);
-      const repository = config.repositories.find((r) => r.name === name);
-      if (!repository) throw new ConfigError(`no repository named ${name} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
+      const repository = repositoryNamed(config, name);
       const say = (line: string): boolean => process.stderr.write(`tuf-mirror: ${line}\n`);
+      const format = checkFormat(opts.format);
+      const mirrorUrl = needsMirrorUrl(format) ? resolveMirrorUrl(opts.mirrorUrl, config, repository) : undefined;
+      const store = Store.open(config.dataDir);
+      let output;
       try {
-        const format = checkFormat(opts.format);
-        const mirrorUrl = needsMirrorUrl(format) ? resolveMirrorUrl(opts.mirrorUrl, config, repository) : undefined;
-        const store = Store.open(config.dataDir);
-        let output;
-        try {
-          output = renderTrustRoot(loadTrustMaterial(store, repository.name), format, {
-            mirrorUrl,
-            targets: parseList(opts.targets),
-            all: opts.all,
-            name: opts.name,
-            namespace: opts.namespace,
-            trustedRootTarget: opts.trustedRootTarget,
-          });
-        } finally {
-          store.close();
-        }
-        // stdout is the answer alone; everything said about it goes to stderr.
-        for (const note of output.notes) say(note);
-        for (const warning of output.warnings) say(`warning: ${warning}`);
-        if (opts.out) {
-          writeAtomically(opts.out, output.body);
-          say(`wrote ${opts.out} (${output.body.length} bytes)`);
-        } else {
-          process.stdout.write(output.body);
-        }
-        process.exitCode = EXIT.ok;
-      } catch (err) {
-        if (!(err instanceof TrustRootError)) throw err;
-        say(`${err.code}: ${err.message}`);
-        process.exitCode = EXIT[EXIT_KIND[err.code]];
+        output = renderTrustRoot(loadTrustMaterial(store, repository.name), format, {
+          mirrorUrl,
+          targets: parseList(opts.targets),
+          all: opts.all,
+          name: opts.name,
+          namespace: opts.namespace,
+          trustedRootTarget: opts.trustedRootTarget,
+        });
+      } finally {
+        store.close();
       }
+      // stdout is the answer alone; everything said about it goes to stderr.
+      for (const note of output.notes) say(note);
+      for (const warning of output.warnings) say(`warning: ${warning}`);
+      if (opts.out) {
+        writeOutput(opts.out, output.body);
+        say(`wrote ${opts.out} (${output.body.length} bytes)`);
+      } else {
+        process.stdout.write(output.body);
+      }
+      process.exitCode = EXIT.ok;
     });
-}
-
-/** A half-written TrustRoot must never be applied: write aside, then rename over. */
-function writeAtomically(file: string, bytes: Buffer): void {
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, file);
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
-import { configFrom, EXIT } from '../options';
+import { failureOf, UsageError } from '../exit-codes';
+import { configFrom, EXIT, repositoryNamed } from '../options';
 import { Store } from '../../store/store';
 import { verifyBlobBundle, type BundleAnswer, type Requirement } from '../../verifier/blob';
 import { parseDigest, parsePublicKey, type Artifact } from '../../verifier/signature';
@@ -21,7 +22,6 @@ type BundleOptions = {
   json?: boolean;
 };
 
-class UsageError extends Error {}
 class KeyError extends Error {}
 
 function readFile(file: string, what: string): Buffer {
@@ -74,7 +74,7 @@ export function registerVerifyBundle(program: Command): void {
       } catch (err) {
         if (err instanceof UsageError || err instanceof TrustRootError || err instanceof NoTrustRootError) {
           process.stderr.write(`tuf-mirror verify-bundle: ${err.message}\n`);
-          process.exitCode = err instanceof UsageError ? EXIT.usage : EXIT.failed;
+          process.exitCode = EXIT[failureOf(err)?.kind ?? 'failed'];
           return;
         }
         throw err;
@@ -133,7 +133,7 @@ function trustRootFromFile(file: string): TrustRoot {
 function mirroredTrustRoot(cmd: Command, repository: string | undefined): TrustRoot {
   const config = configFrom(cmd);
   if (repository && !config.repositories.some((r) => r.name === repository)) {
-    throw new NoTrustRootError(`no repository named ${repository} in ${config.origin}`, 'UNKNOWN_REPOSITORY');
+    throw new NoTrustRootError(`no repository named ${repository} in ${config.origin} (configured: ${config.repositories.map((r) => r.name).join(', ')})`, 'UNKNOWN_REPOSITORY');
   }
   const store = Store.open(config.dataDir);
   try {
@@ -154,6 +154,7 @@ export function registerVerify(program: Command): void {
     .option('--json', 'print the answer as JSON')
     .action(async (image: string, opts: { policy: string; repository?: string; json?: boolean }, cmd: Command) => {
       const config = configFrom(cmd);
+      if (opts.repository) repositoryNamed(config, opts.repository);
       let policy;
       try {
         policy = parsePolicy(readFile(opts.policy, 'policy').toString('utf8'), 'policy');
@@ -181,10 +182,11 @@ export function registerVerify(program: Command): void {
       } catch (err) {
         const e = errorAnswer(err);
         if (!e) throw err;
-        const reg = e.body.error.registryStatus !== undefined ? ` (registry answered ${e.body.error.registryStatus}${e.body.error.registryMessage ? `: ${e.body.error.registryMessage}` : ''})` : '';
+        const reg = e.body.error.registryStatus !== undefined ? ` (registry answered ${e.body.error.registryStatus}${e.body.error.registryCode ? ` ${e.body.error.registryCode}` : ''})` : '';
         if (opts.json) process.stdout.write(JSON.stringify({ status: e.status, ...e.body }, null, 2) + '\n');
         else process.stderr.write(`tuf-mirror verify: ${e.body.error.code}: ${e.body.error.message}${reg}\n`);
-        process.exitCode = EXIT.failed;
+        // Unanswerable is a failure; a malformed image reference is the command line's fault.
+        process.exitCode = EXIT[failureOf(err)?.kind ?? 'failed'];
       } finally {
         service.registry.close();
         store.close();

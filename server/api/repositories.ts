@@ -1,10 +1,9 @@
 import express, { Router } from 'express';
 import { isSignedHere, type RepositoryConfig } from '../../config/config';
+import { parseRoot } from '../../lib/tuf-metadata';
 import { allStatuses, repositoryStatus } from '../../watch/status';
 import type { AppDeps } from '../app';
 import { requireAdmin } from '../auth';
-
-type RootJson = { signed: { version: number; expires: string; consistent_snapshot?: boolean; roles: Record<string, { keyids: string[]; threshold: number }>; keys: Record<string, { keytype: string; scheme: string }> } };
 
 /**
  * `/api/v1/repositories…`: what each repository holds, its events and root history (public),
@@ -43,15 +42,15 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   // Root history: every root held, when first seen, its expiry, keys and thresholds per role.
   router.get('/repositories/:name/roots', (_req, res) => {
     const roots = store.roots((res.locals.repository as RepositoryConfig).name).map((r) => {
-      const root = JSON.parse(store.blob(r.sha256)!.toString('utf8')) as RootJson;
+      const root = parseRoot(store.blob(r.sha256)!, `${r.version}.root.json`);
       return {
         version: r.version,
         sha256: r.sha256,
         firstSeenAt: r.firstSeenAt,
         expires: r.expires,
-        consistentSnapshot: root.signed.consistent_snapshot ?? false,
+        consistentSnapshot: root.signed.consistentSnapshot,
         roles: Object.fromEntries(
-          Object.entries(root.signed.roles).map(([role, v]) => [role, { threshold: v.threshold, keyids: v.keyids, keytypes: v.keyids.map((k) => root.signed.keys[k]?.keytype ?? 'unknown') }]),
+          Object.entries(root.signed.roles).map(([role, v]) => [role, { threshold: v.threshold, keyids: v.keyIDs, keytypes: v.keyIDs.map((k) => root.signed.keys[k]?.keyType ?? 'unknown') }]),
         ),
       };
     });
@@ -66,7 +65,8 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
     }
     const result = await syncNow(repository);
     if (result.outcome !== 'failed') {
-      res.json({ outcome: result.outcome, runId: result.runId, generation: result.generation.id, roles: result.generation.summary.roles, requests: result.requests, bytes: result.bytes });
+      const { roles, failedRoles, refusedTargets } = result.generation.summary;
+      res.json({ outcome: result.outcome, runId: result.runId, generation: result.generation.id, roles, ...(failedRoles ? { failedRoles } : {}), ...(refusedTargets ? { refusedTargets } : {}), requests: result.requests, bytes: result.bytes });
       return;
     }
     const { code, role, message } = result.error;

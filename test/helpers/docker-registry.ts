@@ -6,9 +6,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pushBlob, pushBundleReferrer, pushManifest } from '../../scripts/oci-push';
 import { tempDir } from './mirror';
 
-export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+export { sha256 } from '../../scripts/oci-push';
 
 export function dockerRegistryBinary(): string | undefined {
   const r = spawnSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' });
@@ -78,24 +79,12 @@ export class DockerRegistry {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  async pushBlob(repository: string, bytes: Buffer | string): Promise<{ digest: string; size: number }> {
-    const body = Buffer.from(bytes);
-    const digest = sha256(body);
-    const start = await fetch(`${this.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
-    if (start.status !== 202) throw new Error(`blob upload start: ${start.status} ${await start.text()}`);
-    const location = new URL(start.headers.get('location')!, this.url);
-    location.searchParams.set('digest', digest);
-    const put = await fetch(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body });
-    if (put.status !== 201) throw new Error(`blob upload: ${put.status} ${await put.text()}`);
-    return { digest, size: body.length };
+  pushBlob(repository: string, bytes: Buffer | string): Promise<{ digest: string; size: number }> {
+    return pushBlob(this.url, repository, bytes);
   }
 
-  async pushManifest(repository: string, reference: string, manifest: object | Buffer): Promise<{ digest: string; size: number; mediaType: string }> {
-    const body = Buffer.isBuffer(manifest) ? manifest : Buffer.from(JSON.stringify(manifest));
-    const mediaType = (JSON.parse(body.toString()) as { mediaType: string }).mediaType;
-    const res = await fetch(`${this.url}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers: { 'content-type': mediaType }, body });
-    if (res.status !== 201) throw new Error(`manifest push ${repository}:${reference}: ${res.status} ${await res.text()}`);
-    return { digest: sha256(body), size: body.length, mediaType };
+  pushManifest(repository: string, reference: string, manifest: object | Buffer): Promise<{ digest: string; size: number; mediaType: string }> {
+    return pushManifest(this.url, repository, reference, manifest);
   }
 
   /** A small random image: config and one layer, pushed and tagged. */
@@ -126,28 +115,8 @@ export class DockerRegistry {
     });
   }
 
-  /**
-   * A Sigstore bundle as an OCI 1.1 referrer of `subject`, plus the referrers-tag fallback index
-   * at `sha256-<hex>` (distribution 2.8 has no referrers API).
-   */
-  async pushBundleReferrer(repository: string, subject: { digest: string; size: number; mediaType: string }, bundle: object): Promise<string> {
-    const empty = await this.pushBlob(repository, '{}');
-    const blob = await this.pushBlob(repository, JSON.stringify(bundle));
-    const artifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      artifactType,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
-      layers: [{ mediaType: artifactType, ...blob }],
-      subject,
-    };
-    const pushed = await this.pushManifest(repository, sha256(JSON.stringify(manifest)), manifest);
-    await this.pushManifest(repository, subject.digest.replace(':', '-'), {
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [{ mediaType: pushed.mediaType, digest: pushed.digest, size: pushed.size, artifactType }],
-    });
-    return pushed.digest;
+  /** A Sigstore bundle as an OCI 1.1 referrer of `subject`, with the referrers-tag fallback (distribution 2.8 has no referrers API). */
+  pushBundleReferrer(repository: string, subject: { digest: string; size: number; mediaType: string }, bundle: object): Promise<string> {
+    return pushBundleReferrer(this.url, repository, subject, bundle);
   }
 }

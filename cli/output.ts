@@ -1,0 +1,27 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** An output file the command could not write (exit 1): the disk, not the request. */
+export class OutputError extends Error {
+  readonly code = 'CANNOT_WRITE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputError';
+  }
+}
+
+/**
+ * Write aside in the same folder, then rename over: a reader (kubectl apply, an import on the
+ * other side of the gap) never sees half a file.
+ */
+export function writeOutput(file: string, bytes: Buffer | string): void {
+  const target = path.resolve(file);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, target);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new OutputError(`cannot write ${target}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
