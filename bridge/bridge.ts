@@ -7,19 +7,17 @@
  * is promoted now, promoted automatically or by the operator, or held.
  */
 import { canonicalize } from '@tufjs/canonical-json';
-import { Metadata, MetadataKind } from '@tufjs/models';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config, RepositoryConfig } from '../config/config';
 import { checkCompatibility, describeFindings, type GateReport } from '../compat/gate';
-import { metadataPath, targetPath } from '../lib/layout';
 import type { Logger } from '../lib/log';
 import { OriginError } from '../origin/errors';
 import { initSigned, publishNewTargets, type Initialized, type KeyOptions, type OriginContext } from '../origin/origin';
 import type { TargetFileSpec } from '../origin/trust-material';
 import type { BridgeDecision, BridgeOutcome, GenerationRecord, NewEvent, Store } from '../store/store';
 import { BridgeError } from './errors';
-import { generationReader, provenanceSchema, verifiedSourceTargets, type Provenance, type VerifiedSource } from './source';
+import { provenanceSchema, resolvedTargetOf, topLevelTargetNames, verifiedSourceTargets, type Provenance, type VerifiedSource } from './source';
 
 /** The key under each target's `custom` that holds its provenance (next to `sigstore`, which is kept). */
 export const PROVENANCE_KEY = 'tuf-mirror';
@@ -41,16 +39,19 @@ export function bridgedTargets(source: VerifiedSource): TargetFileSpec[] {
 
 type PromotedTarget = { bytes: Buffer; custom: Record<string, unknown>; provenance?: Provenance };
 
-/** What the bridge's served generation holds: each target's bytes, custom and provenance. */
+/**
+ * What the bridge's served generation holds: each target's bytes, custom and provenance, read as
+ * TUF resolves them (the site signs a top-level targets role only), checked against its signed hashes.
+ */
 export function promotedTargets(store: Store, name: string): { generation: GenerationRecord; targets: Map<string, PromotedTarget> } | undefined {
   const generation = store.currentGeneration(name);
   if (!generation) return undefined;
-  const read = generationReader(store, generation, `${name} generation ${generation.id}`);
-  const targets = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(read(metadataPath('targets', generation.targetsVersion)).toString('utf8'))).signed.targets;
+  const label = `${name} generation ${generation.id}`;
   const out = new Map<string, PromotedTarget>();
-  for (const [target, info] of Object.entries(targets)) {
-    const { [PROVENANCE_KEY]: ours, ...custom } = info.custom;
-    out.set(target, { bytes: read(targetPath(target, info.hashes.sha256)), custom, provenance: provenanceOf(ours) });
+  for (const target of topLevelTargetNames(store, generation, label)) {
+    const { info, bytes } = resolvedTargetOf(store, generation, target, label);
+    const { [PROVENANCE_KEY]: ours, ...custom } = info.custom ?? {};
+    out.set(target, { bytes, custom, provenance: provenanceOf(ours) });
   }
   return { generation, targets: out };
 }
@@ -80,8 +81,8 @@ function changesOf(specs: TargetFileSpec[], promoted: Map<string, PromotedTarget
 
 type Candidate = { source: VerifiedSource; specs: TargetFileSpec[]; changes: string[]; gate: GateReport; generation: GenerationRecord | undefined };
 
-async function candidate(ctx: BridgeContext, now: Date): Promise<Candidate> {
-  const source = await verifiedSourceTargets(ctx.store, ctx.source, now);
+function candidate(ctx: BridgeContext, now: Date): Candidate {
+  const source = verifiedSourceTargets(ctx.store, ctx.source, now);
   const specs = bridgedTargets(source);
   const promoted = promotedTargets(ctx.store, ctx.repository.name);
   const gate = checkCompatibility({
@@ -136,7 +137,7 @@ export async function checkBridge(ctx: BridgeContext, now: Date = new Date()): P
   const served = ctx.store.currentGeneration(name)?.id ?? null;
   let c: Candidate;
   try {
-    c = await candidate(ctx, now);
+    c = candidate(ctx, now);
   } catch (err) {
     if (!(err instanceof BridgeError)) throw err;
     const empty = { changes: [], gate: { applicable: false, passed: true, findings: [], consumers: [] }, sourceGeneration: null };
@@ -160,7 +161,7 @@ export type PromoteOptions = {
 export async function promoteBridge(ctx: BridgeContext, options: PromoteOptions = {}): Promise<BridgeDecision> {
   const now = options.now ?? new Date();
   const name = ctx.repository.name;
-  const c = await candidate(ctx, now);
+  const c = candidate(ctx, now);
   const facts = { ...c, sourceGeneration: c.source.generation.id };
   const served = c.generation?.id ?? null;
   if (!c.changes.length) return record(ctx, decision('current', facts, served, `nothing to promote: the promoted content equals ${ctx.source.name} generation ${c.source.generation.id}`, now));
@@ -190,7 +191,7 @@ export async function tickBridge(ctx: BridgeContext, now: Date = new Date()): Pr
 /** Site keys, root v1 and generation 1 holding the source's verified targets (they must pass the gate unless forced). */
 export async function initBridge(ctx: BridgeContext, options: KeyOptions & { force?: boolean }): Promise<Initialized & { decision: BridgeDecision }> {
   const now = options.now ?? new Date();
-  const c = await candidate(ctx, now);
+  const c = candidate(ctx, now);
   const facts = { ...c, sourceGeneration: c.source.generation.id };
   if (!c.gate.passed && !options.force) throw new BridgeError('GATE_FAILED', held(c, ctx.repository.name));
   const initialized = await initSigned(ctx, c.specs, { ...options, now });

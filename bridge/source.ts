@@ -1,22 +1,17 @@
 /**
  * The one place a bridge reads its source: a verified generation of a mirrored repository, turned
- * into the target files it resolves to, each checked against every hash its role signed.
- *
- * After the trust-core change (#12) lands, this reads the generation through the store's
- * resolved-target method (which checks every signed hash itself) instead of parsing targets.json
- * here, and refuses a generation committed with a failed delegated role (see failedRoles below).
+ * into the target files it resolves to. Targets are read through the store's resolved-target
+ * reader (TUF's search as the sync recorded it, bytes checked against the length and every hash
+ * the role signed), never by a plain path.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { Metadata, MetadataKind, type TargetFile } from '@tufjs/models';
 import { z } from 'zod';
 import type { RepositoryConfig } from '../config/config';
-import { metadataPath, targetPath } from '../lib/layout';
 import { redactUrl } from '../lib/log';
-import type { GenerationRecord, Store } from '../store/store';
+import type { GenerationRecord, ResolvedTarget, Store, TargetInfo } from '../store/store';
 import { BridgeError } from './errors';
 
-export type SourceTarget = { name: string; bytes: Buffer; info: TargetFile };
+export type SourceTarget = { name: string; bytes: Buffer; info: TargetInfo };
 
 /** Where a bridged target's bytes were verified; signed into the site's targets metadata. */
 export const provenanceSchema = z.object({
@@ -39,40 +34,66 @@ export type VerifiedSource = { generation: GenerationRecord; targets: SourceTarg
 
 const TOP_LEVEL = ['root', 'timestamp', 'snapshot', 'targets'];
 
+/** The role a name resolves to when the top-level targets role lists it (TUF's search looks there first). */
+const TOP_LEVEL_TARGETS = 'targets';
+
 /**
  * A target name the site may sign: relative, `/`-separated, no empty, `.` or `..` segment, no
- * backslash or control character. The source's sync may have stored worse (#12 refuses such names
- * at sync time); what the site's keys vouch for must be a name every client resolves safely.
+ * backslash or control character. The source's sync refuses such names (they never resolve);
+ * this is defence in depth: what the site's keys vouch for must be a name every client resolves safely.
  */
-function unsafeName(name: string): boolean {
+export function unsafeName(name: string): boolean {
   return name.startsWith('/') || /[\\\x00-\x1f\x7f]/.test(name) || name.split('/').some((s) => s === '' || s === '.' || s === '..');
 }
 
-/** The files of one generation by layout path; a missing one means a damaged store. */
-export function generationReader(store: Store, generation: GenerationRecord, label: string): (path: string) => Buffer {
-  const files = store.generationFiles(generation.id);
-  return (p) => {
-    const sha = files.get(p);
-    const bytes = sha === undefined ? undefined : store.blob(sha);
-    if (!bytes) throw new BridgeError('SOURCE_DAMAGED', `${label} lacks ${p}`);
-    return bytes;
-  };
+/**
+ * What the run that committed the generation could not verify: delegated roles it did not mirror
+ * and target names it refused. Any of them means the generation did not verify in full, whichever
+ * role it concerns: a bridge re-signs only what verified completely.
+ */
+function unverifiedParts(generation: GenerationRecord): string[] {
+  return [
+    ...(generation.summary.failedRoles ?? []).map((r) => `role ${r.role} (${r.code})`),
+    ...(generation.summary.refusedTargets ?? []).map((t) => `target ${JSON.stringify(t.name)} of ${t.role} (${t.code})`),
+  ];
 }
 
 /**
- * Delegated roles that failed when the generation was committed. Until #12 there are none: a
- * failing delegated role fails the whole sync. #12 records them per generation; return them here.
+ * A resolved target of a generation with its bytes, or SOURCE_DAMAGED when the store's bytes no
+ * longer match what the role signed (or the name no longer resolves).
  */
-function failedRoles(_generation: GenerationRecord): string[] {
-  return []; // #12: return the generation's failed delegated roles (summary field added by #12).
+export function resolvedTargetOf(store: Store, generation: GenerationRecord, name: string, label: string): ResolvedTarget {
+  let resolved: ResolvedTarget | undefined;
+  try {
+    resolved = store.resolvedTarget(generation.id, name);
+  } catch (err) {
+    throw new BridgeError('SOURCE_DAMAGED', `${label}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!resolved) throw new BridgeError('SOURCE_DAMAGED', `${label}: target ${name} does not resolve`);
+  return resolved;
 }
 
 /**
- * The top-level targets of `source`'s current generation, bytes checked against the length and
- * every hash the targets role signed. Refuses a generation that did not verify in full, or whose
- * top-level metadata has expired since (a frozen source must not feed a new promotion).
+ * The names the top-level targets role lists in a generation (the bridge's default), sorted; a
+ * generation committed before resolutions were recorded has none to read through, which is refused.
  */
-export async function verifiedSourceTargets(store: Store, source: RepositoryConfig, now: Date = new Date()): Promise<VerifiedSource> {
+export function topLevelTargetNames(store: Store, generation: GenerationRecord, label: string): string[] {
+  if (generation.summary.resolvedTargets === undefined) {
+    throw new BridgeError('SOURCE_NOT_VERIFIED', `${label} was committed before target resolutions were recorded: the next sync of ${generation.repository} records them`);
+  }
+  return store
+    .resolvedTargets(generation.id)
+    .filter((t) => t.role === TOP_LEVEL_TARGETS)
+    .map((t) => t.name);
+}
+
+/**
+ * The top-level targets of `source`'s current generation as TUF resolves them, bytes checked
+ * against the length and every hash the targets role signed. Refuses a generation that did not
+ * verify in full (accepted expired, a failed delegated role, a refused target), or whose top-level
+ * metadata has expired since (a frozen source must not feed a new promotion).
+ */
+export function verifiedSourceTargets(store: Store, source: RepositoryConfig, now: Date = new Date()): VerifiedSource {
   const generation = store.currentGeneration(source.name);
   if (!generation) throw new BridgeError('SOURCE_EMPTY', `${source.name} holds no verified generation yet: sync it first`);
   const label = `${source.name} generation ${generation.id}`;
@@ -80,32 +101,17 @@ export async function verifiedSourceTargets(store: Store, source: RepositoryConf
   if (accepted?.length) {
     throw new BridgeError('SOURCE_NOT_VERIFIED', `${label} was imported with --allow-expired (${accepted.map((r) => `${r.role} v${r.version}`).join(', ')}): not verified in full`);
   }
-  const failed = failedRoles(generation);
-  if (failed.length) throw new BridgeError('SOURCE_NOT_VERIFIED', `${label} was committed with failed delegated roles (${failed.join(', ')}): not verified in full`);
+  const unverified = unverifiedParts(generation);
+  if (unverified.length) throw new BridgeError('SOURCE_NOT_VERIFIED', `${label} was committed with parts it could not verify (${unverified.join(', ')}): not verified in full`);
   const expired = generation.summary.roles.filter((r) => TOP_LEVEL.includes(r.role) && Date.parse(r.expires) <= now.getTime());
   if (expired.length) {
     throw new BridgeError('SOURCE_EXPIRED', `${label}: ${expired.map((r) => `${r.role} v${r.version} expired ${r.expires}`).join(', ')}; the source must sync again before anything new is bridged`);
   }
 
-  const read = generationReader(store, generation, label);
-  const targetsBytes = read(metadataPath('targets', generation.targetsVersion));
-  let targetsMetadata;
-  try {
-    targetsMetadata = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(targetsBytes.toString('utf8')));
-  } catch (err) {
-    throw new BridgeError('SOURCE_DAMAGED', `${label}: targets v${generation.targetsVersion} does not parse: ${(err as Error).message}`);
-  }
   const targets: SourceTarget[] = [];
-  for (const [name, info] of Object.entries(targetsMetadata.signed.targets).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const name of topLevelTargetNames(store, generation, label)) {
     if (unsafeName(name)) throw new BridgeError('UNSAFE_TARGET_NAME', `${label}: target ${JSON.stringify(name)} is not a name the site will sign`);
-    const hash = info.hashes.sha256 ?? Object.values(info.hashes)[0];
-    if (!hash) throw new BridgeError('SOURCE_DAMAGED', `${label}: target ${name} lists no hash`);
-    const bytes = read(targetPath(name, hash));
-    try {
-      await info.verify(Readable.from([bytes]));
-    } catch (err) {
-      throw new BridgeError('SOURCE_DAMAGED', `${label}: target ${name} does not match its signed length and hashes: ${(err as Error).message}`);
-    }
+    const { info, bytes } = resolvedTargetOf(store, generation, name, label);
     targets.push({ name, bytes, info });
   }
   const trustedRoot = targets.find((t) => t.name === 'trusted_root.json');

@@ -9,7 +9,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, mock, test } from 'node:test';
-import { PROVENANCE_KEY, promoteBridge, provenanceOf } from '../bridge/bridge';
+import { checkBridge, PROVENANCE_KEY, promoteBridge, provenanceOf } from '../bridge/bridge';
+import { unsafeName } from '../bridge/source';
 import { BridgeError } from '../bridge/errors';
 import { resignOrigin } from '../origin/origin';
 import type { WatchItem } from '../watch/evaluate';
@@ -163,11 +164,58 @@ describe('a hostile source', () => {
     const served = connected.service.store.currentGeneration(SITE)!.id;
     repo.addTarget('win\\..\\evil.pem', REKOR_PUB);
     repo.publish();
-    assert.equal((await connected.service.syncAll())[0].outcome, 'updated', 'the mirror stores it (the trust core refuses such names at sync)');
+    const [r] = await connected.service.syncAll();
+    assert.equal(r.outcome, 'updated', 'the trust core refuses the name alone and commits the rest');
+    assert.deepEqual(connected.service.store.currentGeneration(SOURCE)!.summary.refusedTargets?.map((t) => t.code), ['TARGET_NAME_UNSAFE']);
     const decision = connected.service.store.latestBridgeDecision(SITE)!;
     assert.equal(decision.outcome, 'source-unavailable');
-    assert.match(decision.message, /^UNSAFE_TARGET_NAME: sigstore generation \d+: target "win\\\\\.\.\\\\evil\.pem" is not a name the site will sign/);
+    assert.match(decision.message, /^SOURCE_NOT_VERIFIED: sigstore generation \d+ was committed with parts it could not verify \(target "win\\\\\.\.\\\\evil\.pem" of targets \(TARGET_NAME_UNSAFE\)\): not verified in full/);
     assert.equal(connected.service.store.currentGeneration(SITE)!.id, served, 'nothing published');
     assert.equal(itemOf(await status(connected.service.url, SITE), 'bridge').state, 'warning');
+  });
+
+  test('a delegated role that fails refuses the whole source generation, though the bridge takes top-level targets only', async () => {
+    mock.timers.setTime(START + 62 * DAY);
+    repo.removeTarget('win\\..\\evil.pem');
+    repo.addDelegation('npm', { paths: ['npm/*'] });
+    repo.addTarget('npm/keys.json', '{}', { role: 'npm' });
+    repo.publish();
+    assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
+    assert.equal(connected.service.store.latestBridgeDecision(SITE)!.outcome, 'current', 'a source that verified in full again; its delegated target is not bridged');
+    const served = connected.service.store.currentGeneration(SITE)!.id;
+
+    repo.setExpiry('npm', new Date(START + 61 * DAY));
+    repo.publish();
+    assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
+    assert.deepEqual(connected.service.store.currentGeneration(SOURCE)!.summary.failedRoles?.map((f) => `${f.role} ${f.code}`), ['npm EXPIRED_METADATA']);
+    const decision = connected.service.store.latestBridgeDecision(SITE)!;
+    assert.equal(decision.outcome, 'source-unavailable');
+    assert.match(decision.message, /^SOURCE_NOT_VERIFIED: sigstore generation \d+ was committed with parts it could not verify \(role npm \(EXPIRED_METADATA\)\)/);
+    assert.equal(connected.service.store.currentGeneration(SITE)!.id, served, 'nothing published');
+  });
+
+  test('a target whose stored bytes no longer match what its role signed is never re-signed', async () => {
+    mock.timers.setTime(START + 63 * DAY);
+    repo.setExpiry('npm', new Date(START + 400 * DAY));
+    repo.publish();
+    assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
+    assert.equal(connected.service.store.latestBridgeDecision(SITE)!.outcome, 'current');
+    const store = connected.service.store;
+    const source = store.currentGeneration(SOURCE)!;
+    const sha = store.resolvedTarget(source.id, 'trusted_root.json')!.info.hashes.sha256;
+    const original = store.blob(sha)!;
+    store.db.prepare('UPDATE blobs SET data = ? WHERE sha256 = ?').run(Buffer.from('{"mediaType":"tampered"}'), sha);
+    try {
+      const decision = await checkBridge(connected.ctx);
+      assert.equal(decision.outcome, 'source-unavailable');
+      assert.match(decision.message, /^SOURCE_DAMAGED: sigstore generation \d+: store: target trusted_root\.json of generation \d+ does not match what targets signed/);
+    } finally {
+      store.db.prepare('UPDATE blobs SET data = ? WHERE sha256 = ?').run(original, sha);
+    }
+  });
+
+  test('names the site never signs, whatever a store holds (defence in depth behind the trust core)', () => {
+    for (const bad of ['/etc/passwd', 'a/../b', './a', 'a//b', 'a/', 'win\\evil', 'nul\x00', '..']) assert.ok(unsafeName(bad), bad);
+    for (const good of ['trusted_root.json', 'registry.npmjs.org/keys.json', 'a..b', '.hidden']) assert.ok(!unsafeName(good), good);
   });
 });
