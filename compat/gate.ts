@@ -5,13 +5,13 @@
  * candidate with a blocking finding; the watch reports the same findings for every repository.
  */
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
-import { SigningConfig, TrustedRoot, type CertificateAuthority, type TransparencyLogInstance } from '@sigstore/protobuf-specs';
+import { SigningConfig, type CertificateAuthority, type TransparencyLogInstance, type TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial } from '@sigstore/verify';
+import { parseTrustedRoot, TrustedRootError } from '../lib/trusted-root';
 import { acceptsTlogKey, CONSUMERS, spkiKeyType } from './consumers';
 
 export const TRUSTED_ROOT_TARGET = 'trusted_root.json';
 const SIGNING_CONFIG = /^signing_config[^/]*\.json$/;
-const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot';
 const SIGNING_CONFIG_MEDIA_TYPE = 'application/vnd.dev.sigstore.signingconfig';
 
 export type FindingCode =
@@ -84,48 +84,35 @@ const notice = (code: FindingCode, target: string, message: string, extra: { sub
 
 function parseQuietly(bytes: Buffer): TrustedRoot | undefined {
   try {
-    return TrustedRoot.fromJSON(JSON.parse(bytes.toString('utf8')));
+    return parseTrustedRoot(bytes, TRUSTED_ROOT_TARGET).trustedRoot;
   } catch {
     return undefined;
   }
 }
 
-type Entry = { kind: 'tlogs' | 'ctlogs' | 'certificateAuthorities' | 'timestampAuthorities'; index: number; validFor: unknown };
-
-/** Parsed as @sigstore/verify parses it, or the reason it cannot be. */
+/**
+ * Read by this service's one trusted_root.json parser (lib/trusted-root.ts: JSON, media type, every
+ * field's shape, a `validFor.start` on every entry), then loaded as @sigstore/verify loads it
+ * (every key and certificate): the check itself. Undefined, with the reason, when either refuses.
+ */
 function loadTrustedRoot(bytes: Buffer, findings: Finding[]): TrustedRoot | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    findings.push(blocking('TRUSTED_ROOT_UNLOADABLE', TRUSTED_ROOT_TARGET, `not JSON: ${(err as Error).message}`));
-    return undefined;
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    findings.push(blocking('TRUSTED_ROOT_UNLOADABLE', TRUSTED_ROOT_TARGET, 'not a JSON object'));
-    return undefined;
-  }
   let root: TrustedRoot;
   try {
-    root = TrustedRoot.fromJSON(json);
+    root = parseTrustedRoot(bytes, TRUSTED_ROOT_TARGET).trustedRoot;
+  } catch (err) {
+    if (!(err instanceof TrustedRootError)) throw err;
+    if (err.code === 'MALFORMED' && err.field?.endsWith('validFor.start')) {
+      findings.push(blocking('VALIDITY_START_MISSING', TRUSTED_ROOT_TARGET, `${err.message}: a range open to the past is refused by this service's verifier`));
+    } else {
+      findings.push(blocking('TRUSTED_ROOT_UNLOADABLE', TRUSTED_ROOT_TARGET, err.message));
+    }
+    return undefined;
+  }
+  try {
     toTrustMaterial(root);
   } catch (err) {
-    findings.push(blocking('TRUSTED_ROOT_UNLOADABLE', TRUSTED_ROOT_TARGET, `@sigstore/verify cannot load it: ${(err as Error).message}`));
+    findings.push(blocking('TRUSTED_ROOT_UNLOADABLE', TRUSTED_ROOT_TARGET, `@sigstore/verify cannot load it: ${err instanceof Error ? err.message : String(err)}`));
     return undefined;
-  }
-  if (!root.mediaType.startsWith(TRUSTED_ROOT_MEDIA_TYPE)) {
-    findings.push(blocking('TRUSTED_ROOT_UNLOADABLE', TRUSTED_ROOT_TARGET, `mediaType ${JSON.stringify(root.mediaType)} is not a Sigstore trusted root`));
-    return undefined;
-  }
-  const entries: Entry[] = [
-    ...root.tlogs.map((l, index) => ({ kind: 'tlogs' as const, index, validFor: l.publicKey?.validFor })),
-    ...root.ctlogs.map((l, index) => ({ kind: 'ctlogs' as const, index, validFor: l.publicKey?.validFor })),
-    ...root.certificateAuthorities.map((a, index) => ({ kind: 'certificateAuthorities' as const, index, validFor: a.validFor })),
-    ...root.timestampAuthorities.map((a, index) => ({ kind: 'timestampAuthorities' as const, index, validFor: a.validFor })),
-  ];
-  const open = entries.filter((e) => !(e.validFor && typeof e.validFor === 'object' && 'start' in e.validFor && e.validFor.start));
-  for (const e of open) {
-    findings.push(blocking('VALIDITY_START_MISSING', TRUSTED_ROOT_TARGET, `${e.kind}[${e.index}] has no validFor.start: a range open to the past is refused by this service's verifier`));
   }
   return root;
 }

@@ -70,7 +70,7 @@ describe('blocking findings', () => {
     delete noStart.timestampAuthorities[0].validFor.start;
     assert.deepEqual(unloadable(noStart), ['!VALIDITY_START_MISSING']);
     const notJson = new Map([...PUBLIC, ['trusted_root.json', Buffer.from('{"mediaType":')]]);
-    assert.match(checkCompatibility({ targets: notJson }).findings[0].message, /^not JSON/);
+    assert.match(checkCompatibility({ targets: notJson }).findings[0].message, /^trusted_root\.json is not JSON/);
   });
 
   test('a signing config that does not parse, a legacy PEM target that is not PEM', () => {
