@@ -3,6 +3,7 @@
  * and the README print) and which error means which code. A script or a CronJob acts on these.
  */
 import { CommanderError } from 'commander';
+import { BridgeError } from '../bridge/errors';
 import { ConfigError } from '../config/config';
 import { OriginError } from '../origin/errors';
 import { PublishError } from '../publish/publish';
@@ -62,6 +63,7 @@ const RULES: Rule[] = [
   rule(ConfigError, () => 'config', (e) => e.code, false),
   rule(OutputError, () => 'failed', (e) => e.code, false),
   rule(OriginError, (e) => (e.code === 'BAD_INPUT' ? 'usage' : 'failed'), (e) => e.code),
+  rule(BridgeError, (e) => (e.code === 'NOT_A_BRIDGE' ? 'config' : 'failed'), (e) => e.code),
   rule(ExportError, (e) => (e.reason === 'SINCE_ROOT' ? 'usage' : 'failed'), (e) => e.reason, false),
   rule(PublishError, () => 'failed', (e) => e.reason, false),
   rule(SyncError, () => 'failed', (e) => e.code),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { packageVersion } from '../lib/paths';
+import { registerBridge } from './commands/bridge';
 import { registerConfig } from './commands/config';
 import { registerExport } from './commands/export';
 import { registerImport } from './commands/import';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerImport(program);
   registerOrigin(program);
+  registerBridge(program);
   registerVerify(program);
   registerVerifyBundle(program);
   registerConfig(program);

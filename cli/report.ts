@@ -3,6 +3,7 @@
  * `repository`, `generation` (a generation id), `outcome`, `roles` ({role, version, expires}),
  * `files`, `bytes`, and on failure `error` ({code, message}); the text forms say the same.
  */
+import type { BridgeDecision } from '../store/store';
 import { syncReport, type SyncReport } from '../sync/import';
 import { problemLines } from '../watch/status';
 
@@ -29,3 +30,11 @@ export function printOperation(verb: 'sync' | 'import', report: SyncReport): voi
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/** A bridge's decision as `--json` prints it: the shared `repository`, `outcome` and `generation` (the bridge's generation served), then the decision's own fields. */
+export type BridgeReport = { repository: string } & BridgeDecision;
+
+export const bridgeReport = (repository: string, decision: BridgeDecision): BridgeReport => ({ repository, ...decision });
+
+/** A decision a sync exits 1 for: a held candidate or a failed promotion (both critical). */
+export const bridgeFailed = (d: BridgeDecision): boolean => d.outcome === 'held' || d.outcome === 'failed';

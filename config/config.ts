@@ -51,7 +51,7 @@ const thresholds = z.record(z.string(), threshold).superRefine((record, ctx) => 
 });
 export type Threshold = z.output<typeof threshold>;
 
-const originSchema = z.strictObject({
+const signingFields = {
   /** Key files (`<role>-<n>.pem`, owner-only); the service reads only the online ones (timestamp, snapshot). */
   keysDir: z.string().min(1).optional(),
   timestampExpiry: duration.default(7 * 86400),
@@ -60,7 +60,28 @@ const originSchema = z.strictObject({
   rootExpiry: duration.default(182 * 86400),
   /** When the online key re-signs timestamp (and snapshot when it nears expiry). Default daily. */
   resignSchedule: cronExpression.default('0 3 * * *'),
-});
+};
+const originSchema = z.strictObject(signingFields);
+
+/**
+ * A bridge re-signs what a verified generation of `source` resolves to with the site's keys. Its
+ * timestamp must outlive the time between two transfers across the gap, so there is no default:
+ * the operator names the cadence.
+ */
+const bridgeSchema = z
+  .strictObject({
+    ...signingFields,
+    /** The mirrored repository (of this configuration) whose verified generations are bridged. */
+    source: z.string().min(1),
+    /** auto: promote every candidate that passes the compatibility gate; manual: `tuf-mirror bridge promote`. */
+    promote: z.enum(['auto', 'manual']).default('auto'),
+    timestampExpiry: duration.refine((s) => s >= 86400, { message: 'must be at least 1d (longer than the time between two transfers)' }),
+    rootExpiry: duration.default(365 * 86400),
+  })
+  .refine((b) => b.snapshotExpiry > b.timestampExpiry && b.targetsExpiry > b.timestampExpiry, {
+    message: 'snapshotExpiry and targetsExpiry must be longer than timestampExpiry',
+    path: ['timestampExpiry'],
+  });
 
 const repositorySchema = z.strictObject({
   name: z
@@ -68,8 +89,11 @@ const repositorySchema = z.strictObject({
     .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it is used in URLs)')
     .max(63)
     .refine((n) => !RESERVED_NAMES.has(n), { message: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
-  /** mirror (default): sync and verify `upstream`. origin: a repository this service signs (`tuf-mirror origin`). */
-  kind: z.enum(['mirror', 'origin']).default('mirror'),
+  /**
+   * mirror (default): sync and verify `upstream`. origin: a repository this service signs
+   * (`tuf-mirror origin`). bridge: the verified targets of another repository, re-signed here.
+   */
+  kind: z.enum(['mirror', 'origin', 'bridge']).default('mirror'),
   upstream: z
     .string()
     .url('must be an absolute http(s) URL')
@@ -84,11 +108,15 @@ const repositorySchema = z.strictObject({
   thresholds: thresholds.optional(),
   /** For kind origin: where its keys live and how long what it signs stays valid. */
   origin: originSchema.optional(),
+  /** For kind bridge: its source, promotion, keys and validity periods. */
+  bridge: bridgeSchema.optional(),
 })
-  .refine((r) => r.kind === 'origin' || r.upstream !== undefined, { message: 'a mirror needs an upstream', path: ['upstream'] })
-  .refine((r) => r.kind === 'mirror' || r.upstream === undefined, { message: 'an origin has no upstream: it is signed here', path: ['upstream'] })
+  .refine((r) => r.kind !== 'mirror' || r.upstream !== undefined, { message: 'a mirror needs an upstream', path: ['upstream'] })
+  .refine((r) => r.kind !== 'origin' || r.upstream === undefined, { message: 'an origin has no upstream: it is signed here', path: ['upstream'] })
+  .refine((r) => r.kind !== 'bridge' || r.upstream === undefined, { message: 'a bridge has no upstream: it re-signs its bridge.source', path: ['upstream'] })
   .refine((r) => r.kind === 'origin' || r.origin === undefined, { message: 'only for kind: origin', path: ['origin'] })
-  .refine((r) => r.kind === 'origin' || r.trustAnchor !== undefined, { message: 'a mirror needs a trustAnchor (a pinned root.json)', path: ['trustAnchor'] });
+  .refine((r) => (r.kind === 'bridge') === (r.bridge !== undefined), { message: 'kind: bridge needs a bridge block (source, timestampExpiry), and only it has one', path: ['bridge'] })
+  .refine((r) => r.kind !== 'mirror' || r.trustAnchor !== undefined, { message: 'a mirror needs a trustAnchor (a pinned root.json)', path: ['trustAnchor'] });
 
 const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
@@ -190,6 +218,7 @@ const configSchema = z.strictObject({
   verifier: verifierConfigSchema,
 });
 
+/** How a repository signed here (an origin or a bridge) signs: its keys and validity periods. */
 export type OriginConfig = {
   /** Absolute path of the key files. */
   keysDir: string;
@@ -201,10 +230,16 @@ export type OriginConfig = {
   resignSchedule: string;
 };
 
+export type BridgeConfig = {
+  /** The mirrored repository whose verified generations this bridge re-signs. */
+  source: string;
+  promote: 'auto' | 'manual';
+};
+
 export type RepositoryConfig = {
   name: string;
-  kind?: 'mirror' | 'origin';
-  /** The upstream URL; `origin` for an origin repository. */
+  kind?: 'mirror' | 'origin' | 'bridge';
+  /** The upstream URL; `origin` for an origin repository, `bridge:<source>` for a bridge. */
   upstream: string;
   /** Absolute path of the pinned root.json. */
   trustAnchor: string;
@@ -212,8 +247,13 @@ export type RepositoryConfig = {
   /** Cron expression of scheduled refreshes. */
   schedule?: string;
   thresholds?: Record<string, Threshold>;
+  /** Signing settings of a repository signed here: set for kind origin and kind bridge. */
   origin?: OriginConfig;
+  bridge?: BridgeConfig;
 };
+
+/** Origins and bridges are signed by this service: never synced from an upstream, never imported into. */
+export const isSignedHere = (r: Pick<RepositoryConfig, 'kind'>): boolean => r.kind === 'origin' || r.kind === 'bridge';
 
 export type Config = Omit<z.output<typeof configSchema>, 'repositories'> & {
   repositories: RepositoryConfig[];
@@ -280,19 +320,35 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
   const defaultName = defaults[0]?.name ?? (parsed.repositories.length === 1 ? parsed.repositories[0].name : undefined);
 
   const dataDir = overrides.dataDir ? path.resolve(overrides.dataDir) : path.resolve(baseDir, parsed.dataDir);
+  parsed.repositories.forEach((r, i) => {
+    const wanted = r.bridge?.source;
+    if (wanted === undefined) return;
+    const source = parsed.repositories.find((s) => s.name === wanted);
+    if (!source || source.kind !== 'mirror') {
+      throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].bridge.source: "${wanted}" is not a mirror repository of this configuration`);
+    }
+  });
   const repositories = parsed.repositories.map((r, i) => {
-    // An origin's own root v1 is its anchor; `tuf-mirror origin init` writes it.
-    const originHome = path.join(dataDir, 'origin', r.name);
-    const trustAnchor = r.trustAnchor ? path.resolve(baseDir, r.trustAnchor) : path.join(originHome, '1.root.json');
+    // A repository signed here has its own root v1 as anchor; `tuf-mirror origin|bridge init` writes it.
+    const home = path.join(dataDir, r.kind, r.name);
+    const trustAnchor = r.trustAnchor ? path.resolve(baseDir, r.trustAnchor) : path.join(home, '1.root.json');
     if (r.kind === 'mirror' && !fs.existsSync(trustAnchor)) {
       throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].trustAnchor: no such file ${trustAnchor}`);
     }
-    const settings = r.kind === 'origin' ? originSchema.parse(r.origin ?? {}) : undefined;
+    const settings = r.kind === 'origin' ? originSchema.parse(r.origin ?? {}) : r.bridge;
     return {
       name: r.name,
       kind: r.kind,
-      upstream: r.upstream?.replace(/\/+$/, '') ?? 'origin',
-      origin: settings && { ...settings, keysDir: settings.keysDir ? path.resolve(baseDir, settings.keysDir) : path.join(originHome, 'keys') },
+      upstream: r.upstream?.replace(/\/+$/, '') ?? (r.bridge ? `bridge:${r.bridge.source}` : 'origin'),
+      origin: settings && {
+        keysDir: settings.keysDir ? path.resolve(baseDir, settings.keysDir) : path.join(home, 'keys'),
+        timestampExpiry: settings.timestampExpiry,
+        snapshotExpiry: settings.snapshotExpiry,
+        targetsExpiry: settings.targetsExpiry,
+        rootExpiry: settings.rootExpiry,
+        resignSchedule: settings.resignSchedule,
+      },
+      bridge: r.bridge && { source: r.bridge.source, promote: r.bridge.promote },
       trustAnchor,
       default: r.name === defaultName,
       schedule: r.schedule ?? parsed.sync.schedule,

@@ -19,13 +19,16 @@ export type TrustedRootErrorCode =
   | 'MALFORMED'; // a field of the wrong shape, a validity window without a start, an unknown enum value
 
 export class TrustedRootError extends Error {
+  /** MALFORMED: the field at fault, e.g. `tlogs[0].publicKey.validFor.start`, when one is. */
+  readonly field?: string;
   constructor(
     readonly code: TrustedRootErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; field?: string },
   ) {
     super(message, options);
     this.name = 'TrustedRootError';
+    if (options?.field) this.field = options.field;
   }
 }
 
@@ -146,7 +149,7 @@ export function parseTrustedRoot(bytes: Buffer | string, name = 'trusted_root.js
       throw new TrustedRootError('NOT_A_TRUSTED_ROOT', `${name} is not a Sigstore trusted root (mediaType ${JSON.stringify(value)})`);
     }
     const [first] = parsed.error.issues;
-    throw new TrustedRootError('MALFORMED', `${name}: ${where(first.path)} ${first.message}`);
+    throw new TrustedRootError('MALFORMED', `${name}: ${where(first.path)} ${first.message}`, { field: where(first.path) });
   }
   let trustedRoot: TrustedRoot;
   try {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
-import type { RepositoryConfig } from '../config/config';
+import { isSignedHere, type RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
 import { MetadataError, parseRoot } from '../lib/tuf-metadata';
 import type { GenerationRecord, Store } from '../store/store';
@@ -24,17 +24,18 @@ import {
   type RootChange,
   type TopRole,
 } from './repository';
-import { parseTrustMaterial, trustTargets, type TrustMaterial } from './trust-material';
+import { parseTrustMaterial, trustTargets, type TargetFileSpec, type TrustMaterial } from './trust-material';
 
 /**
- * Operations on a repository this service signs. Each builds the next file map in memory, then
- * publishes it through the same TUF client workflow a sync runs (a MapSource instead of an
- * upstream): what we signed is verified from our own root chain before anyone can be served it.
+ * Operations on a repository this service signs: an origin (trust material given here) or a
+ * bridge (bridge/: targets re-signed from a verified source). Each builds the next file map in
+ * memory, then publishes it through the same TUF client workflow a sync runs (a MapSource instead
+ * of an upstream): what we signed is verified from our own root chain before anyone can be served it.
  */
 export type OriginContext = { store: Store; repository: RepositoryConfig; logger: Logger };
 
 function settings(repository: RepositoryConfig) {
-  if (repository.kind !== 'origin' || !repository.origin) throw new OriginError('NOT_AN_ORIGIN', `repository ${repository.name} is not kind: origin`);
+  if (!isSignedHere(repository) || !repository.origin) throw new OriginError('NOT_AN_ORIGIN', `repository ${repository.name} is not signed here (kind: origin or bridge)`);
   return repository.origin;
 }
 
@@ -46,7 +47,7 @@ export function periodsOf(repository: RepositoryConfig): Periods {
 /** The current generation's files (the layout paths a client asks for). */
 export function currentFiles(store: Store, name: string): Files {
   const generation = store.currentGeneration(name);
-  if (!generation) throw new OriginError('NOT_INITIALIZED', `${name} holds nothing yet: run tuf-mirror origin init ${name}`);
+  if (!generation) throw new OriginError('NOT_INITIALIZED', `${name} holds nothing yet: run its init (tuf-mirror origin init or tuf-mirror bridge init)`);
   return new Map([...store.generationFiles(generation.id)].map(([p, sha]) => [p, store.blob(sha)!]));
 }
 
@@ -58,21 +59,37 @@ async function publish(ctx: OriginContext, files: Files, reason: string): Promis
   return result.generation;
 }
 
-export type InitOptions = {
-  material: TrustMaterial;
-  operator: string;
+/** How many keys of each top-level role to generate, of which type. */
+export type KeyOptions = {
   keyType: KeyType;
   keys: Record<TopRole, { count: number; threshold: number }>;
   now?: Date;
 };
 
-/** Keys into keysDir, root v1 as the trust anchor, and generation 1. Nothing is left behind if it fails. */
-export async function initOrigin(ctx: OriginContext, options: InitOptions): Promise<{ generation: GenerationRecord; keyFiles: string[]; anchor: string }> {
+export type InitOptions = KeyOptions & {
+  material: TrustMaterial;
+  operator: string;
+};
+
+export type Initialized = { generation: GenerationRecord; keyFiles: string[]; anchor: string };
+
+/** An origin: its trust material built into targets, then initSigned. */
+export async function initOrigin(ctx: OriginContext, options: InitOptions): Promise<Initialized> {
+  const now = options.now ?? new Date();
+  return initSigned(ctx, trustTargets(options.material, options.operator, now), { ...options, now });
+}
+
+/**
+ * Keys into keysDir, root v1 as the trust anchor, and generation 1 holding `targets`. Nothing is
+ * left behind if it fails.
+ */
+export async function initSigned(ctx: OriginContext, targets: TargetFileSpec[], options: KeyOptions): Promise<Initialized> {
   const { store, repository } = ctx;
   const o = settings(repository);
   store.ensureRepository(repository.name, repository.upstream);
-  if (store.currentGeneration(repository.name)) throw new OriginError('ALREADY_INITIALIZED', `${repository.name} already holds generation ${store.currentGeneration(repository.name)!.id}`);
-  if (fs.existsSync(repository.trustAnchor)) throw new OriginError('ALREADY_INITIALIZED', `${repository.trustAnchor} exists: this origin was initialized before`);
+  const held = store.currentGeneration(repository.name);
+  if (held) throw new OriginError('ALREADY_INITIALIZED', `${repository.name} already holds generation ${held.id}`);
+  if (fs.existsSync(repository.trustAnchor)) throw new OriginError('ALREADY_INITIALIZED', `${repository.trustAnchor} exists: ${repository.name} was initialized before`);
   const now = options.now ?? new Date();
   const roles = Object.fromEntries(
     TOP_ROLES.map((r) => {
@@ -81,7 +98,7 @@ export async function initOrigin(ctx: OriginContext, options: InitOptions): Prom
       return [r, { keys: Array.from({ length: count }, () => generateKey(options.keyType)), threshold }];
     }),
   ) as Record<TopRole, { keys: SigningKey[]; threshold: number }>;
-  const files = initialRepository(roles, trustTargets(options.material, options.operator, now), periodsOf(repository), now);
+  const files = initialRepository(roles, targets, periodsOf(repository), now);
 
   const written: string[] = [];
   try {
@@ -106,7 +123,8 @@ export async function initOrigin(ctx: OriginContext, options: InitOptions): Prom
 /**
  * The online key's routine. Re-signs the timestamp when `force` (the schedule) or when less than
  * half its validity is left; the snapshot too when it would expire within a month or four
- * timestamp periods, whichever is longer.
+ * timestamp periods, whichever is longer; and targets within that margin when its keys are at
+ * hand (a bridge that promotes automatically keeps its targets key online).
  */
 export async function resignOrigin(ctx: OriginContext, options: { force?: boolean; now?: Date } = {}): Promise<GenerationRecord | undefined> {
   const now = options.now ?? new Date();
@@ -117,8 +135,8 @@ export async function resignOrigin(ctx: OriginContext, options: { force?: boolea
   if (!options.force && left > (periods.timestamp * 1000) / 2) return undefined;
   const online = [...readKeyDir(settings(ctx.repository).keysDir).values()];
   const margin = Math.max(30 * 86400, 4 * periods.timestamp);
-  const { files: next, snapshotResigned } = resign(files, online, periods, now, margin);
-  const generation = await publish(ctx, next, snapshotResigned ? 'resign timestamp and snapshot' : 'resign timestamp');
+  const { files: next, resigned } = resign(files, online, periods, now, margin);
+  const generation = await publish(ctx, next, `resign ${resigned.join(', ')}`);
   ctx.logger.info({ repository: ctx.repository.name, generation: generation.id, timestamp: generation.timestampVersion, snapshot: generation.snapshotVersion }, 'origin re-signed');
   return generation;
 }
@@ -150,9 +168,18 @@ export async function updateOriginKeys(ctx: OriginContext, update: KeyUpdate): P
     if (!entries.length) throw new OriginError('BAD_INPUT', `no open-ended ${r.kind} entry with url ${r.url} to retire`);
     for (const e of entries) e.validFor = { ...e.validFor, end: r.end };
   }
-  const keys = [...readKeyDir(update.keysDir).values(), ...readKeyDir(settings(ctx.repository).keysDir).values()];
-  const next = publishTargets(files, trustTargets(material, update.operator, now), keys, periodsOf(ctx.repository), now);
-  return { generation: await publish(ctx, next, 'update-keys'), material };
+  return { generation: await publishNewTargets(ctx, trustTargets(material, update.operator, now), update.keysDir, 'update-keys', now), material };
+}
+
+/**
+ * A new targets version holding exactly `targets`, signed with the targets keys found in
+ * `keysDir` (offline keys brought back) or the configured keysDir, then snapshot and timestamp.
+ */
+export async function publishNewTargets(ctx: OriginContext, targets: TargetFileSpec[], keysDir: string | undefined, reason: string, now: Date): Promise<GenerationRecord> {
+  const files = currentFiles(ctx.store, ctx.repository.name);
+  const configured = settings(ctx.repository).keysDir;
+  const keys = [...readKeyDir(keysDir ?? configured).values(), ...readKeyDir(configured).values()];
+  return publish(ctx, publishTargets(files, targets, keys, periodsOf(ctx.repository), now), reason);
 }
 
 /** Root N+1 with new keys for the replaced roles (written to keysDir), signed by every key at hand. */

@@ -135,24 +135,35 @@ export function initialRepository(roles: RoleKeys, targets: TargetFileSpec[], pe
 }
 
 /**
- * The online key's routine: a new timestamp, and a new snapshot too when the current one would
- * otherwise expire within `snapshotMargin` seconds. Root and targets are untouched.
+ * The online key's routine: a new timestamp; a new snapshot too when the current one would
+ * otherwise expire within `margin` seconds; and a new targets version with the same targets when
+ * it would expire within `margin` and a threshold of its keys is among `keys` (else it is left to
+ * its offline keys, and the watch warns).
  */
-export function resign(files: Files, onlineKeys: SigningKey[], periods: Periods, now: Date, snapshotMargin: number): { files: Files; snapshotResigned: boolean } {
-  const { root, snapshot, timestamp } = currentState(files);
-  const keys = byId(onlineKeys);
+export function resign(files: Files, keys: SigningKey[], periods: Periods, now: Date, margin: number): { files: Files; resigned: TopRole[] } {
+  const { root, targets, snapshot, timestamp } = currentState(files);
+  const available = byId(keys);
+  const due = (expires: string): boolean => Date.parse(expires) - now.getTime() < margin * 1000;
+  const targetsRole = root.signed.roles.targets;
+  if (due(targets.signed.expires) && targetsRole.keyIDs.filter((id) => available.has(id)).length >= targetsRole.threshold) {
+    const next = new Metadata(new Targets({ ...targets.signed, version: targets.signed.version + 1, expires: after(now, periods.targets) }));
+    signAs(next, 'targets', targetsRole.keyIDs, targetsRole.threshold, available);
+    const bytes = new Map(Object.entries(next.signed.targets).map(([name, info]) => [name, files.get(targetPath(name, info.hashes.sha256))!]));
+    const published = publishChain(files, root, next, bytes, snapshot.signed.version + 1, timestamp.signed.version + 1, available, periods, now);
+    return { files: published, resigned: ['timestamp', 'snapshot', 'targets'] };
+  }
   const next = new Map(files);
   let current = snapshot;
-  const snapshotResigned = Date.parse(snapshot.signed.expires) - now.getTime() < snapshotMargin * 1000;
+  const snapshotResigned = due(snapshot.signed.expires);
   if (snapshotResigned) {
     current = new Metadata(new Snapshot({ ...snapshot.signed, version: snapshot.signed.version + 1, expires: after(now, periods.snapshot) }));
     const r = root.signed.roles.snapshot;
-    signAs(current, 'snapshot', r.keyIDs, r.threshold, keys);
+    signAs(current, 'snapshot', r.keyIDs, r.threshold, available);
     const bytes = serialize(current);
     next.set(metadataPath('snapshot', current.signed.version), bytes);
     next.set('snapshot.json', bytes);
   }
-  return { files: withTimestamp(next, root, current, timestamp.signed.version + 1, keys, periods, now), snapshotResigned };
+  return { files: withTimestamp(next, root, current, timestamp.signed.version + 1, available, periods, now), resigned: snapshotResigned ? ['timestamp', 'snapshot'] : ['timestamp'] };
 }
 
 /** A new targets version holding exactly `targets`, signed by the targets keys, with a new snapshot and timestamp. */

@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { ConfigError } from '../config/config';
+import { ConfigError, isSignedHere } from '../config/config';
+import { bridgeContext, tickBridge } from '../bridge/bridge';
 import type { AddressInfo } from 'node:net';
 import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
@@ -112,21 +113,48 @@ export async function startService(config: Config, logger: Logger, options: Serv
     }
     reload();
     watcher.watch(repository);
+    if (result.outcome === 'updated') for (const b of bridgesOf(repository.name)) await bridgeNow(b);
     return result;
   }
 
-  /** Origins are signed here, not synced: re-sign (forced on schedule, else only when due). */
-  const resignNow = (repository: RepositoryConfig, force = false): Promise<void> => tracked(resignOnce(repository, force));
-  async function resignOnce(repository: RepositoryConfig, force: boolean): Promise<void> {
-    try {
-      if (await resignOrigin({ store, repository, logger }, { force })) reload();
-    } catch (err) {
-      logger.error({ repository: repository.name, err: (err as Error).message }, 're-signing failed; the current generation is still served');
-    }
-    watcher.watch(repository);
+  // One publication at a time per repository signed here: re-signing and a bridge's promotion
+  // both publish through a sync of that repository, which refuses to run twice at once.
+  const publishing = new Map<string, Promise<unknown>>();
+  function serialized<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = (publishing.get(name) ?? Promise.resolve()).then(fn, fn);
+    publishing.set(name, run.catch(() => undefined));
+    return tracked(run);
   }
-  const mirrors = config.repositories.filter((r) => r.kind !== 'origin');
-  const origins = config.repositories.filter((r) => r.kind === 'origin');
+
+  /** Origins and bridges are signed here, not synced: re-sign (forced on schedule, else only when due). */
+  function resignNow(repository: RepositoryConfig, force = false): Promise<void> {
+    return serialized(repository.name, async () => {
+      try {
+        if (await resignOrigin({ store, repository, logger }, { force })) reload();
+      } catch (err) {
+        logger.error({ repository: repository.name, err: (err as Error).message }, 're-signing failed; the current generation is still served');
+      }
+      watcher.watch(repository);
+    });
+  }
+
+  /** A bridge looks at its source's verified generation; with promote: auto it promotes what passes the gate. */
+  function bridgeNow(repository: RepositoryConfig): Promise<void> {
+    return serialized(repository.name, async () => {
+      if (!store.currentGeneration(repository.name)) return; // not initialized yet: tuf-mirror bridge init
+      try {
+        const decision = await tickBridge(bridgeContext(config, store, repository, logger));
+        if (decision.outcome === 'promoted') reload();
+      } catch (err) {
+        logger.error({ repository: repository.name, err: (err as Error).message }, 'bridge check failed; the promoted content is still served');
+      }
+      watcher.watch(repository);
+    });
+  }
+  const mirrors = config.repositories.filter((r) => !isSignedHere(r));
+  const signed = config.repositories.filter((r) => isSignedHere(r));
+  const bridges = config.repositories.filter((r) => r.kind === 'bridge');
+  const bridgesOf = (source: string) => bridges.filter((b) => b.bridge?.source === source);
 
   async function syncAll(): Promise<SyncResult[]> {
     const results: SyncResult[] = [];
@@ -186,7 +214,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
     // life is re-signed here too, so a missed cron tick (the service was down) cannot let it lapse.
     setInterval(() => {
       mirrors.forEach((r) => watcher.watch(r));
-      origins.forEach((r) => void resignNow(r));
+      signed.forEach((r) => void resignNow(r));
+      bridges.forEach((r) => void bridgeNow(r));
     }, options.evaluateIntervalMs ?? config.alerts.evaluateEverySeconds * 1000),
   ];
   timers.forEach((t) => t.unref());
@@ -198,8 +227,9 @@ export async function startService(config: Config, logger: Logger, options: Serv
   if (options.schedule ?? true) scheduler.start();
   const initialSync = config.sync.onStart
     ? (async () => {
-        for (const r of origins) await resignNow(r);
+        for (const r of signed) await resignNow(r);
         for (const r of mirrors) await scheduler.runWithRetries(r);
+        for (const r of bridges) await bridgeNow(r);
       })().catch((err) => logger.error({ err }, 'initial sync failed'))
     : Promise.resolve();
 

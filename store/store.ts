@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ConsumerReport, Finding } from '../compat/gate';
 import { lengthOrHashMismatch } from '../lib/hashes';
 import { isVersionedPath } from '../lib/layout';
 import { ConfigError } from '../config/config';
@@ -100,6 +101,27 @@ export type EventRecord = {
   data: Record<string, unknown>;
 };
 export type NewEvent = Omit<EventRecord, 'id' | 'repository' | 'at'> & { at?: string };
+
+/**
+ * A bridge's latest decision about its source (bridge/bridge.ts writes it, the watch reads it):
+ * `current` / `promoted` nothing to do or done; `pending` a candidate that passed the gate awaits
+ * `bridge promote`; `held` the candidate failed the gate; `failed` promotion could not sign or
+ * verify; `source-unavailable` the source has no generation that verified in full and is fresh.
+ */
+export type BridgeOutcome = 'current' | 'promoted' | 'pending' | 'held' | 'failed' | 'source-unavailable';
+export type BridgeDecision = {
+  outcome: BridgeOutcome;
+  /** The source generation the candidate came from (null: none could be read). */
+  sourceGeneration: number | null;
+  /** The bridge's own generation served after the decision. */
+  generation: number | null;
+  /** Targets added, removed or changed by the candidate, against the promoted content. */
+  changes: string[];
+  findings: Finding[];
+  consumers: ConsumerReport[];
+  message: string;
+  at: string;
+};
 
 /** One file of a new generation, by its path in the upstream layout. */
 export type NewFile = { path: string; bytes: Buffer };
@@ -497,6 +519,19 @@ export class Store {
       data: string;
     }[];
     return rows.map((r) => ({ id: r.id, repository: r.name, at: r.at, kind: r.kind, severity: r.severity, generationId: r.generation_id, data: JSON.parse(r.data) as Record<string, unknown> }));
+  }
+
+  /** A bridge's decision, recorded as a `bridge` event (its history is the bridge's history). */
+  recordBridgeDecision(repository: string, decision: BridgeDecision, severity: NewEvent['severity']): void {
+    const repositoryId = this.requireRepositoryId(repository);
+    this.db.transaction(() => this.insertEvents(repositoryId, [{ kind: 'bridge', severity, generationId: decision.generation, at: decision.at, data: decision }])).immediate();
+  }
+
+  latestBridgeDecision(repository: string): BridgeDecision | undefined {
+    const row = this.db
+      .prepare(`SELECT e.data FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? AND e.kind = 'bridge' ORDER BY e.id DESC LIMIT 1`)
+      .get(repository) as { data: string } | undefined;
+    return row && (JSON.parse(row.data) as BridgeDecision);
   }
 
   /**

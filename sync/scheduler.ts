@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Config, RepositoryConfig } from '../config/config';
+import { isSignedHere, type Config, type RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
 import type { SyncErrorCode } from './errors';
 import type { SyncResult } from './sync';
@@ -20,18 +20,18 @@ export class SyncScheduler {
     private readonly run: (repository: RepositoryConfig) => Promise<SyncResult>,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
-    /** What an origin repository does on its schedule instead of syncing: re-sign. */
+    /** What a repository signed here (origin, bridge) does on its schedule instead of syncing: re-sign. */
     private readonly resign?: (repository: RepositoryConfig) => Promise<unknown>,
   ) {}
 
   start(): void {
     for (const repository of this.config.repositories) {
-      if (repository.kind === 'origin') {
+      if (isSignedHere(repository) && repository.origin) {
         const resign = this.resign;
         if (!resign) continue;
-        const task = cron.schedule(repository.origin!.resignSchedule, () => resign(repository), { name: `resign:${repository.name}`, noOverlap: true });
+        const task = cron.schedule(repository.origin.resignSchedule, () => resign(repository), { name: `resign:${repository.name}`, noOverlap: true });
         this.tasks.push(task);
-        this.logger.info({ repository: repository.name, schedule: repository.origin!.resignSchedule, next: task.getNextRun()?.toISOString() }, 're-signing scheduled');
+        this.logger.info({ repository: repository.name, schedule: repository.origin.resignSchedule, next: task.getNextRun()?.toISOString() }, 're-signing scheduled');
         continue;
       }
       const task = cron.schedule(repository.schedule ?? this.config.sync.schedule, () => this.runWithRetries(repository), {

@@ -6,10 +6,12 @@
  * carry the labels the alert fired with resolves nothing.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Service } from '../server/service';
 import { Alertmanager, alertmanagerBinary, type AmAlert } from './helpers/alertmanager';
-import { startMirror, testConfig } from './helpers/mirror';
+import { FIXTURE, startMirror, testConfig } from './helpers/mirror';
 import { startReceiver } from './helpers/receiver';
 import { TestRepository } from './helpers/tuf-repo';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
@@ -20,7 +22,8 @@ const skip = binary ? false : 'prometheus-alertmanager is not installed (.ci/run
 
 const DAY = 86400_000;
 const repo = new TestRepository();
-repo.addTarget('trusted_root.json', '{}\n');
+// Public-good's trusted_root.json: one that fails the compatibility gate would fire an alert of its own.
+repo.addTarget('trusted_root.json', fs.readFileSync(path.join(FIXTURE, 'targets', '6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json')));
 repo.setExpiry('timestamp', new Date(Date.now() + 3 * DAY)); // under the 5d warning threshold
 repo.publish();
 

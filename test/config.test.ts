@@ -69,6 +69,25 @@ describe('configuration', () => {
     assert.match(configError({ repositories: [repo({ origin: {} })] }), /repositories\[0\]\.origin: only for kind: origin/);
   });
 
+  test('bridge repositories: a mirror of this config as source, a timestampExpiry, signing settings like an origin', () => {
+    const config = parseConfig(
+      { dataDir: '/srv/m', repositories: [repo(), { name: 'site', kind: 'bridge', bridge: { source: 'sigstore', timestampExpiry: '60d' } }] },
+      'test.yaml',
+      ROOT,
+    );
+    const r = config.repositories[1];
+    assert.deepEqual([r.kind, r.upstream, r.trustAnchor], ['bridge', 'bridge:sigstore', '/srv/m/bridge/site/1.root.json']);
+    assert.deepEqual(r.bridge, { source: 'sigstore', promote: 'auto' });
+    assert.deepEqual(r.origin, { keysDir: '/srv/m/bridge/site/keys', timestampExpiry: 60 * 86400, snapshotExpiry: 365 * 86400, targetsExpiry: 365 * 86400, rootExpiry: 365 * 86400, resignSchedule: '0 3 * * *' });
+    const bridge = (b: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ repositories: [repo(), { name: 'site', kind: 'bridge', bridge: b, ...extra }] });
+    assert.match(configError(bridge({ source: 'sigstore' })), /repositories\[1\]\.bridge\.timestampExpiry/);
+    assert.match(configError(bridge({ source: 'nope', timestampExpiry: '60d' })), /repositories\[1\]\.bridge\.source: "nope" is not a mirror repository of this configuration/);
+    assert.match(configError(bridge({ source: 'sigstore', timestampExpiry: '400d' })), /snapshotExpiry and targetsExpiry must be longer than timestampExpiry/);
+    assert.match(configError(bridge({ source: 'sigstore', timestampExpiry: '60d', promote: 'sometimes' })), /repositories\[1\]\.bridge\.promote/);
+    assert.match(configError(bridge({ source: 'sigstore', timestampExpiry: '60d' }, { upstream: 'https://x.example' })), /a bridge has no upstream/);
+    assert.match(configError({ repositories: [repo(), { name: 'site', kind: 'bridge' }] }), /kind: bridge needs a bridge block/);
+  });
+
   test('durations and thresholds', () => {
     const config = parseConfig({ alerts: { thresholds: { timestamp: { warning: '3d', critical: '36h' }, sync: { warning: '6h', critical: '24h' } } }, repositories: [repo()] }, 'test.yaml', ROOT);
     assert.deepEqual(config.alerts.thresholds.timestamp, { warning: 3 * 86400, critical: 36 * 3600 });

@@ -45,11 +45,14 @@ function readmeMatrix(): Map<string, Map<number, string>> {
 type Run = { status: number; stdout: string; stderr: string };
 let dir = '';
 let config = '';
+/** Bridges of the same upstream (and of the mirror that holds nothing), in a data dir of their own. */
+let bridgeConfig = '';
 const run = (...args: string[]): Promise<Run> =>
   new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr }));
   });
 const withConfig = (...args: string[]): Promise<Run> => run(...args, '--config', config);
+const withBridges = (...args: string[]): Promise<Run> => run(...args, '--config', bridgeConfig);
 
 /** serve until it logs that it listens, then SIGTERM: the exit code of a clean stop. */
 async function serveAndStop(): Promise<Run> {
@@ -77,6 +80,8 @@ let registry: DockerRegistry | undefined;
 let image = '';
 let pending = '';
 let rootKey = '';
+let sitePending = '';
+let siteRootKey = '';
 
 /** Every cell of the table: row → code → the scenario that must exit with it. */
 const SCENARIOS: Record<string, Partial<Record<0 | 1 | 2 | 3, () => Promise<Run>>>> = {
@@ -148,6 +153,17 @@ const SCENARIOS: Record<string, Partial<Record<0 | 1 | 2 | 3, () => Promise<Run>
     1: () => run('origin', 'sign', pending, '--key', path.join(CASES, 'managed-key-happy-path', 'key.pub')),
     2: () => run('origin', 'sign', pending),
   },
+  bridge: {
+    0: () => withBridges('bridge', 'check', 'site'),
+    1: () => withBridges('bridge', 'init', 'hollow'),
+    2: () => withBridges('bridge', 'init', 'hollow', '--key-type', 'rsa'),
+    3: () => withBridges('bridge', 'check', 'nope'),
+  },
+  'bridge sign': {
+    0: () => run('bridge', 'sign', sitePending, '--key', siteRootKey),
+    1: () => run('bridge', 'sign', sitePending, '--key', path.join(CASES, 'managed-key-happy-path', 'key.pub')),
+    2: () => run('bridge', 'sign', sitePending),
+  },
   'config check': { 0: () => withConfig('config', 'check'), 2: () => withConfig('config', 'check', '--bogus'), 3: () => run('config', 'check', '--config', 'missing.yaml') },
   'tuf-mirror': { 0: () => run('--version'), 2: () => run() },
 };
@@ -203,6 +219,29 @@ before(async () => {
   pending = path.join(dir, 'acme-root-v2.pending.json');
   const out = await withConfig('origin', 'rotate-root', 'acme', '--out', pending);
   assert.equal(out.status, 0, out.stderr);
+
+  bridgeConfig = path.join(dir, 'bridges.yaml');
+  fs.writeFileSync(
+    bridgeConfig,
+    YAML.stringify({
+      dataDir: './bridge-data',
+      sync: { requestTimeoutSeconds: 2, onStart: false },
+      repositories: [
+        { name: 'sigstore', upstream: upstream.url, trustAnchor: './anchor.json', default: true },
+        { name: 'empty', upstream: 'http://127.0.0.1:9', trustAnchor: './anchor.json' },
+        { name: 'site', kind: 'bridge', bridge: { source: 'sigstore', timestampExpiry: '30d' } },
+        { name: 'hollow', kind: 'bridge', bridge: { source: 'empty', timestampExpiry: '30d' } },
+      ],
+    }),
+  );
+  assert.equal((await withBridges('sync', 'sigstore')).status, 0);
+  const site = await withBridges('bridge', 'init', 'site', '--root-keys', '2', '--root-threshold', '2');
+  assert.equal(site.status, 0, site.stderr);
+  siteRootKey = path.join(dir, 'offline', 'site-root-2.pem');
+  fs.renameSync(path.join(dir, 'bridge-data', 'bridge', 'site', 'keys', 'root-2.pem'), siteRootKey);
+  sitePending = path.join(dir, 'site-root-v2.pending.json');
+  const siteOut = await withBridges('bridge', 'rotate-root', 'site', '--out', sitePending);
+  assert.equal(siteOut.status, 0, siteOut.stderr);
 });
 after(async () => {
   await upstream?.close();

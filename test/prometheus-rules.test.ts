@@ -125,12 +125,20 @@ describe('deploy/prometheus/tuf-mirror-rules.yaml', { skip }, () => {
     );
   });
 
-  test('no successful sync: stale after 6h, critical after 24h (and no longer stale)', async () => {
+  test('no successful sync: stale after 6h, critical after 24h (and no longer stale); never where the watch judges freshness by the timestamp', async () => {
     const last = series('tuf_mirror_last_sync_success_timestamp_seconds');
+    const state = series('tuf_mirror_watch_state', { item: 'sync' });
     const labels = labelsOf(last);
+    // A repository signed here (a bridge, an origin) or fed by archives: its watch keeps `sync` ok.
+    const elsewhere = (s: string) => s.replace('repository="sigstore"', 'repository="site"');
     await promtoolTest(
       'sync',
-      [{ series: last, values: '0+0x1600' }],
+      [
+        { series: last, values: '0+0x1600' },
+        { series: state, values: '0x359 1x1080 2x160' },
+        { series: elsewhere(last), values: '0+0x1600' },
+        { series: elsewhere(state), values: '0+0x1600' },
+      ],
       [
         { at: '5h', alert: 'TufMirrorSyncStale', firing: [] },
         { at: '7h', alert: 'TufMirrorSyncStale', firing: [{ labels: { ...labels, severity: 'warning' }, annotations: { summary: 'sigstore: no successful sync for 7h 0m 0s' } }] },

@@ -1,6 +1,7 @@
 /**
- * A structural validator for the subset of OpenAPI v3 that policy-controller's CRDs use (type,
- * properties, items, required, format int64, x-kubernetes-preserve-unknown-fields), strict about
+ * A structural validator for the subset of OpenAPI v3 that the CRDs we validate against use
+ * (policy-controller's and Kyverno's: type, properties, additionalProperties, items, required,
+ * enum, oneOf of required sets, format int64, x-kubernetes-preserve-unknown-fields), strict about
  * unknown fields the way `kubectl apply --validate=strict` is. Returns every problem with its path.
  */
 import * as fs from 'node:fs';
@@ -12,6 +13,10 @@ export type Schema = {
   items?: Schema;
   required?: string[];
   format?: string;
+  enum?: unknown[];
+  /** Exactly one alternative must hold (in these CRDs: alternative `required` sets). */
+  oneOf?: Schema[];
+  additionalProperties?: Schema | boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
 };
 
@@ -28,6 +33,13 @@ export function crdSchema(file: string, version: string): { schema: Schema; kind
 export function validate(value: unknown, schema: Schema, path = ''): string[] {
   const problems: string[] = [];
   const at = path || '<root>';
+  if (schema.enum && !schema.enum.includes(value)) problems.push(`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+  if (schema.oneOf) {
+    // Structural CRDs may only say which fields must be set in each alternative.
+    const set = value && typeof value === 'object' ? Object.keys(value) : [];
+    const holding = schema.oneOf.filter((alternative) => (alternative.required ?? []).every((r) => set.includes(r))).length;
+    if (holding !== 1) problems.push(`${at}: ${holding} of the oneOf alternatives hold, exactly one must`);
+  }
   switch (schema.type) {
     case 'object': {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${at}: expected an object`];
@@ -35,7 +47,8 @@ export function validate(value: unknown, schema: Schema, path = ''): string[] {
       for (const r of schema.required ?? []) if (!(r in obj)) problems.push(`${at}: missing required field ${r}`);
       if (schema['x-kubernetes-preserve-unknown-fields']) return problems;
       for (const [k, v] of Object.entries(obj)) {
-        const sub = schema.properties?.[k];
+        const extra = schema.additionalProperties;
+        const sub = schema.properties?.[k] ?? (typeof extra === 'object' ? extra : extra === true ? {} : undefined);
         if (!sub) problems.push(`${path ? `${path}.` : ''}${k}: unknown field`);
         else problems.push(...validate(v, sub, `${path ? `${path}.` : ''}${k}`));
       }

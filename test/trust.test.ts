@@ -27,6 +27,7 @@ import { FIXTURE, FIXTURE_NOW, readTree, startMirror, tempDir, testConfig } from
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 import { goAvailable, readWithGo, uncompressMemFS } from './trust-go-reader';
 import { crdSchema, validate, validateResource } from './trust-schema';
+import { Secret } from 'kubernetes-models/v1/Secret';
 
 const fixture = readTree(FIXTURE);
 const TRUSTED_ROOT_PATH = 'targets/6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json';
@@ -372,14 +373,54 @@ describe('Kyverno and cosign', () => {
     assert.match(out.body.toString('utf8'), /# Flag form: --enableTuf=true --tufMirror=http:\/\/tuf-mirror\.tuf-mirror\.svc:8080 --tufRootRaw=/);
   });
 
-  test('cosign: the script writes the root byte for byte and runs cosign initialize', () => {
-    const dir = tempDir();
-    fs.mkdirSync(path.join(dir, 'bin'));
-    fs.writeFileSync(path.join(dir, 'bin', 'cosign'), '#!/bin/sh\nprintf "%s\\n" "$@" > "$COSIGN_ARGS"\n', { mode: 0o755 });
-    fs.writeFileSync(path.join(dir, 'init.sh'), render('cosign').body);
-    execFileSync('sh', ['init.sh'], { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, COSIGN_ARGS: path.join(dir, 'args') } });
-    assert.ok(fs.readFileSync(path.join(dir, 'sigstore-root-v15.json')).equals(material.root.bytes));
-    assert.deepEqual(fs.readFileSync(path.join(dir, 'args'), 'utf8').trim().split('\n'), ['initialize', '--mirror', MIRROR, '--root', 'sigstore-root-v15.json']);
+  test('cosign: the script writes the root byte for byte and runs cosign initialize with --root-checksum', () => {
+    const checksum = createHash('sha256').update(material.root.bytes).digest('hex');
+    const run = (help: string) => {
+      const dir = tempDir();
+      fs.mkdirSync(path.join(dir, 'bin'));
+      // A stand-in cosign: answers --help as a cosign with or without --root-checksum does, records the rest.
+      fs.writeFileSync(path.join(dir, 'bin', 'cosign'), `#!/bin/sh\nif [ "$2" = --help ]; then echo '${help}'; exit 0; fi\nprintf "%s\\n" "$@" > "$COSIGN_ARGS"\n`, { mode: 0o755 });
+      const out = render('cosign');
+      fs.writeFileSync(path.join(dir, 'init.sh'), out.body);
+      execFileSync('sh', ['init.sh'], { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, COSIGN_ARGS: path.join(dir, 'args') } });
+      assert.ok(fs.readFileSync(path.join(dir, 'sigstore-root-v15.json')).equals(material.root.bytes));
+      assert.deepEqual(out.notes, [`--root-checksum ${checksum} (sha256 of root v15, for cosign initialize --root sigstore-root-v15.json)`]);
+      return fs.readFileSync(path.join(dir, 'args'), 'utf8').trim().split('\n');
+    };
+    const base = ['initialize', '--mirror', MIRROR, '--root', 'sigstore-root-v15.json'];
+    assert.deepEqual(run('      --root-checksum string   checksum of the initial root'), [...base, '--root-checksum', checksum]);
+    assert.deepEqual(run('      --root string   path to trusted initial root'), base, 'an older cosign is not handed a flag it does not know');
+  });
+
+  test('kyverno-policy and kyverno-policy-trusted-root: ImageValidatingPolicies valid against Kyverno\'s CRD', () => {
+    const crd = crdSchema(path.join(packageRoot(), 'test', 'fixtures', 'kyverno', 'imagevalidatingpolicies-v1.yaml'), 'v1');
+    const tuf = parseYaml(render('kyverno-policy').body);
+    assert.deepEqual(validateResource(tuf, crd), []);
+    const attestor = tuf.spec.attestors[0];
+    assert.equal(attestor.cosign.tuf.mirror, MIRROR);
+    assert.ok(Buffer.from(attestor.cosign.tuf.root.data, 'base64').equals(material.root.bytes));
+    assert.match(tuf.spec.validations[0].expression, new RegExp(`\\[attestors\\.${attestor.name}\\]`));
+    const inline = parseYaml(render('kyverno-policy-trusted-root').body);
+    assert.deepEqual(validateResource(inline, crd), []);
+    assert.equal(inline.spec.attestors[0].cosign.trustedRoot.value, trustedRootBytes.toString('utf8'), 'the verified bytes, not a re-serialization');
+    assert.equal(inline.spec.attestors[0].cosign.tuf, undefined);
+    // The validator is not a rubber stamp: both forms of a oneOf, or an unknown field, are refused.
+    const both = structuredClone(inline);
+    both.spec.attestors[0].cosign.trustedRoot.expression = 'variables.root';
+    both.spec.attestors[0].cosign.notAField = true;
+    assert.deepEqual(validateResource(both, crd), ['spec.attestors[0].cosign.trustedRoot: 2 of the oneOf alternatives hold, exactly one must', 'spec.attestors[0].cosign.notAField: unknown field']);
+    assert.ok(render('kyverno-policy').warnings.some((w) => /placeholders/.test(w)));
+  });
+
+  test('flux-secret: a valid Secret whose trusted_root.json is the verified target byte for byte', () => {
+    const out = render('flux-secret');
+    const secret = parseYaml(out.body);
+    new Secret(secret).validate();
+    assert.deepEqual([secret.metadata.namespace, secret.metadata.name, secret.type], ['flux-system', 'tuf-mirror-sigstore-trusted-root', 'Opaque']);
+    assert.deepEqual(Object.keys(secret.data), ['trusted_root.json']);
+    assert.ok(Buffer.from(secret.data['trusted_root.json'], 'base64').equals(trustedRootBytes));
+    assert.match(out.body.toString('utf8'), /#     trustedRootSecretRef:\n#       name: tuf-mirror-sigstore-trusted-root/);
+    assert.equal(parseYaml(render('flux-secret', { namespace: 'apps', name: 'root' }).body).metadata.namespace, 'apps');
   });
 
   test('trusted-root and root: the verified files as served', () => {

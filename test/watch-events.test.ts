@@ -1,5 +1,6 @@
 /** Trust-material change events, webhook retries against a failing receiver, request metrics, admin disabled. */
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Service } from '../server/service';
 import { get, startMirror, testConfig } from './helpers/mirror';
@@ -7,17 +8,21 @@ import { startReceiver } from './helpers/receiver';
 import { TestRepository } from './helpers/tuf-repo';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 
-const log = (url: string, keyId: string, start: string, end?: string) => ({
+// Real keys with their real log ids: a trusted root that loads (the compatibility gate checks it).
+const newKey = (): Buffer => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+const [OLD_KEY, NEW_KEY] = [newKey(), newKey()];
+const idOf = (der: Buffer): string => crypto.createHash('sha256').update(der).digest('base64');
+const log = (url: string, der: Buffer, start: string, end?: string) => ({
   baseUrl: url,
   hashAlgorithm: 'SHA2_256',
-  publicKey: { rawBytes: 'MFkw', keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start, ...(end ? { end } : {}) } },
-  logId: { keyId },
+  publicKey: { rawBytes: der.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start, ...(end ? { end } : {}) } },
+  logId: { keyId: idOf(der) },
 });
 const trustedRoot = (tlogs: unknown[]) =>
   JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs, certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] }) + '\n';
 
 const repo = new TestRepository();
-repo.addTarget('trusted_root.json', trustedRoot([log('https://rekor.example', 'old-key', '2021-01-01T00:00:00Z')]));
+repo.addTarget('trusted_root.json', trustedRoot([log('https://rekor.example', OLD_KEY, '2021-01-01T00:00:00Z')]));
 repo.publish();
 
 let upstream: UpstreamServer;
@@ -39,7 +44,7 @@ after(async () => {
 test('a new transparency log and a retired one in trusted_root.json make one trusted-root-change event', async () => {
   repo.addTarget(
     'trusted_root.json',
-    trustedRoot([log('https://rekor.example', 'old-key', '2021-01-01T00:00:00Z', '2026-01-01T00:00:00Z'), log('https://log2.rekor.example', 'new-key', '2025-09-01T00:00:00Z')]),
+    trustedRoot([log('https://rekor.example', OLD_KEY, '2021-01-01T00:00:00Z', '2026-01-01T00:00:00Z'), log('https://log2.rekor.example', NEW_KEY, '2025-09-01T00:00:00Z')]),
   );
   repo.publish();
   receiver.setStatus(500); // the receiver fails at first: deliveries are retried
@@ -51,9 +56,9 @@ test('a new transparency log and a retired one in trusted_root.json make one tru
   const { events } = JSON.parse((await get(`${mirror.url}/api/v1/repositories/sigstore/events?kind=trusted-root-change`)).body.toString());
   assert.equal(events.length, 1);
   const data = events[0].data;
-  assert.deepEqual(data.added.map((e: { id: string }) => e.id), ['new-key']);
+  assert.deepEqual(data.added.map((e: { id: string }) => e.id), [idOf(NEW_KEY)]);
   assert.deepEqual(data.removed, []);
-  assert.deepEqual(data.changed, [{ kind: 'tlogs', id: 'old-key', url: 'https://rekor.example', from: { start: '2021-01-01T00:00:00Z', end: null }, to: { start: '2021-01-01T00:00:00Z', end: '2026-01-01T00:00:00Z' } }]);
+  assert.deepEqual(data.changed, [{ kind: 'tlogs', id: idOf(OLD_KEY), url: 'https://rekor.example', from: { start: '2021-01-01T00:00:00Z', end: null }, to: { start: '2021-01-01T00:00:00Z', end: '2026-01-01T00:00:00Z' } }]);
 
   const deliveries = receiver.received.map((r) => r.body as { kind: string });
   assert.ok(deliveries.length >= 2, 'the failed attempt and the retry both reached the receiver');

@@ -1,9 +1,11 @@
 /**
  * cosign: a shell script that writes the newest root to a file and runs
- * `cosign initialize --mirror URL --root FILE`. The root is in a quoted here-document (no
- * expansion), cut to its exact length by `head -c`, so the file cosign reads is byte for byte
- * the root the mirror verified and it can be reviewed before running.
+ * `cosign initialize --mirror URL --root FILE --root-checksum SHA256`. The root is in a quoted
+ * here-document (no expansion), cut to its exact length by `head -c`, so the file cosign reads is
+ * byte for byte the root the mirror verified and it can be reviewed before running; cosign
+ * versions that know --root-checksum (2.4 and later) check the file against it too.
  */
+import { createHash } from 'node:crypto';
 import { describeSource, type TrustMaterial } from './material';
 import type { TrustOptions, TrustOutput } from './options';
 
@@ -18,6 +20,8 @@ export function cosignScript(m: TrustMaterial, options: TrustOptions): TrustOutp
   // JSON cannot hold a bare line equal to the delimiter (strings cannot span lines), but check.
   if (text.split('\n').includes(DELIMITER)) throw new Error(`root.json contains the line ${DELIMITER}`);
   const file = `${m.repository}-root-v${m.root.version}.json`;
+  const checksum = createHash('sha256').update(m.root.bytes).digest('hex');
+  const initialize = `cosign initialize --mirror ${shellQuote(options.mirrorUrl)} --root ${shellQuote(file)}`;
   const script = [
     '#!/bin/sh',
     `# cosign trust root from tuf-mirror: ${describeSource(m)}.`,
@@ -26,8 +30,14 @@ export function cosignScript(m: TrustMaterial, options: TrustOptions): TrustOutp
     `head -c ${m.root.bytes.length} > ${shellQuote(file)} <<'${DELIMITER}'`,
     text,
     DELIMITER,
-    `cosign initialize --mirror ${shellQuote(options.mirrorUrl)} --root ${shellQuote(file)}`,
+    `if cosign initialize --help 2>&1 | grep -q -- --root-checksum; then`,
+    `  ${initialize} --root-checksum ${checksum}`,
+    'else',
+    '  # a cosign older than --root-checksum: the file above holds the verified bytes all the same',
+    `  ${initialize}`,
+    'fi',
     '',
   ].join('\n');
-  return { format: 'cosign', contentType: 'text/x-shellscript; charset=utf-8', body: Buffer.from(script, 'utf8'), notes: [], warnings: [] };
+  const notes = [`--root-checksum ${checksum} (sha256 of root v${m.root.version}, for cosign initialize --root ${file})`];
+  return { format: 'cosign', contentType: 'text/x-shellscript; charset=utf-8', body: Buffer.from(script, 'utf8'), notes, warnings: [] };
 }

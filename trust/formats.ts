@@ -5,7 +5,8 @@
 import { cosignScript } from './cosign';
 import { TrustRootError } from './errors';
 import { clientTrustConfig, kubewardenConfigMap } from './kubewarden';
-import { kyvernoValues } from './kyverno';
+import { fluxSecret } from './flux';
+import { kyvernoPolicy, kyvernoPolicyTrustedRoot, kyvernoValues } from './kyverno';
 import { describeSource, requireTarget, type TrustMaterial } from './material';
 import { DEFAULT_TRUSTED_ROOT_TARGET, type TrustOptions, type TrustOutput } from './options';
 import { remoteTrustRoot, repositoryTrustRoot, sigstoreKeysTrustRoot } from './policy-controller';
@@ -29,7 +30,10 @@ export const FORMATS = {
   'client-trust-config': { description: 'Sigstore ClientTrustConfig JSON (trusted root + signing config), as Kubewarden reads it', needsMirrorUrl: false, render: clientTrustConfig },
   'kubewarden-configmap': { description: 'the ClientTrustConfig in a ConfigMap for a Kubewarden PolicyServer (spec.sigstoreTrustConfig)', needsMirrorUrl: false, render: kubewardenConfigMap },
   'kyverno-values': { description: 'Kyverno Helm values features.tuf (mirror and rootRaw)', needsMirrorUrl: true, render: kyvernoValues },
-  cosign: { description: 'shell script: write the newest root and run cosign initialize --mirror', needsMirrorUrl: true, render: cosignScript },
+  'kyverno-policy': { description: 'Kyverno ImageValidatingPolicy, attestor cosign.tuf (mirror and root data)', needsMirrorUrl: true, render: kyvernoPolicy },
+  'kyverno-policy-trusted-root': { description: 'Kyverno ImageValidatingPolicy, attestor cosign.trustedRoot (trusted_root.json inline)', needsMirrorUrl: false, render: kyvernoPolicyTrustedRoot },
+  'flux-secret': { description: 'Flux Secret with trusted_root.json for OCIRepository verify.trustedRootSecretRef', needsMirrorUrl: false, render: fluxSecret },
+  cosign: { description: 'shell script: write the newest root and run cosign initialize --mirror (--root-checksum)', needsMirrorUrl: true, render: cosignScript },
   'trusted-root': {
     description: 'the trusted_root.json target, as served',
     needsMirrorUrl: false,

@@ -8,7 +8,7 @@
  * valid now go in. Its reconciler refuses a TrustRoot whose Rekor (tLogs) key is not ECDSA
  * ("public key N is not ecdsa.PublicKey"), so such logs are always left out.
  */
-import { createPublicKey } from 'node:crypto';
+import { acceptsTlogKey, POLICY_CONTROLLER, spkiKeyType } from '../compat/consumers';
 import { describeWindow, pem, validAt, type AuthorityEntry, type LogEntry, type TrustedRootEntries, type ValidFor } from '../lib/trusted-root';
 import { TrustRootError } from './errors';
 
@@ -28,17 +28,11 @@ export type SigstoreKeys = {
 const HASH_NAMES: Record<string, string> = { SHA2_256: 'sha-256', SHA2_384: 'sha-384', SHA2_512: 'sha-512' };
 
 /** The public key type of a log's SPKI (`ec`, `ed25519`, `rsa`, …), or `unparseable`. */
-export function logKeyType(log: LogEntry): string {
-  try {
-    return createPublicKey({ key: Buffer.from(log.publicKey, 'base64'), format: 'der', type: 'spki' }).asymmetricKeyType ?? 'unknown';
-  } catch {
-    return 'unparseable';
-  }
-}
+export const logKeyType = (log: LogEntry): string => spkiKeyType(Buffer.from(log.publicKey, 'base64'));
 
-/** Rekor logs policy-controller's TrustRoot reconciler rejects: it takes ECDSA keys only. */
+/** Rekor logs policy-controller's TrustRoot reconciler rejects (compat/consumers.ts). */
 export function nonEcdsaTlogs(root: TrustedRootEntries): LogEntry[] {
-  return root.tlogs.filter((l) => logKeyType(l) !== 'ec');
+  return root.tlogs.filter((l) => !acceptsTlogKey(POLICY_CONTROLLER, logKeyType(l)));
 }
 
 const caEntry = (ca: AuthorityEntry): SigstoreKeysCA => ({
@@ -74,7 +68,7 @@ export function sigstoreKeysFrom(root: TrustedRootEntries, now: number, all: boo
   const tsas = pick('timestampAuthorities', root.timestampAuthorities, (c) => c.uri || '?');
   const tlogs = pick('tLogs', root.tlogs, (l) => l.baseUrl || '?', (l) => {
     const type = logKeyType(l);
-    return type === 'ec' ? undefined : `key of type ${type}; policy-controller accepts only ECDSA Rekor keys in a TrustRoot (it would refuse the whole TrustRoot)`;
+    return acceptsTlogKey(POLICY_CONTROLLER, type) ? undefined : `key of type ${type}; policy-controller accepts only ECDSA Rekor keys in a TrustRoot (it would refuse the whole TrustRoot)`;
   });
   const ctlogs = pick('ctLogs', root.ctlogs, (l) => l.baseUrl || '?');
 

@@ -1,5 +1,6 @@
 import type { Threshold } from '../config/config';
-import type { GenerationRecord } from '../store/store';
+import type { ConsumerReport, Finding, GateReport } from '../compat/gate';
+import type { BridgeDecision, GenerationRecord } from '../store/store';
 import { humanDuration } from './status';
 import { TRUST_KINDS, validAt, type TrustEntry, type TrustKind } from '../lib/trusted-root';
 
@@ -7,15 +8,21 @@ export type ItemState = 'ok' | 'warning' | 'critical' | 'expired';
 
 /** One thing that can expire or go stale, with its state now. */
 export type WatchItem = {
-  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `target:<name>`, `sync`. */
+  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `target:<name>`, `sync`, `compatibility`, `bridge`. */
   item: string;
-  kind: 'role' | 'trusted-root' | 'target' | 'sync';
+  kind: 'role' | 'trusted-root' | 'target' | 'sync' | 'compatibility' | 'bridge';
   name: string;
   state: ItemState;
   /** When it expires (roles, trust material) or goes critical (sync); null if never. */
   deadline: string | null;
   secondsLeft: number | null;
   message: string;
+  /** What the operator has to do by when, if anything: "carry the next archive by …" in a gap. */
+  action?: string;
+  /** compatibility and bridge: what the compatibility gate found (blocking ones make it critical). */
+  findings?: Finding[];
+  /** compatibility and bridge: per consumer, the logs it leaves out. */
+  consumers?: ConsumerReport[];
 };
 
 export type EvaluationInput = {
@@ -26,6 +33,14 @@ export type EvaluationInput = {
   createdAt: string | undefined;
   now: Date;
   thresholds: (name: string) => Threshold;
+  /** The compatibility gate on the served generation's targets (undefined: not computed). */
+  compatibility?: GateReport;
+  /** A bridge's latest decision about its source. */
+  bridge?: BridgeDecision;
+  /** An origin or a bridge: published here, never synced from an upstream. */
+  signedHere?: boolean;
+  /** The last successful run imported an archive: new data arrives on media, not from an upstream. */
+  archiveFed?: boolean;
 };
 
 const KIND_NAMES: Record<TrustKind, string> = {
@@ -52,6 +67,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
     const state = byTimeLeft(left, thresholds(role.role));
     // Already expired when it was imported (tuf-mirror import --allow-expired): say so.
     const imported = generation?.summary.expiredMetadataAccepted?.some((r) => r.role === role.role && r.version === role.version) ? ', imported with --allow-expired' : '';
+    const action = role.role === 'timestamp' && input.archiveFed ? carryBy(role.expires, thresholds('timestamp')) : undefined;
     items.push({
       item: `role:${role.role}`,
       kind: 'role',
@@ -62,7 +78,8 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
       message:
         state === 'expired'
           ? `${role.role} v${role.version} EXPIRED ${humanDuration(-left)} ago (${role.expires}${imported})`
-          : `${role.role} v${role.version} expires in ${humanDuration(left)} (${role.expires})`,
+          : `${role.role} v${role.version} expires in ${humanDuration(left)} (${role.expires})${action ? `: ${action}` : ''}`,
+      ...(action ? { action } : {}),
     });
   }
 
@@ -121,6 +138,18 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
     });
   }
 
+  items.push(...compatibilityItems(input));
+
+  // Signed here or fed by archives: freshness is the timestamp's deadline, not the time since a
+  // sync (an upstream the repository does not have, or cannot reach across the gap).
+  const fed = input.signedHere ? 'published here' : input.archiveFed ? 'imported' : undefined;
+  if (fed && generation) {
+    const since = input.lastSuccessAt ?? generation.createdAt;
+    const age = Math.floor((now.getTime() - Date.parse(since)) / 1000);
+    items.push({ item: 'sync', kind: 'sync', name: 'sync', state: 'ok', deadline: null, secondsLeft: null, message: `last ${fed} ${humanDuration(age)} ago (${since}); its timestamp's expiry is the deadline` });
+    return items;
+  }
+
   // Time since the last successful sync (or, before the first, since the repository was set up).
   const t = thresholds('sync');
   const since = input.lastSuccessAt ?? generation?.createdAt ?? input.createdAt ?? now.toISOString();
@@ -138,6 +167,42 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
       ? `last successful sync ${humanDuration(age)} ago (${since})`
       : `no sync has succeeded yet (configured ${humanDuration(age)} ago): nothing is served`,
   });
+  return items;
+}
+
+/** "carry the next archive by <when the timestamp turns critical>": the in-gap operator's deadline. */
+function carryBy(expires: string, t: Threshold): string {
+  const by = new Date(Date.parse(expires) - t.critical * 1000).toISOString().replace(/\.000Z$/, 'Z');
+  return `carry the next archive by ${by} (tuf-mirror export on the connected side, tuf-mirror import here)`;
+}
+
+/** The compatibility gate on what is served, and a bridge's decision about its next candidate. */
+function compatibilityItems(input: EvaluationInput): WatchItem[] {
+  const items: WatchItem[] = [];
+  const report = input.compatibility;
+  if (report?.applicable) {
+    const blocking = report.findings.filter((f) => f.blocking);
+    const notices = report.findings.filter((f) => !f.blocking);
+    const leftOut = report.consumers.filter((c) => c.leftOut.length).map((c) => `${c.consumer} leaves out ${c.leftOut.join(', ')}`);
+    items.push({
+      item: 'compatibility',
+      kind: 'compatibility',
+      name: 'compatibility',
+      state: blocking.length ? 'critical' : 'ok',
+      deadline: null,
+      secondsLeft: null,
+      message: blocking.length
+        ? `served trust material fails the compatibility gate: ${blocking.map((f) => `${f.code} ${f.message}`).join('; ')}`
+        : `served trust material passes the compatibility gate${notices.length ? ` (${notices.length} notice${notices.length > 1 ? 's' : ''}${leftOut.length ? `: ${leftOut.join('; ')}` : ''})` : ''}`,
+      findings: report.findings,
+      consumers: report.consumers,
+    });
+  }
+  const d = input.bridge;
+  if (d) {
+    const state: ItemState = d.outcome === 'held' || d.outcome === 'failed' ? 'critical' : d.outcome === 'pending' || d.outcome === 'source-unavailable' ? 'warning' : 'ok';
+    items.push({ item: 'bridge', kind: 'bridge', name: 'bridge', state, deadline: null, secondsLeft: null, message: `${d.outcome}: ${d.message} (checked ${d.at})`, findings: d.findings, consumers: d.consumers });
+  }
   return items;
 }
 

@@ -64,7 +64,12 @@ export function repositoryStatus(store: Store, repository: RepositoryConfig, ite
   };
   return {
     name: repository.name,
-    upstream: repository.kind === 'origin' ? 'origin (signed by this service)' : redactUrl(repository.upstream),
+    upstream:
+      repository.kind === 'origin'
+        ? 'origin (signed by this service)'
+        : repository.bridge
+          ? `bridge of ${repository.bridge.source} (re-signed by this service)`
+          : redactUrl(repository.upstream),
     default: repository.default,
     generation: generation
       ? {
@@ -110,6 +115,7 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
         lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${left.padEnd(19)}  ${stateOf(`role:${r.role}`).toUpperCase()}`);
       }
       lines.push(...problemLines(s.generation));
+      for (const i of s.items.filter((i) => i.action)) lines.push(`  next: ${i.action}`);
       lines.push('  trusted_root.json       state     valid');
       for (const i of s.items.filter((i) => i.kind === 'trusted-root')) lines.push(`  ${i.name.padEnd(23)} ${i.state.toUpperCase().padEnd(9)} ${i.message}`);
     }
@@ -120,6 +126,11 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       lines.push(`  last sync: ${last.outcome} ${ago} ago (${last.requests} requests, ${last.bytes} bytes)${last.error ? `: ${last.error.code}${last.error.role ? ` [${last.error.role}]` : ''} ${last.error.message}` : ''}`);
     } else {
       lines.push('  last sync: never');
+    }
+    for (const i of s.items.filter((i) => i.kind === 'compatibility' || i.kind === 'bridge')) {
+      lines.push(`  ${i.name} ${i.state.toUpperCase()}: ${i.message}`);
+      // The bridge item repeats the candidate's findings: its blocking ones are news, its notices are not.
+      for (const f of (i.findings ?? []).filter((f) => i.kind === 'compatibility' || f.blocking)) lines.push(`    ${f.blocking ? 'BLOCKING ' : ''}${f.code}${f.consumer ? ` [${f.consumer}]` : ''}: ${f.message}`);
     }
     if (s.upstreamReachable === false) lines.push('  upstream UNREACHABLE: serving what is held');
     const sync = s.items.find((i) => i.kind === 'sync');

@@ -1,4 +1,5 @@
-import type { Config, RepositoryConfig } from '../config/config';
+import { isSignedHere, type Config, type RepositoryConfig } from '../config/config';
+import { checkCompatibility, describeFindings, type GateReport } from '../compat/gate';
 import type { Logger } from '../lib/log';
 import { parseTrustedRoot, trustEntries, type TrustEntry } from '../lib/trusted-root';
 import type { GenerationRecord, NewEvent, Store } from '../store/store';
@@ -9,6 +10,8 @@ import type { Alert, WebhookNotifier } from './webhooks';
 
 const SEVERITY = { ok: 'info', warning: 'warning', critical: 'critical', expired: 'critical' } as const;
 const TRUSTED_ROOT = 'trusted_root.json';
+/** How an import records its source (sync/archive.ts describeArchive). */
+const ARCHIVE_SOURCE = 'archive ';
 
 /**
  * The watch side of the flow: reads what the store holds, derives events from each new
@@ -17,6 +20,9 @@ const TRUSTED_ROOT = 'trusted_root.json';
  * state rows make each event and each state change count once.
  */
 export class Watcher {
+  /** The gate's report per repository, for the generation it was computed on (generations never change). */
+  private readonly gated = new Map<string, { generationId: number; report: GateReport }>();
+
   constructor(
     private readonly store: Store,
     private readonly config: Config,
@@ -27,14 +33,38 @@ export class Watcher {
   /** Current states of a repository's items, without recording anything. */
   items(repository: RepositoryConfig, now: Date = new Date()): WatchItem[] {
     const generation = this.store.currentGeneration(repository.name);
+    const lastSuccess = this.store.lastSyncRun(repository.name, ['updated', 'unchanged']);
     return evaluateRepository({
       generation,
       trustEntries: this.trustOf(generation && this.trustedRootOf(generation)),
-      lastSuccessAt: this.store.lastSyncRun(repository.name, ['updated', 'unchanged'])?.finishedAt ?? undefined,
+      lastSuccessAt: lastSuccess?.finishedAt ?? undefined,
       createdAt: this.store.repositoryCreatedAt(repository.name),
       now,
       thresholds: thresholdsFor(this.config, repository),
+      compatibility: generation && this.compatibility(generation),
+      bridge: repository.kind === 'bridge' ? this.store.latestBridgeDecision(repository.name) : undefined,
+      signedHere: isSignedHere(repository),
+      archiveFed: lastSuccess?.source.startsWith(ARCHIVE_SOURCE) === true,
     });
+  }
+
+  /** The compatibility gate on a generation's target files, computed once per generation. */
+  compatibility(generation: GenerationRecord, baseline?: GenerationRecord): GateReport {
+    const cached = this.gated.get(generation.repository);
+    if (!baseline && cached?.generationId === generation.id) return cached.report;
+    const report = checkCompatibility({ targets: this.targetsOf(generation), baseline: baseline && this.targetsOf(baseline) });
+    if (!baseline) this.gated.set(generation.repository, { generationId: generation.id, report });
+    return report;
+  }
+
+  /** Every target the generation resolves, read as TUF's search resolves it and checked against its signed hashes. */
+  private targetsOf(generation: GenerationRecord): Map<string, Buffer> {
+    const out = new Map<string, Buffer>();
+    for (const { name } of this.store.resolvedTargets(generation.id)) {
+      const bytes = this.resolvedBytes(generation, name);
+      if (bytes) out.set(name, bytes);
+    }
+    return out;
   }
 
   /** Events of the generations committed since the last look, by this process or another. */
@@ -56,7 +86,11 @@ export class Watcher {
       if (prev) {
         const [a, b] = [this.trustOf(this.trustedRootOf(prev)), this.trustOf(this.trustedRootOf(generation))];
         const event = a && b ? trustedRootEvent(a, b, generation.id) : undefined;
-        if (event) events.push(event);
+        // What the upstream dropped without retiring it first: the gate's check, reported (a mirror
+        // serves what its upstream signed; a bridge holds such a candidate instead).
+        const removed = event ? this.compatibility(generation, prev).findings.filter((f) => f.code === 'AUTHORITY_REMOVED') : [];
+        if (event && removed.length) events.push({ ...event, severity: 'critical', data: { ...event.data, blocking: removed } });
+        else if (event) events.push(event);
       }
       prev = generation;
     }
@@ -64,9 +98,10 @@ export class Watcher {
     for (const e of events) {
       if (e.severity === 'info') continue;
       const rotation = e.kind === 'root-rotation';
+      const blocking = Array.isArray(e.data.blocking) ? e.data.blocking.length : 0;
       const message = rotation
         ? `root rotated v${e.data.fromVersion} → v${e.data.toVersion}: ${(e.data.changes as { role: string }[]).map((c) => c.role).join(', ')} changed`
-        : 'trusted_root.json changed its trust material';
+        : `trusted_root.json changed its trust material${blocking ? `; ${blocking} authorit${blocking > 1 ? 'ies' : 'y'} removed without a validFor.end` : ''}`;
       this.logger.warn({ repository: name, kind: e.kind, data: e.data }, message);
       this.notify({ kind: e.kind as Alert['kind'], repository: name, item: rotation ? 'root' : 'trusted-root', state: 'changed', previousState: null, severity: e.severity, message, at: new Date().toISOString(), data: e.data });
     }
@@ -102,6 +137,7 @@ export class Watcher {
         message: item.message,
         at: now.toISOString(),
         deadline: item.deadline,
+        ...(item.findings?.length && !resolved ? { data: { findings: describeFindings(item.findings) } } : {}),
       });
     }
     return items;
@@ -123,10 +159,15 @@ export class Watcher {
 
   /** The trusted_root.json target as TUF's search resolves it in that generation, checked against its signed hashes. */
   private trustedRootOf(generation: GenerationRecord): Buffer | undefined {
+    return this.resolvedBytes(generation, TRUSTED_ROOT);
+  }
+
+  /** A target's bytes as resolved in a generation; undefined (and logged) when the stored bytes fail their signed hashes. */
+  private resolvedBytes(generation: GenerationRecord, name: string): Buffer | undefined {
     try {
-      return this.store.resolvedTarget(generation.id, TRUSTED_ROOT)?.bytes;
+      return this.store.resolvedTarget(generation.id, name)?.bytes;
     } catch (err) {
-      this.logger.error({ err, generation: generation.id }, 'trusted_root.json of the generation does not match its signed hashes');
+      this.logger.error({ err, generation: generation.id, target: name }, `${name} of the generation does not match its signed hashes`);
       return undefined;
     }
   }

@@ -26,6 +26,8 @@ const ALERTNAMES: Record<string, string> = {
   role: 'TufMirrorRoleExpiry',
   'trusted-root': 'TufMirrorTrustedRootValidity',
   sync: 'TufMirrorSyncStale',
+  compatibility: 'TufMirrorCompatibility',
+  bridge: 'TufMirrorBridge',
   'root-rotation': 'TufMirrorRootRotation',
   'trusted-root-change': 'TufMirrorTrustedRootChanged',
 };

@@ -5,7 +5,7 @@ import { UsageError } from '../exit-codes';
 import { configFrom, EXIT, quietFrom, repositoryNamed } from '../options';
 import { progressOnStderr } from '../progress';
 import { printJson, printOperation } from '../report';
-import { ConfigError } from '../../config/config';
+import { ConfigError, isSignedHere } from '../../config/config';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
 import { SyncError } from '../../sync/errors';
@@ -28,8 +28,8 @@ export function registerImport(program: Command): void {
       const config = configFrom(cmd);
       const names = config.repositories.map((r) => r.name).join(', ');
       const repository = opts.repo ? repositoryNamed(config, opts.repo) : config.repositories.find((r) => r.default);
-      // An origin is signed here: its generations come from its own keys, never from an archive.
-      if (repository?.kind === 'origin') throw new ConfigError(`${repository.name} is an origin repository: archives are imported into mirrors only`);
+      // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
+      if (repository && isSignedHere(repository)) throw new ConfigError(`${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);
       if (!repository) throw new UsageError(`no default repository: name one with --repo (configured: ${names})`);
       const fromStdin = file === '-';
       if (!fromStdin && !isReadableFile(file)) throw new UsageError(`cannot read ${file}`);

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { configFrom, EXIT, quietFrom, unknownRepository } from '../options';
 import { progressOnStderr } from '../progress';
-import { operationReport, printJson, printOperation } from '../report';
+import { bridgeFailed, bridgeReport, operationReport, printJson, printOperation, type BridgeReport } from '../report';
+import { isSignedHere } from '../../config/config';
+import { bridgeContext, tickBridge } from '../../bridge/bridge';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
 import { Watcher } from '../../watch/watcher';
@@ -20,15 +22,17 @@ export function registerSync(program: Command): void {
       const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
       if (unknown.length) throw unknownRepository(config, unknown);
       const named = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
-      // An origin is signed here, not synced from anywhere.
+      // An origin is signed here, not synced from anywhere; a bridge looks at its source after the syncs.
       for (const r of named.filter((r) => r.kind === 'origin')) process.stderr.write(`${r.name}: an origin repository, nothing to sync (tuf-mirror origin resign ${r.name} re-signs it)\n`);
-      const selected = named.filter((r) => r.kind !== 'origin');
+      const selected = named.filter((r) => !isSignedHere(r));
+      const bridges = named.filter((r) => r.kind === 'bridge');
       const logger = createLogger(process.env.TUF_MIRROR_LOG_LEVEL ?? 'warn', 2);
       const store = Store.open(config.dataDir);
       // A sync from cron with no server running still records events and sends alerts.
       const notifier = new WebhookNotifier(config.alerts.webhooks, logger, { attempts: 3, backoffMs: 1000 });
       const watcher = new Watcher(store, config, logger, notifier);
       const results = [];
+      const bridged: BridgeReport[] = [];
       // SIGTERM (a Job's pod deleted) or SIGINT: cancel the run, so it is recorded as CANCELLED and
       // its lock released for a sync elsewhere; a second signal kills as usual.
       const stop = new AbortController();
@@ -46,13 +50,25 @@ export function registerSync(program: Command): void {
           results.push(report);
           if (!opts.json) printOperation('sync', report);
         }
+        for (const repository of bridges) {
+          if (!store.currentGeneration(repository.name)) {
+            process.stderr.write(`${repository.name}: a bridge that holds nothing yet (tuf-mirror bridge init ${repository.name})\n`);
+            continue;
+          }
+          const decision = await tickBridge(bridgeContext(config, store, repository, logger));
+          watcher.watch(repository);
+          const report = bridgeReport(repository.name, decision);
+          bridged.push(report);
+          if (!opts.json) process.stdout.write(`${repository.name}: bridge ${decision.outcome}: ${decision.message}\n`);
+        }
         await notifier.drain();
       } finally {
         process.off('SIGTERM', cancel);
         process.off('SIGINT', cancel);
         store.close();
       }
-      if (opts.json) printJson({ results });
-      process.exitCode = results.some((r) => r.outcome === 'failed') || stop.signal.aborted ? EXIT.failed : EXIT.ok;
+      if (opts.json) printJson({ results: [...results, ...bridged] });
+      const failed = results.some((r) => r.outcome === 'failed') || bridged.some(bridgeFailed) || stop.signal.aborted;
+      process.exitCode = failed ? EXIT.failed : EXIT.ok;
     });
 }

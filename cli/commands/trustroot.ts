@@ -29,7 +29,7 @@ export function registerTrustroot(program: Command): void {
     .option('--targets <names>', 'repository: keep only these target files, comma-separated (default: all)')
     .option('--all', 'sigstore-keys: keep entries outside their validity window too')
     .option('--name <name>', 'metadata.name (default: tuf-mirror-<repository>[-trust-config])')
-    .option('--namespace <namespace>', 'kubewarden-configmap: metadata.namespace (default: kubewarden)')
+    .option('--namespace <namespace>', 'metadata.namespace: kubewarden-configmap (default: kubewarden), flux-secret (default: flux-system)')
     .option('--trusted-root-target <name>', 'the target holding the Sigstore trusted root (default: trusted_root.json)')
     .action((name: string, opts: TrustrootOptions, cmd: Command) => {
       const config = configFrom(cmd);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Router, type Response } from 'express';
+import { isSignedHere } from '../../config/config';
 import type { SyncErrorCode } from '../../sync/errors';
 import { SyncError } from '../../sync/errors';
 import { importArchive, importReport, spoolToFile, type Spooled } from '../../sync/import';
@@ -47,9 +48,9 @@ export function importRouter({ config, store, index, logger, watcher }: AppDeps)
       res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
       return;
     }
-    if (repository.kind === 'origin') {
-      // An origin is signed here: its generations come from its own keys, never from an archive.
-      res.status(409).json({ error: { code: 'NOT_A_MIRROR', message: `${repository.name} is an origin repository: archives are imported into mirrors only` } });
+    if (isSignedHere(repository)) {
+      // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
+      res.status(409).json({ error: { code: 'NOT_A_MIRROR', message: `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only` } });
       return;
     }
     const max = config.import.maxBytes;

@@ -1,5 +1,5 @@
 import express, { Router } from 'express';
-import type { RepositoryConfig } from '../../config/config';
+import { isSignedHere, type RepositoryConfig } from '../../config/config';
 import { parseRoot } from '../../lib/tuf-metadata';
 import { allStatuses, repositoryStatus } from '../../watch/status';
 import type { AppDeps } from '../app';
@@ -59,8 +59,8 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
 
   router.post('/repositories/:name/sync', requireAdmin(config.adminToken), express.json({ limit: '1kb' }), async (_req, res) => {
     const repository = res.locals.repository as RepositoryConfig;
-    if (repository.kind === 'origin') {
-      res.status(400).json({ error: { code: 'ORIGIN', message: `${repository.name} is signed here, not synced: tuf-mirror origin resign ${repository.name}` } });
+    if (isSignedHere(repository)) {
+      res.status(400).json({ error: { code: 'ORIGIN', message: `${repository.name} is signed here, not synced: tuf-mirror ${repository.kind} resign ${repository.name}` } });
       return;
     }
     const result = await syncNow(repository);
