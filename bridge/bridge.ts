@@ -125,6 +125,10 @@ function decision(outcome: BridgeOutcome, c: Pick<Candidate, 'changes' | 'gate'>
   return { outcome, sourceGeneration: c.sourceGeneration, generation, changes: c.changes, findings: c.gate.findings, consumers: c.gate.consumers, message, at: now.toISOString() };
 }
 
+/** Delegated parts the source could not verify, said where they do not stop the bridge (its watch reports them). */
+const notBridged = (c: Candidate): string =>
+  c.source.notBridged.length ? `; not bridged, and no bridged target resolves through it: ${c.source.notBridged.join(', ')} (the source's watch reports it)` : '';
+
 const held = (c: Candidate, name: string): string =>
   `candidate from ${c.source.provenance.source} generation ${c.source.generation.id} HELD by the compatibility gate (${describeFindings(c.gate.findings.filter((f) => f.blocking)).join('; ')}); the promoted content stays served and re-signed; tuf-mirror bridge promote ${name} --force overrides`;
 
@@ -144,9 +148,9 @@ export async function checkBridge(ctx: BridgeContext, now: Date = new Date()): P
     return record(ctx, decision('source-unavailable', empty, served, `${err.code}: ${err.message}; the promoted content stays served and re-signed`, now));
   }
   const facts = { ...c, sourceGeneration: c.source.generation.id };
-  if (!c.changes.length) return record(ctx, decision('current', facts, served, `promoted content equals ${ctx.source.name} generation ${c.source.generation.id}`, now));
+  if (!c.changes.length) return record(ctx, decision('current', facts, served, `promoted content equals ${ctx.source.name} generation ${c.source.generation.id}${notBridged(c)}`, now));
   if (!c.gate.passed) return record(ctx, decision('held', facts, served, held(c, name), now));
-  return record(ctx, decision('pending', facts, served, `candidate from ${ctx.source.name} generation ${c.source.generation.id} (${c.changes.join(' ')}) passed the gate: tuf-mirror bridge promote ${name}`, now));
+  return record(ctx, decision('pending', facts, served, `candidate from ${ctx.source.name} generation ${c.source.generation.id} (${c.changes.join(' ')}) passed the gate: tuf-mirror bridge promote ${name}${notBridged(c)}`, now));
 }
 
 export type PromoteOptions = {
@@ -172,7 +176,7 @@ export async function promoteBridge(ctx: BridgeContext, options: PromoteOptions 
   const reason = `promote ${ctx.source.name} generation ${c.source.generation.id}${c.gate.passed ? '' : ' (forced past the gate)'}`;
   const generation = await publishNewTargets(ctx, c.specs, options.keysDir, reason, now);
   const forced = c.gate.passed ? '' : ` FORCED past the gate: ${describeFindings(c.gate.findings.filter((f) => f.blocking)).join('; ')}`;
-  return record(ctx, decision('promoted', facts, generation.id, `promoted ${ctx.source.name} generation ${c.source.generation.id} as targets v${generation.targetsVersion} (${c.changes.join(' ')})${forced}`, now));
+  return record(ctx, decision('promoted', facts, generation.id, `promoted ${ctx.source.name} generation ${c.source.generation.id} as targets v${generation.targetsVersion} (${c.changes.join(' ')})${forced}${notBridged(c)}`, now));
 }
 
 /** The service's routine: check, and with `promote: auto` promote what passes. Never throws for the source's or the gate's sake. */

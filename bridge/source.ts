@@ -30,7 +30,13 @@ export const provenanceSchema = z.object({
 });
 export type Provenance = z.infer<typeof provenanceSchema>;
 
-export type VerifiedSource = { generation: GenerationRecord; targets: SourceTarget[]; provenance: Provenance };
+export type VerifiedSource = {
+  generation: GenerationRecord;
+  targets: SourceTarget[];
+  /** Delegated parts the source's sync could not verify, none of which the bridged names resolve through. */
+  notBridged: string[];
+  provenance: Provenance;
+};
 
 const TOP_LEVEL = ['root', 'timestamp', 'snapshot', 'targets'];
 
@@ -47,15 +53,23 @@ export function unsafeName(name: string): boolean {
 }
 
 /**
- * What the run that committed the generation could not verify: delegated roles it did not mirror
- * and target names it refused. Any of them means the generation did not verify in full, whichever
- * role it concerns: a bridge re-signs only what verified completely.
+ * What the run that committed the generation could not verify, split by whether the bridge needs
+ * it. The bridge re-signs what the top-level targets role lists, and TUF's search finds those names
+ * there before it looks at any delegation: a delegated role that failed (public-good's npm role,
+ * re-signed on npm's own schedule, expires now and then) cannot change what they resolve to, so it
+ * is only noted; a name the top-level role lists but the sync refused is a hole in exactly what
+ * would be re-signed, so it refuses the generation as not verified in full.
  */
-function unverifiedParts(generation: GenerationRecord): string[] {
-  return [
-    ...(generation.summary.failedRoles ?? []).map((r) => `role ${r.role} (${r.code})`),
-    ...(generation.summary.refusedTargets ?? []).map((t) => `target ${JSON.stringify(t.name)} of ${t.role} (${t.code})`),
-  ];
+function unverifiedParts(generation: GenerationRecord): { blocking: string[]; notBridged: string[] } {
+  const refused = generation.summary.refusedTargets ?? [];
+  const describe = (t: (typeof refused)[number]): string => `target ${JSON.stringify(t.name)} of ${t.role} (${t.code})`;
+  return {
+    blocking: refused.filter((t) => t.role === TOP_LEVEL_TARGETS).map(describe),
+    notBridged: [
+      ...(generation.summary.failedRoles ?? []).map((r) => `role ${r.role} (${r.code})`),
+      ...refused.filter((t) => t.role !== TOP_LEVEL_TARGETS).map(describe),
+    ],
+  };
 }
 
 /**
@@ -90,7 +104,7 @@ export function topLevelTargetNames(store: Store, generation: GenerationRecord, 
 /**
  * The top-level targets of `source`'s current generation as TUF resolves them, bytes checked
  * against the length and every hash the targets role signed. Refuses a generation that did not
- * verify in full (accepted expired, a failed delegated role, a refused target), or whose top-level
+ * verify in full what it would bridge (accepted expired, a top-level target refused), or whose top-level
  * metadata has expired since (a frozen source must not feed a new promotion).
  */
 export function verifiedSourceTargets(store: Store, source: RepositoryConfig, now: Date = new Date()): VerifiedSource {
@@ -102,7 +116,9 @@ export function verifiedSourceTargets(store: Store, source: RepositoryConfig, no
     throw new BridgeError('SOURCE_NOT_VERIFIED', `${label} was imported with --allow-expired (${accepted.map((r) => `${r.role} v${r.version}`).join(', ')}): not verified in full`);
   }
   const unverified = unverifiedParts(generation);
-  if (unverified.length) throw new BridgeError('SOURCE_NOT_VERIFIED', `${label} was committed with parts it could not verify (${unverified.join(', ')}): not verified in full`);
+  if (unverified.blocking.length) {
+    throw new BridgeError('SOURCE_NOT_VERIFIED', `${label} was committed with parts it could not verify (${unverified.blocking.join(', ')}): not verified in full`);
+  }
   const expired = generation.summary.roles.filter((r) => TOP_LEVEL.includes(r.role) && Date.parse(r.expires) <= now.getTime());
   if (expired.length) {
     throw new BridgeError('SOURCE_EXPIRED', `${label}: ${expired.map((r) => `${r.role} v${r.version} expired ${r.expires}`).join(', ')}; the source must sync again before anything new is bridged`);
@@ -118,6 +134,7 @@ export function verifiedSourceTargets(store: Store, source: RepositoryConfig, no
   return {
     generation,
     targets,
+    notBridged: unverified.notBridged,
     provenance: {
       source: source.name,
       url: redactUrl(source.upstream),

@@ -174,7 +174,7 @@ describe('a hostile source', () => {
     assert.equal(itemOf(await status(connected.service.url, SITE), 'bridge').state, 'warning');
   });
 
-  test('a delegated role that fails refuses the whole source generation, though the bridge takes top-level targets only', async () => {
+  test('a source with a delegated role again: its delegated target is not bridged', async () => {
     mock.timers.setTime(START + 62 * DAY);
     repo.removeTarget('win\\..\\evil.pem');
     repo.addDelegation('npm', { paths: ['npm/*'] });
@@ -182,24 +182,10 @@ describe('a hostile source', () => {
     repo.publish();
     assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
     assert.equal(connected.service.store.latestBridgeDecision(SITE)!.outcome, 'current', 'a source that verified in full again; its delegated target is not bridged');
-    const served = connected.service.store.currentGeneration(SITE)!.id;
-
-    repo.setExpiry('npm', new Date(START + 61 * DAY));
-    repo.publish();
-    assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
-    assert.deepEqual(connected.service.store.currentGeneration(SOURCE)!.summary.failedRoles?.map((f) => `${f.role} ${f.code}`), ['npm EXPIRED_METADATA']);
-    const decision = connected.service.store.latestBridgeDecision(SITE)!;
-    assert.equal(decision.outcome, 'source-unavailable');
-    assert.match(decision.message, /^SOURCE_NOT_VERIFIED: sigstore generation \d+ was committed with parts it could not verify \(role npm \(EXPIRED_METADATA\)\)/);
-    assert.equal(connected.service.store.currentGeneration(SITE)!.id, served, 'nothing published');
   });
 
   test('a target whose stored bytes no longer match what its role signed is never re-signed', async () => {
     mock.timers.setTime(START + 63 * DAY);
-    repo.setExpiry('npm', new Date(START + 400 * DAY));
-    repo.publish();
-    assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
-    assert.equal(connected.service.store.latestBridgeDecision(SITE)!.outcome, 'current');
     const store = connected.service.store;
     const source = store.currentGeneration(SOURCE)!;
     const sha = store.resolvedTarget(source.id, 'trusted_root.json')!.info.hashes.sha256;
@@ -217,5 +203,46 @@ describe('a hostile source', () => {
   test('names the site never signs, whatever a store holds (defence in depth behind the trust core)', () => {
     for (const bad of ['/etc/passwd', 'a/../b', './a', 'a//b', 'a/', 'win\\evil', 'nul\x00', '..']) assert.ok(unsafeName(bad), bad);
     for (const good of ['trusted_root.json', 'registry.npmjs.org/keys.json', 'a..b', '.hidden']) assert.ok(!unsafeName(good), good);
+  });
+});
+
+describe('a delegated role that fails in the source (public-good\'s npm role expires on npm\'s schedule)', () => {
+  let repo2: TestRepository;
+  let upstream2: UpstreamServer;
+  let connected2: Connected;
+  before(async () => {
+    mock.timers.setTime(START + 70 * DAY);
+    repo2 = new TestRepository({ keyType: 'ecdsa' });
+    repo2.addTarget('trusted_root.json', json(PUBLIC));
+    repo2.addTarget('rekor.pub', REKOR_PUB, { custom: { sigstore: { usage: 'Rekor', status: 'Active', uri: 'https://rekor.sigstore.dev' } } });
+    repo2.addDelegation('npm', { paths: ['npm/*'] });
+    repo2.addTarget('npm/keys.json', '{}', { role: 'npm' });
+    repo2.publish();
+    upstream2 = await startUpstreamServer(() => repo2.files());
+    const anchor = path.join(tempDir(), 'root.json');
+    fs.writeFileSync(anchor, repo2.rootBytes(1));
+    connected2 = await startConnected(upstream2.url, anchor, { timestampExpiry: '30d', promote: 'auto' });
+    assert.equal((await connected2.service.syncAll())[0].outcome, 'updated');
+    await initSite(connected2);
+  });
+  after(async () => {
+    await connected2?.service.close();
+    await upstream2?.close();
+  });
+
+  test('does not stop the bridge: a top-level change is promoted, no bridged name resolving through the role, and the decision says so', async () => {
+    const served = connected2.service.store.currentGeneration(SITE)!.id;
+    repo2.setExpiry('npm', new Date(START + 69 * DAY));
+    repo2.addTarget('ctfe_2026.pub', REKOR_PUB, { custom: { sigstore: { usage: 'CTFE', status: 'Active', uri: 'https://ctfe.sigstore.dev/2026' } } });
+    repo2.publish();
+    assert.equal((await connected2.service.syncAll())[0].outcome, 'updated');
+    assert.deepEqual(connected2.service.store.currentGeneration(SOURCE)!.summary.failedRoles?.map((f) => `${f.role} ${f.code}`), ['npm EXPIRED_METADATA']);
+    const decision = connected2.service.store.latestBridgeDecision(SITE)!;
+    assert.equal(decision.outcome, 'promoted', decision.message);
+    assert.match(decision.message, /\(\+ctfe_2026\.pub\); not bridged, and no bridged target resolves through it: role npm \(EXPIRED_METADATA\)/);
+    const site = connected2.service.store.currentGeneration(SITE)!;
+    assert.notEqual(site.id, served);
+    const names = connected2.service.store.resolvedTargets(site.id).map((t) => t.name);
+    assert.deepEqual(names, ['ctfe_2026.pub', 'rekor.pub', 'trusted_root.json']);
   });
 });
