@@ -34,3 +34,23 @@ export function requireAdmin(adminToken: string | undefined) {
     next();
   };
 }
+
+/**
+ * Guards an endpoint with its own bearer token (refresh-cluster reports): without a configured
+ * token it is disabled (403), never open; a wrong or missing token is 401.
+ */
+export function requireBearer(token: string | undefined, disabled: string) {
+  const matches = bearerMatcher(token);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!token) {
+      res.status(403).json({ error: { code: 'REPORTS_DISABLED', message: disabled } });
+      return;
+    }
+    if (!matches(req.headers.authorization)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="tuf-mirror"');
+      res.status(401).json({ error: { code: 'UNAUTHORIZED', message: 'a valid bearer token is required' } });
+      return;
+    }
+    next();
+  };
+}
