@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/config';
+import { inSync } from '../lib/cluster-report';
 import type { ClusterOutputRecord, Store } from '../store/store';
 import type { Watcher } from '../watch/watcher';
 import type { WebhookNotifier } from '../watch/webhooks';
@@ -118,7 +119,7 @@ export function createMetrics(deps: { config: Config; store: Store; watcher: Wat
       },
     });
   clusterGauge('tuf_mirror_cluster_output_report_timestamp_seconds', 'When the last refresh-cluster report about the object arrived', (o) => Date.parse(o.reportedAt) / 1000);
-  clusterGauge('tuf_mirror_cluster_output_in_sync', '1 when the last report said the cluster holds what the mirror serves, 0 when it lags', (o) => (o.inSyncAt === o.reportedAt ? 1 : 0));
+  clusterGauge('tuf_mirror_cluster_output_in_sync', '1 when the last report said the cluster holds what the mirror serves, 0 when it lags', (o) => (inSync(o.report) ? 1 : 0));
   clusterGauge('tuf_mirror_cluster_output_expires_timestamp_seconds', 'When what the cluster holds expires (absent: no expiry of its own)', (o) =>
     o.report.cluster?.expires ? Date.parse(o.report.cluster.expires) / 1000 : undefined,
   );

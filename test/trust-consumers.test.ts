@@ -34,23 +34,14 @@ import type { TrustOptions } from '../trust/options';
 import { parsePolicy } from '../verifier/policy';
 import { carry, initSite, SITE, startConnected, startGap, type Connected, type Gap } from './helpers/bridge';
 import { IMAGE, ISSUER, SUBJECT } from './helpers/identity';
-import { MODELS, modelDts, unknownFields, type Obj } from './helpers/k8s-manifests';
+import { CRDS, objectProblems } from './helpers/crds';
+import { type Obj } from './helpers/k8s-manifests';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from './helpers/mirror';
 import { makePki } from './helpers/pki';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
-import { crdSchema, validate, validateResource } from './trust-schema';
+import { validate } from './trust-schema';
 
 const ROOT = packageRoot();
-const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-const CRDS: Record<string, ReturnType<typeof crdSchema>> = {
-  TrustRoot: crdSchema(path.join(FIXTURES, 'policy-controller', '300-trustroot.yaml'), 'v1alpha1'),
-  ClusterImagePolicy: crdSchema(path.join(FIXTURES, 'policy-controller', '300-clusterimagepolicy.yaml'), 'v1beta1'),
-  ClusterPolicy: crdSchema(path.join(FIXTURES, 'kyverno', 'clusterpolicies-v1.yaml'), 'v1'),
-  ImageValidatingPolicy: crdSchema(path.join(FIXTURES, 'kyverno', 'imagevalidatingpolicies-v1.yaml'), 'v1'),
-  PolicyServer: crdSchema(path.join(FIXTURES, 'kubewarden', 'policyservers-v1.yaml'), 'v1'),
-};
-/** The PolicyServer the kubewarden-defaults chart creates: what a patch is applied to. */
-const DEFAULT_POLICY_SERVER = { apiVersion: 'policies.kubewarden.io/v1', kind: 'PolicyServer', metadata: { name: 'default' }, spec: { image: 'ghcr.io/kubewarden/policy-server:v1.26.0', replicas: 1 } };
 const MIRROR = 'http://tuf-mirror.tuf-mirror.svc:8080';
 const IDENTITY: IdentityOptions = { issuer: ISSUER, subjects: [SUBJECT], images: [IMAGE] };
 const NEW_FORMATS: FormatName[] = [
@@ -67,25 +58,6 @@ const NEW_FORMATS: FormatName[] = [
 const yaml = (body: Buffer): Obj => YAML.parse(body.toString('utf8')) as Obj;
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 const annotations = (doc: Obj): Record<string, string> => doc.metadata?.annotations ?? {};
-
-/** A Kubernetes object as the API server would take it: its CRD, or its built-in schema with no unknown field. */
-function objectProblems(doc: Obj): string[] {
-  if (doc.kind === 'PolicyServer') {
-    // A patch: what the API server validates is the existing object with the patch merged in.
-    const merged = { ...DEFAULT_POLICY_SERVER, metadata: doc.metadata, spec: { ...DEFAULT_POLICY_SERVER.spec, ...doc.spec } };
-    return validateResource(merged, CRDS.PolicyServer);
-  }
-  const crd = CRDS[doc.kind];
-  if (crd) return validateResource(doc, crd);
-  const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
-  assert.ok(Model, `a schema for ${doc.apiVersion}/${doc.kind}`);
-  try {
-    new Model(doc).validate();
-  } catch (err) {
-    return [(err as Error).message];
-  }
-  return unknownFields(doc, modelDts(doc)!, doc.kind);
-}
 
 /** Everything every source must satisfy, for every object format and every new one. */
 function checkAll(material: TrustMaterial, now: number): Map<FormatName, ReturnType<typeof renderTrustRoot>> {

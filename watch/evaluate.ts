@@ -1,5 +1,6 @@
 import type { Threshold } from '../config/config';
 import type { ConsumerReport, Finding, GateReport } from '../compat/gate';
+import { inSync } from '../lib/cluster-report';
 import type { BridgeDecision, ClusterOutputRecord, GenerationRecord } from '../store/store';
 import { humanDuration } from './status';
 import { TRUST_KINDS, validAt, type TrustEntry, type TrustKind } from '../lib/trusted-root';
@@ -222,7 +223,7 @@ function clusterItem(o: ClusterOutputRecord, now: Date, thresholds: (name: strin
   const where = `${o.object} in ${o.cluster}`;
   const quiet = since(o.reportedAt, now);
   const reportState = bySince(quiet, thresholds('clusterReport'));
-  const lagging = o.inSyncAt !== o.reportedAt;
+  const lagging = !inSync(r);
   const lag = lagging ? since(o.inSyncAt ?? o.firstReportedAt, now) : 0;
   const lagState = lagging ? bySince(lag, thresholds('clusterLag')) : 'ok';
   const expires = r.cluster?.expires;
