@@ -418,6 +418,7 @@ export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CON
   return parseConfig(raw, abs, path.dirname(abs), overrides);
 }
 
-function formatPath(p: ReadonlyArray<PropertyKey>): string {
+/** `repositories[0].bridge.source`: where a zod issue is, as messages name it. */
+export function formatPath(p: ReadonlyArray<PropertyKey>): string {
   return p.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? String(seg) : `.${String(seg)}`)).join('');
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../config/config';
+import { ConfigError, formatPath } from '../config/config';
 import { describeObject, type ObjectRef } from '../trust/k8s';
 import { TrustRootError } from '../trust/errors';
 import { checkFormat, objectOf, OBJECT_FORMATS, type FormatName } from '../trust/formats';
@@ -105,7 +105,7 @@ export function outputQuery(o: OutputSpec): string {
 export function parseJob(raw: unknown, origin: string): Job {
   const parsed = jobSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `  ${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '<file>'}: ${i.message}`);
+    const issues = parsed.error.issues.map((i) => `  ${formatPath(i.path) || '<file>'}: ${i.message}`);
     throw new ConfigError(`invalid refresh-cluster job in ${origin}:\n${issues.join('\n')}`);
   }
   const seen = new Map<string, number>();

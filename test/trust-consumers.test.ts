@@ -37,7 +37,7 @@ import { IMAGE, ISSUER, SUBJECT } from './helpers/identity';
 import { CRDS, objectProblems } from './helpers/crds';
 import { type Obj } from './helpers/k8s-manifests';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from './helpers/mirror';
-import { makePki } from './helpers/pki';
+import { makePki, pkiMaterial } from './helpers/pki';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 import { validate } from './trust-schema';
 
@@ -326,13 +326,7 @@ describe('identity flags: a missing or malformed identity is the caller\'s to fi
 describe('an origin repository signed here, with its own PKI', () => {
   const pki = makePki();
   const START = Date.parse('2026-09-01T00:00:00Z');
-  const material: OriginMaterial = {
-    certificateAuthorities: [{ url: 'https://fulcio.acme.example', chainPem: pki.read(pki.fulcio), validFor: { start: '2026-01-01T00:00:00Z' } }],
-    tlogs: [{ url: 'https://rekor.acme.example', keyPem: pki.read(pki.rekor), validFor: { start: '2026-01-01T00:00:00Z' } }],
-    ctlogs: [{ url: 'https://ctfe.acme.example', keyPem: pki.read(pki.ctfe), validFor: { start: '2026-01-01T00:00:00Z' } }],
-    timestampAuthorities: [{ url: 'https://tsa.acme.example/api/v1/timestamp', chainPem: pki.read(pki.tsa), validFor: { start: '2026-01-01T00:00:00Z' } }],
-    oidcIssuers: [{ url: 'https://oidc.acme.example', validFor: { start: '2026-01-01T00:00:00Z' } }],
-  };
+  const material: OriginMaterial = pkiMaterial(pki);
   let config: Config;
   let origin: Service;
   let ctx: OriginContext;

@@ -14,7 +14,10 @@ export function clusterReportsRouter({ config, store, watcher }: Pick<AppDeps, '
 
   router.post(
     '/repositories/:name/cluster-reports',
-    requireBearer(config.reportToken, 'cluster reports are disabled: set reportToken or TUF_MIRROR_REPORT_TOKEN, and give the refresh-cluster job the same token'),
+    requireBearer(config.reportToken, {
+      code: 'REPORTS_DISABLED',
+      message: 'cluster reports are disabled: set reportToken or TUF_MIRROR_REPORT_TOKEN, and give the refresh-cluster job the same token',
+    }),
     express.json({ limit: '256kb' }),
     (req, res) => {
       const repository = repositoryOf(String(req.params.name));
