@@ -47,7 +47,7 @@ const thresholds = z.record(z.string(), threshold).superRefine((record, ctx) => 
       ctx.addIssue({
         code: 'custom',
         path: [name],
-        message: since ? 'critical (time passed) must not be shorter than warning' : 'critical must not be longer than warning',
+        message: !since ? 'critical must not be longer than warning' : `critical (time since ${name === 'sync' ? 'the last success' : name === 'clusterReport' ? 'the last report' : 'the last time in sync'}) must not be shorter than warning`,
       });
     }
   }

@@ -121,8 +121,9 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
   `,
   // 5: what each cluster's refresh-cluster job reported last about each object it manages, when
   // the mirror received it, and when that cluster was last seen holding what the mirror served.
+  // A new table only: IF NOT EXISTS lets a store stepped back to an older version migrate again.
   `
-  CREATE TABLE cluster_outputs (
+  CREATE TABLE IF NOT EXISTS cluster_outputs (
     repository_id INTEGER NOT NULL REFERENCES repositories(id),
     cluster TEXT NOT NULL,
     object TEXT NOT NULL,
