@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { z } from 'zod';
 import { apiGroupOf, describeObject, type ObjectRef } from '../trust/k8s';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -49,6 +50,8 @@ export function objectPath(o: ObjectRef): string {
   return `${base}${o.namespace ? `/namespaces/${encodeURIComponent(o.namespace)}` : ''}/${o.resource}/${encodeURIComponent(o.name)}`;
 }
 
+const statusSchema = z.looseObject({ reason: z.string().optional(), message: z.string().optional() });
+
 export class KubeClient {
   private readonly ca?: Buffer;
   private readonly token: string;
@@ -81,9 +84,10 @@ export class KubeClient {
       json = undefined;
     }
     if (r.status >= 200 && r.status < 300 && isLive(json)) return json;
-    const status = isLive(json) ? (json as { reason?: unknown; message?: unknown }) : {};
-    const reason = typeof status.reason === 'string' ? status.reason : `HTTP ${r.status}`;
-    const message = typeof status.message === 'string' ? status.message : r.body.toString('utf8').slice(0, 200);
+    // A metav1.Status says why; anything else is quoted.
+    const status = statusSchema.safeParse(json);
+    const reason = (status.success && status.data.reason) || `HTTP ${r.status}`;
+    const message = (status.success && status.data.message) || r.body.toString('utf8').slice(0, 200);
     throw new KubeError(r.status, reason, `cannot ${what} ${describeObject(o)}: ${r.status} ${reason}: ${message}`);
   }
 

@@ -13,6 +13,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import YAML from 'yaml';
+import { z } from 'zod';
 import { type ClusterReport, type HoldingReport, type Outcome, type OutputReport } from '../lib/cluster-report';
 import { isPatchOnly } from '../trust/formats';
 import { ANNOTATION, describeObject } from '../trust/k8s';
@@ -72,7 +73,9 @@ async function fetchOutput(base: string, job: Job, output: JobOutput): Promise<F
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
   } catch (err) {
-    throw new FetchError(`${base}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+    // fetch() says "fetch failed"; what failed (ECONNREFUSED, a timeout) is its cause.
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+    throw new FetchError(`${base}: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
   const body = await readBounded(res, base);
   if (res.status !== 200) {
@@ -92,9 +95,17 @@ async function fetchOutput(base: string, job: Job, output: JobOutput): Promise<F
   return { url: base, body, contentSha256, ...(Number.isInteger(generation) ? { generation } : {}), ...(expires ? { expires } : {}) };
 }
 
+/** What the job reads of an object, the fetched one or the live one: kind, name, annotations. */
+const objectSchema = z.looseObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional(), annotations: z.record(z.string(), z.string()).optional() }),
+});
+type Doc = z.output<typeof objectSchema>;
+
 const annotationsOf = (o: unknown): Record<string, string> => {
-  const a = (o as LiveObject | undefined)?.metadata?.annotations;
-  return a && typeof a === 'object' ? a : {};
+  const parsed = objectSchema.safeParse(o);
+  return parsed.success ? (parsed.data.metadata.annotations ?? {}) : {};
 };
 const intOf = (v: string | undefined): number | undefined => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
 
@@ -116,14 +127,12 @@ function holdingOf(o: unknown): HoldingReport | undefined {
   };
 }
 
-type Doc = { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; annotations?: Record<string, string> } };
-
 /** Exactly the object the job file names, or why not. */
 function mismatch(doc: Doc, output: JobOutput): string | undefined {
   const want = output.object;
-  const got = { apiVersion: doc.apiVersion, kind: doc.kind, namespace: doc.metadata?.namespace, name: doc.metadata?.name };
+  const got = { apiVersion: doc.apiVersion, kind: doc.kind, namespace: doc.metadata.namespace, name: doc.metadata.name };
   if (got.apiVersion !== want.apiVersion || got.kind !== want.kind || got.name !== want.name || got.namespace !== want.namespace) {
-    return `the mirror answered ${String(got.kind)} ${got.namespace ? `${String(got.namespace)}/` : ''}${String(got.name)} (${String(got.apiVersion)}), not ${describeObject(want)}: not applied`;
+    return `the mirror answered ${describeObject(got)} (${got.apiVersion}), not ${describeObject(want)}: not applied`;
   }
   return undefined;
 }
@@ -131,7 +140,7 @@ function mismatch(doc: Doc, output: JobOutput): string | undefined {
 /** The mirror would hand the cluster an older TUF state of the same repository than it holds. */
 function rollback(live: unknown, doc: Doc): string | undefined {
   const l = annotationsOf(live);
-  const n = doc.metadata?.annotations ?? {};
+  const n = doc.metadata.annotations ?? {};
   if (!l[`${ANNOTATION}/repository`] || l[`${ANNOTATION}/repository`] !== n[`${ANNOTATION}/repository`]) return undefined;
   const version = (a: Record<string, string>) => [intOf(a[`${ANNOTATION}/root-version`]) ?? 0, intOf(a[`${ANNOTATION}/timestamp-version`]) ?? 0];
   const [lr, lt] = version(l);
@@ -157,26 +166,27 @@ async function refreshOne(job: Job, output: JobOutput, sources: string[], option
     throw err;
   }
   const [first] = fetched;
-  let doc: Doc;
+  const served: HoldingReport = { contentSha256: first.contentSha256, ...(first.generation !== undefined ? { generation: first.generation } : {}), ...(first.expires ? { expires: first.expires } : {}) };
+  let parsed: unknown;
   try {
-    doc = YAML.parse(first.body.toString('utf8')) as Doc;
+    parsed = YAML.parse(first.body.toString('utf8'));
   } catch (err) {
-    return result('refused', `${first.url} answered something that is not YAML: ${(err as Error).message}`);
+    return result('refused', `${first.url} answered something that is not YAML: ${err instanceof Error ? err.message : String(err)}`, served);
   }
-  const served: HoldingReport = {
-    contentSha256: first.contentSha256,
-    ...(first.generation !== undefined ? { generation: first.generation } : {}),
-    ...(intOf(doc?.metadata?.annotations?.[`${ANNOTATION}/root-version`]) !== undefined ? { rootVersion: intOf(doc.metadata?.annotations?.[`${ANNOTATION}/root-version`]) } : {}),
-    ...(intOf(doc?.metadata?.annotations?.[`${ANNOTATION}/timestamp-version`]) !== undefined ? { timestampVersion: intOf(doc.metadata?.annotations?.[`${ANNOTATION}/timestamp-version`]) } : {}),
-    ...(first.expires ? { expires: first.expires } : {}),
-  };
+  const object = objectSchema.safeParse(parsed);
+  if (!object.success) return result('refused', `${first.url} answered no Kubernetes object (apiVersion, kind, metadata.name)`, served);
+  const doc = object.data;
+  const versions = doc.metadata.annotations ?? {};
+  const rootVersion = intOf(versions[`${ANNOTATION}/root-version`]);
+  const timestampVersion = intOf(versions[`${ANNOTATION}/timestamp-version`]);
+  if (rootVersion !== undefined) served.rootVersion = rootVersion;
+  if (timestampVersion !== undefined) served.timestampVersion = timestampVersion;
   const digests = new Set(fetched.map((f) => f.contentSha256));
   if (digests.size > 1) {
     // Replicas that share nothing converge within their sync jitter; applying one then another could move the cluster back and forth.
     const which = fetched.map((f) => `${f.url} ${f.contentSha256.slice(0, 12)}`).join(', ');
     return result('waiting', `the replicas do not agree yet (${which}): the cluster keeps what it holds until they do`, served);
   }
-  if (typeof doc !== 'object' || doc === null) return result('refused', `${first.url} answered no object`, served);
   const wrong = mismatch(doc, output);
   if (wrong) return result('refused', wrong, served);
   const held = holdingOf(live);
@@ -186,7 +196,7 @@ async function refreshOne(job: Job, output: JobOutput, sources: string[], option
   if (back) return result('refused', back, served);
   if (options.dryRun) return result('would-apply', held ? `the cluster holds content ${held.contentSha256.slice(0, 12)}, the mirror serves ${first.contentSha256.slice(0, 12)}` : 'not applied by refresh-cluster yet', served);
 
-  const body = { ...doc, metadata: { ...doc.metadata, annotations: { ...(doc.metadata?.annotations ?? {}), [CONTENT_ANNOTATION]: first.contentSha256 } } };
+  const body = { ...doc, metadata: { ...doc.metadata, annotations: { ...(doc.metadata.annotations ?? {}), [CONTENT_ANNOTATION]: first.contentSha256 } } };
   try {
     const applied = await options.kube.apply(output.object, body, job.fieldManager);
     return result('applied', live ? `was ${held ? held.contentSha256.slice(0, 12) : 'not applied by refresh-cluster'}` : 'created', served, applied);
