@@ -7,6 +7,7 @@ import { registerExport } from './commands/export';
 import { registerImport } from './commands/import';
 import { registerOrigin } from './commands/origin';
 import { registerPublish } from './commands/publish';
+import { registerRefresh } from './commands/refresh';
 import { registerServe } from './commands/serve';
 import { registerStatus } from './commands/status';
 import { registerSync } from './commands/sync';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerBridge(program);
   registerVerify(program);
   registerVerifyBundle(program);
+  registerRefresh(program);
   registerConfig(program);
   return program;
 }

@@ -38,13 +38,16 @@ const cronExpression = z.string().refine((e) => cron.validate(e), { message: 'is
  * way round: warn when more than `warning` has passed since the last success.
  */
 const threshold = z.strictObject({ warning: duration, critical: duration });
+/** Thresholds on time passed (since a sync, a cluster's report, a cluster in sync), not time left. */
+export const SINCE_THRESHOLDS = new Set(['sync', 'clusterReport', 'clusterLag']);
 const thresholds = z.record(z.string(), threshold).superRefine((record, ctx) => {
   for (const [name, t] of Object.entries(record)) {
-    if (name === 'sync' ? t.critical < t.warning : t.critical > t.warning) {
+    const since = SINCE_THRESHOLDS.has(name);
+    if (since ? t.critical < t.warning : t.critical > t.warning) {
       ctx.addIssue({
         code: 'custom',
         path: [name],
-        message: name === 'sync' ? 'critical (time since the last success) must not be shorter than warning' : 'critical must not be longer than warning',
+        message: !since ? 'critical must not be longer than warning' : `critical (time since ${name === 'sync' ? 'the last success' : name === 'clusterReport' ? 'the last report' : 'the last time in sync'}) must not be shorter than warning`,
       });
     }
   }
@@ -142,6 +145,11 @@ const configSchema = z.strictObject({
    * Without one, admin endpoints answer 403: disabled, never open.
    */
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * Bearer token `tuf-mirror refresh-cluster` jobs report back with (POST …/cluster-reports).
+   * TUF_MIRROR_REPORT_TOKEN wins over the file. Without one, reports are refused (403).
+   */
+  reportToken: z.string().min(16, 'must be at least 16 characters').optional(),
   sync: z
     .strictObject({
       /** Run one sync of every repository when the server starts. */
@@ -184,7 +192,10 @@ const configSchema = z.strictObject({
       /**
        * Time-left thresholds by role name (root, timestamp, snapshot, targets, a delegated role's
        * name, or `delegated` for all of them), `trustedRoot` (the keys and CAs inside
-       * trusted_root.json) and `sync` (time since the last successful sync).
+       * trusted_root.json) and `sync` (time since the last successful sync); for what
+       * refresh-cluster jobs report, `clusterReport` (time since a cluster's last report),
+       * `clusterLag` (time since it last held what the mirror serves) and `clusterExpiry` (time
+       * left on what it holds).
        */
       thresholds: thresholds.default({}),
       /** How often states are evaluated (expiry moves with the clock, not only with syncs). */
@@ -360,6 +371,10 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_ADMIN_TOKEN: must be at least 16 characters`);
   }
+  const reportToken = process.env.TUF_MIRROR_REPORT_TOKEN || parsed.reportToken;
+  if (reportToken !== undefined && reportToken.length < 16) {
+    throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_REPORT_TOKEN: must be at least 16 characters`);
+  }
   const verifyToken = process.env.TUF_MIRROR_VERIFY_TOKEN || parsed.verifier.token;
   if (verifyToken !== undefined && verifyToken.length < 16) {
     throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_VERIFY_TOKEN: must be at least 16 characters`);
@@ -369,6 +384,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
   return {
     ...parsed,
     adminToken,
+    reportToken,
     verifier: { ...parsed.verifier, token: verifyToken, ...(listen ? { listen: { ...listen, ...(listen.tls ? { tls: tlsOf(listen.tls) } : {}) } } : {}) },
     dataDir,
     server: {
@@ -402,6 +418,7 @@ export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CON
   return parseConfig(raw, abs, path.dirname(abs), overrides);
 }
 
-function formatPath(p: ReadonlyArray<PropertyKey>): string {
+/** `repositories[0].bridge.source`: where a zod issue is, as messages name it. */
+export function formatPath(p: ReadonlyArray<PropertyKey>): string {
   return p.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? String(seg) : `.${String(seg)}`)).join('');
 }

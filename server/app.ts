@@ -6,6 +6,7 @@ import type { SyncResult } from '../sync/sync';
 import { allStatuses, type RepositoryStatus } from '../watch/status';
 import { worst } from '../watch/evaluate';
 import type { Watcher } from '../watch/watcher';
+import { clusterReportsRouter } from './api/cluster-reports';
 import { importRouter } from './api/import';
 import { repositoriesRouter } from './api/repositories';
 import { trustrootRouter } from './api/trustroot';
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/v1', repositoriesRouter(deps));
   app.use('/api/v1', trustrootRouter(deps));
   app.use('/api/v1', importRouter(deps));
+  app.use('/api/v1', clusterReportsRouter(deps));
 
   // The status page for a browser; JSON for anything that asks for it.
   app.get('/', (req, res) => {

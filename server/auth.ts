@@ -16,21 +16,25 @@ export function bearerMatcher(token: string | undefined): (authorization: string
 }
 
 /**
- * Guards admin endpoints with `Authorization: Bearer <adminToken>`. Without a configured token
- * they are disabled (403), never open.
+ * Guards an endpoint with `Authorization: Bearer <token>`. Without a configured token it is
+ * disabled (403 with `disabled`), never open; a missing or wrong token is 401.
  */
-export function requireAdmin(adminToken: string | undefined) {
-  const matches = bearerMatcher(adminToken);
+export function requireBearer(token: string | undefined, disabled: { code: string; message: string }, required = 'a valid bearer token is required') {
+  const matches = bearerMatcher(token);
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!adminToken) {
-      res.status(403).json({ error: { code: 'ADMIN_DISABLED', message: 'admin endpoints are disabled: set adminToken or TUF_MIRROR_ADMIN_TOKEN' } });
+    if (!token) {
+      res.status(403).json({ error: disabled });
       return;
     }
     if (!matches(req.headers.authorization)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="tuf-mirror"');
-      res.status(401).json({ error: { code: 'UNAUTHORIZED', message: 'a valid admin bearer token is required' } });
+      res.status(401).json({ error: { code: 'UNAUTHORIZED', message: required } });
       return;
     }
     next();
   };
 }
+
+/** Admin endpoints (sync now, import): `Authorization: Bearer <adminToken>`. */
+export const requireAdmin = (adminToken: string | undefined) =>
+  requireBearer(adminToken, { code: 'ADMIN_DISABLED', message: 'admin endpoints are disabled: set adminToken or TUF_MIRROR_ADMIN_TOKEN' }, 'a valid admin bearer token is required');

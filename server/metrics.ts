@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/config';
-import type { Store } from '../store/store';
+import { inSync } from '../lib/cluster-report';
+import type { ClusterOutputRecord, Store } from '../store/store';
 import type { Watcher } from '../watch/watcher';
 import type { WebhookNotifier } from '../watch/webhooks';
 
@@ -99,6 +100,29 @@ export function createMetrics(deps: { config: Config; store: Store; watcher: Wat
       }
     },
   });
+
+  // What refresh-cluster jobs reported: one series per cluster and object they keep fresh.
+  const clusterGauge = (name: string, help: string, value: (o: ClusterOutputRecord) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['repository', 'cluster', 'object'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const repo of config.repositories) {
+          for (const o of store.clusterOutputs(repo.name)) {
+            const v = value(o);
+            if (v !== undefined) this.set({ repository: repo.name, cluster: o.cluster, object: o.object }, v);
+          }
+        }
+      },
+    });
+  clusterGauge('tuf_mirror_cluster_output_report_timestamp_seconds', 'When the last refresh-cluster report about the object arrived', (o) => Date.parse(o.reportedAt) / 1000);
+  clusterGauge('tuf_mirror_cluster_output_in_sync', '1 when the last report said the cluster holds what the mirror serves, 0 when it lags', (o) => (inSync(o.report) ? 1 : 0));
+  clusterGauge('tuf_mirror_cluster_output_expires_timestamp_seconds', 'When what the cluster holds expires (absent: no expiry of its own)', (o) =>
+    o.report.cluster?.expires ? Date.parse(o.report.cluster.expires) / 1000 : undefined,
+  );
 
   new Counter({
     name: 'tuf_mirror_webhook_deliveries_total',

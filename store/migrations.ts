@@ -119,6 +119,21 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
   CREATE INDEX generation_targets_by_blob ON generation_targets(sha256);
   ALTER TABLE sync_runs ADD COLUMN problems TEXT;
   `,
+  // 5: what each cluster's refresh-cluster job reported last about each object it manages, when
+  // the mirror received it, and when that cluster was last seen holding what the mirror served.
+  // A new table only: IF NOT EXISTS lets a store stepped back to an older version migrate again.
+  `
+  CREATE TABLE IF NOT EXISTS cluster_outputs (
+    repository_id INTEGER NOT NULL REFERENCES repositories(id),
+    cluster TEXT NOT NULL,
+    object TEXT NOT NULL,
+    report TEXT NOT NULL,
+    first_reported_at TEXT NOT NULL,
+    reported_at TEXT NOT NULL,
+    in_sync_at TEXT,
+    PRIMARY KEY (repository_id, cluster, object)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ConsumerReport, Finding } from '../compat/gate';
+import { inSync, objectKey, outputReportSchema, type ClusterReport, type OutputReport } from '../lib/cluster-report';
 import { lengthOrHashMismatch } from '../lib/hashes';
 import { isVersionedPath } from '../lib/layout';
 import { ConfigError } from '../config/config';
@@ -108,6 +109,19 @@ export type NewEvent = Omit<EventRecord, 'id' | 'repository' | 'at'> & { at?: st
  * `bridge promote`; `held` the candidate failed the gate; `failed` promotion could not sign or
  * verify; `source-unavailable` the source has no generation that verified in full and is fresh.
  */
+/** The latest report of one object a cluster's refresh-cluster job manages. */
+export type ClusterOutputRecord = {
+  cluster: string;
+  /** `Kind [namespace/]name`. */
+  object: string;
+  report: OutputReport;
+  firstReportedAt: string;
+  /** When the mirror received the latest report. */
+  reportedAt: string;
+  /** When a report last said the cluster holds what the mirror served; null if none ever did. */
+  inSyncAt: string | null;
+};
+
 export type BridgeOutcome = 'current' | 'promoted' | 'pending' | 'held' | 'failed' | 'source-unavailable';
 export type BridgeDecision = {
   outcome: BridgeOutcome;
@@ -532,6 +546,45 @@ export class Store {
       .prepare(`SELECT e.data FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? AND e.kind = 'bridge' ORDER BY e.id DESC LIMIT 1`)
       .get(repository) as { data: string } | undefined;
     return row && (JSON.parse(row.data) as BridgeDecision);
+  }
+
+  /**
+   * Keep a refresh-cluster report: per object, the latest report, when it came, and when the
+   * cluster last held what the mirror served (kept across reports that say it lags).
+   */
+  recordClusterReport(repository: string, report: ClusterReport, receivedAt: string = nowIso()): void {
+    const repositoryId = this.requireRepositoryId(repository);
+    const select = this.db.prepare('SELECT in_sync_at FROM cluster_outputs WHERE repository_id = ? AND cluster = ? AND object = ?');
+    const upsert = this.db.prepare(
+      `INSERT INTO cluster_outputs (repository_id, cluster, object, report, first_reported_at, reported_at, in_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (repository_id, cluster, object) DO UPDATE SET report = excluded.report, reported_at = excluded.reported_at, in_sync_at = excluded.in_sync_at`,
+    );
+    this.db.transaction(() => {
+      for (const output of report.outputs) {
+        const object = objectKey(output.object);
+        const previous = select.get(repositoryId, report.cluster, object) as { in_sync_at: string | null } | undefined;
+        const syncedAt = inSync(output) ? receivedAt : (previous?.in_sync_at ?? null);
+        upsert.run(repositoryId, report.cluster, object, JSON.stringify(output), receivedAt, receivedAt, syncedAt);
+      }
+    }).immediate();
+  }
+
+  /** Every object some cluster reported about, with its latest report. */
+  clusterOutputs(repository: string): ClusterOutputRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT c.cluster, c.object, c.report, c.first_reported_at, c.reported_at, c.in_sync_at FROM cluster_outputs c
+         JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? ORDER BY c.cluster, c.object`,
+      )
+      .all(repository) as { cluster: string; object: string; report: string; first_reported_at: string; reported_at: string; in_sync_at: string | null }[];
+    return rows.map((r) => ({
+      cluster: r.cluster,
+      object: r.object,
+      report: outputReportSchema.parse(JSON.parse(r.report)),
+      firstReportedAt: r.first_reported_at,
+      reportedAt: r.reported_at,
+      inSyncAt: r.in_sync_at,
+    }));
   }
 
   /**

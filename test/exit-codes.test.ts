@@ -82,6 +82,8 @@ let pending = '';
 let rootKey = '';
 let sitePending = '';
 let siteRootKey = '';
+/** A refresh-cluster job whose mirror and Kubernetes API do not answer. */
+let refreshJob = '';
 
 /** Every cell of the table: row → code → the scenario that must exit with it. */
 const SCENARIOS: Record<string, Partial<Record<0 | 1 | 2 | 3, () => Promise<Run>>>> = {
@@ -164,6 +166,13 @@ const SCENARIOS: Record<string, Partial<Record<0 | 1 | 2 | 3, () => Promise<Run>
     1: () => run('bridge', 'sign', sitePending, '--key', path.join(CASES, 'managed-key-happy-path', 'key.pub')),
     2: () => run('bridge', 'sign', sitePending),
   },
+  'refresh-cluster': {
+    0: () => run('refresh-cluster', '--job', refreshJob, '--rbac'),
+    // No API server answers: every object failed, nothing applied.
+    1: () => run('refresh-cluster', '--job', refreshJob),
+    2: () => run('refresh-cluster'),
+    3: () => run('refresh-cluster', '--job', 'missing-job.yaml'),
+  },
   'config check': { 0: () => withConfig('config', 'check'), 2: () => withConfig('config', 'check', '--bogus'), 3: () => run('config', 'check', '--config', 'missing.yaml') },
   'tuf-mirror': { 0: () => run('--version'), 2: () => run() },
 };
@@ -219,6 +228,13 @@ before(async () => {
   pending = path.join(dir, 'acme-root-v2.pending.json');
   const out = await withConfig('origin', 'rotate-root', 'acme', '--out', pending);
   assert.equal(out.status, 0, out.stderr);
+
+  refreshJob = path.join(dir, 'refresh-job.yaml');
+  fs.writeFileSync(path.join(dir, 'sa-token'), 'a-service-account-token\n');
+  fs.writeFileSync(
+    refreshJob,
+    YAML.stringify({ mirror: 'http://127.0.0.1:9', repository: 'sigstore', cluster: 'exit-codes', report: false, kubernetes: { server: 'https://127.0.0.1:9', tokenFile: path.join(dir, 'sa-token') }, outputs: [{ format: 'remote' }] }),
+  );
 
   bridgeConfig = path.join(dir, 'bridges.yaml');
   fs.writeFileSync(

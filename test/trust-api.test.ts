@@ -19,6 +19,7 @@ import { FORMAT_NAMES, renderTrustRoot } from '../trust/formats';
 import { loadTrustMaterial } from '../trust/material';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from './helpers/mirror';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
+import { identityArgs, identityFor, identityQuery } from './helpers/identity';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const PUBLIC_URL = 'http://tuf-mirror.tuf-mirror.svc:8080';
@@ -56,12 +57,12 @@ after(async () => {
 });
 
 const expected = (repository: string, format: (typeof FORMAT_NAMES)[number], mirrorUrl?: string) =>
-  renderTrustRoot(loadTrustMaterial(mirror.store, repository), format, { mirrorUrl: mirrorUrl ?? (repository === 'sigstore' ? PUBLIC_URL : `${PUBLIC_URL}/${repository}`) });
+  renderTrustRoot(loadTrustMaterial(mirror.store, repository), format, { mirrorUrl: mirrorUrl ?? (repository === 'sigstore' ? PUBLIC_URL : `${PUBLIC_URL}/${repository}`), identity: identityFor(format) });
 
 describe('GET /api/v1/repositories/<name>/trustroot', () => {
   test('every format, public (no token), the bytes the serializer gives, naming the generation', async () => {
     for (const format of FORMAT_NAMES) {
-      const res = await get(`${mirror.url}/api/v1/repositories/sigstore/trustroot?format=${format}`);
+      const res = await get(`${mirror.url}/api/v1/repositories/sigstore/trustroot?format=${format}${identityQuery(format)}`);
       assert.equal(res.status, 200, `${format}: ${res.body.toString()}`);
       const want = expected('sigstore', format);
       assert.ok(res.body.equals(want.body), format);
@@ -163,7 +164,7 @@ const run = (...args: string[]): Promise<{ status: number; stdout: Buffer; stder
 describe('tuf-mirror trustroot', () => {
   test('prints each format to stdout, the same bytes as the API and the serializer', async () => {
     for (const format of FORMAT_NAMES) {
-      const r = await run('trustroot', 'sigstore', '--format', format, '--config', configFile);
+      const r = await run('trustroot', 'sigstore', '--format', format, ...identityArgs(format), '--config', configFile);
       assert.equal(r.status, 0, `${format}: ${r.stderr}`);
       assert.ok(r.stdout.equals(expected('sigstore', format).body), format);
     }

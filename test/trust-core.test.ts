@@ -30,6 +30,7 @@ import { trustRootsFromStore } from '../verifier/sources';
 import { membersOf } from './helpers/archive';
 import { FIXTURE, get, readTree, startMirror, tempDir, testConfig } from './helpers/mirror';
 import { TestRepository, tufDate } from './helpers/tuf-repo';
+import { identityFor } from './helpers/identity';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
 
 const CONFORMANCE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-conformance', 'bundle-verify');
@@ -134,7 +135,7 @@ async function assertMirrorsUpstream(env: Env, expected = TRUSTED_ROOT): Promise
   // Every trust-root output: from that file, and nothing of another trusted root anywhere.
   const material = loadTrustMaterial(mirror.store, 'sigstore');
   for (const format of FORMAT_NAMES) {
-    const out = renderTrustRoot(material, format, { mirrorUrl: mirror.url });
+    const out = renderTrustRoot(material, format, { mirrorUrl: mirror.url, identity: identityFor(format) });
     assert.ok(!out.body.includes(FOREIGN_MARKER), `${format} carries the foreign trusted root`);
     if (format === 'trusted-root') assertBytes(out.body, expected, 'trustroot --format trusted-root');
     if (format === 'client-trust-config') assert.deepEqual((JSON.parse(out.body.toString()) as { trustedRoot: unknown }).trustedRoot, JSON.parse(expected.toString()));

@@ -58,16 +58,17 @@ export function validate(value: unknown, schema: Schema, path = ''): string[] {
       if (!Array.isArray(value)) return [`${at}: expected an array`];
       value.forEach((v, i) => problems.push(...validate(v, schema.items ?? {}, `${path}[${i}]`)));
       return problems;
+    // An enum problem found above is kept: a scalar of the right type can still be a wrong value.
     case 'string':
-      return typeof value === 'string' ? [] : [`${at}: expected a string, got ${JSON.stringify(value)}`];
+      return typeof value === 'string' ? problems : [...problems, `${at}: expected a string, got ${JSON.stringify(value)}`];
     case 'integer':
-      return Number.isInteger(value) ? [] : [`${at}: expected an integer`];
+      return Number.isInteger(value) ? problems : [...problems, `${at}: expected an integer`];
     case 'number':
-      return typeof value === 'number' ? [] : [`${at}: expected a number`];
+      return typeof value === 'number' ? problems : [...problems, `${at}: expected a number`];
     case 'boolean':
-      return typeof value === 'boolean' ? [] : [`${at}: expected a boolean`];
+      return typeof value === 'boolean' ? problems : [...problems, `${at}: expected a boolean`];
     default:
-      return [];
+      return problems;
   }
 }
 

@@ -5,6 +5,8 @@ export type TrustRootErrorCode =
   | 'UNKNOWN_TARGET' // --targets names a target the generation does not hold
   | 'INVALID_NAME' // --name / --namespace is not a Kubernetes object name
   | 'INVALID_MIRROR_URL'
+  | 'IDENTITY_REQUIRED' // a policy output without --issuer and a subject, or without --image
+  | 'INVALID_IDENTITY' // a malformed issuer, subject, regexp or image glob, or one the consumer cannot express
   // The deployment lacks a setting: fix the config or pass the flag.
   | 'MIRROR_URL_REQUIRED'
   // The repository cannot be handed out (yet, or in this shape).
@@ -31,6 +33,8 @@ export const HTTP_STATUS: Record<TrustRootErrorCode, number> = {
   UNKNOWN_TARGET: 400,
   INVALID_NAME: 400,
   INVALID_MIRROR_URL: 400,
+  IDENTITY_REQUIRED: 400,
+  INVALID_IDENTITY: 400,
   MIRROR_URL_REQUIRED: 400,
   NO_GENERATION: 503,
   TARGET_MISSING: 422,
@@ -45,6 +49,8 @@ export const EXIT_KIND: Record<TrustRootErrorCode, 'usage' | 'config' | 'failed'
   UNKNOWN_TARGET: 'usage',
   INVALID_NAME: 'usage',
   INVALID_MIRROR_URL: 'usage',
+  IDENTITY_REQUIRED: 'usage',
+  INVALID_IDENTITY: 'usage',
   MIRROR_URL_REQUIRED: 'config',
   NO_GENERATION: 'failed',
   TARGET_MISSING: 'failed',

@@ -2,6 +2,7 @@
 import YAML from 'yaml';
 import { TrustRootError } from './errors';
 import type { TrustMaterial } from './material';
+import type { Validity } from './validity';
 
 export const ANNOTATION = 'tuf-mirror.dev';
 
@@ -68,3 +69,26 @@ export function sizeWarnings(bytes: number, what: string): string[] {
   else if (bytes >= 0.8 * 256 * KiB) warnings.push(`${what} is ${bytes} bytes, near the 256 KiB at which client-side \`kubectl apply\` fails; prefer \`kubectl apply --server-side\``);
   return warnings;
 }
+
+/** The annotation and the header comment line of an output that holds until `v.expires`. */
+export const validityAnnotation = (v: Validity | undefined): Record<string, string> => (v ? { [`${ANNOTATION}/expires`]: v.expires } : {});
+export const validityComment = (v: Validity | undefined): string[] =>
+  v ? [`Valid until ${v.expires} (${v.what}): re-generate and re-apply before then.`] : [];
+
+/**
+ * The Kubernetes object an output is, found without rendering it: what `tuf-mirror
+ * refresh-cluster` may touch (and nothing else), and what its RBAC names.
+ */
+export type ObjectRef = {
+  apiVersion: string;
+  kind: string;
+  /** The API's plural resource name, as RBAC and URLs spell it. */
+  resource: string;
+  /** Absent for a cluster-scoped kind. */
+  namespace?: string;
+  name: string;
+};
+
+export const apiGroupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiVersion.split('/')[0] : '');
+
+export const describeObject = (o: Pick<ObjectRef, 'kind' | 'namespace' | 'name'>): string => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;

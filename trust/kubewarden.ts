@@ -3,9 +3,10 @@
  * bare or in the ConfigMap a PolicyServer's `spec.sigstoreTrustConfig` names. The controller
  * reads the key `sigstore-trust-config` from a ConfigMap in its own namespace.
  */
-import { checkNamespace, checkObjectName, objectMetadata, renderYaml, sizeWarnings } from './k8s';
+import { checkNamespace, checkObjectName, objectMetadata, renderYaml, sizeWarnings, validityAnnotation, validityComment } from './k8s';
 import { describeSource, readTrustedRoot, requireTarget, type TrustMaterial } from './material';
 import { DEFAULT_TRUSTED_ROOT_TARGET, type TrustOptions, type TrustOutput } from './options';
+import { trustedRootValidity } from './validity';
 
 export const CLIENT_TRUST_CONFIG_MEDIA_TYPE = 'application/vnd.dev.sigstore.clienttrustconfig.v0.1+json';
 export const SIGNING_CONFIG_TARGET = 'signing_config.v0.2.json';
@@ -18,7 +19,8 @@ export const DEFAULT_NAMESPACE = 'kubewarden';
  */
 export function clientTrustConfig(m: TrustMaterial, options: TrustOptions): TrustOutput {
   const trusted = requireTarget(m, options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET);
-  readTrustedRoot(trusted); // refuse a target that is not a trusted root before embedding it
+  // Refuse a target that is not a trusted root before embedding it.
+  const validity = trustedRootValidity(readTrustedRoot(trusted), options.now ?? Date.now());
   const signing = m.targetFiles.find((t) => t.name === SIGNING_CONFIG_TARGET);
   const warnings: string[] = [];
   const fields = [`  "mediaType": ${JSON.stringify(CLIENT_TRUST_CONFIG_MEDIA_TYPE)}`, `  "trustedRoot": ${trusted.bytes.toString('utf8').trimEnd()}`];
@@ -35,10 +37,11 @@ export function clientTrustConfig(m: TrustMaterial, options: TrustOptions): Trus
     body,
     notes: [`ClientTrustConfig from ${describeSource(m)}: ${trusted.name}${signing ? ` + ${signing.name}` : ''}`],
     warnings,
+    ...(validity ? { validity } : {}),
   };
 }
 
-export const defaultConfigMapName = (m: TrustMaterial): string => `tuf-mirror-${m.repository}-trust-config`;
+export const defaultConfigMapName = (m: Pick<TrustMaterial, 'repository'>): string => `tuf-mirror-${m.repository}-trust-config`;
 
 export function kubewardenConfigMap(m: TrustMaterial, options: TrustOptions): TrustOutput {
   const inner = clientTrustConfig(m, options);
@@ -47,7 +50,7 @@ export function kubewardenConfigMap(m: TrustMaterial, options: TrustOptions): Tr
   const doc = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: objectMetadata(m, 'kubewarden-configmap', name, {}, namespace),
+    metadata: objectMetadata(m, 'kubewarden-configmap', name, validityAnnotation(inner.validity), namespace),
     data: { [CONFIGMAP_KEY]: inner.body.toString('utf8') },
   };
   const yaml = renderYaml(doc, [
@@ -55,6 +58,7 @@ export function kubewardenConfigMap(m: TrustMaterial, options: TrustOptions): Tr
     'Apply: kubectl apply -f <this file>, then point the PolicyServer at it:',
     `  kubectl patch policyserver default --type merge -p '{"spec":{"sigstoreTrustConfig":"${name}"}}'`,
     `  (kubewarden-defaults chart: --set policyServer.sigstoreTrustConfig=${name})`,
+    ...validityComment(inner.validity),
   ]);
   const body = Buffer.from(yaml, 'utf8');
   return {
@@ -63,5 +67,6 @@ export function kubewardenConfigMap(m: TrustMaterial, options: TrustOptions): Tr
     body,
     notes: inner.notes,
     warnings: [...inner.warnings, ...sizeWarnings(body.length, 'the ConfigMap')],
+    ...(inner.validity ? { validity: inner.validity } : {}),
   };
 }

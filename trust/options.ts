@@ -1,6 +1,8 @@
 /** What a caller (CLI flags, HTTP query) may ask of a serializer, and what each gives back. */
 import type { Config, RepositoryConfig } from '../config/config';
 import { TrustRootError } from './errors';
+import type { IdentityOptions } from './identity';
+import type { Validity } from './validity';
 
 export type TrustOptions = {
   /** The URL clients reach this repository at (already resolved: see resolveMirrorUrl). */
@@ -17,6 +19,12 @@ export type TrustOptions = {
   trustedRootTarget?: string;
   /** The instant "valid now" means; the clock by default. */
   now?: number;
+  /** Who may sign, and which images a policy covers: the policy outputs (trust/identity.ts). */
+  identity?: IdentityOptions;
+  /** The TrustRoot a ClusterImagePolicy refers to (default: the one --format remote names, tuf-mirror-<repository>). */
+  trustRootName?: string;
+  /** Kyverno ClusterPolicy: Audit (default) or Enforce. */
+  failureAction?: string;
 };
 
 export type TrustOutput = {
@@ -29,6 +37,13 @@ export type TrustOutput = {
   warnings: string[];
   /** Size of the mirrorFS archive (gzip bytes), for the repository format. */
   archiveBytes?: number;
+  /** Until when it holds (the earliest expiry of what it embeds); absent: no expiry of its own. */
+  validity?: Validity;
+  /**
+   * sha256 of the output with the generation's own provenance left out (renderTrustRoot sets it):
+   * equal for every generation, and every replica, that hands out the same content.
+   */
+  contentSha256?: string;
 };
 
 export const DEFAULT_TRUSTED_ROOT_TARGET = 'trusted_root.json';

@@ -6,16 +6,30 @@
  */
 import { createHash } from 'node:crypto';
 import { humanDuration } from '../watch/status';
-import { ANNOTATION, checkObjectName, objectMetadata, renderYaml, sizeWarnings } from './k8s';
-import { describeSource, readTrustedRoot, requireTarget, type MetadataFile, type TrustMaterial } from './material';
+import { ANNOTATION, checkObjectName, objectMetadata, renderYaml, sizeWarnings, validityAnnotation, validityComment } from './k8s';
+import { describeSource, readTrustedRoot, requireTarget, type TrustMaterial } from './material';
 import { archiveMembers, buildMirrorArchive } from './mirror-fs';
 import { DEFAULT_TRUSTED_ROOT_TARGET, type TrustOptions, type TrustOutput } from './options';
 import { sigstoreKeysFrom, nonEcdsaTlogs, logKeyType } from './sigstore-keys';
+import { entriesValidity, tufValidity } from './validity';
 
 const API_VERSION = 'policy.sigstore.dev/v1alpha1';
 const YAML_TYPE = 'application/yaml; charset=utf-8';
 
-export const defaultTrustRootName = (m: TrustMaterial): string => `tuf-mirror-${m.repository}`;
+export const defaultTrustRootName = (m: Pick<TrustMaterial, 'repository'>): string => `tuf-mirror-${m.repository}`;
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * The trusted_root.json the controller reads through this TrustRoot, by its sha256. policy-controller
+ * re-reads trust material only when it reconciles the TrustRoot; a new trusted_root.json changes this
+ * annotation, so applying the TrustRoot again is the touch that makes it reconcile (and nothing
+ * changes while the file does not).
+ */
+function trustedRootAnnotation(m: TrustMaterial, options: TrustOptions): Record<string, string> {
+  const target = m.targetFiles.find((t) => t.name === (options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET));
+  return target ? { [`${ANNOTATION}/trusted-root-sha256`]: sha256(target.bytes) } : {};
+}
 
 const b64 = (b: Buffer): string => b.toString('base64');
 
@@ -71,17 +85,9 @@ function output(format: string, yaml: string, notes: string[], warnings: string[
 export function remoteTrustRoot(m: TrustMaterial, options: TrustOptions): TrustOutput {
   if (!options.mirrorUrl) throw new Error('remoteTrustRoot needs a resolved mirrorUrl');
   const spec = { remote: withTrustedRootTarget({ mirror: options.mirrorUrl, root: b64(m.root.bytes) }, options) };
-  const doc = trustRootDocument(m, 'remote', options, spec);
+  const doc = trustRootDocument(m, 'remote', options, spec, trustedRootAnnotation(m, options));
   const yaml = renderYaml(doc, header(m, `remote ${options.mirrorUrl}`));
   return output('remote', yaml, [], ecdsaWarnings(m, options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET), 'the TrustRoot');
-}
-
-/**
- * The earliest expiry among the metadata a mirrorFS archive client relies on, the supplied root
- * included (the archive holds no newer one to rotate to): when the archive stops working.
- */
-function earliestExpiry(m: TrustMaterial): MetadataFile {
-  return [m.timestamp, m.snapshot, m.targets, ...m.delegated, m.root].reduce((a, b) => (Date.parse(b.expires) < Date.parse(a.expires) ? b : a));
 }
 
 /** `spec.repository`: the newest root and the repository itself as a gzip'd tar (see mirror-fs.ts). */
@@ -89,18 +95,19 @@ export function repositoryTrustRoot(m: TrustMaterial, options: TrustOptions): Tr
   const trustedRootTarget = options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET;
   const members = archiveMembers(m, options.targets);
   const archive = buildMirrorArchive(members);
-  const expiry = earliestExpiry(m);
+  // When the archive stops working: the supplied root included (the archive holds no newer one).
+  const validity = tufValidity(m);
   const spec = { repository: withTrustedRootTarget({ root: b64(m.root.bytes), mirrorFS: b64(archive.gzip) }, options) };
-  const doc = trustRootDocument(m, 'repository', options, spec, { [`${ANNOTATION}/expires`]: expiry.expires });
+  const doc = trustRootDocument(m, 'repository', options, spec, { ...validityAnnotation(validity), ...trustedRootAnnotation(m, options) });
   const yaml = renderYaml(doc, [
     ...header(m, 'repository, for clusters without network access to the mirror'),
-    `It stops working when ${expiry.role} v${expiry.version} expires, ${expiry.expires}: re-generate and re-apply before.`,
+    `It stops working when ${validity.what} expires, ${validity.expires}: re-generate and re-apply before.`,
   ]);
 
   const targetCount = new Set(members.filter((x) => x.path.startsWith('repository/targets/')).map((x) => x.path)).size;
   const notes = [
     `mirrorFS archive: ${members.length} files (${targetCount} target files), tar ${archive.tarBytes} bytes, gzip ${archive.gzip.length} bytes, base64 ${b64(archive.gzip).length} bytes; TrustRoot ${Buffer.byteLength(yaml)} bytes`,
-    `the archive stops working when ${expiry.role} v${expiry.version} expires, ${expiry.expires}`,
+    `the archive stops working when ${validity.what} expires, ${validity.expires}`,
   ];
   const warnings = ecdsaWarnings(m, trustedRootTarget);
   if (options.targets && !options.targets.includes(trustedRootTarget)) {
@@ -110,24 +117,27 @@ export function repositoryTrustRoot(m: TrustMaterial, options: TrustOptions): Tr
   const left = m.targetFiles.filter((t) => options.targets && !options.targets.includes(t.name)).map((t) => t.name);
   if (left.length) warnings.push(`left out of the archive (--targets): ${left.join(', ')}`);
   const now = options.now ?? Date.now();
-  const leftMs = Date.parse(expiry.expires) - now;
-  if (leftMs <= 0) warnings.push(`${expiry.role} v${expiry.version} expired ${expiry.expires}: policy-controller will refuse this archive; sync, then re-generate`);
+  const leftMs = Date.parse(validity.expires) - now;
+  if (leftMs <= 0) warnings.push(`${validity.what} expired ${validity.expires}: policy-controller will refuse this archive; sync, then re-generate`);
   else if (leftMs < 7 * 86400_000) {
-    warnings.push(`${expiry.role} v${expiry.version} in the archive expires ${expiry.expires} (in ${humanDuration(Math.floor(leftMs / 1000))}): re-generate and re-apply before then, e.g. from a CronJob`);
+    warnings.push(`${validity.what} in the archive expires ${validity.expires} (in ${humanDuration(Math.floor(leftMs / 1000))}): re-generate and re-apply before then, e.g. from a CronJob`);
   }
   const out = output('repository', yaml, notes, warnings, 'the TrustRoot');
-  return { ...out, archiveBytes: archive.gzip.length };
+  return { ...out, archiveBytes: archive.gzip.length, validity };
 }
 
 /** `spec.sigstoreKeys`: the keys and certificates of trusted_root.json that are valid now. */
 export function sigstoreKeysTrustRoot(m: TrustMaterial, options: TrustOptions): TrustOutput {
   const target = requireTarget(m, options.trustedRootTarget ?? DEFAULT_TRUSTED_ROOT_TARGET);
-  const { keys, leftOut } = sigstoreKeysFrom(readTrustedRoot(target), options.now ?? Date.now(), options.all === true);
-  const doc = trustRootDocument(m, 'sigstore-keys', options, { sigstoreKeys: keys }, { [`${ANNOTATION}/trusted-root-sha256`]: createHash('sha256').update(target.bytes).digest('hex') });
+  const { keys, leftOut, entries } = sigstoreKeysFrom(readTrustedRoot(target), options.now ?? Date.now(), options.all === true);
+  // The CRD has no validity windows: the first embedded key or certificate to end bounds the whole.
+  const validity = entriesValidity(entries.filter((e) => !e.validFor.end || Date.parse(e.validFor.end) > (options.now ?? Date.now())));
+  const doc = trustRootDocument(m, 'sigstore-keys', options, { sigstoreKeys: keys }, { [`${ANNOTATION}/trusted-root-sha256`]: sha256(target.bytes), ...validityAnnotation(validity) });
   const yaml = renderYaml(doc, [
     ...header(m, `sigstoreKeys from ${target.name}`),
     'Static: it does not follow key rotations. Re-generate after the mirror syncs a new trusted root.',
+    ...validityComment(validity),
   ]);
   const counts = Object.entries(keys).map(([k, v]) => `${(v as unknown[]).length} ${k}`).join(', ');
-  return output('sigstore-keys', yaml, [`sigstoreKeys: ${counts}`], leftOut.map((l) => `left out: ${l}`), 'the TrustRoot');
+  return { ...output('sigstore-keys', yaml, [`sigstoreKeys: ${counts}`], leftOut.map((l) => `left out: ${l}`), 'the TrustRoot'), ...(validity ? { validity } : {}) };
 }

@@ -47,7 +47,12 @@ const logEntry = (log: LogEntry): SigstoreKeysLog => ({
   publicKey: Buffer.from(pem('PUBLIC KEY', log.publicKey)).toString('base64'),
 });
 
-export type SigstoreKeysResult = { keys: SigstoreKeys; leftOut: string[] };
+export type SigstoreKeysResult = {
+  keys: SigstoreKeys;
+  leftOut: string[];
+  /** The entries the keys were made from (what the output's validity is read from). */
+  entries: (AuthorityEntry | LogEntry)[];
+};
 
 /** The sigstoreKeys of `root` at `now`; `all` keeps entries outside their validity windows. */
 export function sigstoreKeysFrom(root: TrustedRootEntries, now: number, all: boolean): SigstoreKeysResult {
@@ -80,5 +85,5 @@ export function sigstoreKeysFrom(root: TrustedRootEntries, now: number, all: boo
   if (tlogs.length) keys.tLogs = tlogs.map(logEntry);
   if (ctlogs.length) keys.ctLogs = ctlogs.map(logEntry);
   if (tsas.length) keys.timestampAuthorities = tsas.map(caEntry);
-  return { keys, leftOut };
+  return { keys, leftOut, entries: [...cas, ...tlogs, ...ctlogs, ...tsas] };
 }

@@ -1,6 +1,7 @@
 import type { Threshold } from '../config/config';
 import type { ConsumerReport, Finding, GateReport } from '../compat/gate';
-import type { BridgeDecision, GenerationRecord } from '../store/store';
+import { inSync } from '../lib/cluster-report';
+import type { BridgeDecision, ClusterOutputRecord, GenerationRecord } from '../store/store';
 import { humanDuration } from './status';
 import { TRUST_KINDS, validAt, type TrustEntry, type TrustKind } from '../lib/trusted-root';
 
@@ -8,9 +9,9 @@ export type ItemState = 'ok' | 'warning' | 'critical' | 'expired';
 
 /** One thing that can expire or go stale, with its state now. */
 export type WatchItem = {
-  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `target:<name>`, `sync`, `compatibility`, `bridge`. */
+  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `target:<name>`, `sync`, `compatibility`, `bridge`, `cluster:<cluster>/<Kind>/[<namespace>/]<name>`. */
   item: string;
-  kind: 'role' | 'trusted-root' | 'target' | 'sync' | 'compatibility' | 'bridge';
+  kind: 'role' | 'trusted-root' | 'target' | 'sync' | 'compatibility' | 'bridge' | 'cluster';
   name: string;
   state: ItemState;
   /** When it expires (roles, trust material) or goes critical (sync); null if never. */
@@ -41,6 +42,8 @@ export type EvaluationInput = {
   signedHere?: boolean;
   /** The last successful run imported an archive: new data arrives on media, not from an upstream. */
   archiveFed?: boolean;
+  /** What refresh-cluster jobs reported about the objects they keep fresh from this repository. */
+  clusterOutputs?: ClusterOutputRecord[];
 };
 
 const KIND_NAMES: Record<TrustKind, string> = {
@@ -139,6 +142,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
   }
 
   items.push(...compatibilityItems(input));
+  items.push(...(input.clusterOutputs ?? []).map((o) => clusterItem(o, now, thresholds)));
 
   // Signed here or fed by archives: freshness is the timestamp's deadline, not the time since a
   // sync (an upstream the repository does not have, or cannot reach across the gap).
@@ -204,6 +208,53 @@ function compatibilityItems(input: EvaluationInput): WatchItem[] {
     items.push({ item: 'bridge', kind: 'bridge', name: 'bridge', state, deadline: null, secondsLeft: null, message: `${d.outcome}: ${d.message} (checked ${d.at})`, findings: d.findings, consumers: d.consumers });
   }
   return items;
+}
+
+const since = (at: string, now: Date): number => Math.floor((now.getTime() - Date.parse(at)) / 1000);
+const bySince = (seconds: number, t: Threshold): ItemState => (seconds >= t.critical ? 'critical' : seconds >= t.warning ? 'warning' : 'ok');
+
+/**
+ * One object a cluster keeps fresh, from its refresh-cluster job's reports: the worst of how long
+ * since the job reported, how long the cluster has not held what the mirror serves, and how long
+ * what it holds stays valid.
+ */
+function clusterItem(o: ClusterOutputRecord, now: Date, thresholds: (name: string) => Threshold): WatchItem {
+  const r = o.report;
+  const where = `${o.object} in ${o.cluster}`;
+  const quiet = since(o.reportedAt, now);
+  const reportState = bySince(quiet, thresholds('clusterReport'));
+  const lagging = !inSync(r);
+  const lag = lagging ? since(o.inSyncAt ?? o.firstReportedAt, now) : 0;
+  const lagState = lagging ? bySince(lag, thresholds('clusterLag')) : 'ok';
+  const expires = r.cluster?.expires;
+  const left = expires ? Math.floor((Date.parse(expires) - now.getTime()) / 1000) : null;
+  const expiryState: ItemState = left === null ? 'ok' : byTimeLeft(left, thresholds('clusterExpiry'));
+  const states = [reportState, lagState, expiryState];
+  const state = (['expired', 'critical', 'warning'] as const).find((s) => states.includes(s)) ?? 'ok';
+  const parts: string[] = [];
+  if (expiryState === 'expired') parts.push(`what it holds EXPIRED ${humanDuration(-(left ?? 0))} ago (${expires})`);
+  else if (expiryState !== 'ok') parts.push(`what it holds expires in ${humanDuration(left ?? 0)} (${expires})`);
+  if (lagState !== 'ok') parts.push(`not what the mirror serves for ${humanDuration(lag)}${o.inSyncAt ? ` (in sync last at ${o.inSyncAt})` : ' (never in sync)'}: ${r.outcome}${r.message ? `: ${r.message}` : ''}`);
+  if (reportState !== 'ok') parts.push(`no report for ${humanDuration(quiet)} (last ${o.reportedAt}): is its refresh-cluster CronJob running?`);
+  const held = r.cluster ? `generation ${r.cluster.generation ?? '?'}'s content${r.cluster.timestampVersion !== undefined ? ` (timestamp v${r.cluster.timestampVersion})` : ''}` : 'nothing';
+  const message = parts.length
+    ? `${where}: ${parts.join('; ')}`
+    : `${where}: holds ${held}, ${lagging ? `${r.outcome}${r.message ? `: ${r.message}` : ''}` : 'as the mirror serves it'}; reported ${humanDuration(quiet)} ago${expires ? `; valid until ${expires}` : ''}`;
+  const deadlines = [
+    expires,
+    new Date(Date.parse(o.reportedAt) + thresholds('clusterReport').critical * 1000).toISOString(),
+    lagging ? new Date(Date.parse(o.inSyncAt ?? o.firstReportedAt) + thresholds('clusterLag').critical * 1000).toISOString() : undefined,
+  ].filter((d): d is string => !!d);
+  const deadline = deadlines.sort((a, b) => Date.parse(a) - Date.parse(b))[0];
+  return {
+    item: `cluster:${o.cluster}/${o.object.replace(' ', '/')}`,
+    kind: 'cluster',
+    name: `${o.cluster}/${o.object}`,
+    state,
+    deadline,
+    secondsLeft: Math.floor((Date.parse(deadline) - now.getTime()) / 1000),
+    message,
+  };
 }
 
 export const worst = (items: WatchItem[]): ItemState =>

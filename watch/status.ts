@@ -132,6 +132,7 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       // The bridge item repeats the candidate's findings: its blocking ones are news, its notices are not.
       for (const f of (i.findings ?? []).filter((f) => i.kind === 'compatibility' || f.blocking)) lines.push(`    ${f.blocking ? 'BLOCKING ' : ''}${f.code}${f.consumer ? ` [${f.consumer}]` : ''}: ${f.message}`);
     }
+    for (const i of s.items.filter((i) => i.kind === 'cluster')) lines.push(`  cluster ${i.state.toUpperCase()}: ${i.message}`);
     if (s.upstreamReachable === false) lines.push('  upstream UNREACHABLE: serving what is held');
     const sync = s.items.find((i) => i.kind === 'sync');
     if (sync && sync.state !== 'ok') lines.push(`  sync ${sync.state.toUpperCase()}: ${sync.message}`);

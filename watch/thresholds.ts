@@ -16,14 +16,22 @@ export const DEFAULT_THRESHOLDS: Record<string, Threshold> = {
   trustedRoot: { warning: 30 * DAY, critical: 7 * DAY },
   /** Not time left but time since the last successful sync. */
   sync: { warning: 6 * 3600, critical: DAY },
+  /**
+   * What refresh-cluster jobs report (the job runs every 10 minutes): time since a cluster's last
+   * report, time since it last held what the mirror serves, and time left on what it holds (a
+   * mirrorFS TrustRoot lives as long as the timestamp inside: as the timestamp's own thresholds).
+   */
+  clusterReport: { warning: 3600, critical: 6 * 3600 },
+  clusterLag: { warning: 3600, critical: 12 * 3600 },
+  clusterExpiry: { warning: 5 * DAY, critical: 2 * DAY },
 };
 
-const TOP_LEVEL = new Set(['root', 'timestamp', 'snapshot', 'targets']);
+const OWN_FAMILY = new Set(['root', 'timestamp', 'snapshot', 'targets', 'trustedRoot', 'sync', 'clusterReport', 'clusterLag', 'clusterExpiry']);
 
 /** Repository override, else alerts.thresholds, else the default; delegated roles fall back to `delegated`. */
 export function thresholdsFor(config: Pick<Config, 'alerts'>, repository: Pick<RepositoryConfig, 'thresholds'>): (name: string) => Threshold {
   return (name) => {
-    const family = TOP_LEVEL.has(name) || name === 'trustedRoot' || name === 'sync' ? name : 'delegated';
+    const family = OWN_FAMILY.has(name) ? name : 'delegated';
     return (
       repository.thresholds?.[name] ??
       config.alerts.thresholds[name] ??

@@ -45,6 +45,7 @@ export class Watcher {
       bridge: repository.kind === 'bridge' ? this.store.latestBridgeDecision(repository.name) : undefined,
       signedHere: isSignedHere(repository),
       archiveFed: lastSuccess?.source.startsWith(ARCHIVE_SOURCE) === true,
+      clusterOutputs: this.store.clusterOutputs(repository.name),
     });
   }
 

@@ -28,6 +28,7 @@ const ALERTNAMES: Record<string, string> = {
   sync: 'TufMirrorSyncStale',
   compatibility: 'TufMirrorCompatibility',
   bridge: 'TufMirrorBridge',
+  cluster: 'TufMirrorClusterOutput',
   'root-rotation': 'TufMirrorRootRotation',
   'trusted-root-change': 'TufMirrorTrustedRootChanged',
 };

@@ -9,7 +9,7 @@ import { configFrom, EXIT } from '../options';
 import { printJson } from '../report';
 
 /** Field names whose values are secrets wherever they appear (the admin token, webhook headers, registry passwords). */
-const SECRET_KEYS = /^(adminToken|password|token|secret|headers|authorization)$/i;
+const SECRET_KEYS = /^(adminToken|reportToken|password|token|secret|headers|authorization)$/i;
 export const REDACTED = '<redacted>';
 
 /** The settings with every secret replaced and credentials stripped from URLs, fit to print or log. */

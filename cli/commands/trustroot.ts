@@ -7,6 +7,13 @@ import { loadTrustMaterial } from '../../trust/material';
 import { parseList, resolveMirrorUrl } from '../../trust/options';
 
 type TrustrootOptions = {
+  issuer?: string;
+  subject?: string[];
+  subjectRegexp?: string[];
+  subjectUrlPrefix?: string[];
+  image?: string[];
+  trustRootName?: string;
+  failureAction?: string;
   format?: string;
   out?: string;
   mirrorUrl?: string;
@@ -16,6 +23,8 @@ type TrustrootOptions = {
   namespace?: string;
   trustedRootTarget?: string;
 };
+
+const repeatable = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** `tuf-mirror trustroot <repo> --format F`: the served generation in a consumer's own shape. */
 export function registerTrustroot(program: Command): void {
@@ -28,9 +37,16 @@ export function registerTrustroot(program: Command): void {
     .option('--mirror-url <url>', "this repository's URL as clients reach it (default: server.publicUrl, plus /<name> for a non-default repository)")
     .option('--targets <names>', 'repository: keep only these target files, comma-separated (default: all)')
     .option('--all', 'sigstore-keys: keep entries outside their validity window too')
-    .option('--name <name>', 'metadata.name (default: tuf-mirror-<repository>[-trust-config])')
+    .option('--name <name>', 'metadata.name (default: tuf-mirror-<repository>[-…]); for Helm values, the ConfigMap they mount')
     .option('--namespace <namespace>', 'metadata.namespace: kubewarden-configmap (default: kubewarden), flux-secret (default: flux-system)')
     .option('--trusted-root-target <name>', 'the target holding the Sigstore trusted root (default: trusted_root.json)')
+    .option('--issuer <url>', 'policy formats: the OIDC issuer signatures must come from, exactly as the certificate says it')
+    .option('--subject <subject>', 'policy formats: a signer identity (the certificate SAN), exact; repeat for several (any one admits)', repeatable)
+    .option('--subject-regexp <re2>', 'policy formats: a signer identity as an RE2 pattern (not Kubewarden); repeatable', repeatable)
+    .option('--subject-url-prefix <url>', 'policy formats: signer identities under a URL, ending at a "/"; repeatable', repeatable)
+    .option('--image <glob>', 'cluster-image-policy, kyverno-cluster-policy: the images the policy covers; repeatable', repeatable)
+    .option('--trust-root-name <name>', 'cluster-image-policy, policy-controller-values-no-tuf: the TrustRoot they name (default: tuf-mirror-<repository>)')
+    .option('--failure-action <action>', 'kyverno-cluster-policy: Audit (default) or Enforce')
     .action((name: string, opts: TrustrootOptions, cmd: Command) => {
       const config = configFrom(cmd);
       const repository = repositoryNamed(config, name);
@@ -47,6 +63,9 @@ export function registerTrustroot(program: Command): void {
           name: opts.name,
           namespace: opts.namespace,
           trustedRootTarget: opts.trustedRootTarget,
+          identity: { issuer: opts.issuer, subjects: opts.subject, subjectRegexps: opts.subjectRegexp, subjectUrlPrefixes: opts.subjectUrlPrefix, images: opts.image },
+          trustRootName: opts.trustRootName,
+          failureAction: opts.failureAction,
         });
       } finally {
         store.close();

@@ -11,6 +11,12 @@ function param(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** A repeatable query parameter (`subject=a&subject=b`) as every string value given. */
+function params(value: unknown): string[] | undefined {
+  const all = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string');
+  return all.length ? all : undefined;
+}
+
 /** Header values are Latin-1 text on one line. */
 const headerSafe = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?');
 
@@ -39,9 +45,24 @@ export function trustrootRouter({ config, store }: Pick<AppDeps, 'config' | 'sto
         name: param(req.query.name),
         namespace: param(req.query.namespace),
         trustedRootTarget: param(req.query.trustedRootTarget),
+        identity: {
+          issuer: param(req.query.issuer),
+          subjects: params(req.query.subject),
+          subjectRegexps: params(req.query.subjectRegexp),
+          subjectUrlPrefixes: params(req.query.subjectUrlPrefix),
+          images: params(req.query.image),
+        },
+        trustRootName: param(req.query.trustRootName),
+        failureAction: param(req.query.failureAction),
       });
       res.setHeader('Content-Type', output.contentType);
       res.setHeader('X-TUF-Mirror-Generation', String(material.generation.id));
+      // What tuf-mirror refresh-cluster compares: equal for every generation (and replica) handing out the same content.
+      if (output.contentSha256) res.setHeader('X-TUF-Mirror-Content-Sha256', output.contentSha256);
+      if (output.validity) {
+        res.setHeader('X-TUF-Mirror-Expires', output.validity.expires);
+        res.setHeader('X-TUF-Mirror-Expires-What', headerSafe(output.validity.what));
+      }
       // Derived from whatever generation is current: a cache must ask again.
       res.setHeader('Cache-Control', 'no-cache');
       if (output.archiveBytes !== undefined) res.setHeader('X-TUF-Mirror-Archive-Bytes', String(output.archiveBytes));

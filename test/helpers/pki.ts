@@ -29,3 +29,15 @@ export function makePki(dir = tempDir('tuf-mirror-pki-')) {
     read: (file: string) => fs.readFileSync(file, 'utf8'),
   };
 }
+
+/** Trust material for `origin init` from such a PKI: one of each, all valid from 2026-01-01. */
+export function pkiMaterial(pki: ReturnType<typeof makePki>) {
+  const validFor = { start: '2026-01-01T00:00:00Z' };
+  return {
+    certificateAuthorities: [{ url: 'https://fulcio.acme.example', chainPem: pki.read(pki.fulcio), validFor }],
+    tlogs: [{ url: 'https://rekor.acme.example', keyPem: pki.read(pki.rekor), validFor }],
+    ctlogs: [{ url: 'https://ctfe.acme.example', keyPem: pki.read(pki.ctfe), validFor }],
+    timestampAuthorities: [{ url: 'https://tsa.acme.example/api/v1/timestamp', chainPem: pki.read(pki.tsa), validFor }],
+    oidcIssuers: [{ url: 'https://oidc.acme.example', validFor }],
+  };
+}
