@@ -123,6 +123,11 @@ const configSchema = z.strictObject({
       /** Cap on any one target file; metadata caps come from TUF itself. */
       maxTargetBytes: z.number().int().positive().default(64 * 1024 * 1024),
       /**
+       * Target files downloaded at once. Memory grows with this times the largest target, never
+       * with the repository; a handful keeps one upstream busy without looking like a flood.
+       */
+      downloadConcurrency: z.number().int().min(1).max(64).default(6),
+      /**
        * Default refresh schedule. Every 30 minutes keeps a mirror of public-good (timestamp
        * re-signed daily, valid 7 days) days ahead of any expiry while costing two requests a run.
        */
