@@ -284,8 +284,9 @@ export function parseWrk(text: string): WrkResult {
   };
 }
 
-export async function runWrk(wrk: string, o: WrkOptions, url: string, seconds: number): Promise<WrkResult> {
-  const args = ['-c', String(o.connections), '-t', String(o.threads), '-d', `${seconds}s`, '--timeout', `${o.timeoutSeconds}s`, '--latency', url];
+/** `script`: a wrk Lua script (e.g. one whose delay() paces each connection). */
+export async function runWrk(wrk: string, o: WrkOptions, url: string, seconds: number, script?: string): Promise<WrkResult> {
+  const args = ['-c', String(o.connections), '-t', String(o.threads), '-d', `${seconds}s`, '--timeout', `${o.timeoutSeconds}s`, '--latency', ...(script ? ['-s', script] : []), url];
   const r = await runToEnd('wrk', wrk, args);
   if (r.code !== 0) throw new Error(`wrk ${args.join(' ')} failed (code ${r.code}):\n${r.stdout}${r.stderr}`);
   return parseWrk(r.stdout);

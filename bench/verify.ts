@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     stop = () => stub.close();
   }
   const trustRoot = parseTrustRoot(infra.trustedRoot(), { repository: 'bench', generation: 1, timestampVersion: 1 });
-  const registry = new RegistryClient({ registries: [{ host, insecure: true }], timeoutMs: 5000, maxManifestBytes: 1 << 22, maxBlobBytes: 1 << 24 });
+  const registry = new RegistryClient({ registries: [{ host, insecure: true, allowPrivateAddresses: true }], timeoutMs: 5000, maxManifestBytes: 1 << 22, maxBlobBytes: 1 << 24 });
   const policy = parsePolicy({ apiVersion: 'v1', allOf: [{ kind: 'genericIssuer', issuer: GHA_ISSUER, subject: { urlPrefix: 'https://github.com/acme' } }] });
   const image = `${host}/acme/app:1.0`;
   const pinned = `${host}/acme/app@${digest}`;

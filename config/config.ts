@@ -128,6 +128,12 @@ const configSchema = z.strictObject({
        */
       downloadConcurrency: z.number().int().min(1).max(64).default(6),
       /**
+       * Delegated roles mirrored at most; a succinct (hash-bin) delegation of more bins is refused
+       * whole. Past it, the roles are recorded as not mirrored (TOO_MANY_DELEGATIONS,
+       * SUCCINCT_DELEGATION_TOO_LARGE) and the rest commits.
+       */
+      maxDelegatedRoles: z.number().int().positive().max(1_000_000).default(1024),
+      /**
        * Default refresh schedule. Every 30 minutes keeps a mirror of public-good (timestamp
        * re-signed daily, valid 7 days) days ahead of any expiry while costing two requests a run.
        */
@@ -176,8 +182,12 @@ const configSchema = z.strictObject({
   /** `tuf-mirror import` and POST /api/v1/repositories/<name>/import. */
   import: z
     .strictObject({
-      /** Cap on an archive, compressed (the upload) and unpacked alike: 413 / RESPONSE_TOO_LARGE beyond. */
-      maxBytes: z.number().int().positive().default(256 * 1024 * 1024),
+      /**
+       * Cap on an archive, compressed (the upload) and unpacked alike: 413 / RESPONSE_TOO_LARGE
+       * beyond. An import holds up to ~10x this in memory: 16 MiB fits deploy/kubernetes' 192 MB
+       * heap (public-good's archive is ~0.1 MiB).
+       */
+      maxBytes: z.number().int().positive().default(16 * 1024 * 1024),
     })
     .prefault({}),
   repositories: z.array(repositorySchema).min(1, 'needs at least one repository'),
@@ -287,13 +297,20 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_ADMIN_TOKEN: must be at least 16 characters`);
   }
+  const verifyToken = process.env.TUF_MIRROR_VERIFY_TOKEN || parsed.verifier.token;
+  if (verifyToken !== undefined && verifyToken.length < 16) {
+    throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_VERIFY_TOKEN: must be at least 16 characters`);
+  }
+  const listen = parsed.verifier.listen;
+  const tlsOf = (t: { certFile: string; keyFile: string }) => ({ certFile: path.resolve(baseDir, t.certFile), keyFile: path.resolve(baseDir, t.keyFile) });
   return {
     ...parsed,
     adminToken,
+    verifier: { ...parsed.verifier, token: verifyToken, ...(listen ? { listen: { ...listen, ...(listen.tls ? { tls: tlsOf(listen.tls) } : {}) } } : {}) },
     dataDir,
     server: {
       ...parsed.server,
-      ...(parsed.server.tls ? { tls: { certFile: path.resolve(baseDir, parsed.server.tls.certFile), keyFile: path.resolve(baseDir, parsed.server.tls.keyFile) } } : {}),
+      ...(parsed.server.tls ? { tls: tlsOf(parsed.server.tls) } : {}),
       host: overrides.host ?? parsed.server.host,
       port: overrides.port ?? parsed.server.port,
     },

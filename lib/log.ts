@@ -19,6 +19,11 @@ export function createLogger(level: string = process.env.TUF_MIRROR_LOG_LEVEL ??
 /** A logger that drops everything: for library callers and tests that want silence. */
 export const silentLogger: Logger = pino({ level: 'silent' });
 
+/** Any `scheme://user:password@` inside a text (an error message naming a URL) with the credentials removed. */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1');
+}
+
 /** An upstream URL fit for a log line or an API answer: credentials stripped. */
 export function redactUrl(url: string): string {
   try {

@@ -135,11 +135,9 @@ export type KeyUpdate = {
 export async function updateOriginKeys(ctx: OriginContext, update: KeyUpdate): Promise<{ generation: GenerationRecord; material: TrustMaterial }> {
   const now = update.now ?? new Date();
   const files = currentFiles(ctx.store, ctx.repository.name);
-  const { targets } = currentState(files);
-  const fileOf = (name: string) => {
-    const info = targets.signed.targets[name];
-    return info ? files.get(`targets/${info.hashes.sha256}.${name}`) : undefined;
-  };
+  const generation = ctx.store.currentGeneration(ctx.repository.name);
+  // As TUF's search resolves each name in the served generation, checked against its signed hashes.
+  const fileOf = (name: string) => (generation ? ctx.store.resolvedTarget(generation.id, name)?.bytes : undefined);
   const trustedRoot = fileOf('trusted_root.json');
   if (!trustedRoot) throw new OriginError('NOT_INITIALIZED', `${ctx.repository.name} has no trusted_root.json target`);
   const material = parseTrustMaterial(trustedRoot, fileOf('signing_config.v0.2.json'));

@@ -8,7 +8,6 @@ import { worst } from '../watch/evaluate';
 import type { Watcher } from '../watch/watcher';
 import { importRouter } from './api/import';
 import { repositoriesRouter } from './api/repositories';
-import { verifyRouter } from './api/verify';
 import { trustrootRouter } from './api/trustroot';
 import type { FileIndex } from './file-index';
 import type { Metrics } from './metrics';
@@ -51,7 +50,6 @@ export function createApp(deps: AppDeps): express.Express {
 
   // One router per concern under /api/v1; each file says what it answers.
   app.use('/api/v1', repositoriesRouter(deps));
-  app.use('/api/v1', verifyRouter(deps));
   app.use('/api/v1', trustrootRouter(deps));
   app.use('/api/v1', importRouter(deps));
 
@@ -77,6 +75,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   // express 5 passes rejected promises here too. Never leak a stack to a client.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // A path the router cannot decode (malformed percent-encoding) is the caller's mistake.
+    if (err instanceof URIError) {
+      if (!res.headersSent) res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'malformed percent-encoding in the path' } });
+      return;
+    }
     logger.error({ err, path: req.path }, 'request failed');
     if (!res.headersSent) res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } });
   });

@@ -16,10 +16,13 @@ import { createApp } from './app';
 import { FileIndex } from './file-index';
 import { createMetrics } from './metrics';
 import { handleFileRequest } from './tuf-files';
+import { VerificationGate } from './verification';
 
 export type Service = {
   url: string;
   server: http.Server;
+  /** The verification listener's URL, when verifier.listen gives it one. */
+  verifierUrl?: string;
   store: Store;
   index: FileIndex;
   watcher: Watcher;
@@ -42,25 +45,42 @@ export type ServiceOptions = {
   webhooks?: ConstructorParameters<typeof WebhookNotifier>[2];
 };
 
-function readTls(files: { certFile: string; keyFile: string }): https.ServerOptions {
+/** Certificate and key of a listener (`field` names it in errors: server.tls, verifier.listen.tls). */
+function readTls(files: { certFile: string; keyFile: string }, field = 'server.tls'): https.ServerOptions {
   let options: https.ServerOptions;
   try {
     options = { cert: fs.readFileSync(files.certFile), key: fs.readFileSync(files.keyFile) };
   } catch (err) {
-    throw new ConfigError(`server.tls: cannot read ${(err as NodeJS.ErrnoException).path ?? ''}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new ConfigError(`${field}: cannot read ${(err as NodeJS.ErrnoException).path ?? ''}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }
   try {
     tls.createSecureContext(options); // a key that does not match the certificate fails here, clearly
   } catch (err) {
-    throw new ConfigError(`server.tls: ${files.certFile} / ${files.keyFile}: ${(err as Error).message}`);
+    throw new ConfigError(`${field}: ${files.certFile} / ${files.keyFile}: ${(err as Error).message}`);
   }
   return options;
+}
+
+/** Listen, and the URL a client on this host reaches the listener at. */
+async function listen(server: http.Server, port: number, host: string, secure: boolean): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${secure ? 'https' : 'http'}://${shown === '0.0.0.0' || shown === '[::]' ? '127.0.0.1' : shown}:${address.port}`;
 }
 
 /** Open the store, serve what it holds at once, then keep it fresh and watched. */
 export async function startService(config: Config, logger: Logger, options: ServiceOptions = {}): Promise<Service> {
   // Before anything is opened: a bad certificate stops the start cleanly.
   const tlsOptions = config.server.tls && readTls(config.server.tls);
+  const verifyListen = config.verifier.listen;
+  const verifyTls = verifyListen?.tls && readTls(verifyListen.tls, 'verifier.listen.tls');
   const store = Store.open(config.dataDir);
   for (const r of config.repositories) store.ensureRepository(r.name, r.upstream);
   const index = new FileIndex(store, config.repositories, config.retention.servedGenerations);
@@ -118,22 +138,34 @@ export async function startService(config: Config, logger: Logger, options: Serv
   }
 
   const app = createApp({ config, store, index, logger, watcher, metrics, syncNow });
+  const gate = new VerificationGate(config, index, store, logger);
   const handler: http.RequestListener = (req, res) => {
-    if (!handleFileRequest(req, res, index, metrics.observeFile)) app(req, res);
+    if (!handleFileRequest(req, res, index, metrics.observeFile) && !gate.handle(req, res, 'public')) app(req, res);
   };
   const server = tlsOptions ? https.createServer(tlsOptions, handler) : http.createServer(handler);
   server.keepAliveTimeout = 65_000;
+  // Verification and admission only: nothing else is answered there.
+  const verifyHandler: http.RequestListener = (req, res) => {
+    if (gate.handle(req, res, 'verification')) return;
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'this listener serves /api/v1/verify* and /api/v1/admission* only' } }));
+  };
+  const verifyServer = verifyListen && (verifyTls ? https.createServer(verifyTls, verifyHandler) : http.createServer(verifyHandler));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.server.port, config.server.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  let url: string;
+  let verifierUrl: string | undefined;
+  try {
+    url = await listen(server, config.server.port, config.server.host, Boolean(tlsOptions));
+    if (verifyServer && verifyListen) {
+      verifierUrl = await listen(verifyServer, verifyListen.port, verifyListen.host, Boolean(verifyTls));
+      logger.info({ url: verifierUrl, host: verifyListen.host, tls: Boolean(verifyTls) }, 'verification listening');
+    }
+  } catch (err) {
+    server.close();
+    await gate.close();
+    store.close();
+    throw err;
+  }
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `${config.server.tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
 
   for (const r of config.repositories) {
     const generation = index.generationOf(r.name);
@@ -168,6 +200,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
   return {
     url,
     server,
+    ...(verifierUrl ? { verifierUrl } : {}),
     store,
     index,
     watcher,
@@ -181,10 +214,17 @@ export async function startService(config: Config, logger: Logger, options: Serv
       shutdown.abort();
       notifier.stop();
       await scheduler.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(
+        [server, verifyServer].map(
+          (srv) =>
+            srv &&
+            new Promise<void>((resolve) => {
+              srv.close(() => resolve());
+              srv.closeAllConnections();
+            }),
+        ),
+      );
+      await gate.close();
       await initialSync;
       store.close();
     },

@@ -51,8 +51,10 @@ function repositorySection(s: RepositoryStatus, history: History[string] | undef
         <td class="countdown" data-deadline="${esc(r.expires)}">${r.expired ? 'expired' : esc(humanDuration(r.expiresInSeconds))}</td><td>${badge(stateOf(`role:${r.role}`))}</td></tr>`,
     )
     .join('');
+  // A role the last run could not mirror is listed with its reason, not only as a badge.
+  const failed = new Set((s.generation?.failedRoles ?? []).map((f) => `role:${f.role}`));
   const others = s.items
-    .filter((i) => i.kind !== 'role')
+    .filter((i) => i.kind !== 'role' || failed.has(i.item))
     .map((i) => `<tr data-item="${esc(i.item)}"><td>${esc(i.item)}</td><td>${badge(i.state)}</td><td>${esc(i.message)}</td></tr>`)
     .join('');
   const last = s.lastSync;

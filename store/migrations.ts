@@ -1,10 +1,11 @@
 import type Database from 'better-sqlite3';
+import { redactUrl } from '../lib/log';
 
 /**
  * Schema history. Append only: a released migration never changes, a new one is added.
  * Each runs in its own transaction together with the bump of user_version.
  */
-const MIGRATIONS: string[] = [
+const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
   // 1: repositories, content-addressed blobs, generations, root history, sync runs and their lock
   `
   CREATE TABLE repositories (
@@ -91,6 +92,33 @@ const MIGRATIONS: string[] = [
   );
   ALTER TABLE repositories ADD COLUMN watched_generation_id INTEGER;
   `,
+  // 3: upstream URLs were stored as configured, `user:password@` included. Strip them from every
+  // row that can hold one; secure_delete (set in migrate) zeroes the old bytes in the file.
+  (db) => {
+    const repositories = db.prepare('SELECT id, upstream FROM repositories').all() as { id: number; upstream: string }[];
+    const setUpstream = db.prepare('UPDATE repositories SET upstream = ? WHERE id = ?');
+    for (const r of repositories) if (redactUrl(r.upstream) !== r.upstream) setUpstream.run(redactUrl(r.upstream), r.id);
+    const runs = db.prepare("SELECT id, source FROM sync_runs WHERE source LIKE '%@%'").all() as { id: number; source: string }[];
+    const setSource = db.prepare('UPDATE sync_runs SET source = ? WHERE id = ?');
+    for (const r of runs) if (redactUrl(r.source) !== r.source) setSource.run(redactUrl(r.source), r.id);
+  },
+  // 4: what each target name of a generation resolves to by TUF's own search (the signed info
+  // and the role that signed it), so that nothing reads a target by its plain path; and what a
+  // run that committed could not mirror (failed delegated roles, refused targets).
+  `
+  CREATE TABLE generation_targets (
+    generation_id INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    hashes TEXT NOT NULL,
+    custom TEXT,
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    PRIMARY KEY (generation_id, name)
+  ) WITHOUT ROWID;
+  CREATE INDEX generation_targets_by_blob ON generation_targets(sha256);
+  ALTER TABLE sync_runs ADD COLUMN problems TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -100,10 +128,16 @@ export function migrate(db: Database.Database): void {
   if (current > MIGRATIONS.length) {
     throw new Error(`store schema version ${current} is newer than this tuf-mirror knows (${MIGRATIONS.length}); upgrade tuf-mirror`);
   }
+  if (current === MIGRATIONS.length) return;
+  db.pragma('secure_delete = ON');
   for (let v = current; v < MIGRATIONS.length; v++) {
+    const step = MIGRATIONS[v];
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }
+  // Old page images (credentials among them) must not linger in the write-ahead log either.
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }

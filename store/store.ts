@@ -2,22 +2,59 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { lengthOrHashMismatch } from '../lib/hashes';
 import { isVersionedPath } from '../lib/layout';
+import { redactUrl } from '../lib/log';
 import { migrate } from './migrations';
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 export type RoleSummary = { role: string; version: number; expires: string };
 
+/** What a target name resolves to by TUF's search: the TargetFile a client accepts, and the role that signed it. */
+export type TargetInfo = {
+  name: string;
+  role: string;
+  length: number;
+  /** Every hash the role signed, algorithm → lowercase hex. */
+  hashes: Record<string, string>;
+  /** The TargetFile's `custom` field, when it has one. */
+  custom?: Record<string, unknown>;
+};
+
+/** A resolved target and its bytes, checked against every signed hash and the length when read. */
+export type ResolvedTarget = { info: TargetInfo; bytes: Buffer };
+
+/**
+ * A delegated role the run could not mirror (expired, badly signed, missing, rolled back, an
+ * unsafe name, a cap). `servedVersion`: the last verified version, still served from an earlier
+ * generation (files only: nothing in it is trusted for the new one); null when none is held.
+ */
+export type RoleProblem = { role: string; code: string; message: string; servedVersion: number | null };
+
+/** A target name refused (unsafe, malformed, colliding, or its file failed), listed by `role`. */
+export type TargetProblem = { name: string; role: string; code: string; message: string };
+
+/** What a run that committed (or found nothing new) could not mirror. */
+export type SyncProblems = { failedRoles: RoleProblem[]; refusedTargets: TargetProblem[] };
+
 /** What a generation holds, computed once from verified metadata when it is committed. */
 export type GenerationSummary = {
+  /** Roles whose metadata the generation serves: top-level, then delegated in search order (failed ones at their last verified version). */
   roles: RoleSummary[];
   rootVersions: number[];
+  /** Target names that resolve (store.resolvedTarget), sorted. */
   targets: string[];
   files: number;
   bytes: number;
   /** Roles already expired when this generation was committed (an import with --allow-expired). */
   expiredMetadataAccepted?: RoleSummary[];
+  /** How many target names resolve; absent on generations committed before resolution was recorded. */
+  resolvedTargets?: number;
+  /** Delegated roles not mirrored by the run that committed it (absent: none). */
+  failedRoles?: RoleProblem[];
+  /** Target names refused by that run (absent: none). */
+  refusedTargets?: TargetProblem[];
 };
 
 export type GenerationRecord = {
@@ -45,6 +82,8 @@ export type SyncRunRecord = {
   requests: number;
   bytes: number;
   generationId: number | null;
+  /** Roles and targets the run could not mirror although it succeeded; null when there were none. */
+  problems: SyncProblems | null;
 };
 
 export type RootRecord = { version: number; sha256: string; expires: string; firstSeenAt: string };
@@ -63,11 +102,15 @@ export type NewEvent = Omit<EventRecord, 'id' | 'repository' | 'at'> & { at?: st
 /** One file of a new generation, by its path in the upstream layout. */
 export type NewFile = { path: string; bytes: Buffer };
 
+/** A resolved target of a new generation; its bytes are also one of its files. */
+export type NewResolvedTarget = TargetInfo & { bytes: Buffer };
+
 export type NewGeneration = {
   files: NewFile[];
   roots: { version: number; bytes: Buffer; expires: string }[];
   versions: { root: number; timestamp: number; snapshot: number; targets: number };
-  summary: Omit<GenerationSummary, 'files' | 'bytes'>;
+  summary: Omit<GenerationSummary, 'files' | 'bytes' | 'resolvedTargets'>;
+  resolvedTargets: NewResolvedTarget[];
 };
 
 export type RunTotals = { requests: number; bytes: number };
@@ -101,9 +144,22 @@ type RunRow = {
   requests: number;
   bytes: number;
   generation_id: number | null;
+  problems: string | null;
 };
 
+type TargetRow = { name: string; role: string; length: number; hashes: string; custom: string | null; sha256: string };
+
 const nowIso = (): string => new Date().toISOString();
+
+/** Tighten a file or directory to `mode`, where it exists and is ours to change (an emptyDir mount may not be). */
+function ownerOnly(target: string, mode: number): void {
+  try {
+    fs.chmodSync(target, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EPERM') throw err;
+  }
+}
 
 /**
  * The only module that writes the database. Everything a generation needs is written in one
@@ -116,8 +172,13 @@ export class Store {
   ) {}
 
   static open(dataDir: string): Store {
-    fs.mkdirSync(dataDir, { recursive: true });
-    const db = new Database(path.join(dataDir, 'tuf-mirror.db'));
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    ownerOnly(dataDir, 0o700);
+    const file = path.join(dataDir, 'tuf-mirror.db');
+    // SQLite gives the -wal and -shm files the database file's mode: create it owner-only first.
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) ownerOnly(f, 0o600);
+    const db = new Database(file);
     db.pragma('journal_mode = WAL');
     // FULL: a committed generation survives power loss too, not only a killed process.
     db.pragma('synchronous = FULL');
@@ -131,7 +192,9 @@ export class Store {
     if (this.db.open) this.db.close();
   }
 
-  ensureRepository(name: string, upstream: string): number {
+  /** The upstream is stored without credentials (they stay in the configuration). */
+  ensureRepository(name: string, configuredUpstream: string): number {
+    const upstream = redactUrl(configuredUpstream);
     const row = this.db.prepare('SELECT id, upstream FROM repositories WHERE name = ?').get(name) as { id: number; upstream: string } | undefined;
     if (row) {
       if (row.upstream !== upstream) this.db.prepare('UPDATE repositories SET upstream = ? WHERE id = ?').run(upstream, row.id);
@@ -174,15 +237,54 @@ export class Store {
     return new Map(rows.map((r) => [r.path, r.sha256]));
   }
 
-  /** A file of the repository's current generation, by its path in the layout (`targets/trusted_root.json`). */
-  currentFile(repository: string, path: string): Buffer | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT b.data FROM repositories r JOIN generation_files f ON f.generation_id = r.current_generation_id JOIN blobs b ON b.sha256 = f.sha256
-         WHERE r.name = ? AND f.path = ?`,
-      )
-      .get(repository, path) as { data: Buffer } | undefined;
-    return row?.data;
+  /** Every target name of a generation that resolves, with its signed info, sorted by name. */
+  resolvedTargets(generationId: number): TargetInfo[] {
+    const rows = this.db.prepare('SELECT * FROM generation_targets WHERE generation_id = ? ORDER BY name').all(generationId) as TargetRow[];
+    return rows.map(toTargetInfo);
+  }
+
+  /**
+   * What `name` resolves to in a generation (by TUF's search, when the generation was committed)
+   * and its bytes, read only after they are checked against the signed length and EVERY signed
+   * hash. The one way to read a target's content: never by a plain path, which a role name or a
+   * nested delegation could have claimed. Undefined: the name does not resolve. Throws when the
+   * stored bytes fail the check (a damaged store).
+   */
+  resolvedTarget(generationId: number, name: string): ResolvedTarget | undefined {
+    const row = this.db.prepare('SELECT * FROM generation_targets WHERE generation_id = ? AND name = ?').get(generationId, name) as TargetRow | undefined;
+    if (!row) return undefined;
+    const info = toTargetInfo(row);
+    const bytes = this.blob(row.sha256);
+    const mismatch = bytes ? lengthOrHashMismatch(bytes, info) : 'its blob is missing';
+    if (!bytes || mismatch) throw new Error(`store: target ${name} of generation ${generationId} does not match what ${info.role} signed: ${mismatch}`);
+    return { info, bytes };
+  }
+
+  /**
+   * Record the resolution of a generation committed before resolutions were recorded (derived
+   * from its own verified metadata, see sync/backfill.ts). Does nothing if it has one already.
+   */
+  recordResolvedTargets(generationId: number, targets: NewResolvedTarget[]): boolean {
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT summary FROM generations WHERE id = ?').get(generationId) as { summary: string } | undefined;
+      if (!row) return false;
+      const summary = JSON.parse(row.summary) as GenerationSummary;
+      if (summary.resolvedTargets !== undefined) return false;
+      this.insertResolvedTargets(generationId, targets);
+      summary.resolvedTargets = targets.length;
+      this.db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify(summary), generationId);
+      return true;
+    }).immediate();
+  }
+
+  private insertResolvedTargets(generationId: number, targets: NewResolvedTarget[]): void {
+    const insertBlob = this.db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
+    const insert = this.db.prepare('INSERT INTO generation_targets (generation_id, name, role, length, hashes, custom, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const t of targets) {
+      const sha = sha256Hex(t.bytes);
+      insertBlob.run(sha, t.bytes.length, t.bytes);
+      insert.run(generationId, t.name, t.role, t.length, JSON.stringify(t.hashes), t.custom === undefined ? null : JSON.stringify(t.custom), sha);
+    }
   }
 
   blob(sha256: string): Buffer | undefined {
@@ -229,12 +331,12 @@ export class Store {
     );
   }
 
-  finishSyncRun(runId: number, outcome: 'unchanged' | 'failed', totals: RunTotals, failure?: RunFailure): void {
+  finishSyncRun(runId: number, outcome: 'unchanged' | 'failed', totals: RunTotals, failure?: RunFailure, problems?: SyncProblems): void {
     this.db
       .prepare(
-        `UPDATE sync_runs SET finished_at = ?, outcome = ?, requests = ?, bytes = ?, error_code = ?, error_message = ?, error_role = ? WHERE id = ?`,
+        `UPDATE sync_runs SET finished_at = ?, outcome = ?, requests = ?, bytes = ?, error_code = ?, error_message = ?, error_role = ?, problems = ? WHERE id = ?`,
       )
-      .run(nowIso(), outcome, totals.requests, totals.bytes, failure?.code ?? null, failure?.message ?? null, failure?.role ?? null, runId);
+      .run(nowIso(), outcome, totals.requests, totals.bytes, failure?.code ?? null, failure?.message ?? null, failure?.role ?? null, problemsJson(problems), runId);
   }
 
   /**
@@ -260,6 +362,7 @@ export class Store {
         ...gen.summary,
         files: gen.files.length,
         bytes: gen.files.reduce((n, f) => n + f.bytes.length, 0),
+        resolvedTargets: gen.resolvedTargets.length,
       };
       const generationId = Number(
         this.db
@@ -272,10 +375,12 @@ export class Store {
       );
       for (const f of gen.files) insertFile.run(generationId, f.path, store(f.bytes));
       for (const r of gen.roots) insertRoot.run(repositoryId, r.version, store(r.bytes), r.expires, createdAt);
+      this.insertResolvedTargets(generationId, gen.resolvedTargets);
       this.db.prepare('UPDATE repositories SET current_generation_id = ? WHERE id = ?').run(generationId, repositoryId);
+      const problems = { failedRoles: gen.summary.failedRoles ?? [], refusedTargets: gen.summary.refusedTargets ?? [] };
       this.db
-        .prepare(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ? WHERE id = ?`)
-        .run(createdAt, totals.requests, totals.bytes, generationId, runId);
+        .prepare(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ?, problems = ? WHERE id = ?`)
+        .run(createdAt, totals.requests, totals.bytes, generationId, problemsJson(problems), runId);
       return { id: generationId, repository, createdAt, syncRunId: runId, rootVersion: gen.versions.root, timestampVersion: gen.versions.timestamp, snapshotVersion: gen.versions.snapshot, targetsVersion: gen.versions.targets, summary };
     }).immediate();
   }
@@ -419,12 +524,14 @@ export class Store {
       for (const { id } of doomed) {
         this.db.prepare('UPDATE sync_runs SET generation_id = NULL WHERE generation_id = ?').run(id);
         this.db.prepare('DELETE FROM generation_files WHERE generation_id = ?').run(id);
+        this.db.prepare('DELETE FROM generation_targets WHERE generation_id = ?').run(id);
         this.db.prepare('DELETE FROM generations WHERE id = ?').run(id);
       }
       const blobs = doomed.length
         ? this.db
             .prepare(
               `DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM generation_files f WHERE f.sha256 = blobs.sha256)
+               AND NOT EXISTS (SELECT 1 FROM generation_targets t WHERE t.sha256 = blobs.sha256)
                AND NOT EXISTS (SELECT 1 FROM roots r WHERE r.sha256 = blobs.sha256)`,
             )
             .run().changes
@@ -478,5 +585,18 @@ function toRun(row: RunRow): SyncRunRecord {
     requests: row.requests,
     bytes: row.bytes,
     generationId: row.generation_id,
+    problems: row.problems ? (JSON.parse(row.problems) as SyncProblems) : null,
   };
+}
+
+function toTargetInfo(row: TargetRow): TargetInfo {
+  const info: TargetInfo = { name: row.name, role: row.role, length: row.length, hashes: JSON.parse(row.hashes) as Record<string, string> };
+  if (row.custom !== null) info.custom = JSON.parse(row.custom) as Record<string, unknown>;
+  return info;
+}
+
+/** Problems as stored with a run: null when there are none, so a clean run reads as one. */
+function problemsJson(problems: SyncProblems | undefined): string | null {
+  if (!problems || (problems.failedRoles.length === 0 && problems.refusedTargets.length === 0)) return null;
+  return JSON.stringify(problems);
 }

@@ -11,6 +11,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Header, Parser, Pax, type ReadEntry } from 'tar';
+import { unsafePathReason } from '../lib/layout';
 import { SyncError } from './errors';
 
 export type TarMember = {
@@ -68,22 +69,6 @@ const tooLarge = (name: string, max: number, what: string): SyncError =>
   new SyncError('RESPONSE_TOO_LARGE', `${name}: ${what} more than the ${max} bytes allowed (import.maxBytes)`);
 
 /**
- * Why a member path is refused, or undefined if it is a plain relative path: no leading `/`,
- * no `\`, no drive letter, no control characters, no empty, `.` or `..` segment.
- */
-export function unsafeMemberPath(p: string): string | undefined {
-  if (p.length === 0) return 'an empty path';
-  if (p.length > 1024) return 'a path over 1024 characters';
-  if (p.startsWith('/')) return 'an absolute path';
-  if (/^[A-Za-z]:/.test(p)) return 'a drive-letter path';
-  if (p.includes('\\')) return 'a backslash';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(p)) return 'a control character';
-  if (p.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'an empty, "." or ".." segment';
-  return undefined;
-}
-
-/**
  * Every member of a tar.gz, by path. Throws SyncError: ARCHIVE_INVALID for anything that is not
  * a well-formed gzip'd tar of uniquely named regular files with safe paths (truncated, corrupt,
  * links, directories, devices, duplicates), RESPONSE_TOO_LARGE past `maxBytes`.
@@ -102,7 +87,7 @@ export async function readTarGz(input: Readable, limits: TarReadLimits): Promise
     const why =
       entry.type !== 'File' && entry.type !== 'OldFile'
         ? `${entry.type} entries are not accepted, only regular files`
-        : (unsafeMemberPath(entry.path) ?? (members.has(entry.path) ? 'a second member with this name' : undefined));
+        : (unsafePathReason(entry.path) ?? (members.has(entry.path) ? 'a second member with this name' : undefined));
     if (why) {
       fail(invalid(name, `member "${printable(entry.path)}": ${why}`));
       entry.resume();

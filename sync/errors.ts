@@ -1,21 +1,4 @@
-// Neither package re-exports its error classes from its index.
-import {
-  LengthOrHashMismatchError,
-  RepositoryError as ModelRepositoryError,
-  UnsignedMetadataError,
-  ValueError as ModelValueError,
-} from '@tufjs/models/dist/error';
-import {
-  BadVersionError,
-  DownloadHTTPError,
-  DownloadLengthMismatchError,
-  EqualVersionError,
-  ExpiredMetadataError,
-  RepositoryError,
-  ValueError,
-} from 'tuf-js/dist/error';
-
-/** Why a sync failed, in TUF's own vocabulary plus the transport's. */
+/** Why a sync failed, or why one part of it (a delegated role, a target) was not mirrored: TUF's own vocabulary plus the transport's. */
 export type SyncErrorCode =
   | 'UPSTREAM_UNREACHABLE' // connection refused, DNS failure, reset
   | 'UPSTREAM_TIMEOUT' // no complete answer within the request timeout
@@ -30,6 +13,13 @@ export type SyncErrorCode =
   | 'TRUST_ANCHOR_INVALID'
   | 'SYNC_IN_PROGRESS' // another process holds the repository's sync lock
   | 'CANCELLED' // the service shut down mid-run
+  // Names and caps (sync/walk.ts): each refuses one role or target, never the whole run.
+  | 'ROLE_NAME_UNSAFE' // a delegated role name clients could not fetch safely, or would fetch at different paths
+  | 'TARGET_NAME_UNSAFE' // a target name that is not a plain relative path, or that a URL would read otherwise
+  | 'UNSAFE_PATH' // a source asked for a path outside the repository (defence in depth: names are refused before)
+  | 'TOO_MANY_DELEGATIONS' // more delegated roles than sync.maxDelegatedRoles
+  | 'SUCCINCT_DELEGATION_TOO_LARGE' // a succinct (hash-bin) delegation expanding to more roles than sync.maxDelegatedRoles
+  | 'PATH_COLLISION' // two different files of one generation at the same path
   // Imports (sync/archive.ts): the archive is only transport, these say what is wrong with it as such.
   | 'ARCHIVE_INVALID' // not a tar.gz, truncated, or a member that is not a plain, unique, regular file
   | 'ARCHIVE_MANIFEST_MISMATCH' // manifest.json does not describe the members (a file changed, added, dropped)
@@ -51,39 +41,15 @@ export class SyncError extends Error {
     this.status = options?.status;
     this.name = 'SyncError';
   }
+
+  /** The same failure, about `role` (a source does not know which role a path belongs to). */
+  about(role: string): SyncError {
+    return new SyncError(this.code, this.message, role, { cause: this.cause, status: this.status });
+  }
 }
 
-/**
- * tuf-js wraps failures in snapshot and targets loading into a RuntimeError whose message
- * holds the original error's text, losing its class; these patterns recover the code.
- */
-const MESSAGE_PATTERNS: [RegExp, SyncErrorCode][] = [
-  [/is expired/i, 'EXPIRED_METADATA'],
-  [/signed by \d+\/\d+ keys|threshold|signature/i, 'UNSIGNED_METADATA'],
-  [/length|hash/i, 'LENGTH_OR_HASH_MISMATCH'],
-  [/version/i, 'BAD_VERSION'],
-  [/JSON|Unexpected token|SyntaxError|Expected .* got|must be|is not|missing|invalid/i, 'MALFORMED_METADATA'],
-];
-
-/** Turn whatever a TUF workflow threw into a SyncError with the most precise code available. */
-export function classify(err: unknown, role?: string): SyncError {
-  if (err instanceof SyncError) return err.role || !role ? err : new SyncError(err.code, err.message, role, { cause: err.cause, status: err.status });
-  const message = err instanceof Error ? err.message : String(err);
-  const code = ((): SyncErrorCode => {
-    if (err instanceof ExpiredMetadataError) return 'EXPIRED_METADATA';
-    if (err instanceof EqualVersionError || err instanceof BadVersionError) return 'BAD_VERSION';
-    if (err instanceof UnsignedMetadataError) return 'UNSIGNED_METADATA';
-    if (err instanceof LengthOrHashMismatchError) return 'LENGTH_OR_HASH_MISMATCH';
-    if (err instanceof DownloadLengthMismatchError) return 'RESPONSE_TOO_LARGE';
-    if (err instanceof DownloadHTTPError) return 'UPSTREAM_HTTP_ERROR';
-    if (err instanceof SyntaxError || err instanceof TypeError) return 'MALFORMED_METADATA';
-    if (err instanceof ValueError || err instanceof ModelValueError) return 'MALFORMED_METADATA';
-    for (const [pattern, c] of MESSAGE_PATTERNS) if (pattern.test(message)) return c;
-    if (err instanceof RepositoryError || err instanceof ModelRepositoryError) return 'REPOSITORY_ERROR';
-    return 'INTERNAL';
-  })();
-  // "Final timestamp.json is expired" can surface while snapshot is being loaded: the message
-  // knows better than the request that was in flight.
-  const named = code === 'EXPIRED_METADATA' ? /(?:Final )?([^\s/]+)\.json is expired/.exec(message)?.[1] : undefined;
-  return new SyncError(code, message, named ?? role, { cause: err });
+/** Failures of the path to the source rather than of what it sent: a run that meets one fails and is retried whole. */
+export function isTransportFailure(err: SyncError): boolean {
+  if (err.code === 'UPSTREAM_HTTP_ERROR') return err.status !== 403 && err.status !== 404;
+  return err.code === 'UPSTREAM_UNREACHABLE' || err.code === 'UPSTREAM_TIMEOUT' || err.code === 'CANCELLED' || err.code === 'INTERNAL';
 }

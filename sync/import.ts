@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import type { RoleProblem, TargetProblem } from '../store/store';
 import { ArchiveSource, describeArchive } from './archive';
 import { SyncError } from './errors';
 import { syncRepository, type SyncOptions, type SyncResult } from './sync';
@@ -93,6 +94,9 @@ export type ImportReport = {
   roles?: { role: string; version: number; expires: string }[];
   /** Roles that were already expired, accepted with --allow-expired / allowExpired=true. */
   expiredMetadataAccepted?: { role: string; version: number; expires: string }[];
+  /** Delegated roles the import could not mirror, and target names it refused (see README "When something fails"). */
+  failedRoles?: RoleProblem[];
+  refusedTargets?: TargetProblem[];
   error?: { code: string; role: string | null; message: string };
   /** Files read from the archive and their bytes. */
   requests: number;
@@ -114,6 +118,8 @@ export function importReport(repository: string, result: ImportResult, servedGen
     generation: result.generation.id,
     roles: summary.roles,
     ...(summary.expiredMetadataAccepted ? { expiredMetadataAccepted: summary.expiredMetadataAccepted } : {}),
+    ...(summary.failedRoles ? { failedRoles: summary.failedRoles } : {}),
+    ...(summary.refusedTargets ? { refusedTargets: summary.refusedTargets } : {}),
     ...totals,
   };
 }

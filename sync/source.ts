@@ -1,4 +1,6 @@
+import { unsafePathReason } from '../lib/layout';
 import { redactUrl } from '../lib/log';
+import { splitCredentials } from '../lib/url';
 import { SyncError } from './errors';
 
 export type FetchLimits = {
@@ -33,18 +35,17 @@ export class HttpSource implements Source {
   private readonly authorization?: string;
 
   constructor(upstream: string, private readonly options: HttpSourceOptions) {
-    const url = new URL(upstream);
     // fetch() refuses URLs with credentials; send them as a header instead.
-    if (url.username || url.password) {
-      this.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
-      url.username = '';
-      url.password = '';
-    }
-    this.base = url.toString().replace(/\/+$/, '');
+    const { url, authorization } = splitCredentials(upstream);
+    this.authorization = authorization;
+    this.base = url.replace(/\/+$/, '');
     this.description = redactUrl(upstream);
   }
 
   async get(path: string, limits: FetchLimits): Promise<Buffer> {
+    // `..` would leave the upstream's base path once the URL is resolved: never asked for.
+    const unsafe = unsafePathReason(path);
+    if (unsafe) throw new SyncError('UNSAFE_PATH', `${this.description}: refusing to request "${path}": ${unsafe}`);
     const url = `${this.base}/${path.split('/').map(encodeURIComponent).join('/')}`;
     const deadline = AbortSignal.timeout(this.options.timeoutMs);
     const signal = limits.signal ? AbortSignal.any([deadline, limits.signal]) : deadline;

@@ -73,7 +73,6 @@ describe('the real public-good archive, altered, into an empty mirror anchored a
     ['the timestamp', 'timestamp.json', alterSigned, 'UNSIGNED_METADATA', 'timestamp'],
     ['the snapshot', '165.snapshot.json', alterSigned, 'UNSIGNED_METADATA', 'snapshot'],
     ['the top-level targets', '14.targets.json', alterSigned, 'UNSIGNED_METADATA', 'targets'],
-    ['a delegated targets role', '8.registry.npmjs.org.json', alterSigned, 'UNSIGNED_METADATA', 'registry.npmjs.org'],
     ['a target file', TRUSTED_ROOT, (b) => flipByte(b), 'LENGTH_OR_HASH_MISMATCH', 'targets/trusted_root.json'],
     ['the timestamp, made invalid JSON', 'timestamp.json', (b) => flipByte(b, 0), 'MALFORMED_METADATA', 'timestamp'],
   ];
@@ -94,10 +93,28 @@ describe('the real public-good archive, altered, into an empty mirror anchored a
   test('a member dropped: ARCHIVE_MANIFEST_MISMATCH, or with the manifest rewritten ARCHIVE_INCOMPLETE for what TUF needs', async () => {
     await rejected(await alter(archive, (f) => f.delete('165.snapshot.json'), false), 'ARCHIVE_MANIFEST_MISMATCH', null, /165\.snapshot\.json is listed but missing/);
     await rejected(await alter(archive, (f) => f.delete('165.snapshot.json'), true), 'ARCHIVE_INCOMPLETE', 'snapshot', /has no 165\.snapshot\.json/);
-    await rejected(await alter(archive, (f) => f.delete('8.registry.npmjs.org.json'), true), 'ARCHIVE_INCOMPLETE', 'registry.npmjs.org');
     await rejected(await alter(archive, (f) => f.delete(TRUSTED_ROOT), true), 'ARCHIVE_INCOMPLETE', 'targets/trusted_root.json');
     // A gap in the root chain is not its end.
     await rejected(await alter(archive, (f) => f.delete('8.root.json'), true), 'ARCHIVE_INCOMPLETE', 'root', /but not v8/);
+  });
+
+  test('a delegated role altered or dropped: the import commits the rest, the role recorded as not mirrored', async () => {
+    // A receiver of its own: these imports commit.
+    for (const [change, code] of [
+      [(f: Map<string, Buffer>) => f.set('8.registry.npmjs.org.json', alterSigned(f.get('8.registry.npmjs.org.json')!)), 'UNSIGNED_METADATA'],
+      [(f: Map<string, Buffer>) => f.delete('8.registry.npmjs.org.json'), 'ARCHIVE_INCOMPLETE'],
+    ] as const) {
+      const { mirror: other, config: otherConfig } = await mirror(`${FIXTURE}/1.root.json`);
+      const result = await importBytes(other, otherConfig, await alter(archive, change, true));
+      assert.equal(result.outcome, 'updated', JSON.stringify(result));
+      assert.deepEqual(
+        result.generation.summary.failedRoles?.map((f) => [f.role, f.code, f.servedVersion]),
+        [['registry.npmjs.org', code, null]],
+      );
+      assert.equal((await get(`${other.url}/8.registry.npmjs.org.json`)).status, 404);
+      assert.ok((await get(`${other.url}/targets/trusted_root.json`)).body.equals(fixture.get(TRUSTED_ROOT)!));
+      assert.ok(other.store.resolvedTarget(result.generation.id, 'trusted_root.json')?.bytes.equals(fixture.get(TRUSTED_ROOT)!));
+    }
   });
 
   test('a member added that the manifest does not list: ARCHIVE_MANIFEST_MISMATCH', async () => {
@@ -238,6 +255,16 @@ describe('a mirror holding a generation, given replayed, forged and foreign arch
     const snapshotVersion = repo.metadata('snapshot').signed.version;
     const forgedSnapshot = repo.forge('snapshot', () => undefined, foreign);
     await rejected(await alter(next, (f) => f.set(`${snapshotVersion}.snapshot.json`, forgedSnapshot), true), 'UNSIGNED_METADATA', 'snapshot');
+  });
+
+  test('a delegated role signed with a foreign key: the import commits the rest, the last verified role still served', async () => {
+    // A receiver of its own: this import commits (its timestamp and snapshot are genuine).
+    const { mirror: other, config: otherConfig } = await mirror(repo.rootBytes(1));
+    assert.equal((await importBytes(other, otherConfig, exports[1])).outcome, 'updated');
+    const npmBefore = (await get(`${other.url}/npm.json`)).body;
+    const next = exports.at(-1)!;
+    const foreign = [generateKey()];
+    const snapshotVersion = repo.metadata('snapshot').signed.version;
     // A new version of the delegated role, signed by a foreign key, named by an honest snapshot and timestamp.
     const npmVersion = repo.metadata('npm').signed.version + 1;
     const forgedNpm = repo.forge('npm', (s) => (s.version = npmVersion), foreign);
@@ -254,7 +281,11 @@ describe('a mirror holding a generation, given replayed, forged and foreign arch
       (f) => f.set(`${npmVersion}.npm.json`, forgedNpm).set(`${snapshotVersion + 1}.snapshot.json`, snapshot).set('timestamp.json', timestamp),
       true,
     );
-    await rejected(chain, 'UNSIGNED_METADATA', 'npm');
+    const result = await importBytes(other, otherConfig, chain);
+    assert.equal(result.outcome, 'updated', JSON.stringify(result));
+    assert.deepEqual(result.generation.summary.failedRoles?.map((f) => [f.role, f.code]), [['npm', 'UNSIGNED_METADATA']]);
+    assert.equal((await get(`${other.url}/${npmVersion}.npm.json`)).status, 404, 'the forged role is not served');
+    assert.ok((await get(`${other.url}/npm.json`)).body.equals(npmBefore), 'the last verified role is');
   });
 
   test('a target file replaced: LENGTH_OR_HASH_MISMATCH', async () => {

@@ -14,6 +14,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import YAML from 'yaml';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
+import { ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
@@ -23,6 +25,8 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parseConfig } from '../config/config';
 import { packageRoot } from '../lib/paths';
+import { VERIFY_ROUTES } from '../server/api/verify';
+import { WORKER_HEAP_MB } from '../server/verification';
 
 const ROOT = packageRoot();
 const K8S = path.join(ROOT, 'deploy', 'kubernetes');
@@ -38,6 +42,8 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
+  'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': ValidatingWebhookConfiguration,
 };
 const CLUSTER_SCOPED = new Set(['Namespace']);
 
@@ -72,6 +78,8 @@ const MODEL_FILES: Record<string, string> = {
   'apps/v1/Deployment': 'kubernetes-models/apps/v1/Deployment',
   'policy/v1/PodDisruptionBudget': 'kubernetes-models/policy/v1/PodDisruptionBudget',
   'networking.k8s.io/v1/NetworkPolicy': 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
+  'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration',
+  'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': 'kubernetes-models/admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration',
 };
 
 type Shape = Map<string, { ref?: string; array: boolean }>;
@@ -225,12 +233,14 @@ describe('the Deployment', () => {
     const http = ports.find((p) => p.name === 'http')!;
     assert.ok(http);
     const svc = one(base, 'Service').spec.ports as Obj[];
-    for (const p of svc) assert.ok(p.targetPort === 'http' || p.targetPort === http.containerPort, `Service port ${p.name} targets the container`);
+    for (const p of svc) assert.ok(ports.some((c) => p.targetPort === c.name || p.targetPort === c.containerPort), `Service port ${p.name} targets the container`);
     for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
       assert.ok([http.name, http.containerPort].includes(container[probe].httpGet.port), `${probe} port`);
     }
     const ingressPorts = (one(base, 'NetworkPolicy').spec.ingress as Obj[]).flatMap((r) => r.ports.map((p: Obj) => p.port));
-    assert.deepEqual(ingressPorts, [http.containerPort]);
+    const verify = ports.find((p) => p.name === 'verify')!;
+    assert.deepEqual(ingressPorts, [http.containerPort, verify.containerPort]);
+    assert.equal(mountedConfig().verifier.listen?.port, verify.containerPort);
     for (const e of one(monitoring, 'ServiceMonitor').spec.endpoints as Obj[]) assert.ok(svc.some((p) => p.name === e.port), `ServiceMonitor port ${e.port}`);
     assert.equal(mountedConfig().server.port, http.containerPort);
   });
@@ -254,7 +264,12 @@ describe('the Deployment', () => {
       const mi = (q: string): number => Number(/^(\d+)Mi$/.exec(q)![1]);
       assert.ok(mi(c.resources.requests.memory) <= mi(c.resources.limits.memory));
       const heap = /--max-old-space-size=(\d+)/.exec((c.env as Obj[]).find((e) => e.name === 'NODE_OPTIONS')?.value ?? '');
-      if (heap) assert.ok(Number(heap[1]) < mi(c.resources.limits.memory));
+      if (heap) {
+        // The main heap and the verification worker's together stay below the limit.
+        assert.ok(Number(heap[1]) + WORKER_HEAP_MB < mi(c.resources.limits.memory));
+        // An import holds up to ~10x its archive in memory: the default cap fits the heap.
+        assert.ok(mountedConfig().import.maxBytes * 10 <= Number(heap[1]) * 1024 * 1024, 'import.maxBytes fits the heap');
+      }
     }
     const psc = pod.spec.securityContext;
     assert.equal(psc.runAsNonRoot, true);
@@ -279,6 +294,10 @@ describe('the Deployment', () => {
 
   test('the NetworkPolicy allows ingress only to the HTTP port, egress only DNS and the upstream', () => {
     const np = one(base, 'NetworkPolicy').spec;
+    // The verification port is kept to address blocks (the API server's): no pod or namespace selector opens it.
+    const verifyRule = (np.ingress as Obj[]).find((r) => r.ports.some((p: Obj) => p.port === 8443))!;
+    assert.ok(verifyRule.from?.length, 'the verification port has a from');
+    for (const peer of verifyRule.from as Obj[]) assert.deepEqual(Object.keys(peer), ['ipBlock']);
     assert.deepEqual(np.policyTypes, ['Ingress', 'Egress']);
     const egressPorts = (np.egress as Obj[]).flatMap((r) => r.ports.map((p: Obj) => `${p.protocol}/${p.port}`)).sort();
     assert.deepEqual(egressPorts, ['TCP/443', 'TCP/53', 'TCP/8080', 'UDP/53']);
@@ -312,6 +331,58 @@ describe('the ConfigMap', () => {
     assert.ok(config.sync.jitterSeconds > 0, 'replicas spread their refreshes');
     assert.equal(config.adminToken, process.env.TUF_MIRROR_ADMIN_TOKEN || undefined, 'no token in the ConfigMap');
     assert.ok(fs.existsSync(config.repositories[0].trustAnchor), 'the anchor ships in the image');
+  });
+});
+
+/** The found value, or a failed assertion naming what was missing. */
+function must<T>(value: T | undefined, what: string): T {
+  assert.ok(value !== undefined, `${what} is missing`);
+  return value;
+}
+
+describe('admission webhooks (deploy/kubernetes/admission/webhooks.yaml)', () => {
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'admission', 'webhooks.yaml'), 'utf8')).map((d) => d.toJS() as Obj);
+  const service = one(base, 'Service');
+  const config = mountedConfig();
+
+  test('a mutating and a validating configuration, valid against the Kubernetes schemas with no unknown field', () => {
+    assert.deepEqual(docs.map((d) => d.kind), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+    for (const d of docs) {
+      assert.doesNotThrow(() => new MODELS[`${d.apiVersion}/${d.kind}`](d).validate(), d.kind);
+      assert.deepEqual(unknownFields(d, modelDts(d)!, d.kind), [], `${d.kind}: unknown fields`);
+    }
+  });
+
+  test('each calls an endpoint that exists, on the verification port of the Service, fails closed in time, and spares the mirror', () => {
+    const paths: Record<string, string> = { MutatingWebhookConfiguration: '/api/v1/admission/mutate', ValidatingWebhookConfiguration: '/api/v1/admission' };
+    for (const d of docs) {
+      assert.equal(d.webhooks.length, 1);
+      const w = d.webhooks[0];
+      assert.equal(w.clientConfig.service.path, paths[d.kind]);
+      assert.ok(VERIFY_ROUTES.has(w.clientConfig.service.path));
+      assert.equal(w.clientConfig.service.name, service.metadata.name);
+      assert.equal(w.clientConfig.service.namespace, service.metadata.namespace);
+      const port = (service.spec.ports as Obj[]).find((p) => p.port === w.clientConfig.service.port);
+      assert.ok(port, 'a Service port');
+      const target = must((container.ports as Obj[]).find((p) => p.name === port.targetPort), 'the container port');
+      assert.equal(target.containerPort, config.verifier.listen?.port, 'the Service port leads to verifier.listen');
+      assert.equal(w.failurePolicy, 'Fail');
+      assert.equal(w.sideEffects, 'None');
+      assert.deepEqual(w.admissionReviewVersions, ['v1']);
+      assert.ok(w.timeoutSeconds > config.verifier.requestTimeoutSeconds && w.timeoutSeconds <= 30, 'a registry request fits in the webhook timeout');
+      const excluded = must((w.namespaceSelector.matchExpressions as Obj[]).find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn'), 'a namespace exclusion');
+      assert.ok(excluded.values.includes(service.metadata.namespace), "the mirror's own namespace is not watched");
+      const resources = (w.rules as Obj[]).flatMap((r) => r.resources);
+      for (const r of ['pods', 'pods/ephemeralcontainers', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs']) assert.ok(resources.includes(r), `${d.kind} covers ${r}`);
+    }
+  });
+
+  test('the certificate the listener would use comes from the mounted Secret', () => {
+    const mount = must((container.volumeMounts as Obj[]).find((m) => m.mountPath === '/etc/tuf-mirror/tls'), 'the TLS mount');
+    const volume = must((pod.spec.volumes as Obj[]).find((v) => v.name === mount.name), 'the TLS volume');
+    assert.equal(volume.secret.secretName, 'tuf-mirror-webhook-tls');
+    const commented = /# tls: \{ certFile: (\S+), keyFile: (\S+) \}/.exec(one(base, 'ConfigMap').data['config.yaml']);
+    assert.ok(commented && commented[1].startsWith(`${mount.mountPath}/`) && commented[2].startsWith(`${mount.mountPath}/`));
   });
 });
 

@@ -116,9 +116,36 @@ describe('verification failures', () => {
     const targets = repo.forge('targets', (s) => (s.version += 1), repo.keys('targets').slice(0, 1));
     return expectRejected('UNSIGNED_METADATA', 'targets', chainFor('targets', targets));
   });
-  test('a delegated role signed by a key it was not delegated to', () => {
+  test('a delegated role signed by a key it was not delegated to: the run commits the top-level roles, the role is not mirrored', async () => {
+    const before = await served();
     const npm = repo.forge('npm', (s) => (s.version += 1), [generateKey()]);
-    return expectRejected('UNSIGNED_METADATA', 'npm', chainFor('npm', npm));
+    const overrides = chainFor('npm', npm);
+    const removers = overrides.map(([m, o]) => upstream.override(m, o));
+    try {
+      const [result] = await mirror.syncAll();
+      assert.equal(result.outcome, 'updated', JSON.stringify(result));
+      const [failed] = result.generation.summary.failedRoles ?? [];
+      assert.equal(failed?.code, 'UNSIGNED_METADATA', JSON.stringify(failed));
+      assert.equal(failed.role, 'npm');
+      assert.equal(failed.servedVersion, repo.metadata('npm').signed.version, 'the last verified npm is still served');
+      assert.equal(mirror.store.lastSyncRun('sigstore')!.problems?.failedRoles[0].code, 'UNSIGNED_METADATA');
+      // The forged npm is not served; the new timestamp and snapshot are.
+      assert.equal((await get(`${mirror.url}/${overrides[0][0]}`)).status, 404);
+      assert.ok((await get(`${mirror.url}/timestamp.json`)).body.equals(overrides[2][1].body as Buffer));
+    } finally {
+      removers.forEach((remove) => remove());
+    }
+    const after = await served();
+    for (const p of ['npm.json', 'targets/npm/keys.json', 'targets/trusted_root.json', 'root.json', 'targets.json']) assert.equal(after.get(p), before.get(p), p);
+    // The forged timestamp and snapshot were signed with the real keys, so the mirror holds them:
+    // the honest repository moves past their versions, and the role is mirrored again.
+    for (const n of [2, 3]) {
+      repo.addTarget('npm/keys.json', `{"keys":[${n}]}\n`, { role: 'npm' });
+      repo.publish();
+    }
+    const [ok] = await mirror.syncAll();
+    assert.equal(ok.outcome, 'updated');
+    assert.equal(ok.generation.summary.failedRoles, undefined);
   });
   test('a root rotation signed only by the new keys', () => {
     const newKey = generateKey();

@@ -30,7 +30,7 @@ before(async () => {
   const keys = { root: { count: 1, threshold: 1 }, targets: { count: 1, threshold: 1 }, snapshot: { count: 1, threshold: 1 }, timestamp: { count: 1, threshold: 1 } };
   await initOrigin({ store: origin.store, repository: config.repositories[0], logger: silentLogger }, { material, operator: 'acme', keyType: 'ecdsa', keys });
   origin.index.reload();
-  mirror = await startMirror(testConfig([{ name: 'acme', upstream: origin.url, anchor: config.repositories[0].trustAnchor }]));
+  mirror = await startMirror(testConfig([{ name: 'acme', upstream: origin.url, anchor: config.repositories[0].trustAnchor }], { verifier: { token: TOKEN } }));
   assert.equal((await mirror.syncAll())[0].outcome, 'updated');
 });
 after(async () => {
@@ -39,8 +39,11 @@ after(async () => {
   await infra?.close();
 });
 
-async function verifyBundle(body: object): Promise<{ status: number; json: Record<string, any> }> {
-  const res = await fetch(`${mirror.url}/api/v1/verify/bundle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+// On the public listener, verification is for holders of the verify token.
+const TOKEN = 'origin-verify-token-0123456789';
+
+async function verifyBundle(body: object, token = TOKEN): Promise<{ status: number; json: Record<string, any> }> {
+  const res = await fetch(`${mirror.url}/api/v1/verify/bundle`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as Record<string, any> };
 }
 
@@ -60,6 +63,14 @@ test('a keyless bundle from the private instance verifies with the trust root mi
   assert.equal(wrongIdentity.json.verified, false);
   const otherArtifact = await verifyBundle({ bundle, artifactDigest: `sha256:${'0'.repeat(64)}`, identity });
   assert.equal(otherArtifact.json.verified, false);
+
+  // Without the token: 401; a mirror with no verify token configured refuses verification on its public listener.
+  const anonymous = await verifyBundle({ bundle, artifactDigest: digest, identity }, 'not-the-token');
+  assert.equal(anonymous.status, 401);
+  assert.equal(anonymous.json.error.code, 'UNAUTHORIZED');
+  const closed = await fetch(`${origin.url}/api/v1/verify/bundle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bundle, artifactDigest: digest, identity }) });
+  assert.equal(closed.status, 403);
+  assert.equal(((await closed.json()) as { error: { code: string } }).error.code, 'VERIFY_DISABLED');
 
   // And the trust root really is the origin's, byte for byte through the mirror.
   assert.ok((await get(`${mirror.url}/targets/trusted_root.json`)).body.equals((await get(`${origin.url}/targets/trusted_root.json`)).body));

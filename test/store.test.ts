@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SCHEMA_VERSION } from '../store/migrations';
 import { Store } from '../store/store';
@@ -83,5 +84,44 @@ test('the sync lock: held by a live owner, taken over once stale', () => {
     assert.equal(store.acquireSyncLock('r', 'a', 60_000), true);
   } finally {
     store.close();
+  }
+});
+
+test('the data dir is owner-only (0700), the database and its -wal/-shm files 0600', () => {
+  const parent = tempDir();
+  const dir = path.join(parent, 'data');
+  const store = Store.open(dir);
+  store.ensureRepository('sigstore', 'https://tuf.example');
+  const mode = (f: string): string => (fs.statSync(f).mode & 0o777).toString(8);
+  assert.equal(mode(dir), '700');
+  for (const f of ['tuf-mirror.db', 'tuf-mirror.db-wal', 'tuf-mirror.db-shm']) assert.equal(mode(path.join(dir, f)), '600', f);
+  store.close();
+  // A data dir and database an older version left open to others are tightened on open.
+  fs.chmodSync(dir, 0o755);
+  fs.chmodSync(path.join(dir, 'tuf-mirror.db'), 0o644);
+  Store.open(dir).close();
+  assert.equal(mode(dir), '700');
+  assert.equal(mode(path.join(dir, 'tuf-mirror.db')), '600');
+});
+
+test('upstream credentials are never stored; a database that holds some from an older version loses them on open', () => {
+  const dir = tempDir();
+  const store = Store.open(dir);
+  store.ensureRepository('sigstore', 'https://ci:hunter2@tuf.example/sigstore');
+  assert.deepEqual(store.db.prepare('SELECT upstream FROM repositories').all(), [{ upstream: 'https://tuf.example/sigstore' }]);
+  // As schema version 2 wrote it: the configured URL, credentials and all, in repositories and sync runs.
+  store.db.prepare('UPDATE repositories SET upstream = ?').run('https://ci:hunter2@tuf.example/sigstore');
+  const id = (store.db.prepare('SELECT id FROM repositories').get() as { id: number }).id;
+  store.db.prepare("INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, '2026-01-01T00:00:00Z', 'failed')").run(id, 'https://ci:hunter2@tuf.example/sigstore');
+  // Schema version 2 had none of what later migrations add.
+  store.db.exec('DROP TABLE generation_targets; ALTER TABLE sync_runs DROP COLUMN problems');
+  store.db.pragma('user_version = 2');
+  store.close();
+  const reopened = Store.open(dir);
+  assert.deepEqual(reopened.db.prepare('SELECT upstream FROM repositories').all(), [{ upstream: 'https://tuf.example/sigstore' }]);
+  assert.deepEqual(reopened.db.prepare('SELECT source FROM sync_runs').all(), [{ source: 'https://tuf.example/sigstore' }]);
+  reopened.close();
+  for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('tuf-mirror.db'))) {
+    assert.ok(!fs.readFileSync(path.join(dir, f)).includes('hunter2'), `${f} holds no trace of the password`);
   }
 });

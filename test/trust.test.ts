@@ -392,6 +392,15 @@ describe('mirror URL', () => {
     assert.equal(resolveMirrorUrl(undefined, config, repo), 'http://tuf-mirror:8080');
     assert.equal(resolveMirrorUrl(undefined, config, { name: 'github', default: false }), 'http://tuf-mirror:8080/github');
   });
+  test('what is handed out is the parsed, normalised URL, never the string as given', () => {
+    // URL parsing drops tabs and newlines: the raw string would carry them into YAML and scripts.
+    const sneaky = 'http://Mirror.Example:80/sig\nstore/\tx';
+    const url = resolveMirrorUrl(sneaky, { server: {} as never }, repo);
+    assert.equal(url, 'http://mirror.example/sigstore/x');
+    for (const format of ['remote', 'kyverno-values', 'cosign'] as const) assert.doesNotMatch(render(format, { mirrorUrl: url }).body.toString(), /sig\nstore|Mirror\.Example/, format);
+    const config = { server: { publicUrl: 'HTTPS://TUF.example:443/base/' } } as never;
+    assert.equal(resolveMirrorUrl(undefined, config, { name: 'github', default: false }), 'https://tuf.example/base/github');
+  });
   test('neither: MIRROR_URL_REQUIRED; a bad one: INVALID_MIRROR_URL', () => {
     assert.throws(() => resolveMirrorUrl(undefined, { server: {} } as never, repo), (e: unknown) => e instanceof TrustRootError && e.code === 'MIRROR_URL_REQUIRED');
     for (const bad of ['ftp://x', 'not a url', 'http://u:p@x', 'http://x/?a=1']) {

@@ -49,7 +49,7 @@ before(async () => {
   tuf.publish();
   upstream = await startUpstreamServer(() => tuf.files());
   fs.writeFileSync(path.join(dir, 'anchor.json'), tuf.rootBytes(1));
-  const config = testConfig([{ upstream: upstream.url, anchor: path.join(dir, 'anchor.json') }], { verifier: { registries: [{ host, insecure: true }], requestTimeoutSeconds: 5 } }, path.join(dir, 'data'));
+  const config = testConfig([{ upstream: upstream.url, anchor: path.join(dir, 'anchor.json') }], { verifier: { listen: { host: '127.0.0.1', port: 0 }, registries: [{ host, insecure: true, allowPrivateAddresses: true }], requestTimeoutSeconds: 5, admission: { policies: [{ image: `${host}/acme/moving`, policy: keyPolicy(key1.publicKey) }] } } }, path.join(dir, 'data'));
   mirror = await startMirror(config);
   const [sync] = await mirror.syncAll();
   assert.equal(sync.outcome, 'updated', JSON.stringify(sync));
@@ -118,7 +118,7 @@ after(async () => {
 });
 
 async function verify(image: string, policy: object): Promise<any> {
-  const res = await fetch(`${mirror.url}/api/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image, policy }) });
+  const res = await fetch(`${mirror.verifierUrl}/api/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image, policy }) });
   assert.equal(res.status, 200, image);
   return res.json();
 }
@@ -208,9 +208,38 @@ describe('images in a real registry, signed in this test, verified through the m
     assert.equal(child.verified, false);
   });
 
+  test('the tag moved after verification: the mutating webhook pinned the digest the verification saw', async () => {
+    const signed = await registry.pushImage('acme/moving', '1.0');
+    await registry.pushCosignSignatures('acme/moving', signed.digest, [SigstoreInfra.signWithKey(SigstoreInfra.payload(signed.digest, `${host}/acme/moving`), key1.privateKey)]);
+    const pod = { spec: { containers: [{ name: 'app', image: `${host}/acme/moving:1.0` }], ephemeralContainers: [{ name: 'debug', image: `${host}/acme/moving:1.0` }] } };
+    const reviewOf = (object: object): object => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'm-1', kind: { kind: 'Pod' }, operation: 'CREATE', object } });
+    const post = async (p: string, body: object): Promise<any> => (await fetch(`${mirror.verifierUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+    const mutated = await post('/api/v1/admission/mutate', reviewOf(pod));
+    assert.equal(mutated.response.allowed, true, JSON.stringify(mutated));
+    const patch = JSON.parse(Buffer.from(mutated.response.patch, 'base64').toString());
+    const pinned = `${host}/acme/moving@${signed.digest}`;
+    assert.deepEqual(patch, [
+      { op: 'replace', path: '/spec/containers/0/image', value: pinned },
+      { op: 'replace', path: '/spec/ephemeralContainers/0/image', value: pinned },
+    ]);
+    // The registry moves the tag to an unsigned image before the kubelet pulls.
+    const moved = await registry.pushImage('acme/moving', '1.0');
+    assert.notEqual(moved.digest, signed.digest);
+    const now = await verify(`${host}/acme/moving:1.0`, keyPolicy(key1.publicKey));
+    assert.equal(now.digest, moved.digest);
+    assert.equal(now.verified, false);
+    // What the kubelet gets is the patched spec: the digest that verified, which still does.
+    const patchedPod = { spec: { containers: [{ name: 'app', image: patch[0].value }], ephemeralContainers: [{ name: 'debug', image: patch[1].value }] } };
+    assert.equal((await post('/api/v1/admission', reviewOf(patchedPod))).response.allowed, true);
+    const unpinned = await post('/api/v1/admission', reviewOf(pod));
+    assert.equal(unpinned.response.allowed, false);
+    const again = await post('/api/v1/admission/mutate', reviewOf(pod));
+    assert.equal(again.response.allowed, false, 'the moved tag no longer verifies');
+  });
+
   test('tuf-mirror verify IMAGE: exit 0 only when verified', async () => {
     const cfg = path.join(dir, 'cli.yaml');
-    fs.writeFileSync(cfg, YAML.stringify({ dataDir: './data', repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: './anchor.json' }], verifier: { registries: [{ host, insecure: true }] } }));
+    fs.writeFileSync(cfg, YAML.stringify({ dataDir: './data', repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: './anchor.json' }], verifier: { registries: [{ host, insecure: true, allowPrivateAddresses: true }] } }));
     fs.writeFileSync(path.join(dir, 'policy.yaml'), YAML.stringify(issuerPolicy({ urlPrefix: 'https://github.com/acme' })));
     const run = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
       new Promise((resolve) => {

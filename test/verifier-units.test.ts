@@ -130,7 +130,7 @@ describe('registry client and image verifier against a stub', () => {
   });
   after(() => stub.close());
   const client = (o: { username?: string; password?: string } = {}): RegistryClient =>
-    new RegistryClient({ registries: [{ host: stub.host, insecure: true, ...o }], timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20 });
+    new RegistryClient({ registries: [{ host: stub.host, insecure: true, allowPrivateAddresses: true, ...o }], timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20 });
 
   test('bearer-token challenge with basic credentials; wrong or missing credentials are named', async () => {
     stub.auth = { username: 'ci', password: 's3cret' };
@@ -173,7 +173,7 @@ describe('registry client and image verifier against a stub', () => {
     fs.writeFileSync(file, JSON.stringify({ auths: { [stub.host]: { auth: Buffer.from('ci:s3cret').toString('base64') } } }));
     stub.auth = { username: 'ci', password: 's3cret' };
     try {
-      const c = new RegistryClient({ registries: [{ host: stub.host, insecure: true }], dockerConfig: file, timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20 });
+      const c = new RegistryClient({ registries: [{ host: stub.host, insecure: true, allowPrivateAddresses: true }], dockerConfig: file, timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20 });
       assert.equal((await c.repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'))?.digest, digest);
     } finally {
       stub.auth = undefined;
@@ -214,16 +214,16 @@ describe('HTTPS registries and a custom CA bundle', { skip: spawnSync('sh', ['-c
   const opts = { timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20, baseDir: dir };
 
   test('trusted through the configured CA file; refused without it; never downgraded to HTTP', async () => {
-    const withCa = new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false, ca: 'cert.pem' }] });
+    const withCa = new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false, ca: 'cert.pem', allowPrivateAddresses: true }] });
     assert.ok(await withCa.repository({ registry: tls.host, repository: 'acme/app' }).manifest('v1'));
     withCa.close();
-    const without = new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false }] });
+    const without = new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false, allowPrivateAddresses: true }] });
     await assert.rejects(without.repository({ registry: tls.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_UNREACHABLE' && /SELF_SIGNED|self.signed/i.test(e.message));
     without.close();
     const plain = await new OciStub().start();
     try {
       plain.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }, ['v1']);
-      const strict = new RegistryClient({ ...opts, registries: [{ host: plain.host, insecure: false }] });
+      const strict = new RegistryClient({ ...opts, registries: [{ host: plain.host, insecure: false, allowPrivateAddresses: true }] });
       await assert.rejects(strict.repository({ registry: plain.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_UNREACHABLE');
       assert.equal(plain.requests.length, 0, 'no plain-HTTP request was made');
     } finally {

@@ -3,7 +3,7 @@
  * serializer takes this data and nothing else, so each is a pure function that tests can feed
  * with fixtures, and every output of one call comes from one generation.
  */
-import { metadataPath, targetPath } from '../lib/layout';
+import { metadataPath } from '../lib/layout';
 import type { Store } from '../store/store';
 import { TrustRootError } from './errors';
 
@@ -12,7 +12,7 @@ export type MetadataFile = { role: string; version: number; expires: string; byt
 export type TargetFile = {
   /** The target's name as metadata lists it, e.g. `trusted_root.json`, `registry.npmjs.org/keys.json`. */
   name: string;
-  /** The role that lists it (the first in a client's search order). */
+  /** The role whose listing a client's search resolves the name to. */
   role: string;
   /** Every hash the listing signs, algorithm → hex: go-tuf picks one at random to build the path. */
   hashes: Record<string, string>;
@@ -32,11 +32,10 @@ export type TrustMaterial = {
   targets: MetadataFile;
   /** Delegated targets roles, in the order a client walks them. */
   delegated: MetadataFile[];
-  /** Every target file the generation holds, in a stable order (by name). */
+  /** Every target name that resolves in the generation (TUF's search), with its file, by name. */
   targetFiles: TargetFile[];
 };
 
-type TargetsSigned = { signed: { targets?: Record<string, { length: number; hashes: Record<string, string> }> } };
 type RootSigned = { signed: { version: number; consistent_snapshot?: boolean } };
 
 /** The repository's current generation as TrustMaterial; NO_GENERATION when nothing is held yet. */
@@ -67,19 +66,13 @@ export function loadTrustMaterial(store: Store, repository: string): TrustMateri
   const targets = meta('targets');
   const delegated = roles.filter((r) => !['root', 'timestamp', 'snapshot', 'targets'].includes(r.role)).map((r) => meta(r.role));
 
-  // Target files: every listing whose files the sync stored (a delegated role's listing outside
-  // its delegated paths was not stored, exactly as a client would not accept it).
-  const targetFiles: TargetFile[] = [];
-  for (const m of [targets, ...delegated]) {
-    const listed = (JSON.parse(m.bytes.toString('utf8')) as TargetsSigned).signed.targets ?? {};
-    for (const [name, info] of Object.entries(listed)) {
-      if (targetFiles.some((t) => t.name === name)) continue;
-      const paths = Object.values(info.hashes).map((h) => targetPath(name, h));
-      if (!paths.every((p) => files.has(p))) continue;
-      targetFiles.push({ name, role: m.role, hashes: { ...info.hashes }, bytes: read(paths[0]) });
-    }
-  }
-  targetFiles.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Target files: each name as a client's search resolves it, with bytes checked against every
+  // hash its role signed (never a file read by its plain path, which a role could have claimed).
+  const targetFiles: TargetFile[] = store.resolvedTargets(generation.id).map(({ name }) => {
+    const resolved = store.resolvedTarget(generation.id, name);
+    if (!resolved) throw new Error(`generation ${generation.id} of ${repository} lost target ${name}`);
+    return { name, role: resolved.info.role, hashes: { ...resolved.info.hashes }, bytes: resolved.bytes };
+  });
 
   return {
     repository,

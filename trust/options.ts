@@ -43,7 +43,9 @@ function checkUrl(url: string, origin: string): string {
   if (!/^https?:$/.test(parsed.protocol)) throw new TrustRootError('INVALID_MIRROR_URL', `${origin} "${url}" must be an http:// or https:// URL`);
   if (parsed.username || parsed.password) throw new TrustRootError('INVALID_MIRROR_URL', `${origin} must not carry credentials: it ends up in cluster objects`);
   if (parsed.search || parsed.hash) throw new TrustRootError('INVALID_MIRROR_URL', `${origin} "${url}" must not have a query or fragment`);
-  return url.replace(/\/+$/, '');
+  // The parsed form, never the string as given: URL parsing drops tabs and newlines, lowercases the
+  // host and encodes what needs it, and what is checked must be what lands in YAML and scripts.
+  return parsed.href.replace(/\/+$/, '');
 }
 
 /**

@@ -5,7 +5,7 @@ import { errorAnswer, VerifyRequestError } from './errors';
 import type { ImageVerifier } from './image';
 import { ConfigError } from '../config/config';
 import { parsePolicy, PolicyError, type Policy } from './policy';
-import { parseReference } from './reference';
+import { parseReference, pinnedReference } from './reference';
 
 /**
  * A Kubernetes validating admission webhook (admission.k8s.io/v1 AdmissionReview): every image
@@ -53,82 +53,165 @@ export function loadAdmissionPolicies(config: VerifierConfig, baseDir: string): 
 
 type PodSpec = { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] };
 
+/** Where the pod spec lives in each kind that has one. */
+const SPEC_PATH: Record<string, string[]> = {
+  Pod: ['spec'],
+  Deployment: ['spec', 'template', 'spec'],
+  StatefulSet: ['spec', 'template', 'spec'],
+  DaemonSet: ['spec', 'template', 'spec'],
+  ReplicaSet: ['spec', 'template', 'spec'],
+  Job: ['spec', 'template', 'spec'],
+  ReplicationController: ['spec', 'template', 'spec'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+};
+const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** The pod spec inside a Pod or a workload's pod template. */
-export function podSpecOf(kind: string, object: Record<string, any>): PodSpec | undefined {
-  switch (kind) {
-    case 'Pod':
-      return object?.spec;
-    case 'Deployment':
-    case 'StatefulSet':
-    case 'DaemonSet':
-    case 'ReplicaSet':
-    case 'Job':
-    case 'ReplicationController':
-      return object?.spec?.template?.spec;
-    case 'CronJob':
-      return object?.spec?.jobTemplate?.spec?.template?.spec;
-    default:
-      return undefined;
+export function podSpecOf(kind: string, object: unknown): PodSpec | undefined {
+  const at = SPEC_PATH[kind];
+  if (!at) return undefined;
+  let node: unknown = object;
+  for (const key of at) node = isObject(node) ? node[key] : undefined;
+  return isObject(node) ? (node as PodSpec) : undefined;
+}
+
+/** One container's image and the JSON pointer of its `image` field in the reviewed object. */
+export type ContainerImage = { image: string; pointer: string };
+
+/**
+ * Every container image of a Pod or pod template, with where it is; undefined for kinds without
+ * one. A spec that is not shaped like one is the request's fault: VerifyRequestError (400).
+ */
+export function containerImages(kind: string, object: unknown): ContainerImage[] | undefined {
+  const at = SPEC_PATH[kind];
+  if (!at) return undefined;
+  const spec = podSpecOf(kind, object);
+  if (!spec) return [];
+  const out: ContainerImage[] = [];
+  for (const list of CONTAINER_LISTS) {
+    const items: unknown = spec[list];
+    if (items === undefined || items === null) continue;
+    const field = `request.object.${at.join('.')}.${list}`;
+    if (!Array.isArray(items)) throw new VerifyRequestError(field, 'must be a list');
+    items.forEach((c: unknown, i) => {
+      if (!isObject(c)) throw new VerifyRequestError(`${field}[${i}]`, 'must be an object');
+      if (c.image === undefined) return;
+      if (typeof c.image !== 'string') throw new VerifyRequestError(`${field}[${i}].image`, 'must be a string');
+      out.push({ image: c.image, pointer: `/${[...at, list, String(i), 'image'].join('/')}` });
+    });
   }
+  return out;
 }
 
 export function imagesOf(spec: PodSpec): string[] {
-  const all = [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])].map((c) => c?.image).filter((i): i is string => typeof i === 'string');
-  return [...new Set(all)];
+  return [...new Set((containerImages('Pod', { spec }) ?? []).map((c) => c.image))];
 }
 
 export type AdmissionReviewResponse = {
   apiVersion: 'admission.k8s.io/v1';
   kind: 'AdmissionReview';
-  response: { uid: string; allowed: boolean; status?: { code: number; message: string }; warnings?: string[] };
+  response: { uid: string; allowed: boolean; status?: { code: number; message: string }; warnings?: string[]; patchType?: 'JSONPatch'; patch?: string };
 };
 
-/** Answer one AdmissionReview. Throws VerifyRequestError (→ 400) when it is not one. */
-export async function review(body: unknown, policies: AdmissionPolicy[], unmatched: 'allow' | 'deny', verifier: ImageVerifier): Promise<AdmissionReviewResponse> {
-  const b = body as { apiVersion?: unknown; kind?: unknown; request?: { uid?: unknown; kind?: { kind?: unknown }; object?: unknown } };
-  if (b?.apiVersion !== 'admission.k8s.io/v1' || b?.kind !== 'AdmissionReview') throw new VerifyRequestError('apiVersion', 'must be an admission.k8s.io/v1 AdmissionReview');
-  const request = b.request;
-  if (!request || typeof request.uid !== 'string') throw new VerifyRequestError('request.uid', 'missing');
+export type AdmissionOptions = {
+  policies: AdmissionPolicy[];
+  unmatched: 'allow' | 'deny';
+  /** Distinct images one review may name. */
+  maxImages: number;
+};
+
+/** Images of one review verified at a time: a review cannot turn into a burst at the registry. */
+const REVIEW_CONCURRENCY = 4;
+
+/**
+ * Answer one AdmissionReview. `validate` denies, in enforce mode, what does not verify and any
+ * image not pinned to a digest; `mutate` verifies the same way and pins each verified `image:tag`
+ * to the digest that verified (a JSONPatch), so the kubelet pulls what was verified even if the
+ * tag moves. Images an UPDATE leaves as they were are verified, never re-pinned or refused for
+ * their tag (re-pinning would restart a running container). Throws VerifyRequestError (→ 400)
+ * when the body is not an AdmissionReview.
+ */
+export async function review(body: unknown, options: AdmissionOptions, verifier: ImageVerifier, mode: 'validate' | 'mutate' = 'validate'): Promise<AdmissionReviewResponse> {
+  if (!isObject(body) || body.apiVersion !== 'admission.k8s.io/v1' || body.kind !== 'AdmissionReview') throw new VerifyRequestError('apiVersion', 'must be an admission.k8s.io/v1 AdmissionReview');
+  const request = body.request;
+  if (!isObject(request) || typeof request.uid !== 'string') throw new VerifyRequestError('request.uid', 'missing');
   const uid = request.uid;
-  const kind = typeof request.kind?.kind === 'string' ? request.kind.kind : '';
-  const answer = (allowed: boolean, message?: string, warnings: string[] = []): AdmissionReviewResponse => ({
+  const kind = isObject(request.kind) && typeof request.kind.kind === 'string' ? request.kind.kind : '';
+  const answer = (allowed: boolean, message?: string, warnings: string[] = [], patch: object[] = []): AdmissionReviewResponse => ({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    response: { uid, allowed, ...(message ? { status: { code: allowed ? 200 : 403, message } } : {}), ...(warnings.length ? { warnings } : {}) },
+    response: {
+      uid,
+      allowed,
+      ...(message ? { status: { code: allowed ? 200 : 403, message } } : {}),
+      ...(warnings.length ? { warnings } : {}),
+      ...(allowed && patch.length ? { patchType: 'JSONPatch' as const, patch: Buffer.from(JSON.stringify(patch)).toString('base64') } : {}),
+    },
   });
-  const spec = podSpecOf(kind, (request.object ?? {}) as Record<string, unknown>);
-  if (!spec) return answer(true); // not a workload: nothing to check
+  const containers = containerImages(kind, request.object);
+  if (!containers) return answer(true); // not a workload: nothing to check
+  const images = [...new Set(containers.map((c) => c.image))];
+  if (images.length > options.maxImages) {
+    return answer(false, `${kind} names ${images.length} images, more than the ${options.maxImages} one review may have (verifier.admission.maxImages)`);
+  }
+  let unchanged = new Set<string>();
+  if (request.operation === 'UPDATE') {
+    try {
+      unchanged = new Set((containerImages(kind, request.oldObject) ?? []).map((c) => c.image));
+    } catch {
+      // a malformed oldObject pins nothing down: every image counts as new
+    }
+  }
 
   const denials: string[] = [];
   const warnings: string[] = [];
-  await Promise.all(
-    imagesOf(spec).map(async (image) => {
-      let name: string;
-      try {
-        const ref = parseReference(image);
-        name = `${ref.registry}/${ref.repository}`;
-      } catch (err) {
-        denials.push(`image ${image}: ${(err as Error).message}`);
-        return;
-      }
-      const p = policies.find((x) => x.matcher.test(name));
-      if (!p) {
-        if (unmatched === 'deny') denials.push(`image ${image}: no verification policy covers ${name}`);
-        return;
-      }
-      let reason: string | undefined;
-      try {
-        const result = await verifier.verify(image, p.policy, p.repository);
-        if (!result.verified) reason = `not verified (${result.digest}): ${result.reasons.join('; ')}`;
-      } catch (err) {
-        const e = errorAnswer(err);
-        if (!e) throw err;
-        reason = `${e.body.error.code}: ${e.body.error.message}${e.body.error.registryStatus ? ` (registry status ${e.body.error.registryStatus})` : ''}`;
-      }
-      if (!reason) return;
-      if (p.mode === 'enforce') denials.push(`image ${image}: ${reason}`);
-      else warnings.push(`image ${image}: ${reason}`);
-    }),
-  );
-  return denials.length ? answer(false, denials.join('\n'), warnings) : answer(true, undefined, warnings);
+  const pins = new Map<string, string>();
+  const check = async (image: string): Promise<void> => {
+    let ref;
+    try {
+      ref = parseReference(image);
+    } catch (err) {
+      denials.push(`image ${image}: ${(err as Error).message}`);
+      return;
+    }
+    const name = `${ref.registry}/${ref.repository}`;
+    const p = options.policies.find((x) => x.matcher.test(name));
+    if (!p) {
+      if (options.unmatched === 'deny') denials.push(`image ${image}: no verification policy covers ${name}`);
+      return;
+    }
+    const isNew = !unchanged.has(image);
+    if (mode === 'validate' && p.mode === 'enforce' && !ref.digest && isNew) {
+      denials.push(`image ${image}: not pinned to a digest: the mutating webhook (POST /api/v1/admission/mutate) pins each verified image, or give image@sha256:…`);
+      return;
+    }
+    let reason: string | undefined;
+    try {
+      const result = await verifier.verify(image, p.policy, p.repository);
+      if (!result.verified) reason = `not verified (${result.digest}): ${result.reasons.join('; ')}`;
+      else if (!ref.digest && isNew) pins.set(image, result.digest);
+    } catch (err) {
+      const e = errorAnswer(err);
+      if (!e) throw err;
+      reason = `${e.body.error.code}: ${e.body.error.message}${e.body.error.registryStatus ? ` (registry status ${e.body.error.registryStatus})` : ''}`;
+    }
+    if (!reason) return;
+    if (p.mode === 'enforce') denials.push(`image ${image}: ${reason}`);
+    else warnings.push(`image ${image}: ${reason}`);
+  };
+  const queue = [...images];
+  await Promise.all(Array.from({ length: Math.min(REVIEW_CONCURRENCY, queue.length) }, async () => {
+    for (let image = queue.shift(); image !== undefined; image = queue.shift()) await check(image);
+  }));
+  if (denials.length) return answer(false, denials.sort().join('\n'), warnings);
+  const patch =
+    mode === 'mutate'
+      ? containers.flatMap((c) => {
+          const digest = pins.get(c.image);
+          return digest ? [{ op: 'replace', path: c.pointer, value: pinnedReference(c.image, digest) }] : [];
+        })
+      : [];
+  return answer(true, undefined, warnings.sort(), patch);
 }

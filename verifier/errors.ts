@@ -6,7 +6,7 @@ import { NoTrustRootError, TrustRootError } from './trust-root';
 /** A request the verifier cannot answer with verified true/false, as an HTTP status and JSON body. */
 export type ErrorAnswer = {
   status: number;
-  body: { error: { code: string; message: string; field?: string; issues?: string[]; registryStatus?: number; registryMessage?: string } };
+  body: { error: { code: string; message: string; field?: string; issues?: string[]; registryStatus?: number; registryCode?: string } };
 };
 
 export class VerifyRequestError extends Error {
@@ -32,16 +32,16 @@ export function errorAnswer(err: unknown): ErrorAnswer | undefined {
   }
   if (err instanceof TrustRootError) return { status: 503, body: { error: { code: 'BAD_TRUSTED_ROOT', message: err.message } } };
   if (err instanceof RegistryError) {
-    const status = err.code === 'REGISTRY_NOT_ALLOWED' ? 403 : err.code === 'NOT_FOUND' ? 404 : err.code === 'REGISTRY_TIMEOUT' ? 504 : 502;
+    const status = err.code === 'REGISTRY_NOT_ALLOWED' || err.code === 'REGISTRY_ADDRESS_REFUSED' ? 403 : err.code === 'NOT_FOUND' ? 404 : err.code === 'REGISTRY_TIMEOUT' ? 504 : 502;
     return {
       status,
       body: {
         error: {
           code: err.code,
-          ...(err.code === 'REGISTRY_NOT_ALLOWED' ? { field: 'image' } : {}),
+          ...(err.code === 'REGISTRY_NOT_ALLOWED' || err.code === 'REGISTRY_ADDRESS_REFUSED' ? { field: 'image' } : {}),
           message: err.message,
           ...(err.registryStatus !== undefined ? { registryStatus: err.registryStatus } : {}),
-          ...(err.registryMessage !== undefined ? { registryMessage: err.registryMessage } : {}),
+          ...(err.registryCode !== undefined ? { registryCode: err.registryCode } : {}),
         },
       },
     };

@@ -1,7 +1,7 @@
 import { asRejection, parseBundle, verifyBundle } from './bundle';
 import { ResultCache } from './cache';
 import { SIMPLE_SIGNING, verifyCosignSignature } from './cosign';
-import { RegistryError, type RegistryClient, type RepositoryClient } from './oci';
+import { byteBudget, RegistryError, type RegistryClient, type RepositoryClient } from './oci';
 import { evaluatePolicy, policyKeys, type Policy, type VerifiedSignatureFacts } from './policy';
 import { formatReference, parseReference, type ImageReference } from './reference';
 import type { TrustRoot, TrustRootProvider, TrustRootSource } from './trust-root';
@@ -42,6 +42,19 @@ export type ImageVerifierOptions = {
   registry: RegistryClient;
   trustRoots: TrustRootProvider;
   cacheTtlSeconds: number;
+  /** Bytes one verification may fetch from the registry (default: unbounded). */
+  maxBytesPerVerification?: number;
+  /** Cap on one simple-signing payload (default 64 KiB). */
+  maxPayloadBytes?: number;
+};
+
+/** What the registry holds about one digest: fetched once per TTL, whatever the policy asking. */
+type SignatureMaterial = {
+  sigTag: string;
+  cosign: { location: string; annotations: Record<string, string>; payload?: Buffer; failure?: string }[];
+  referrers: { location: string; bundle?: unknown; failure?: string }[];
+  /** Signatures that were listed but not looked at (too many, budget spent). */
+  notes: string[];
 };
 
 /**
@@ -49,22 +62,30 @@ export type ImageVerifierOptions = {
  * digest was that?" Resolves the reference (tag → digest; an index is verified at the index
  * digest), finds cosign `.sig` signatures and Sigstore bundle referrers (OCI 1.1 API, else the
  * `sha256-<hex>` referrers tag), verifies each, applies the policy.
+ *
+ * Two caches: what the registry holds per digest (so no policy, however varied, fetches it twice
+ * within the TTL), and answers per digest, normalized policy and trust root.
  */
 export class ImageVerifier {
   readonly cache: ResultCache<ImageAnswer>;
+  private readonly material: ResultCache<SignatureMaterial>;
 
   constructor(private readonly options: ImageVerifierOptions) {
     this.cache = new ResultCache(options.cacheTtlSeconds * 1000);
+    this.material = new ResultCache(options.cacheTtlSeconds * 1000, 1000);
   }
 
   async verify(image: string, policy: Policy, repository?: string): Promise<ImageAnswer> {
     const ref = parseReference(image);
-    const repo = this.options.registry.repository(ref); // the allowlist, before any request
+    const budget = byteBudget(this.options.maxBytesPerVerification ?? Number.MAX_SAFE_INTEGER);
+    const repo = this.options.registry.repository(ref, budget); // the allowlist, before any request
     const trustRoot = this.options.trustRoots(repository);
-    const keyOf = (digest: string): string =>
-      [formatReference({ registry: ref.registry, repository: ref.repository, digest }), policy.fingerprint, trustRoot.source.repository, trustRoot.source.generation, trustRoot.source.sha256].join('\u0000');
-    const run = (digest: string): Promise<ImageAnswer> =>
-      this.check(repo, formatReference({ registry: ref.registry, repository: ref.repository, digest }), digest, policy, trustRoot);
+    const pinned = (digest: string): string => formatReference({ registry: ref.registry, repository: ref.repository, digest });
+    const keyOf = (digest: string): string => [pinned(digest), policy.fingerprint, trustRoot.source.repository, trustRoot.source.generation, trustRoot.source.sha256].join('\u0000');
+    const run = async (digest: string): Promise<ImageAnswer> => {
+      const material = await this.material.get(pinned(digest), () => this.fetchMaterial(repo, digest));
+      return this.evaluate(material, pinned(digest), digest, policy, trustRoot);
+    };
     // Pinned by digest: a cached answer needs no request at all.
     if (ref.digest) {
       const digest = ref.digest;
@@ -74,69 +95,115 @@ export class ImageVerifier {
     return this.cache.get(keyOf(digest), () => run(digest));
   }
 
-  private async check(repo: RepositoryClient, image: string, digest: string, policy: Policy, trustRoot: TrustRoot): Promise<ImageAnswer> {
-    const found: FoundSignature[] = [];
-    const failures: string[] = [];
-    const keys = policyKeys(policy);
-    let seen = 0;
+  /** Everything signature-shaped the registry holds for `digest`, within the caps and the byte budget. */
+  private async fetchMaterial(repo: RepositoryClient, digest: string): Promise<SignatureMaterial> {
+    const maxPayload = this.options.maxPayloadBytes ?? 64 * 1024;
+    const sigTag = `${digest.replace(':', '-')}.sig`;
+    const out: SignatureMaterial = { sigTag, cosign: [], referrers: [], notes: [] };
+    // A registry error is fatal to the whole verification, except for what only one signature needs.
+    const perSignature = (err: unknown): string => {
+      if (err instanceof RegistryError && (err.code === 'RESPONSE_TOO_LARGE' || err.code === 'DIGEST_MISMATCH' || err.code === 'NOT_FOUND')) return `${err.code}: ${err.message}`;
+      throw err;
+    };
+    let budgetSpent = false;
+    const spent = (failure: string | undefined): boolean => (budgetSpent ||= failure !== undefined && /byte budget/.test(failure));
 
     // cosign: sha256-<hex>.sig
-    const sigTag = `${digest.replace(':', '-')}.sig`;
     const sigManifest = await repo.manifest(sigTag);
     const layers = sigManifest?.manifest.layers ?? [];
-    if (layers.length > MAX_SIGNATURE_LAYERS) failures.push(`${sigTag}: ${layers.length} layers, only the first ${MAX_SIGNATURE_LAYERS} were checked`);
+    if (layers.length > MAX_SIGNATURE_LAYERS) out.notes.push(`${sigTag}: ${layers.length} layers, only the first ${MAX_SIGNATURE_LAYERS} were checked`);
     for (const [i, layer] of layers.slice(0, MAX_SIGNATURE_LAYERS).entries()) {
       const location = `${sigTag} layer ${i}`;
-      seen++;
+      const annotations = layer.annotations ?? {};
+      if (budgetSpent) {
+        out.notes.push(`${location}: not examined: the verification's byte budget is spent`);
+        continue;
+      }
       if (layer.mediaType !== SIMPLE_SIGNING) {
-        failures.push(`${location}: not a simple-signing payload (${layer.mediaType})`);
+        out.cosign.push({ location, annotations, failure: `not a simple-signing payload (${layer.mediaType})` });
+        continue;
+      }
+      if (typeof layer.size === 'number' && layer.size > maxPayload) {
+        out.cosign.push({ location, annotations, failure: `TOO_LARGE: ${layer.size} bytes, larger than the ${maxPayload} bytes a signature payload may have (verifier.maxPayloadBytes); not fetched` });
         continue;
       }
       try {
-        const payload = await repo.blob(layer.digest);
-        for (const v of verifyCosignSignature({ payload, annotations: layer.annotations ?? {} }, digest, trustRoot, keys)) {
-          const log = v.tlogEntries[0];
-          found.push({ source: 'cosign', location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: v.annotations, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
-        }
+        out.cosign.push({ location, annotations, payload: await repo.blob(layer.digest, maxPayload, typeof layer.size === 'number' ? layer.size : undefined) });
       } catch (err) {
-        if (err instanceof RegistryError) throw err;
-        const r = asRejection(err);
-        failures.push(`${location}: ${r.code}: ${r.message}`);
+        const failure = perSignature(err);
+        out.cosign.push({ location, annotations, failure });
+        spent(failure);
       }
     }
 
     // Sigstore bundles as OCI 1.1 referrers (or the referrers tag fallback).
-    let referrers = await repo.referrers(digest, BUNDLE_ARTIFACT_TYPE);
+    let referrers = budgetSpent ? [] : await repo.referrers(digest, BUNDLE_ARTIFACT_TYPE);
     if (referrers === undefined) {
       const fallback = await repo.manifest(digest.replace(':', '-'));
       referrers = (fallback?.manifest.manifests ?? []).filter((d) => d.artifactType === BUNDLE_ARTIFACT_TYPE);
     }
     referrers = referrers.filter((d) => d.artifactType === undefined || d.artifactType === BUNDLE_ARTIFACT_TYPE);
-    if (referrers.length > MAX_REFERRERS) failures.push(`${referrers.length} bundle referrers, only the first ${MAX_REFERRERS} were checked`);
+    if (referrers.length > MAX_REFERRERS) out.notes.push(`${referrers.length} bundle referrers, only the first ${MAX_REFERRERS} were checked`);
     for (const d of referrers.slice(0, MAX_REFERRERS)) {
       const location = `referrer ${d.digest}`;
-      seen++;
+      if (budgetSpent) {
+        out.notes.push(`${location}: not examined: the verification's byte budget is spent`);
+        continue;
+      }
       try {
         const m = await repo.manifest(d.digest);
         if (!m) throw new RegistryError('NOT_FOUND', `referrer ${d.digest} is listed but missing`, 404);
         if (m.manifest.subject && m.manifest.subject.digest !== digest) {
-          failures.push(`${location}: its subject is ${m.manifest.subject.digest}, not ${digest}`);
+          out.referrers.push({ location, failure: `its subject is ${m.manifest.subject.digest}, not ${digest}` });
           continue;
         }
         const layer = m.manifest.layers?.[0];
         if (!layer) {
-          failures.push(`${location}: no bundle layer`);
+          out.referrers.push({ location, failure: 'no bundle layer' });
           continue;
         }
-        const bytes = await repo.blob(layer.digest);
-        let json: unknown;
+        const bytes = await repo.blob(layer.digest, undefined, typeof layer.size === 'number' ? layer.size : undefined);
         try {
-          json = JSON.parse(bytes.toString('utf8'));
+          out.referrers.push({ location, bundle: JSON.parse(bytes.toString('utf8')) });
         } catch {
-          failures.push(`${location}: MALFORMED_BUNDLE: not JSON`);
-          continue;
+          out.referrers.push({ location, failure: 'MALFORMED_BUNDLE: not JSON' });
         }
-        const bundle = parseBundle(json);
+      } catch (err) {
+        const failure = perSignature(err);
+        out.referrers.push({ location, failure });
+        spent(failure);
+      }
+    }
+    return out;
+  }
+
+  /** The policy applied to what was fetched: pure, no request. */
+  private evaluate(material: SignatureMaterial, image: string, digest: string, policy: Policy, trustRoot: TrustRoot): ImageAnswer {
+    const found: FoundSignature[] = [];
+    const failures: string[] = [];
+    const keys = policyKeys(policy);
+    for (const sig of material.cosign) {
+      if (!sig.payload) {
+        failures.push(`${sig.location}: ${sig.failure}`);
+        continue;
+      }
+      try {
+        for (const v of verifyCosignSignature({ payload: sig.payload, annotations: sig.annotations }, digest, trustRoot, keys)) {
+          const log = v.tlogEntries[0];
+          found.push({ source: 'cosign', location: sig.location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: v.annotations, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
+        }
+      } catch (err) {
+        const r = asRejection(err);
+        failures.push(`${sig.location}: ${r.code}: ${r.message}`);
+      }
+    }
+    for (const ref of material.referrers) {
+      if (ref.bundle === undefined) {
+        failures.push(`${ref.location}: ${ref.failure}`);
+        continue;
+      }
+      try {
+        const bundle = parseBundle(ref.bundle);
         const managed = bundle.verificationMaterial.content.$case === 'publicKey';
         const v = verifyBundle(bundle, {
           trustRoot,
@@ -144,17 +211,17 @@ export class ImageVerifier {
           expect: managed ? { kind: 'key', keys } : { kind: 'certificate' },
         });
         const log = v.tlogEntries[0];
-        found.push({ source: 'referrer', location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: {}, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
+        found.push({ source: 'referrer', location: ref.location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: {}, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
       } catch (err) {
-        if (err instanceof RegistryError) throw err;
         const r = asRejection(err);
-        failures.push(`${location}: ${r.code}: ${r.message}`);
+        failures.push(`${ref.location}: ${r.code}: ${r.message}`);
       }
     }
+    failures.push(...material.notes);
 
     const trust = trustRoot.source;
-    if (seen === 0) {
-      return { verified: false, digest, image, reasons: [`no signatures found for ${digest}: no ${sigTag} tag and no Sigstore bundle referrers`], trustRoot: trust };
+    if (material.cosign.length + material.referrers.length === 0) {
+      return { verified: false, digest, image, reasons: [`no signatures found for ${digest}: no ${material.sigTag} tag and no Sigstore bundle referrers`, ...material.notes], trustRoot: trust };
     }
     const outcome = evaluatePolicy(policy, found);
     if (!outcome.verified) {

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import * as dns from 'node:dns';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
@@ -12,7 +14,14 @@ import { apiHost, type ImageReference } from './reference';
  * A small OCI distribution client on Node's built-in HTTP client (per-registry CA bundles need
  * node:https; global fetch cannot take one without the undici package): bearer-token and basic
  * auth, plain HTTP only for registries configured insecure, digest checks on everything fetched,
- * timeouts, size caps, at most three redirects, and an allowlist checked before any request.
+ * timeouts, size caps and a byte budget per verification, at most three redirects, and an
+ * allowlist checked before any request.
+ *
+ * It must not become a proxy into the network it runs in: redirects and token realms stay on the
+ * registry's own host or the hosts its entry lists; loopback, link-local and private addresses
+ * (IP literals, or whatever a name resolves to, checked at connect time) are refused unless the
+ * entry allows them; credentials go to their own hosts only; and nothing a registry answers is
+ * repeated to a caller but its status and its OCI error code.
  */
 
 export const MEDIA = {
@@ -25,6 +34,7 @@ const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, ME
 
 export type RegistryErrorCode =
   | 'REGISTRY_NOT_ALLOWED'
+  | 'REGISTRY_ADDRESS_REFUSED'
   | 'REGISTRY_UNREACHABLE'
   | 'REGISTRY_TIMEOUT'
   | 'REGISTRY_HTTP_ERROR'
@@ -40,8 +50,8 @@ export class RegistryError extends Error {
     message: string,
     /** The registry's own HTTP status, when it answered. */
     readonly registryStatus?: number,
-    /** The registry's own error message (OCI error body), when it gave one. */
-    readonly registryMessage?: string,
+    /** The code of its OCI error body (`MANIFEST_UNKNOWN`, …), when it gave one; never its text. */
+    readonly registryCode?: string,
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -61,8 +71,11 @@ export type Manifest = {
 };
 export type FetchedManifest = { digest: string; mediaType: string; bytes: Buffer; manifest: Manifest };
 
+/** A verifier.registries entry; what it leaves out takes the schema's defaults. */
+export type RegistryOptions = Pick<RegistryConfig, 'host' | 'insecure'> & Partial<RegistryConfig>;
+
 export type RegistryClientOptions = {
-  registries: RegistryConfig[];
+  registries: RegistryOptions[];
   /** A docker config.json (`auths`) for credentials of allowlisted registries. */
   dockerConfig?: string;
   /** Folder relative paths (ca, dockerConfig) are resolved against. */
@@ -72,13 +85,51 @@ export type RegistryClientOptions = {
   maxBlobBytes: number;
 };
 
-type Credentials = { username: string; password: string };
-type Raw = { status: number; headers: http.IncomingHttpHeaders; body: Buffer };
+/** Bytes one verification may still fetch, shared by all its requests. */
+export type ByteBudget = { remaining: number; readonly limit: number };
+export const byteBudget = (limit: number): ByteBudget => ({ remaining: limit, limit });
 
-const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+type Credentials = { username: string; password: string };
+/** An answer: its body kept only for 2xx (error bodies are read for their OCI code alone), and hashed as it streamed in. */
+type Raw = { status: number; headers: http.IncomingHttpHeaders; body: Buffer; digest: string };
+type Entry = { config: RegistryConfig; ca?: string[]; credentials?: Credentials; agent: http.Agent; hosts: Set<string>; lookup: net.LookupFunction };
+
+/** Loopback, link-local, private, CGNAT, unspecified, multicast and reserved ranges, v4 and v6. */
+const INTERNAL = new net.BlockList();
+for (const [a, p] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 3]] as const) INTERNAL.addSubnet(a, p, 'ipv4');
+for (const [a, p] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96]] as const) INTERNAL.addSubnet(a, p, 'ipv6');
+
+/** Is this address one an allowlisted name must not lead to (IPv4-mapped IPv6 judged as IPv4)? */
+export function isInternalAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return INTERNAL.check(mapped[1], 'ipv4');
+  const family = net.isIP(address);
+  if (family === 0) return false;
+  return INTERNAL.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+const ADDRESS_REFUSED = 'ETUFMIRROR_ADDRESS_REFUSED';
+
+/** dns.lookup that refuses internal addresses: checked when connecting, so a name cannot resolve one way for a check and another for the request. */
+function guardedLookup(allowInternal: boolean): net.LookupFunction {
+  return ((hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const usable = allowInternal ? addresses : addresses.filter((a) => !isInternalAddress(a.address));
+      if (!usable.length) {
+        const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${addresses.map((a) => a.address).join(', ')}`);
+        refused.code = ADDRESS_REFUSED;
+        return callback(refused, '', 0);
+      }
+      if (options.all) callback(null, usable);
+      else callback(null, usable[0].address, usable[0].family);
+    });
+  }) as net.LookupFunction;
+}
+
 
 export class RegistryClient {
-  private readonly registries = new Map<string, { config: RegistryConfig; ca?: string[]; credentials?: Credentials; agent: http.Agent }>();
+  private readonly registries = new Map<string, Entry>();
   private readonly tokens = new Map<string, string>();
 
   constructor(private readonly options: RegistryClientOptions) {
@@ -91,12 +142,13 @@ export class RegistryClient {
       }
     };
     const dockerAuths = readDockerAuths(options.dockerConfig ? read(options.dockerConfig, 'verifier.dockerConfig') : undefined);
-    for (const [i, r] of options.registries.entries()) {
+    for (const [i, given] of options.registries.entries()) {
+      const r: RegistryConfig = { allowedHosts: [], allowPrivateAddresses: false, ...given };
       const ca = r.ca ? [...tls.rootCertificates, read(r.ca, `verifier.registries[${i}].ca`)] : undefined;
       const credentials = r.username !== undefined ? { username: r.username, password: r.password ?? '' } : dockerAuths.get(r.host) ?? (r.host === 'docker.io' ? dockerAuths.get('https://index.docker.io/v1/') : undefined);
       // Keep-alive per registry: a cached verification by tag costs one manifest request, not a handshake too.
       const agent = r.insecure ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent({ keepAlive: true, maxSockets: 32, ...(ca ? { ca } : {}) });
-      this.registries.set(r.host, { config: r, ca, credentials, agent });
+      this.registries.set(r.host, { config: r, ca, credentials, agent, hosts: new Set([apiHost(r.host), ...r.allowedHosts]), lookup: guardedLookup(r.allowPrivateAddresses) });
     }
   }
 
@@ -105,21 +157,27 @@ export class RegistryClient {
     for (const r of this.registries.values()) r.agent.destroy();
   }
 
+  /** @internal */
+  limits(): { manifest: number; blob: number } {
+    return { manifest: this.options.maxManifestBytes, blob: this.options.maxBlobBytes };
+  }
+
   allowed(registry: string): boolean {
     return this.registries.has(registry);
   }
 
-  /** Every request for this image goes through here: the allowlist first. */
-  repository(ref: Pick<ImageReference, 'registry' | 'repository'>): RepositoryClient {
+  /** Every request for this image goes through here: the allowlist first. `budget`: bytes all its requests may fetch. */
+  repository(ref: Pick<ImageReference, 'registry' | 'repository'>, budget: ByteBudget = byteBudget(Number.MAX_SAFE_INTEGER)): RepositoryClient {
     const entry = this.registries.get(ref.registry);
     if (!entry) {
       throw new RegistryError('REGISTRY_NOT_ALLOWED', `registry ${ref.registry} is not in verifier.registries (allowed: ${[...this.registries.keys()].join(', ') || 'none'})`);
     }
-    return new RepositoryClient(this, ref.registry, ref.repository, entry.config.insecure ? 'http' : 'https');
+    refuseInternalLiteral(entry, apiHost(ref.registry));
+    return new RepositoryClient(this, ref.registry, ref.repository, entry.config.insecure ? 'http' : 'https', budget);
   }
 
   /** @internal */
-  async send(registry: string, repository: string, url: URL, accept: string | undefined, maxBytes: number): Promise<Raw> {
+  async send(registry: string, repository: string, url: URL, accept: string | undefined, maxBytes: number, budget: ByteBudget): Promise<Raw> {
     const entry = this.registries.get(registry)!;
     const scope = `repository:${repository}:pull`;
     const tokenKey = `${registry} ${scope}`;
@@ -129,25 +187,25 @@ export class RegistryClient {
       if (entry.credentials && this.tokens.get(`${registry} basic`)) return basicAuth(entry.credentials);
       return undefined;
     };
-    let res = await this.follow(entry, url, accept, auth(), maxBytes);
+    let res = await this.follow(entry, url, accept, auth(), maxBytes, budget);
     if (res.status === 401) {
       const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
       if (challenge?.scheme === 'bearer' && challenge.params.realm) {
-        this.tokens.set(tokenKey, await this.token(entry, challenge.params, scope));
+        this.tokens.set(tokenKey, await this.token(entry, challenge.params, scope, budget));
       } else if (challenge?.scheme === 'basic' && entry.credentials) {
         this.tokens.set(`${registry} basic`, 'yes');
       } else {
-        throw new RegistryError('REGISTRY_AUTH_FAILED', `${registry} requires authentication${entry.credentials ? '' : ' and no credentials are configured'}`, 401, registryMessage(res.body));
+        throw new RegistryError('REGISTRY_AUTH_FAILED', `${registry} requires authentication${entry.credentials ? '' : ' and no credentials are configured'}`, 401, registryCode(res.body));
       }
-      res = await this.follow(entry, url, accept, auth(), maxBytes);
+      res = await this.follow(entry, url, accept, auth(), maxBytes, budget);
       if (res.status === 401 || res.status === 403) {
-        throw new RegistryError('REGISTRY_AUTH_FAILED', `${registry} refused the credentials`, res.status, registryMessage(res.body));
+        throw new RegistryError('REGISTRY_AUTH_FAILED', `${registry} refused the credentials`, res.status, registryCode(res.body));
       }
     }
     return res;
   }
 
-  private async token(entry: { config: RegistryConfig; ca?: string[]; credentials?: Credentials; agent: http.Agent }, params: Record<string, string>, scope: string): Promise<string> {
+  private async token(entry: Entry, params: Record<string, string>, scope: string, budget: ByteBudget): Promise<string> {
     let realm: URL;
     try {
       realm = new URL(params.realm);
@@ -157,11 +215,15 @@ export class RegistryClient {
     if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && entry.config.insecure)) {
       throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host} named a token realm that is not https: ${realm.origin}`);
     }
+    // The credentials are for the registry: a realm elsewhere would receive them.
+    if (!entry.hosts.has(realm.host)) {
+      throw new RegistryError('REGISTRY_AUTH_FAILED', `${entry.config.host} named a token realm on ${realm.host}, which is neither ${apiHost(entry.config.host)} nor one of its allowedHosts`);
+    }
     if (params.service) realm.searchParams.set('service', params.service);
     realm.searchParams.set('scope', params.scope ?? scope);
-    const res = await this.follow(entry, realm, 'application/json', entry.credentials && basicAuth(entry.credentials), 1024 * 1024);
+    const res = await this.follow(entry, realm, 'application/json', entry.credentials && basicAuth(entry.credentials), 64 * 1024, budget);
     if (res.status !== 200) {
-      throw new RegistryError(res.status === 401 || res.status === 403 ? 'REGISTRY_AUTH_FAILED' : 'REGISTRY_HTTP_ERROR', `token request to ${realm.origin} failed`, res.status, registryMessage(res.body));
+      throw new RegistryError(res.status === 401 || res.status === 403 ? 'REGISTRY_AUTH_FAILED' : 'REGISTRY_HTTP_ERROR', `token request to ${realm.origin} failed`, res.status, registryCode(res.body));
     }
     try {
       const json = JSON.parse(res.body.toString('utf8')) as { token?: string; access_token?: string };
@@ -173,21 +235,33 @@ export class RegistryClient {
     }
   }
 
-  /** One request, following at most three redirects; credentials never leave the origin they were meant for. */
-  private async follow(entry: { config: RegistryConfig; ca?: string[]; agent: http.Agent }, url: URL, accept: string | undefined, authorization: string | undefined, maxBytes: number): Promise<Raw> {
+  /**
+   * One request, following at most three redirects, each to the registry's own host or one of its
+   * allowedHosts; credentials never leave the origin they were meant for.
+   */
+  private async follow(entry: Entry, url: URL, accept: string | undefined, authorization: string | undefined, maxBytes: number, budget: ByteBudget): Promise<Raw> {
     let current = url;
     for (let hop = 0; ; hop++) {
+      refuseInternalLiteral(entry, current.host);
       const headers: Record<string, string> = { 'user-agent': 'tuf-mirror-verifier' };
       if (accept) headers.accept = accept;
       if (authorization && current.origin === url.origin) headers.authorization = authorization;
       // The registry's keep-alive agent where its scheme fits; anything else gets a one-off connection.
       const agent = current.host === url.host && current.protocol === (entry.config.insecure ? 'http:' : 'https:') ? entry.agent : undefined;
-      const res = await rawRequest(current, headers, entry.ca, this.options.timeoutMs, maxBytes, entry.config.host, agent);
+      const res = await rawRequest(current, headers, { ca: entry.ca, timeoutMs: this.options.timeoutMs, maxBytes, budget, registry: entry.config.host, agent, lookup: entry.lookup });
       if (res.status >= 300 && res.status < 400 && res.headers.location) {
         if (hop >= 3) throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host}: more than 3 redirects`, res.status);
-        const next = new URL(String(res.headers.location), current);
+        let next: URL;
+        try {
+          next = new URL(String(res.headers.location), current);
+        } catch {
+          throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host} redirected to an invalid URL`, res.status);
+        }
         if (next.protocol !== 'https:' && !(next.protocol === 'http:' && entry.config.insecure)) {
           throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host} redirected to a non-https URL`, res.status);
+        }
+        if (!entry.hosts.has(next.host)) {
+          throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host} redirected to ${next.host}, which is neither ${apiHost(entry.config.host)} nor one of its allowedHosts`, res.status);
         }
         current = next;
         continue;
@@ -203,23 +277,27 @@ export class RepositoryClient {
     readonly registry: string,
     readonly repository: string,
     private readonly scheme: 'http' | 'https',
+    private readonly budget: ByteBudget,
   ) {}
+
+  private send(url: URL, accept: string | undefined, maxBytes: number): Promise<Raw> {
+    return this.client.send(this.registry, this.repository, url, accept, maxBytes, this.budget);
+  }
 
   private url(p: string): URL {
     return new URL(`${this.scheme}://${apiHost(this.registry)}/v2/${this.repository}/${p}`);
   }
 
   private limits(): { manifest: number; blob: number } {
-    const o = (this.client as unknown as { options: RegistryClientOptions }).options;
-    return { manifest: o.maxManifestBytes, blob: o.maxBlobBytes };
+    return this.client.limits();
   }
 
   /** A manifest or index by tag or digest; undefined for 404. Its digest is computed, and checked when asked by digest. */
   async manifest(reference: string): Promise<FetchedManifest | undefined> {
-    const res = await this.client.send(this.registry, this.repository, this.url(`manifests/${reference}`), MANIFEST_ACCEPT, this.limits().manifest);
+    const res = await this.send(this.url(`manifests/${reference}`), MANIFEST_ACCEPT, this.limits().manifest);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw httpError(this.registry, `manifest ${this.repository}:${reference}`, res);
-    const digest = sha256(res.body);
+    const digest = res.digest;
     if (reference.startsWith('sha256:') && reference !== digest) {
       throw new RegistryError('DIGEST_MISMATCH', `${this.registry} served manifest ${reference} with digest ${digest}`);
     }
@@ -231,20 +309,19 @@ export class RepositoryClient {
     try {
       manifest = JSON.parse(res.body.toString('utf8')) as Manifest;
       if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest)) throw new Error('not an object');
-    } catch (err) {
-      throw new RegistryError('REGISTRY_BAD_RESPONSE', `${this.registry}: manifest ${this.repository}:${reference} is not JSON (${(err as Error).message})`, res.status);
+    } catch {
+      throw new RegistryError('REGISTRY_BAD_RESPONSE', `${this.registry}: manifest ${this.repository}:${reference} is not a JSON object`, res.status);
     }
     const mediaType = manifest.mediaType ?? String(res.headers['content-type'] ?? '').split(';')[0];
     return { digest, mediaType, bytes: res.body, manifest };
   }
 
-  /** A blob, checked against its digest. */
-  async blob(digest: string, maxBytes = this.limits().blob): Promise<Buffer> {
+  /** A blob, hashed as it streams in and checked against its digest (and its descriptor's size, when given). */
+  async blob(digest: string, maxBytes = this.limits().blob, size?: number): Promise<Buffer> {
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new RegistryError('REGISTRY_BAD_RESPONSE', `unsupported blob digest ${digest}`);
-    const res = await this.client.send(this.registry, this.repository, this.url(`blobs/${digest}`), undefined, maxBytes);
+    const res = await this.send(this.url(`blobs/${digest}`), undefined, size !== undefined ? Math.min(size, maxBytes) : maxBytes);
     if (res.status !== 200) throw httpError(this.registry, `blob ${digest}`, res);
-    const actual = sha256(res.body);
-    if (actual !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.registry} served blob ${digest} with digest ${actual}`);
+    if (res.digest !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.registry} served blob ${digest} with digest ${res.digest}`);
     return res.body;
   }
 
@@ -257,7 +334,7 @@ export class RepositoryClient {
     if (artifactType) url.searchParams.set('artifactType', artifactType);
     const out: Descriptor[] = [];
     for (let page = 0; url && page < 20; page++) {
-      const res = await this.client.send(this.registry, this.repository, url, MEDIA.ociIndex, this.limits().manifest);
+      const res = await this.send(url, MEDIA.ociIndex, this.limits().manifest);
       // Registries without the API answer 404 (distribution 2.8), some 400, 405 or 501.
       if (page === 0 && [400, 404, 405, 501].includes(res.status)) return undefined;
       if (res.status !== 200) throw httpError(this.registry, `referrers of ${digest}`, res);
@@ -317,23 +394,35 @@ function nextLink(link: string | string[] | undefined): string | undefined {
   return /<([^>]+)>\s*;\s*rel="?next"?/.exec(value)?.[1];
 }
 
-function registryMessage(body: Buffer): string | undefined {
+/** The code of an OCI error body, if it has one of the spec's shape (`MANIFEST_UNKNOWN`); nothing else of it. */
+function registryCode(body: Buffer): string | undefined {
   try {
-    const json = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
-    const e = json.errors?.[0];
-    if (e) return [e.code, e.message].filter(Boolean).join(': ');
+    const code = (JSON.parse(body.toString('utf8')) as { errors?: { code?: unknown }[] }).errors?.[0]?.code;
+    return typeof code === 'string' && /^[A-Z][A-Z_]{0,63}$/.test(code) ? code : undefined;
   } catch {
-    /* not an OCI error body */
+    return undefined;
   }
-  const text = body.toString('utf8', 0, Math.min(body.length, 200)).replace(/\s+/g, ' ').trim();
-  return text || undefined;
 }
 
 function httpError(registry: string, what: string, res: Raw): RegistryError {
-  return new RegistryError('REGISTRY_HTTP_ERROR', `${registry} answered ${res.status} for ${what}`, res.status, registryMessage(res.body));
+  return new RegistryError('REGISTRY_HTTP_ERROR', `${registry} answered ${res.status} for ${what}`, res.status, registryCode(res.body));
 }
 
-function rawRequest(url: URL, headers: Record<string, string>, ca: string[] | undefined, timeoutMs: number, maxBytes: number, registry: string, agent?: http.Agent): Promise<Raw> {
+/** An IP literal is never looked up, so its range is checked here. */
+function refuseInternalLiteral(entry: Entry, host: string): void {
+  const literal = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  if (!entry.config.allowPrivateAddresses && isInternalAddress(literal)) {
+    throw new RegistryError('REGISTRY_ADDRESS_REFUSED', `${host} is a loopback, link-local or private address; set allowPrivateAddresses: true on the verifier.registries entry for ${entry.config.host} if it is meant`);
+  }
+}
+
+/** Bodies of answers other than 2xx are read this far, for their error code only. */
+const ERROR_BODY_BYTES = 16 * 1024;
+
+type RequestOptions = { ca?: string[]; timeoutMs: number; maxBytes: number; budget: ByteBudget; registry: string; agent?: http.Agent; lookup: net.LookupFunction };
+
+function rawRequest(url: URL, headers: Record<string, string>, o: RequestOptions): Promise<Raw> {
+  const { registry, budget } = o;
   return new Promise((resolve, reject) => {
     const lib = url.protocol === 'https:' ? https : http;
     let settled = false;
@@ -344,29 +433,50 @@ function rawRequest(url: URL, headers: Record<string, string>, ca: string[] | un
       req.destroy();
       reject(err);
     };
-    const req = lib.request(url, { method: 'GET', headers, ...(ca && url.protocol === 'https:' ? { ca } : {}), agent: agent ?? false }, (res) => {
+    const overBudget = (status?: number): RegistryError =>
+      new RegistryError('RESPONSE_TOO_LARGE', `${registry}: the verification's byte budget (verifier.maxBytesPerVerification, ${budget.limit} bytes) is spent`, status);
+    const req = lib.request(url, { method: 'GET', headers, ...(o.ca && url.protocol === 'https:' ? { ca: o.ca } : {}), agent: o.agent ?? false, lookup: o.lookup }, (res) => {
+      const status = res.statusCode ?? 0;
+      const ok = status >= 200 && status < 300;
+      // Redirects carry nothing we read; error bodies only their code.
+      const keep = ok ? o.maxBytes : status >= 300 && status < 400 ? 0 : Math.min(o.maxBytes, ERROR_BODY_BYTES);
       const length = Number(res.headers['content-length']);
-      if (Number.isFinite(length) && length > maxBytes) {
-        fail(new RegistryError('RESPONSE_TOO_LARGE', `${registry}: ${url.pathname} is ${length} bytes, more than the ${maxBytes} allowed`, res.statusCode));
+      if (ok && Number.isFinite(length) && length > o.maxBytes) {
+        fail(new RegistryError('RESPONSE_TOO_LARGE', `${registry}: ${url.pathname} is ${length} bytes, more than the ${o.maxBytes} allowed`, status));
         return;
       }
+      if (ok && Number.isFinite(length) && length > budget.remaining) {
+        fail(overBudget(status));
+        return;
+      }
+      const hash = createHash('sha256');
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > maxBytes) fail(new RegistryError('RESPONSE_TOO_LARGE', `${registry}: ${url.pathname} sent more than the ${maxBytes} bytes allowed`, res.statusCode));
-        else chunks.push(c);
+        budget.remaining -= c.length;
+        if (budget.remaining < 0) return fail(overBudget(status));
+        if (size > keep) {
+          if (ok) return fail(new RegistryError('RESPONSE_TOO_LARGE', `${registry}: ${url.pathname} sent more than the ${o.maxBytes} bytes allowed`, status));
+          return; // the rest of an error or redirect body is counted and dropped
+        }
+        hash.update(c);
+        chunks.push(c);
       });
       res.on('end', () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        resolve({ status, headers: res.headers, body: Buffer.concat(chunks), digest: `sha256:${hash.digest('hex')}` });
       });
-      res.on('error', (err) => fail(new RegistryError('REGISTRY_UNREACHABLE', `${registry}: ${err.message}`)));
+      res.on('error', (err) => fail(new RegistryError('REGISTRY_UNREACHABLE', `${registry}: ${(err as NodeJS.ErrnoException).code ?? 'connection error'}`)));
     });
-    const timer = setTimeout(() => fail(new RegistryError('REGISTRY_TIMEOUT', `${registry}: no complete answer for ${url.pathname} within ${timeoutMs} ms`)), timeoutMs);
-    req.on('error', (err: NodeJS.ErrnoException) => fail(new RegistryError('REGISTRY_UNREACHABLE', `${registry}: ${err.code ?? err.message}`)));
+    const timer = setTimeout(() => fail(new RegistryError('REGISTRY_TIMEOUT', `${registry}: no complete answer for ${url.pathname} within ${o.timeoutMs} ms`)), o.timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === ADDRESS_REFUSED) {
+        fail(new RegistryError('REGISTRY_ADDRESS_REFUSED', `${err.message}: a loopback, link-local or private address; set allowPrivateAddresses: true on the verifier.registries entry for ${registry} if it is meant`));
+      } else fail(new RegistryError('REGISTRY_UNREACHABLE', `${registry}: ${err.code ?? err.message}`));
+    });
     req.end();
   });
 }

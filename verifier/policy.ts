@@ -1,3 +1,4 @@
+import { canonicalize } from '@tufjs/canonical-json';
 import { X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -114,7 +115,7 @@ export type PolicyEntry =
 export type Policy = {
   allOf: PolicyEntry[];
   anyOf?: { minimumMatches: number; signatures: PolicyEntry[] };
-  /** Canonical JSON of the parsed policy: part of the cache key. */
+  /** Canonical JSON of the parsed policy (keys sorted, keys by id, dates as ISO): part of the cache key. */
   fingerprint: string;
 };
 
@@ -197,9 +198,20 @@ export function parsePolicy(input: unknown, prefix = 'policy'): Policy {
     signatures: r.data.anyOf.signatures.map((e, i) => toEntry(e, `${prefix}.anyOf.signatures[${i}]`)),
   };
   if (issues.length) throw new PolicyError(issues.join('; '), issues);
-  const canonical = (e: PolicyEntry): unknown => (e.kind === 'pubKey' || e.kind === 'certificate' ? { ...e, key: undefined } : e);
-  const fingerprint = JSON.stringify({ allOf: allOf.map(canonical), anyOf: anyOf && { ...anyOf, signatures: anyOf.signatures.map(canonical) } });
+  // Whatever way a caller writes the same policy (key order, PEM line breaks, YAML or JSON), one
+  // fingerprint: a cache a caller could miss at will would cost the registry and the CPU each time.
+  const canonical = (e: PolicyEntry): unknown =>
+    e.kind === 'pubKey' ? { ...e, key: undefined } : e.kind === 'certificate' ? { ...e, key: undefined, notBefore: e.notBefore.toISOString(), notAfter: e.notAfter.toISOString() } : e;
+  const fingerprint = canonicalize(JSON.parse(JSON.stringify({ allOf: allOf.map(canonical), anyOf: anyOf && { ...anyOf, signatures: anyOf.signatures.map(canonical) } })));
   return { allOf, ...(anyOf ? { anyOf } : {}), fingerprint };
+}
+
+/** A policy sent over HTTP: a JSON object only (YAML text is for policy files, parsed from disk). */
+export function parsePolicyObject(input: unknown, prefix = 'policy'): Policy {
+  if (typeof input === 'string') {
+    throw new PolicyError(`${prefix}: over HTTP a policy is a JSON object, not text (YAML is for policy files)`, [`${prefix}: must be a JSON object`]);
+  }
+  return parsePolicy(input, prefix);
 }
 
 /** Every key the policy names: signatures without a certificate are checked against these. */

@@ -61,3 +61,11 @@ export function formatReference(r: ImageReference): string {
 export function apiHost(registry: string): string {
   return registry === 'docker.io' ? 'registry-1.docker.io' : registry;
 }
+
+/** `image` as written, its tag replaced by `digest` (`acme/app:1.0` → `acme/app@sha256:…`); a reference with a digest is kept. */
+export function pinnedReference(image: string, digest: string): string {
+  if (image.includes('@')) return image;
+  const slash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  return `${colon > slash ? image.slice(0, colon) : image}@${digest}`;
+}

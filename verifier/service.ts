@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Config } from '../config/config';
-import { loadAdmissionPolicies, type AdmissionPolicy } from './admission';
+import { loadAdmissionPolicies, type AdmissionOptions } from './admission';
 import { ImageVerifier } from './image';
 import { RegistryClient } from './oci';
 import type { TrustRootProvider } from './trust-root';
@@ -9,7 +9,7 @@ export type VerifierService = {
   images: ImageVerifier;
   registry: RegistryClient;
   trustRoots: TrustRootProvider;
-  admission: { policies: AdmissionPolicy[]; unmatched: 'allow' | 'deny' };
+  admission: AdmissionOptions;
 };
 
 /** Relative paths in the verifier section are relative to the configuration file's folder. */
@@ -30,9 +30,9 @@ export function createVerifierService(config: Config, trustRoots: TrustRootProvi
     maxBlobBytes: v.maxBlobBytes,
   });
   return {
-    images: new ImageVerifier({ registry, trustRoots, cacheTtlSeconds: v.cacheTtlSeconds }),
+    images: new ImageVerifier({ registry, trustRoots, cacheTtlSeconds: v.cacheTtlSeconds, maxBytesPerVerification: v.maxBytesPerVerification, maxPayloadBytes: v.maxPayloadBytes }),
     registry,
     trustRoots,
-    admission: { policies: loadAdmissionPolicies(v, baseDir), unmatched: v.admission.unmatched },
+    admission: { policies: loadAdmissionPolicies(v, baseDir), unmatched: v.admission.unmatched, maxImages: v.admission.maxImages },
   };
 }

@@ -1,26 +1,9 @@
 import type { Config } from '../config/config';
-import type { FileIndex } from '../server/file-index';
 import type { Store } from '../store/store';
 import { timestampVersionOf, trustRootProvider, type TrustRootProvider } from './trust-root';
 
-export const TRUSTED_ROOT_PATH = 'targets/trusted_root.json';
-
-/** Trust roots from the server's in-memory tree: the very bytes it serves, one generation at a time. */
-export function trustRootsFromIndex(index: FileIndex, config: Config): TrustRootProvider {
-  return trustRootProvider({
-    repositories: config.repositories.map((r) => r.name),
-    defaultRepository: index.defaultRepository,
-    generationOf: (name) => index.generationOf(name),
-    load: (name) => {
-      const root = index.lookup(name, TRUSTED_ROOT_PATH);
-      const timestamp = index.lookup(name, 'timestamp.json');
-      const generation = timestamp?.generationId ?? index.generationOf(name);
-      if (generation === undefined) return undefined;
-      // Both files come from one tree, hence one generation.
-      return { generation, timestampVersion: timestampVersionOf(timestamp?.body), trustedRoot: root?.body };
-    },
-  });
-}
+/** The target holding the trusted root, read as TUF's search resolves it in a generation (never by its plain path). */
+export const TRUSTED_ROOT_TARGET = 'trusted_root.json';
 
 /** Trust roots straight from the store (CLI): the current generation, read in one transaction. */
 export function trustRootsFromStore(store: Store, config: Config): TrustRootProvider {
@@ -32,7 +15,7 @@ export function trustRootsFromStore(store: Store, config: Config): TrustRootProv
       store.db.transaction(() => {
         const g = store.currentGeneration(name);
         if (!g) return undefined;
-        return { generation: g.id, timestampVersion: g.timestampVersion, trustedRoot: store.currentFile(name, TRUSTED_ROOT_PATH) };
+        return { generation: g.id, timestampVersion: g.timestampVersion, trustedRoot: store.resolvedTarget(g.id, TRUSTED_ROOT_TARGET)?.bytes };
       })(),
   });
 }

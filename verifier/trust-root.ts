@@ -110,7 +110,7 @@ export function trustRootProvider(reader: GenerationReader): TrustRootProvider {
     const loaded = reader.load(name);
     if (!loaded) throw new NoTrustRootError(`repository ${name} holds no generation yet (run tuf-mirror sync)`, 'NO_GENERATION');
     if (!loaded.trustedRoot) {
-      throw new NoTrustRootError(`generation ${loaded.generation} of ${name} has no targets/trusted_root.json`, 'NO_TRUSTED_ROOT');
+      throw new NoTrustRootError(`no trusted_root.json target resolves in generation ${loaded.generation} of ${name}`, 'NO_TRUSTED_ROOT');
     }
     const root = parseTrustRoot(loaded.trustedRoot, { repository: name, generation: loaded.generation, timestampVersion: loaded.timestampVersion });
     parsed.set(name, root);

@@ -7,9 +7,9 @@ export type ItemState = 'ok' | 'warning' | 'critical' | 'expired';
 
 /** One thing that can expire or go stale, with its state now. */
 export type WatchItem = {
-  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `sync`. */
+  /** Stable key: `role:timestamp`, `trusted-root:tlogs`, `target:<name>`, `sync`. */
   item: string;
-  kind: 'role' | 'trusted-root' | 'sync';
+  kind: 'role' | 'trusted-root' | 'target' | 'sync';
   name: string;
   state: ItemState;
   /** When it expires (roles, trust material) or goes critical (sync); null if never. */
@@ -63,6 +63,36 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
         state === 'expired'
           ? `${role.role} v${role.version} EXPIRED ${humanDuration(-left)} ago (${role.expires}${imported})`
           : `${role.role} v${role.version} expires in ${humanDuration(left)} (${role.expires})`,
+    });
+  }
+
+  // A delegated role the last committing run could not mirror: critical, whatever its expiry says
+  // (expired if the version still served has expired). Clients that need it fail.
+  for (const failed of generation?.summary.failedRoles ?? []) {
+    const i = items.findIndex((x) => x.item === `role:${failed.role}`);
+    const served = i >= 0 ? items[i] : undefined;
+    const still = failed.servedVersion !== null && served ? `; serving v${failed.servedVersion} (${served.state === 'expired' ? 'EXPIRED' : 'expires'} ${served.deadline})` : '; nothing of it is served';
+    const item: WatchItem = {
+      item: `role:${failed.role}`,
+      kind: 'role',
+      name: failed.role,
+      state: served?.state === 'expired' ? 'expired' : 'critical',
+      deadline: served?.deadline ?? null,
+      secondsLeft: served?.secondsLeft ?? null,
+      message: `${failed.role}: ${failed.code}: ${failed.message}${still}`,
+    };
+    if (served) items[i] = item;
+    else items.push(item);
+  }
+  for (const refused of generation?.summary.refusedTargets ?? []) {
+    items.push({
+      item: `target:${refused.name}`,
+      kind: 'target',
+      name: refused.name,
+      state: 'critical',
+      deadline: null,
+      secondsLeft: null,
+      message: `target ${refused.name} (${refused.role}) refused: ${refused.code}: ${refused.message}`,
     });
   }
 

@@ -1,6 +1,6 @@
 import type { Config, RepositoryConfig } from '../config/config';
 import { redactUrl } from '../lib/log';
-import type { GenerationRecord, Store, SyncRunRecord } from '../store/store';
+import type { GenerationRecord, RoleProblem, Store, SyncRunRecord, TargetProblem } from '../store/store';
 import { worst, type ItemState, type WatchItem } from './evaluate';
 
 export type RoleStatus = {
@@ -26,6 +26,10 @@ export type RepositoryStatus = {
     rootVersions: number[];
     /** Roles already expired when imported with --allow-expired; absent otherwise. */
     expiredMetadataAccepted?: { role: string; version: number; expires: string }[];
+    /** Delegated roles the run that committed it could not mirror; absent when none. */
+    failedRoles?: RoleProblem[];
+    /** Target names that run refused; absent when none. */
+    refusedTargets?: TargetProblem[];
   } | null;
   roles: RoleStatus[];
   lastSync: SyncRunView | null;
@@ -71,6 +75,8 @@ export function repositoryStatus(store: Store, repository: RepositoryConfig, ite
           targets: generation.summary.targets,
           rootVersions: generation.summary.rootVersions,
           ...(generation.summary.expiredMetadataAccepted ? { expiredMetadataAccepted: generation.summary.expiredMetadataAccepted } : {}),
+          ...(generation.summary.failedRoles ? { failedRoles: generation.summary.failedRoles } : {}),
+          ...(generation.summary.refusedTargets ? { refusedTargets: generation.summary.refusedTargets } : {}),
         }
       : null,
     roles: generation ? roleStatuses(generation, now) : [],
@@ -103,6 +109,7 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
         const left = r.expired ? 'EXPIRED ' + humanDuration(-r.expiresInSeconds) + ' ago' : humanDuration(r.expiresInSeconds);
         lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${left.padEnd(19)}  ${stateOf(`role:${r.role}`).toUpperCase()}`);
       }
+      lines.push(...problemLines(s.generation));
       lines.push('  trusted_root.json       state     valid');
       for (const i of s.items.filter((i) => i.kind === 'trusted-root')) lines.push(`  ${i.name.padEnd(23)} ${i.state.toUpperCase().padEnd(9)} ${i.message}`);
     }
@@ -121,6 +128,14 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** What a committing run could not mirror, one line each (status, `sync`, `import`). */
+export function problemLines(p: { failedRoles?: RoleProblem[]; refusedTargets?: TargetProblem[] }): string[] {
+  return [
+    ...(p.failedRoles ?? []).map((f) => `  role ${f.role} NOT MIRRORED: ${f.code}: ${f.message}${f.servedVersion !== null ? ` (still serving v${f.servedVersion})` : ''}`),
+    ...(p.refusedTargets ?? []).map((t) => `  target ${t.name} REFUSED: ${t.code}: ${t.message}`),
+  ];
 }
 
 export function humanDuration(seconds: number): string {

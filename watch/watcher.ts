@@ -8,7 +8,7 @@ import { trustEntries, type TrustEntry } from './trusted-root';
 import type { Alert, WebhookNotifier } from './webhooks';
 
 const SEVERITY = { ok: 'info', warning: 'warning', critical: 'critical', expired: 'critical' } as const;
-const TRUSTED_ROOT = 'targets/trusted_root.json';
+const TRUSTED_ROOT = 'trusted_root.json';
 
 /**
  * The watch side of the flow: reads what the store holds, derives events from each new
@@ -29,7 +29,7 @@ export class Watcher {
     const generation = this.store.currentGeneration(repository.name);
     return evaluateRepository({
       generation,
-      trustEntries: this.trustOf(generation ? this.store.currentFile(repository.name, TRUSTED_ROOT) : undefined),
+      trustEntries: this.trustOf(generation && this.trustedRootOf(generation)),
       lastSuccessAt: this.store.lastSyncRun(repository.name, ['updated', 'unchanged'])?.finishedAt ?? undefined,
       createdAt: this.store.repositoryCreatedAt(repository.name),
       now,
@@ -54,7 +54,7 @@ export class Watcher {
         if (event) events.push(event);
       }
       if (prev) {
-        const [a, b] = [this.trustOf(this.fileOf(prev, TRUSTED_ROOT)), this.trustOf(this.fileOf(generation, TRUSTED_ROOT))];
+        const [a, b] = [this.trustOf(this.trustedRootOf(prev)), this.trustOf(this.trustedRootOf(generation))];
         const event = a && b ? trustedRootEvent(a, b, generation.id) : undefined;
         if (event) events.push(event);
       }
@@ -121,9 +121,14 @@ export class Watcher {
     this.notifier?.send(alert);
   }
 
-  private fileOf(generation: GenerationRecord, path: string): Buffer | undefined {
-    const sha = this.store.generationFiles(generation.id).get(path);
-    return sha ? this.store.blob(sha) : undefined;
+  /** The trusted_root.json target as TUF's search resolves it in that generation, checked against its signed hashes. */
+  private trustedRootOf(generation: GenerationRecord): Buffer | undefined {
+    try {
+      return this.store.resolvedTarget(generation.id, TRUSTED_ROOT)?.bytes;
+    } catch (err) {
+      this.logger.error({ err, generation: generation.id }, 'trusted_root.json of the generation does not match its signed hashes');
+      return undefined;
+    }
   }
 
   private trustOf(bytes: Buffer | undefined): TrustEntry[] | undefined {

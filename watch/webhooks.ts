@@ -1,6 +1,7 @@
 import type { Config } from '../config/config';
-import { redactUrl, type Logger } from '../lib/log';
+import { redactUrl, redactUrlsIn, type Logger } from '../lib/log';
 import { packageVersion } from '../lib/paths';
+import { splitCredentials } from '../lib/url';
 import type { ItemState } from './evaluate';
 
 /** What one notification says: a state change, a rotation, or a trust material change. */
@@ -96,13 +97,14 @@ export class WebhookNotifier {
     const attempts = this.options.attempts ?? 5;
     const backoff = this.options.backoffMs ?? 2000;
     const target = redactUrl(webhook.url);
+    const { url, authorization } = splitCredentials(webhook.url);
     const stats = this.stats.get(target)!;
     const body = JSON.stringify(webhookBody(webhook.format, alert));
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
       try {
-        const res = await fetch(webhook.url, {
+        const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': `tuf-mirror/${packageVersion()}`, ...webhook.headers },
+          headers: { 'content-type': 'application/json', 'user-agent': `tuf-mirror/${packageVersion()}`, ...(authorization ? { authorization } : {}), ...webhook.headers },
           body,
           signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
         });
@@ -115,7 +117,7 @@ export class WebhookNotifier {
         throw new Error(`HTTP ${res.status}`);
       } catch (err) {
         const last = attempt === attempts;
-        this.logger.warn({ webhook: target, item: alert.item, attempt, err: (err as Error).message }, last ? 'alert delivery failed; giving up' : 'alert delivery failed; will retry');
+        this.logger.warn({ webhook: target, item: alert.item, attempt, err: redactUrlsIn((err as Error).message) }, last ? 'alert delivery failed; giving up' : 'alert delivery failed; will retry');
         if (last) {
           stats.failed++;
           return;
@@ -134,3 +136,4 @@ export class WebhookNotifier {
     if (this.stopped) stats.dropped++;
   }
 }
+

@@ -8,6 +8,7 @@ import { Store } from '../../store/store';
 import { SyncError } from '../../sync/errors';
 import { importArchive, importReport, spoolToFile, type Spooled } from '../../sync/import';
 import { configuredSyncOptions } from '../../sync/sync';
+import { problemLines } from '../../watch/status';
 
 type ImportFlags = { repo?: string; allowExpired?: boolean; json?: boolean };
 
@@ -77,6 +78,7 @@ export function registerImport(program: Command): void {
           const what = report.outcome === 'updated' ? 'new generation' : 'unchanged, generation';
           process.stdout.write(`${repository.name}: ${what} ${report.generation} (${roles}; ${report.requests} files read, ${report.bytes} bytes)\n`);
           for (const r of report.expiredMetadataAccepted ?? []) process.stdout.write(`  WARNING: accepted expired metadata: ${r.role} v${r.version} expired ${r.expires}\n`);
+          for (const line of problemLines(report)) process.stdout.write(`${line}\n`);
         }
         process.exitCode = result.outcome === 'failed' ? EXIT.failed : EXIT.ok;
       } finally {

@@ -3,6 +3,7 @@ import { configFrom, EXIT } from '../options';
 import { ConfigError } from '../../config/config';
 import { createLogger } from '../../lib/log';
 import { Store } from '../../store/store';
+import { problemLines } from '../../watch/status';
 import { Watcher } from '../../watch/watcher';
 import { WebhookNotifier } from '../../watch/webhooks';
 import { configuredSyncOptions, syncRepository } from '../../sync/sync';
@@ -42,7 +43,16 @@ export function registerSync(program: Command): void {
           const entry =
             result.outcome === 'failed'
               ? { repository: repository.name, outcome: result.outcome, error: { code: result.error.code, role: result.error.role ?? null, message: result.error.message }, requests: result.requests, bytes: result.bytes }
-              : { repository: repository.name, outcome: result.outcome, generation: result.generation.id, roles: result.generation.summary.roles, requests: result.requests, bytes: result.bytes };
+              : {
+                  repository: repository.name,
+                  outcome: result.outcome,
+                  generation: result.generation.id,
+                  roles: result.generation.summary.roles,
+                  ...(result.generation.summary.failedRoles ? { failedRoles: result.generation.summary.failedRoles } : {}),
+                  ...(result.generation.summary.refusedTargets ? { refusedTargets: result.generation.summary.refusedTargets } : {}),
+                  requests: result.requests,
+                  bytes: result.bytes,
+                };
           report.push(entry);
           if (!opts.json) {
             if (result.outcome === 'failed') {
@@ -52,6 +62,7 @@ export function registerSync(program: Command): void {
             } else {
               const roles = result.generation.summary.roles.map((r) => `${r.role} v${r.version}`).join(', ');
               process.stdout.write(`${repository.name}: ${result.outcome === 'updated' ? 'new generation' : 'unchanged, generation'} ${result.generation.id} (${roles}; ${result.requests} requests, ${result.bytes} bytes)\n`);
+              for (const line of problemLines(result.generation.summary)) process.stdout.write(`${line}\n`);
             }
           }
         }

@@ -181,7 +181,7 @@ export function registerVerify(program: Command): void {
       } catch (err) {
         const e = errorAnswer(err);
         if (!e) throw err;
-        const reg = e.body.error.registryStatus !== undefined ? ` (registry answered ${e.body.error.registryStatus}${e.body.error.registryMessage ? `: ${e.body.error.registryMessage}` : ''})` : '';
+        const reg = e.body.error.registryStatus !== undefined ? ` (registry answered ${e.body.error.registryStatus}${e.body.error.registryCode ? ` ${e.body.error.registryCode}` : ''})` : '';
         if (opts.json) process.stdout.write(JSON.stringify({ status: e.status, ...e.body }, null, 2) + '\n');
         else process.stderr.write(`tuf-mirror verify: ${e.body.error.code}: ${e.body.error.message}${reg}\n`);
         process.exitCode = EXIT.failed;

@@ -25,6 +25,8 @@ export class OciStub {
   /** Require `Authorization: Bearer <token>` from the /token realm (basic user:pass). */
   auth?: { username: string; password: string };
   readonly requests: string[] = [];
+  /** Body bytes written for blob requests: what a verification made this registry send. */
+  blobBytesSent = 0;
   private server!: http.Server;
   url = '';
   host = '';
@@ -78,6 +80,7 @@ export class OciStub {
       if (o.how.oversizeTo) {
         const chunk = Buffer.alloc(64 * 1024, 0x20);
         for (let sent = 0; sent < o.how.oversizeTo && !res.destroyed; sent += chunk.length) {
+          if (kindOf(url.pathname) === 'blobs') this.blobBytesSent += chunk.length;
           if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
         }
         res.end();
@@ -109,6 +112,7 @@ export class OciStub {
       const blob = this.blobs.get(ref);
       if (!blob) return this.json(res, 404, { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] });
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
+      this.blobBytesSent += blob.length;
       res.end(blob);
       return;
     }
@@ -143,6 +147,10 @@ export class OciStub {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   }
+}
+
+function kindOf(pathname: string): string | undefined {
+  return /^\/v2\/.+\/(manifests|blobs|referrers)\/[^/]+$/.exec(pathname)?.[1];
 }
 
 /** The `.sig` manifest cosign writes: one simple-signing layer per signature. */

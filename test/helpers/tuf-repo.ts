@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { Key, MetaFile, Metadata, MetadataKind, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 // Not re-exported from the package index, but needed to build roles with thresholds and delegations.
 import { Delegations } from '@tufjs/models/dist/delegations';
-import { DelegatedRole, Role } from '@tufjs/models/dist/role';
+import { DelegatedRole, Role, SuccinctRoles } from '@tufjs/models/dist/role';
 
 /** `ecdsa` is the keytype of current Sigstore roots, `ecdsa-sha2-nistp256` that of older ones; both are P-256 with PEM keys. */
 export type KeyType = 'ed25519' | 'ecdsa' | 'ecdsa-sha2-nistp256';
@@ -57,10 +57,28 @@ export interface TestRepositoryOptions {
 }
 
 export interface DelegationOptions extends RoleOptions {
-  /** Path patterns, e.g. `registry.npmjs.org/*`. */
-  paths: string[];
+  /** Path patterns, e.g. `registry.npmjs.org/*` (or pathHashPrefixes instead). */
+  paths?: string[];
+  /** Hex prefixes of the sha256 of target paths, instead of paths. */
+  pathHashPrefixes?: string[];
   /** Default false. */
   terminating?: boolean;
+  /** The targets role that delegates (default the top-level `targets`): nested delegations. */
+  delegator?: string;
+  /** Delegate with these keys instead of the role's own (a delegation its role's signatures do not meet). */
+  keysOverride?: TestKey[];
+}
+
+export interface SuccinctDelegationOptions extends RoleOptions {
+  bitLength: number;
+  namePrefix: string;
+  /** Default the top-level `targets`. */
+  delegator?: string;
+  /**
+   * Create and publish every bin role (default true). False for huge bit lengths: the
+   * delegation is published, its 2^bitLength bins are not.
+   */
+  createBins?: boolean;
 }
 
 export interface RotateRootOptions {
@@ -156,8 +174,10 @@ export class TestRepository {
   private readonly metaHashes: boolean;
   /** Top-level and delegated roles. */
   private readonly roles = new Map<string, RoleState>();
-  /** Delegations of the top-level targets role, in delegation (= search) order. */
-  private readonly delegations = new Map<string, { paths: string[]; terminating: boolean }>();
+  /** Delegations by delegating role, each in delegation (= search) order. */
+  private readonly delegations = new Map<string, Map<string, { paths?: string[]; pathHashPrefixes?: string[]; terminating: boolean; keysOverride?: TestKey[] }>>();
+  /** Succinct (hash-bin) delegations by delegating role. */
+  private readonly succinct = new Map<string, { bitLength: number; namePrefix: string; keys: TestKey[]; threshold: number }>();
   /** Targets by role, then by target path. */
   private readonly targets = new Map<string, Map<string, StoredTarget>>();
   /** Roles to re-sign with a new version at the next publish(). */
@@ -205,13 +225,59 @@ export class TestRepository {
     holders.forEach((role) => this.dirty.add(role));
   }
 
-  /** Delegates `paths` from the top-level targets role to a new role `name`; published at the next publish(). */
+  /**
+   * Delegates `paths` (or `pathHashPrefixes`) from a targets role (default the top-level one) to
+   * a role `name`, created if new: delegating an existing role again gives it a second delegator.
+   * Any name is accepted, hostile ones included (`targets/trusted_root`, `../x`): its files are
+   * published at `N.<name>.json` as is. Published at the next publish().
+   */
   addDelegation(name: string, options: DelegationOptions): void {
-    if (this.roles.has(name)) throw new Error(`role ${name} exists`);
-    this.roles.set(name, this.newRoleState(options));
-    this.delegations.set(name, { paths: [...options.paths], terminating: options.terminating ?? false });
-    this.targets.set(name, new Map());
-    this.dirty.add(name).add('targets');
+    const delegator = options.delegator ?? 'targets';
+    if (!this.targets.has(delegator)) throw new Error(`no targets role ${delegator}`);
+    if (this.succinct.has(delegator)) throw new Error(`${delegator} delegates succinctly`);
+    if (!this.roles.has(name)) {
+      this.roles.set(name, this.newRoleState(options));
+      this.targets.set(name, new Map());
+    }
+    const list = this.delegations.get(delegator) ?? new Map();
+    list.set(name, {
+      ...(options.paths ? { paths: [...options.paths] } : {}),
+      ...(options.pathHashPrefixes ? { pathHashPrefixes: [...options.pathHashPrefixes] } : {}),
+      terminating: options.terminating ?? false,
+      keysOverride: options.keysOverride,
+    });
+    this.delegations.set(delegator, list);
+    this.dirty.add(name).add(delegator);
+  }
+
+  /**
+   * A succinct (TAP 15 hash-bin) delegation from `delegator` to 2^bitLength bins named
+   * `<namePrefix>-<hex>`, all signed by one set of keys. Returns the bin names (none when
+   * `createBins` is false).
+   */
+  addSuccinctDelegation(options: SuccinctDelegationOptions): string[] {
+    const delegator = options.delegator ?? 'targets';
+    if (!this.targets.has(delegator)) throw new Error(`no targets role ${delegator}`);
+    if (this.delegations.has(delegator)) throw new Error(`${delegator} delegates by name`);
+    const shared = this.newRoleState(options);
+    this.succinct.set(delegator, { bitLength: options.bitLength, namePrefix: options.namePrefix, keys: shared.keys, threshold: shared.threshold });
+    this.dirty.add(delegator);
+    if (options.createBins === false) return [];
+    const sr = new SuccinctRoles({ keyIDs: shared.keys.map((k) => k.keyID), threshold: shared.threshold, bitLength: options.bitLength, namePrefix: options.namePrefix });
+    const bins = [...sr.getRoles()];
+    for (const bin of bins) {
+      this.roles.set(bin, { ...shared, keys: [...shared.keys], version: 0 });
+      this.targets.set(bin, new Map());
+      this.dirty.add(bin);
+    }
+    return bins;
+  }
+
+  /** The bin of the succinct delegation of `delegator` that `targetPath` belongs to. */
+  binFor(targetPath: string, delegator = 'targets'): string {
+    const s = this.succinct.get(delegator);
+    if (!s) throw new Error(`${delegator} has no succinct delegation`);
+    return new SuccinctRoles({ keyIDs: s.keys.map((k) => k.keyID), threshold: s.threshold, bitLength: s.bitLength, namePrefix: s.namePrefix }).getRoleForTarget(targetPath);
   }
 
   /** Sets a role's expiry: applied by the next rotateRoot() for root, the next publish() otherwise. */
@@ -386,7 +452,7 @@ export class TestRepository {
     const targets = new Targets({
       ...this.common(role),
       targets: Object.fromEntries(roleTargets.map((t) => [t.info.path, t.info])),
-      delegations: role === 'targets' && this.delegations.size > 0 ? this.buildDelegations() : undefined,
+      delegations: this.buildDelegations(role),
     });
     for (const target of roleTargets) {
       this.targetFileNames(target.info).forEach((name) => this.published.set(name, target.bytes));
@@ -394,13 +460,22 @@ export class TestRepository {
     this.record(role, new Metadata(targets), this.keys(role), this.metadataFileName(role, targets.version));
   }
 
-  private buildDelegations(): Delegations {
+  private buildDelegations(role: string): Delegations | undefined {
     const keys: Record<string, Key> = {};
+    const succinct = this.succinct.get(role);
+    if (succinct) {
+      succinct.keys.forEach((k) => (keys[k.keyID] = k.key));
+      const succinctRoles = new SuccinctRoles({ keyIDs: succinct.keys.map((k) => k.keyID), threshold: succinct.threshold, bitLength: succinct.bitLength, namePrefix: succinct.namePrefix });
+      return new Delegations({ keys, succinctRoles });
+    }
+    const list = this.delegations.get(role);
+    if (!list?.size) return undefined;
     const roles: Record<string, DelegatedRole> = {};
-    for (const [name, delegation] of this.delegations) {
+    for (const [name, { keysOverride, ...delegation }] of list) {
       const state = this.state(name);
-      state.keys.forEach((k) => (keys[k.keyID] = k.key));
-      roles[name] = new DelegatedRole({ name, ...delegation, keyIDs: state.keys.map((k) => k.keyID), threshold: state.threshold });
+      const delegated = keysOverride ?? state.keys;
+      delegated.forEach((k) => (keys[k.keyID] = k.key));
+      roles[name] = new DelegatedRole({ name, ...delegation, keyIDs: delegated.map((k) => k.keyID), threshold: state.threshold });
     }
     return new Delegations({ keys, roles });
   }

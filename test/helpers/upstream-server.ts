@@ -39,10 +39,10 @@ export interface Override {
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, next: () => Promise<void>) => unknown;
 
 export interface UpstreamServer {
-  /** `http://127.0.0.1:<port>`, without trailing slash. */
+  /** `http://127.0.0.1:<port>[/<basePath>]`, without trailing slash. */
   readonly url: string;
   readonly port: number;
-  /** Paths requested, in order, in PathMatcher form. */
+  /** Paths requested, in order, in PathMatcher form (with the base path, if any). */
   readonly requests: string[];
   /** Adds an override; the latest added wins when several match. Returns its remover. */
   override(matcher: PathMatcher, override: Override): () => void;
@@ -56,7 +56,16 @@ export interface UpstreamServer {
 
 const CHUNK = 64 * 1024;
 
-export async function startUpstreamServer(initialSource: UpstreamSource): Promise<UpstreamServer> {
+export interface UpstreamServerOptions {
+  /**
+   * Serve the repository under this path (e.g. `repo`: `/repo/timestamp.json`); anything outside
+   * it is a 404, and recorded like every request, so a test can prove nothing outside was asked for.
+   */
+  basePath?: string;
+}
+
+export async function startUpstreamServer(initialSource: UpstreamSource, options: UpstreamServerOptions = {}): Promise<UpstreamServer> {
+  const prefix = options.basePath ? `${options.basePath.replace(/^\/+|\/+$/g, '')}/` : '';
   let source = initialSource;
   let handler: Handler | undefined;
   let overrides: { matcher: PathMatcher; override: Override }[] = [];
@@ -79,7 +88,8 @@ export async function startUpstreamServer(initialSource: UpstreamSource): Promis
       res.socket?.destroy();
       return;
     }
-    const file = override.status === undefined && override.body === undefined ? await lookup(source, rel) : undefined;
+    const inside = rel.startsWith(prefix);
+    const file = override.status === undefined && override.body === undefined && inside ? await lookup(source, rel.slice(prefix.length)) : undefined;
     const status = override.status ?? (override.body !== undefined || file ? 200 : 404);
     let body = override.body !== undefined ? Buffer.from(override.body) : (file ?? Buffer.from(`${status} ${http.STATUS_CODES[status] ?? ''}\n`));
     const headers: http.OutgoingHttpHeaders = { 'Content-Type': rel.endsWith('.json') ? 'application/json' : 'application/octet-stream' };
@@ -118,7 +128,7 @@ export async function startUpstreamServer(initialSource: UpstreamSource): Promis
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port}${prefix ? `/${prefix.slice(0, -1)}` : ''}`,
     port,
     requests,
     override(matcher, override) {
