@@ -24,6 +24,11 @@ export function targetPath(target: string, hash?: string): string {
   return slash < 0 ? `targets/${hash}.${target}` : `targets/${target.slice(0, slash)}/${hash}.${target.slice(slash + 1)}`;
 }
 
+/** Every path a target is served at: one named by each signed hash, and the plain one. */
+export function targetFilePaths(target: string, hashes: Record<string, string>): string[] {
+  return [...new Set([...Object.values(hashes).map((h) => targetPath(target, h)), targetPath(target)])];
+}
+
 /**
  * Why `p` is not a plain relative path, or undefined if it is: no leading `/`, no backslash, no drive
  * letter, no control characters, no empty, `.` or `..` segment. What every path written to a
