@@ -29,8 +29,11 @@ export class HeldGeneration {
     return sha === undefined ? undefined : this.store.blob(sha);
   }
 
+  private timestampRead?: { bytes?: Buffer };
+
+  /** The held timestamp.json (read once). */
   get timestamp(): Buffer | undefined {
-    return this.file(metadataPath('timestamp'));
+    return (this.timestampRead ??= { bytes: this.file(metadataPath('timestamp')) }).bytes;
   }
 
   /** The held generation's head block and file set (one row). */

@@ -70,15 +70,19 @@ export class TargetFiles {
   async fetch<T extends WantedTarget>(targets: readonly T[], mayFail: (target: T) => boolean): Promise<{ fetched: Fetched<T>[]; failed: { target: T; error: SyncError }[] }> {
     const fetched: Fetched<T>[] = [];
     const failed: { target: T; error: SyncError }[] = [];
-    await forEachLimited(targets, this.options.concurrency, async (target) => {
-      try {
-        fetched.push({ target, sha256: await this.one(target) });
-      } catch (err) {
-        if (!(err instanceof SyncError) || isTransportFailure(err) || !mayFail(target)) throw err;
-        failed.push({ target, error: err });
-      }
-    });
-    this.flush();
+    try {
+      await forEachLimited(targets, this.options.concurrency, async (target) => {
+        try {
+          fetched.push({ target, sha256: await this.one(target) });
+        } catch (err) {
+          if (!(err instanceof SyncError) || isTransportFailure(err) || !mayFail(target)) throw err;
+          failed.push({ target, error: err });
+        }
+      });
+    } finally {
+      // Even for a run that fails: what was checked is kept (leased), and the next run reuses it.
+      this.flush();
+    }
     return { fetched, failed };
   }
 
