@@ -1,27 +1,30 @@
 /**
- * Sync cost against repository size: a first sync, a no-op sync and a sync where one target
- * changed, for repositories of N small targets, each against a reference measured in the same run.
+ * Sync cost against repository size: a first sync, a no-op sync, a sync after a timestamp-only
+ * change and one after a one-target change, for repositories of N small targets, each against a
+ * reference measured in the same run.
  *
  *   npm run bench:sync-scale                       # N = 1000, 10000, 50000, flat and hash-bin
  *   BENCH_SIZES=1000,5000 BENCH_VARIANTS=flat npm run bench:sync-scale
  *
- * The upstream is a TUF repository generated here (ed25519 keys, consistent snapshots, 1 KiB
- * targets) and served by nginx from disk, so it costs the mirror's process nothing. Every sync is
- * a real `tuf-mirror sync` process; its wall time and peak RSS are measured from outside (the RSS
- * through a preload that reports `process.resourceUsage().maxRSS` at exit).
+ * The upstream is a TUF repository generated here (bench/scale-repo.ts: ed25519 keys, consistent
+ * snapshots, 1 KiB targets; flat, or a succinct delegation to 256 hash bins) and served by nginx
+ * from disk, so it costs the mirror's process nothing. Every sync is a real `tuf-mirror sync`
+ * process (its start-up included, as for a CronJob); its wall time and peak RSS are measured from
+ * outside (the RSS through a preload that reports `process.resourceUsage().maxRSS` at exit).
+ * Every figure is the median of BENCH_ROUNDS runs (each first sync into an empty data dir; each
+ * timestamp-only and one-target change published anew before its run).
  *
  * References, all in this run:
  * - first sync: a client that downloads the same files over the same number of connections and
  *   checks nothing but each file's sha256 (the floor for any verifying client);
- * - no-op sync: the no-op sync of a repository of 10 targets (flat: the cost must not grow with N);
- * - one target changed: the no-op sync at the same N.
+ * - no-op sync: the no-op sync of a repository of 10 targets (the cost must not grow with N);
+ * - timestamp only and one target changed: the no-op sync at the same N. A flat repository's
+ *   one-target change re-signs its top-level targets role, N entries that any client must
+ *   download, parse and verify: that part grows with N by nature. A hash-bin repository's
+ *   re-signs one bin.
  */
-import { canonicalize } from '@tufjs/canonical-json';
-import { Key, MetaFile, Metadata, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
-import { Delegations } from '@tufjs/models/dist/delegations';
-import { Role, SuccinctRoles } from '@tufjs/models/dist/role';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CLI,
@@ -29,13 +32,10 @@ import {
   findExecutable,
   fmt,
   fmtRatio,
-  freePort,
-  launch,
   machineLine,
   median,
   mib,
   progress,
-  request,
   runToEnd,
   startNginx,
   stop,
@@ -43,11 +43,9 @@ import {
   tempDir,
   UsageError,
   envNumber,
-  waitFor,
-  type Managed,
 } from './lib';
+import { BIN_BITS, DiskRepository, type Variant } from './scale-repo';
 
-type Variant = 'flat' | 'hash-bin';
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,50000').split(',').map((s) => {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`BENCH_SIZES: ${s} is not a positive integer`);
@@ -60,132 +58,11 @@ const VARIANTS = (process.env.BENCH_VARIANTS ?? 'flat,hash-bin').split(',').map(
 /** Connections of the reference client; the mirror gets the same through sync.downloadConcurrency. */
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 6, { integer: true, min: 1 });
 const ROUNDS = envNumber('BENCH_ROUNDS', 3, { integer: true, min: 1 });
-const TARGET_BYTES = 1024;
-const BIN_BITS = 8; // 256 hash-bin roles
-/** TUF dates carry no fraction of a second. */
-const EXPIRES = new Date(Date.now() + 365 * 86400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-const common = (version: number) => ({ version, specVersion: '1.0.31', expires: EXPIRES });
-
-// ---------------------------------------------------------------------------------------------
-// A TUF repository on disk, written the way an upstream publishes it.
-
-type SigningKey = { key: Key; privateKey: crypto.KeyObject };
-
-function newKey(): SigningKey {
-  const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
-  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
-  const keyval = { public: raw };
-  const keyID = crypto.createHash('sha256').update(canonicalize({ keytype: 'ed25519', keyval, scheme: 'ed25519' })).digest('hex');
-  return { key: new Key({ keyID, keyType: 'ed25519', scheme: 'ed25519', keyVal: keyval }), privateKey };
-}
-
-function signed<T extends Root | Targets | Snapshot | Timestamp>(signedPart: T, key: SigningKey): Buffer {
-  const metadata = new Metadata(signedPart);
-  metadata.sign((data) => new Signature({ keyID: key.key.keyID, sig: crypto.sign(null, data, key.privateKey).toString('hex') }));
-  return Buffer.from(JSON.stringify(metadata.toJSON()));
-}
-
-const sha256 = (bytes: Buffer): string => crypto.createHash('sha256').update(bytes).digest('hex');
-
-class DiskRepository {
-  private readonly keys = { root: newKey(), timestamp: newKey(), snapshot: newKey(), targets: newKey(), bins: newKey() };
-  private readonly contents = new Map<string, Buffer>();
-  private readonly roleVersions = new Map<string, number>();
-  private snapshotVersion = 0;
-  private timestampVersion = 0;
-  private readonly succinct?: SuccinctRoles;
-
-  constructor(
-    readonly dir: string,
-    readonly variant: Variant,
-    size: number,
-  ) {
-    fs.mkdirSync(path.join(dir, 'targets'), { recursive: true });
-    if (variant === 'hash-bin') {
-      this.succinct = new SuccinctRoles({ keyIDs: [this.keys.bins.key.keyID], threshold: 1, bitLength: BIN_BITS, namePrefix: 'bin' });
-    }
-    for (let i = 0; i < size; i++) this.contents.set(`file-${String(i).padStart(6, '0')}.bin`, crypto.randomBytes(TARGET_BYTES));
-    const root = new Root({
-      ...common(1),
-      consistentSnapshot: true,
-      keys: Object.fromEntries(Object.values(this.keys).map((k) => [k.key.keyID, k.key])),
-      roles: {
-        root: new Role({ keyIDs: [this.keys.root.key.keyID], threshold: 1 }),
-        timestamp: new Role({ keyIDs: [this.keys.timestamp.key.keyID], threshold: 1 }),
-        snapshot: new Role({ keyIDs: [this.keys.snapshot.key.keyID], threshold: 1 }),
-        targets: new Role({ keyIDs: [this.keys.targets.key.keyID], threshold: 1 }),
-      },
-    });
-    const rootBytes = signed(root, this.keys.root);
-    fs.writeFileSync(path.join(dir, '1.root.json'), rootBytes);
-    fs.writeFileSync(path.join(dir, 'root.json'), rootBytes);
-    for (const [name, bytes] of this.contents) this.writeTarget(name, bytes);
-    this.publish(this.succinct ? ['targets', ...this.succinct.getRoles()] : ['targets']);
-  }
-
-  get anchor(): string {
-    return path.join(this.dir, '1.root.json');
-  }
-
-  /** Replace one target's bytes and publish the roles that change with it. */
-  changeOne(): void {
-    const name = this.contents.keys().next().value as string;
-    const bytes = crypto.randomBytes(TARGET_BYTES);
-    this.contents.set(name, bytes);
-    this.writeTarget(name, bytes);
-    this.publish([this.succinct ? this.succinct.getRoleForTarget(name) : 'targets']);
-  }
-
-  private writeTarget(name: string, bytes: Buffer): void {
-    fs.writeFileSync(path.join(this.dir, 'targets', `${sha256(bytes)}.${name}`), bytes);
-  }
-
-  private targetFile(name: string): TargetFile {
-    const bytes = this.contents.get(name);
-    if (!bytes) throw new Error(`no target ${name}`);
-    return new TargetFile({ path: name, length: bytes.length, hashes: { sha256: sha256(bytes) } });
-  }
-
-  private publish(changedRoles: string[]): void {
-    for (const role of changedRoles) {
-      const version = (this.roleVersions.get(role) ?? 0) + 1;
-      this.roleVersions.set(role, version);
-      let bytes: Buffer;
-      if (role === 'targets') {
-        const targets = this.succinct ? {} : Object.fromEntries([...this.contents.keys()].map((n) => [n, this.targetFile(n)]));
-        const delegations = this.succinct
-          ? new Delegations({ keys: { [this.keys.bins.key.keyID]: this.keys.bins.key }, succinctRoles: this.succinct })
-          : undefined;
-        bytes = signed(new Targets({ ...common(version), targets, delegations }), this.keys.targets);
-      } else {
-        const succinct = this.succinct;
-        if (!succinct) throw new Error(`no role ${role}`);
-        const mine = [...this.contents.keys()].filter((n) => succinct.getRoleForTarget(n) === role);
-        bytes = signed(new Targets({ ...common(version), targets: Object.fromEntries(mine.map((n) => [n, this.targetFile(n)])) }), this.keys.bins);
-      }
-      fs.writeFileSync(path.join(this.dir, `${version}.${role}.json`), bytes);
-    }
-    this.snapshotVersion++;
-    const meta = Object.fromEntries([...this.roleVersions].map(([role, version]) => [`${role}.json`, new MetaFile({ version })]));
-    fs.writeFileSync(
-      path.join(this.dir, `${this.snapshotVersion}.snapshot.json`),
-      signed(new Snapshot({ ...common(this.snapshotVersion), meta }), this.keys.snapshot),
-    );
-    this.timestampVersion++;
-    fs.writeFileSync(
-      path.join(this.dir, 'timestamp.json'),
-      signed(
-        new Timestamp({ ...common(this.timestampVersion), snapshotMeta: new MetaFile({ version: this.snapshotVersion }) }),
-        this.keys.timestamp,
-      ),
-    );
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Measured runs
 
-type Run = { seconds: number; rssBytes: number; requests?: number };
+type Run = { seconds: number; rssBytes: number; requests: number };
 
 /** Writes the process's peak RSS to the file named by BENCH_RSS_FILE when it exits. */
 const RSS_PRELOAD = `
@@ -201,7 +78,11 @@ async function timedNode(name: string, args: string[], work: string, env: Record
   const r = await runToEnd(name, process.execPath, ['-r', preload, ...args], { ...process.env, ...env, BENCH_RSS_FILE: rssFile });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (r.code !== 0) throw new Error(`${name} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return { run: { seconds, rssBytes: Number(fs.readFileSync(rssFile, 'utf8')) }, stdout: r.stdout };
+  // `tuf-mirror sync` says how many requests it made; the reference client prints how many files it got.
+  const requests = Number(/(\d+) requests/.exec(r.stdout)?.[1] ?? r.stdout.trim());
+  const run = { seconds, rssBytes: Number(fs.readFileSync(rssFile, 'utf8')), requests };
+  progress(`  ${name}: ${fmt(seconds, 2)} s, ${mib(run.rssBytes)} MiB, ${requests} requests`);
+  return { run, stdout: r.stdout };
 }
 
 /** The reference client: every file of the repository over CONCURRENCY keep-alive connections, sha256 each. */
@@ -225,12 +106,12 @@ const worker = async () => { while (next < files.length) await get(files[next++]
 Promise.all(Array.from({ length: Number(concurrency) }, worker)).then(() => { agent.destroy(); console.log(files.length); }, (e) => { console.error(e); process.exit(1); });
 `;
 
-function writeConfig(work: string, upstream: string, anchor: string): string {
+function writeConfig(work: string, dataDir: string, upstream: string, anchor: string): string {
   const file = path.join(work, 'config.yaml');
   fs.writeFileSync(
     file,
     [
-      `dataDir: ${path.join(work, 'data')}`,
+      `dataDir: ${dataDir}`,
       'sync:',
       '  onStart: false',
       `  downloadConcurrency: ${CONCURRENCY}`,
@@ -245,7 +126,7 @@ function writeConfig(work: string, upstream: string, anchor: string): string {
   return file;
 }
 
-type Row = { variant: Variant; size: number; reference: Run; first: Run; noop: Run; changed: Run };
+type Row = { variant: Variant; size: number; reference: Run; first: Run; noop: Run; timestamp: Run; changed: Run };
 
 async function measure(nginx: string, variant: Variant, size: number): Promise<Row> {
   const work = tempDir(`tuf-mirror-sync-scale-${variant}-${size}-`);
@@ -259,27 +140,40 @@ async function measure(nginx: string, variant: Variant, size: number): Promise<R
     fs.writeFileSync(list, all.join('\n'));
     const clientFile = path.join(work, 'reference-client.js');
     fs.writeFileSync(clientFile, REFERENCE_CLIENT);
-    const references: Run[] = [];
-    for (let i = 0; i < ROUNDS; i++) references.push((await timedNode('reference', [clientFile, server.baseUrl, list, String(CONCURRENCY)], work)).run);
+    const references = await rounds(async () => (await timedNode('reference', [clientFile, server.baseUrl, list, String(CONCURRENCY)], work)).run);
 
-    const config = writeConfig(work, server.baseUrl, repo.anchor);
+    let config = '';
     const sync = async (label: string): Promise<Run> => (await timedNode(label, [CLI, 'sync', '--config', config], work)).run;
     progress(`${variant} N=${size}: first sync`);
-    const first = await sync('first');
-    const noops: Run[] = [];
-    for (let i = 0; i < ROUNDS; i++) noops.push(await sync('noop'));
-    progress(`${variant} N=${size}: one target changed`);
-    repo.changeOne();
-    const changed = await sync('changed');
-    return { variant, size, reference: medianRun(references), first, noop: medianRun(noops), changed };
+    let round = 0;
+    const first = await rounds(async () => {
+      const dataDir = path.join(work, `data-${round++}`);
+      fs.rmSync(path.join(work, `data-${round - 2}`), { recursive: true, force: true });
+      config = writeConfig(work, dataDir, server.baseUrl, repo.anchor);
+      return sync('first');
+    });
+    progress(`${variant} N=${size}: no-op, timestamp only, one target changed`);
+    const noop = await rounds(() => sync('noop'));
+    const timestamp = await rounds(() => {
+      repo.renewTimestamp();
+      return sync('timestamp');
+    });
+    const changed = await rounds(() => {
+      repo.changeOne();
+      return sync('changed');
+    });
+    return { variant, size, reference: references, first, noop, timestamp, changed };
   } finally {
     await stop(server.proc);
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-function medianRun(runs: Run[]): Run {
-  return { seconds: median(runs.map((r) => r.seconds)), rssBytes: Math.max(...runs.map((r) => r.rssBytes)) };
+/** BENCH_ROUNDS runs, one after another: the median time, the highest RSS, the requests of the last. */
+async function rounds(run: () => Promise<Run>): Promise<Run> {
+  const runs: Run[] = [];
+  for (let i = 0; i < ROUNDS; i++) runs.push(await run());
+  return { seconds: median(runs.map((r) => r.seconds)), rssBytes: Math.max(...runs.map((r) => r.rssBytes)), requests: runs[runs.length - 1].requests };
 }
 
 benchMain(async () => {
@@ -302,30 +196,35 @@ benchMain(async () => {
 
 function report(rows: Row[], small: Map<Variant, Row>): string {
   const lines = [
-    `sync cost against repository size (${machineLine()})`,
-    `  ${CONCURRENCY} connections; 1 KiB targets; nginx upstream on loopback; median of ${ROUNDS} for the reference and no-op runs`,
+    `sync cost against repository size (${machineLine()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`,
+    `  ${CONCURRENCY} connections; 1 KiB targets; nginx upstream on loopback; medians of ${ROUNDS} runs`,
     '',
     table(
-      ['variant', 'N', 'first s', 'reference s', 'first/ref', 'no-op s', 'no-op/no-op@10', 'one changed s', 'changed/no-op', 'peak RSS MiB'],
+      ['variant', 'N', 'first s', 'ref s', 'first/ref', 'no-op s', 'no-op/no-op@10', 'ts only s', 'ts/no-op', 'changed s', 'changed/no-op', 'changed req', 'RSS first MiB', 'RSS no-op MiB'],
       rows.map((r) => {
         const s = small.get(r.variant);
         return [
-          r.variant === 'hash-bin' ? `hash-bin (${2 ** BIN_BITS} roles)` : 'flat',
+          r.variant === 'hash-bin' ? `hash-bin (${2 ** BIN_BITS})` : 'flat',
           String(r.size),
           fmt(r.first.seconds, 2),
           fmt(r.reference.seconds, 2),
           fmtRatio(r.first.seconds / r.reference.seconds),
           fmt(r.noop.seconds, 2),
           s ? fmtRatio(r.noop.seconds / s.noop.seconds) : '-',
+          fmt(r.timestamp.seconds, 2),
+          fmtRatio(r.timestamp.seconds / r.noop.seconds),
           fmt(r.changed.seconds, 2),
           fmtRatio(r.changed.seconds / r.noop.seconds),
-          mib(Math.max(r.first.rssBytes, r.noop.rssBytes, r.changed.rssBytes)),
+          String(r.changed.requests),
+          mib(r.first.rssBytes),
+          mib(Math.max(r.noop.rssBytes, r.timestamp.rssBytes)),
         ];
       }),
-      [false, true, true, true, true, true, true, true, true, true],
+      [false, true, true, true, true, true, true, true, true, true, true, true, true, true],
     ),
     '',
     'goals: first/ref <= 1.5x; no-op/no-op@10 <= 1.5x (flat); changed/no-op <= 2x',
+    small.size ? `no-op@10: ${[...small].map(([v, r]) => `${v} ${fmt(r.noop.seconds, 2)} s`).join(', ')}` : '',
   ];
   return lines.join('\n') + '\n';
 }

@@ -42,7 +42,8 @@ export function unsafePathReason(p: string): string | undefined {
   if (p.includes('\\')) return 'a backslash';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(p)) return 'a control character';
-  if (p.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'an empty, "." or ".." segment';
+  // An empty, `.` or `..` segment (a regular expression: this runs for every file of a sync).
+  if (/(?:^|\/)\.{0,2}(?:\/|$)/.test(p)) return 'an empty, "." or ".." segment';
   return undefined;
 }
 

@@ -125,8 +125,12 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
   // same, made of content-addressed blocks (the roots, the snapshot, each role's metadata, the
   // targets each role resolves, in buckets by name) that later file sets reuse. A timestamp-only
   // generation writes a handful of rows whatever the repository's size; a changed target, one
-  // bucket's. Blobs written while a sync runs are leased to its run (sync_run_blobs), so that no
-  // prune in any process collects them before the run commits. Target names leave the summary.
+  // bucket's. A `targets` block stores resolutions only: the files of a target (one per signed
+  // hash and the plain one) follow from its name and hashes, so they are derived, not stored.
+  // Blobs a sync writes before it commits are leased to its run, so that no prune in any process
+  // collects them while it runs: by rowid range, one row per batch (sync_run_writes: a batch's new
+  // blobs are consecutive rows, one writer at a time), and one row per blob for blobs that were
+  // held already (sync_run_blobs). Target names leave the summary.
   (db) => {
     db.exec(`
     CREATE TABLE blocks (
@@ -160,6 +164,7 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
       PRIMARY KEY (block_id, name)
     ) WITHOUT ROWID;
     CREATE INDEX block_targets_by_blob ON block_targets(sha256);
+    CREATE INDEX block_targets_by_name ON block_targets(name);
     CREATE TABLE file_sets (
       id INTEGER PRIMARY KEY,
       repository_id INTEGER NOT NULL REFERENCES repositories(id),
@@ -178,6 +183,12 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
       PRIMARY KEY (run_id, sha256)
     ) WITHOUT ROWID;
     CREATE INDEX sync_run_blobs_by_blob ON sync_run_blobs(sha256);
+    CREATE TABLE sync_run_writes (
+      run_id INTEGER NOT NULL REFERENCES sync_runs(id),
+      first_rowid INTEGER NOT NULL,
+      last_rowid INTEGER NOT NULL,
+      PRIMARY KEY (run_id, first_rowid)
+    ) WITHOUT ROWID;
     ALTER TABLE generations ADD COLUMN file_set_id INTEGER REFERENCES file_sets(id);
     ALTER TABLE generations ADD COLUMN head_block_id INTEGER REFERENCES blocks(id);
     CREATE INDEX generations_by_file_set ON generations(file_set_id);
@@ -226,8 +237,15 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
     CREATE VIEW generation_blocks (generation_id, block_id) AS
       SELECT id, head_block_id FROM generations WHERE head_block_id IS NOT NULL
       UNION ALL SELECT g.id, s.block_id FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id;
+    CREATE VIEW target_block_files (block_id, path, sha256) AS
+      SELECT t.block_id, 'targets/' || rtrim(t.name, replace(t.name, '/', '')) || h.value || '.' || substr(t.name, length(rtrim(t.name, replace(t.name, '/', ''))) + 1), t.sha256
+        FROM blocks k JOIN block_targets t ON t.block_id = k.id, json_each(t.hashes) h WHERE k.kind = 'targets'
+      UNION
+      SELECT t.block_id, 'targets/' || t.name, t.sha256 FROM blocks k JOIN block_targets t ON t.block_id = k.id WHERE k.kind = 'targets';
     CREATE VIEW generation_files (generation_id, path, sha256) AS
-      SELECT b.generation_id, f.path, f.sha256 FROM generation_blocks b JOIN block_files f ON f.block_id = b.block_id;
+      SELECT b.generation_id, f.path, f.sha256 FROM generation_blocks b JOIN block_files f ON f.block_id = b.block_id
+      UNION ALL
+      SELECT b.generation_id, f.path, f.sha256 FROM generation_blocks b JOIN target_block_files f ON f.block_id = b.block_id;
     CREATE VIEW generation_targets (generation_id, name, role, length, hashes, custom, sha256) AS
       SELECT b.generation_id, t.name, t.role, t.length, t.hashes, t.custom, t.sha256 FROM generation_blocks b JOIN block_targets t ON t.block_id = b.block_id;
     `);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lengthOrHashMismatch } from '../lib/hashes';
-import { isVersionedPath } from '../lib/layout';
+import { isVersionedPath, targetFilePaths } from '../lib/layout';
 import { redactUrl } from '../lib/log';
 import { migrate } from './migrations';
 
@@ -126,7 +126,10 @@ export type TargetRecord = TargetInfo & { sha256: string };
  */
 export type NewBlockFile = { path: string; sha256: string; size: number; bytes?: Buffer };
 
-/** A block a sync built; `key` names its content (sync/blocks.ts), so an identical block is stored once. */
+/**
+ * A block a sync built; `key` names its content (sync/blocks.ts), so an identical block is stored
+ * once. A `targets` block's files are its targets' files: counted, not stored (they are derived).
+ */
 export type NewBlock = { key: string; kind: BlockKind; role?: string; part?: string; files: NewBlockFile[]; targets: TargetRecord[] };
 
 export type NewGeneration = {
@@ -138,6 +141,12 @@ export type NewGeneration = {
   roots: { version: number; sha256: string; expires: string }[];
   versions: { root: number; timestamp: number; snapshot: number; targets: number };
   summary: Omit<StoredSummary, 'files' | 'bytes' | 'resolvedTargets'>;
+  /**
+   * Blobs the run wrote or leased that the generation does not use (a file refused after it was
+   * downloaded): the only ones its leases are kept for, so that the next prune looks at them and
+   * not at every file of the run (the others are referenced once this commits).
+   */
+  unused: string[];
 };
 
 export type RunTotals = { requests: number; bytes: number };
@@ -233,6 +242,9 @@ export class Store {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 10000');
+    // Checkpoint every ~40 MB of WAL rather than 4: a first sync writes its files in a few
+    // checkpoints instead of dozens (each a synced copy into the database file).
+    db.pragma('wal_autocheckpoint = 10000');
     migrate(db);
     return new Store(db, dataDir);
   }
@@ -316,9 +328,12 @@ export class Store {
     ).get(repository, key) as BlockRecord | undefined;
   }
 
-  /** A block's files: path → sha256. */
+  /** A block's files: path → sha256 (a targets block's are those of its targets, derived from their names and hashes). */
   blockFiles(blockId: number): [string, string][] {
-    return (this.sql('SELECT path, sha256 FROM block_files WHERE block_id = ?').raw().all(blockId) as [string, string][]);
+    const files = this.sql('SELECT path, sha256 FROM block_files WHERE block_id = ?').raw().all(blockId) as [string, string][];
+    const targets = this.sql(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`).raw().all(blockId) as [string, string, string][];
+    for (const [name, hashes, sha] of targets) for (const p of targetFilePaths(name, JSON.parse(hashes) as Record<string, string>)) files.push([p, sha]);
+    return files;
   }
 
   /** A block's resolutions, by name. */
@@ -328,20 +343,37 @@ export class Store {
 
   /** The sha256 of one file of a generation (its head first), without reading the others. */
   generationFile(generationId: number, path: string): string | undefined {
-    const row = this.sql(
-      `SELECT f.sha256 FROM generations g JOIN block_files f ON f.block_id = g.head_block_id AND f.path = @path WHERE g.id = @id
-       UNION ALL
-       SELECT f.sha256 FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_files f ON f.block_id = s.block_id AND f.path = @path WHERE g.id = @id
-       LIMIT 1`,
-    ).get({ path, id: generationId }) as { sha256: string } | undefined;
-    return row?.sha256;
+    const body = this.generationBody(generationId);
+    if (!body) return undefined;
+    if (body.headBlockId !== null) {
+      const head = this.sql('SELECT sha256 FROM block_files WHERE block_id = ? AND path = ?').pluck().get(body.headBlockId, path) as string | undefined;
+      if (head !== undefined) return head;
+    }
+    return body.fileSetId === null ? undefined : this.fileSetPath(body.fileSetId, path)[0]?.sha256;
   }
 
   /** The blocks of a file set that hold `path`, with what they hold there (collision checks of a sync). */
   fileSetPath(fileSetId: number, path: string): { blockId: number; role: string | null; sha256: string }[] {
-    return this.sql(
+    const rows = this.sql(
       `SELECT f.block_id AS blockId, b.role, f.sha256 FROM block_files f JOIN file_set_blocks s ON s.block_id = f.block_id AND s.file_set_id = ? JOIN blocks b ON b.id = f.block_id WHERE f.path = ?`,
     ).all(fileSetId, path) as { blockId: number; role: string | null; sha256: string }[];
+    // A target's files: `targets/<name>` and `targets/[dir/]<hash>.<base>` for each signed hash.
+    if (!path.startsWith('targets/')) return rows;
+    const rest = path.slice('targets/'.length);
+    const slash = rest.lastIndexOf('/');
+    const base = rest.slice(slash + 1);
+    const dot = base.indexOf('.');
+    const hashed = dot > 0 && /^[0-9a-f]+$/.test(base.slice(0, dot)) ? { name: rest.slice(0, slash + 1) + base.slice(dot + 1), hash: base.slice(0, dot) } : undefined;
+    const byName = this.sql(
+      `SELECT t.block_id AS blockId, t.role, t.hashes, t.sha256 FROM block_targets t JOIN file_set_blocks s ON s.block_id = t.block_id AND s.file_set_id = ? JOIN blocks b ON b.id = t.block_id AND b.kind = 'targets' WHERE t.name = ?`,
+    );
+    for (const t of byName.all(fileSetId, rest) as { blockId: number; role: string; hashes: string; sha256: string }[]) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
+    if (hashed) {
+      for (const t of byName.all(fileSetId, hashed.name) as { blockId: number; role: string; hashes: string; sha256: string }[]) {
+        if (Object.values(JSON.parse(t.hashes) as Record<string, string>).includes(hashed.hash)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
+      }
+    }
+    return rows;
   }
 
   /** Every file of a generation: path → sha256. */
@@ -420,18 +452,32 @@ export class Store {
   /**
    * Store blobs a sync verified, leased to its run in the same transaction: from then on no
    * prune collects them while the run is running. One transaction for many files (each is a
-   * synced write).
+   * synced write); the new ones are leased by their rowid range (they are consecutive rows: one
+   * writer at a time), the few held already one by one.
    */
   putBlobs(runId: number, blobs: { sha256: string; bytes: Buffer }[]): void {
     if (!blobs.length) return;
     const insertBlob = this.sql('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
     const lease = this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) VALUES (?, ?)');
+    const lastRowid = this.sql('SELECT coalesce(max(rowid), 0) FROM blobs').pluck();
     this.db.transaction(() => {
-      for (const b of blobs) {
-        insertBlob.run(b.sha256, b.bytes.length, b.bytes);
-        lease.run(runId, b.sha256);
-      }
+      const before = lastRowid.get() as number;
+      for (const b of blobs) if (insertBlob.run(b.sha256, b.bytes.length, b.bytes).changes === 0) lease.run(runId, b.sha256);
+      const after = lastRowid.get() as number;
+      if (after > before) this.sql('INSERT INTO sync_run_writes (run_id, first_rowid, last_rowid) VALUES (?, ?, ?)').run(runId, before + 1, after);
     })();
+  }
+
+  /** Which of these blobs the store holds (one query per few hundred). */
+  heldBlobs(shas: Iterable<string>): Set<string> {
+    const list = [...new Set(shas)];
+    const held = new Set<string>();
+    for (let i = 0; i < list.length; i += 500) {
+      const chunk = list.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT sha256 FROM blobs WHERE sha256 IN (${chunk.map(() => '?').join(',')})`).pluck().all(...chunk) as string[];
+      rows.forEach((sha) => held.add(sha));
+    }
+    return held;
   }
 
   /**
@@ -439,8 +485,6 @@ export class Store {
    * means to reference it. False: not held (or just collected), so the run must fetch it.
    */
   leaseBlob(runId: number, sha256: string): boolean {
-    // Most files a sync looks for are not held: a read answers that without starting a write.
-    if (this.sql('SELECT 1 FROM blobs WHERE sha256 = ?').get(sha256) === undefined) return false;
     return this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) SELECT ?, sha256 FROM blobs WHERE sha256 = ?').run(runId, sha256).changes > 0 || this.leased(runId, sha256);
   }
 
@@ -532,6 +576,10 @@ export class Store {
           .lastInsertRowid,
       );
       this.sql('UPDATE repositories SET current_generation_id = ? WHERE id = ?').run(generationId, repositoryId);
+      this.sql('DELETE FROM sync_run_writes WHERE run_id = ?').run(runId);
+      this.sql('DELETE FROM sync_run_blobs WHERE run_id = ?').run(runId);
+      const lease = this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) VALUES (?, ?)');
+      for (const sha of gen.unused) lease.run(runId, sha);
       const problems = { failedRoles: gen.summary.failedRoles ?? [], refusedTargets: gen.summary.refusedTargets ?? [] };
       this.sql(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ?, problems = ? WHERE id = ?`).run(
         createdAt,
@@ -570,7 +618,8 @@ export class Store {
     const insertBlob = this.sql('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
     const insertFile = this.sql('INSERT INTO block_files (block_id, path, sha256) VALUES (?, ?, ?)');
     const insertTarget = this.sql('INSERT INTO block_targets (block_id, name, role, length, hashes, custom, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    for (const f of block.files) {
+    // A targets block's files are its targets' (blockFiles derives them): only the resolutions are stored.
+    for (const f of block.kind === 'targets' ? [] : block.files) {
       if (f.bytes) insertBlob.run(f.sha256, f.bytes.length, f.bytes);
       // A blob that is not held fails the foreign key, and with it the commit: never a dangling file.
       insertFile.run(id, f.path, f.sha256);
@@ -694,20 +743,28 @@ export class Store {
   }
 
   /**
-   * Move an item to a new alert state if it is not in it already. Returns the previous state when
-   * this call made the change (so exactly one caller notifies), undefined otherwise.
+   * Move items to new alert states, each if it is not in it already, in one transaction. Returns,
+   * per item, the previous state when this call made the change (so exactly one caller
+   * notifies), undefined otherwise.
    */
-  transitionAlertState(repository: string, item: string, state: string, event: (from: string | null) => NewEvent | undefined): { from: string | null } | undefined {
+  transitionAlertStates(
+    repository: string,
+    transitions: { item: string; state: string; event: (from: string | null) => NewEvent | undefined }[],
+  ): ({ from: string | null } | undefined)[] {
     const repositoryId = this.requireRepositoryId(repository);
-    return this.db.transaction(() => {
-      const current = this.db.prepare('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?').get(repositoryId, item) as { state: string } | undefined;
-      if (current?.state === state) return undefined;
-      const from = current?.state ?? null;
-      const e = event(from);
-      this.db.prepare('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)').run(repositoryId, item, state, e?.at ?? nowIso());
-      if (e) this.insertEvents(repositoryId, [e]);
-      return { from };
-    }).immediate();
+    const current = this.sql('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?');
+    const set = this.sql('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)');
+    return this.db.transaction(() =>
+      transitions.map(({ item, state, event }) => {
+        const held = current.get(repositoryId, item) as { state: string } | undefined;
+        if (held?.state === state) return undefined;
+        const from = held?.state ?? null;
+        const e = event(from);
+        set.run(repositoryId, item, state, e?.at ?? nowIso());
+        if (e) this.insertEvents(repositoryId, [e]);
+        return { from };
+      }),
+    ).immediate();
   }
 
   /**
@@ -754,18 +811,20 @@ export class Store {
         this.sql('DELETE FROM blocks WHERE id = ?').run(id);
       }
       // Leases of ended runs: what they wrote is either referenced by now or an orphan to collect.
-      const ended = this.sql(`SELECT l.run_id, l.sha256 FROM sync_run_blobs l JOIN sync_runs r ON r.id = l.run_id WHERE r.outcome != 'running'`).raw().all() as [number, string][];
-      const dropLease = this.sql('DELETE FROM sync_run_blobs WHERE run_id = ? AND sha256 = ?');
-      for (const [run, sha] of ended) {
-        candidates.add(sha);
-        dropLease.run(run, sha);
-      }
+      const endedRuns = `SELECT id FROM sync_runs WHERE outcome != 'running'`;
+      for (const sha of this.sql(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).pluck().all() as string[]) candidates.add(sha);
+      const written = `SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${endedRuns})`;
+      for (const sha of this.sql(written).pluck().all() as string[]) candidates.add(sha);
+      this.sql(`DELETE FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).run();
+      this.sql(`DELETE FROM sync_run_writes WHERE run_id IN (${endedRuns})`).run();
+      // Most candidates are targets' files, referenced: the first test usually answers.
       const deleteBlob = this.sql(
         `DELETE FROM blobs WHERE sha256 = @sha
-         AND NOT EXISTS (SELECT 1 FROM block_files WHERE sha256 = @sha)
          AND NOT EXISTS (SELECT 1 FROM block_targets WHERE sha256 = @sha)
+         AND NOT EXISTS (SELECT 1 FROM block_files WHERE sha256 = @sha)
          AND NOT EXISTS (SELECT 1 FROM roots WHERE sha256 = @sha)
-         AND NOT EXISTS (SELECT 1 FROM sync_run_blobs WHERE sha256 = @sha)`,
+         AND NOT EXISTS (SELECT 1 FROM sync_run_blobs WHERE sha256 = @sha)
+         AND NOT EXISTS (SELECT 1 FROM sync_run_writes w WHERE blobs.rowid BETWEEN w.first_rowid AND w.last_rowid)`,
       );
       let collected = 0;
       for (const sha of candidates) collected += deleteBlob.run({ sha }).changes;

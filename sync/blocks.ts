@@ -44,8 +44,11 @@ export function bucketOf(name: string, bits: number): string {
   return `${bits === 0 ? 0 : fnv1a(name) >>> (32 - bits)}/${bits}`;
 }
 
-/** Targets grouped by role and bucket, each group sorted by name (the input order need not be). */
-export function groupTargets<T extends { name: string; role: string }>(targets: T[]): Map<string, { role: string; part: string; targets: T[] }> {
+/**
+ * Targets grouped by role and bucket, each group sorted by name (the input order need not be).
+ * A target with a `part` field gets its bucket written there.
+ */
+export function groupTargets<T extends { name: string; role: string; part?: string }>(targets: T[]): Map<string, { role: string; part: string; targets: T[] }> {
   const byRole = new Map<string, T[]>();
   for (const t of targets) {
     const list = byRole.get(t.role);
@@ -57,25 +60,31 @@ export function groupTargets<T extends { name: string; role: string }>(targets: 
     const bits = bucketBits(list.length);
     for (const t of list) {
       const part = bucketOf(t.name, bits);
+      if ('part' in t) t.part = part;
       const id = `${role}\n${part}`;
       const group = groups.get(id);
       if (group) group.targets.push(t);
       else groups.set(id, { role, part, targets: [t] });
     }
   }
-  for (const g of groups.values()) g.targets.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const g of groups.values()) if (!isSortedByName(g.targets)) g.targets.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return groups;
+}
+
+function isSortedByName(list: { name: string }[]): boolean {
+  for (let i = 1; i < list.length; i++) if (list[i - 1].name > list[i].name) return false;
+  return true;
 }
 
 /** The key of a targets block holding these targets (sorted by name), from their signed information alone. */
 export function targetsBlockKey(role: string, part: string, targets: SignedTarget[]): string {
-  const hash = createHash('sha256').update(`targets\n${role}\n${part}\n`);
+  let text = `targets\n${role}\n${part}\n`;
   for (const t of targets) {
-    hash.update(`${t.name}\0${t.role}\0${t.length}\0`);
-    for (const [algorithm, value] of Object.entries(t.hashes)) hash.update(`${algorithm}=${value};`);
-    hash.update(`\0${t.custom === undefined ? '' : JSON.stringify(t.custom)}\n`);
+    text += `${t.name}\0${t.role}\0${t.length}\0`;
+    for (const algorithm in t.hashes) text += `${algorithm}=${t.hashes[algorithm]};`;
+    text += `\0${t.custom === undefined ? '' : JSON.stringify(t.custom)}\n`;
   }
-  return hash.digest('hex');
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** A targets block: the resolutions, and every file each of them is served at. */
@@ -104,4 +113,11 @@ export function filesBlock(kind: BlockKind, files: NewBlockFile[], role?: string
 /** A file with its bytes, as a block holds it. */
 export function fileOf(path: string, bytes: Buffer): NewBlockFile {
   return { path, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, bytes };
+}
+
+/** Of the blobs a run wrote or leased, those no target of these blocks uses. */
+export function unusedBlobs(touched: Iterable<string>, blocks: Iterable<{ targets?: { sha256: string }[] }>): string[] {
+  const used = new Set<string>();
+  for (const b of blocks) for (const t of b.targets ?? []) used.add(t.sha256);
+  return [...touched].filter((sha) => !used.has(sha));
 }

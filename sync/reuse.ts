@@ -18,7 +18,7 @@
 import type { Metadata, MetaFile, Snapshot, Targets } from '@tufjs/models';
 import { metadataPath, targetFilePaths, unsafeTargetName } from '../lib/layout';
 import { fileSetKey, type GenerationRecord, type NewBlock, type TargetProblem } from '../store/store';
-import { groupTargets, targetsBlock, type SignedTarget } from './blocks';
+import { groupTargets, targetsBlock, unusedBlobs, type SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
 import type { HeldGeneration } from './held';
 import { byName, malformedHashes, printable } from './refusals';
@@ -67,6 +67,7 @@ export function timestampOnly(settled: Settled, held: HeldGeneration, trusted: T
     body: { fileSetId: body.fileSetId },
     fileSetKey: body.fileSetKey,
     roots: [],
+    unused: [],
     versions: { root: g.rootVersion, timestamp: t.version, snapshot: g.snapshotVersion, targets: g.targetsVersion },
     summary: {
       roles: g.summary.roles.map((r) => (r.role === 'timestamp' ? { role: 'timestamp', version: t.version, expires: t.expires } : r)),
@@ -120,6 +121,7 @@ export async function incrementalWalk(input: IncrementalInput): Promise<WalkResu
   if (changed.some((role) => refusedTargets.some((t) => t.role === role))) return undefined;
 
   const blocks: NewBlock[] = [snapshotBlock(trusted.snapshot.signed.version, input.snapshot)];
+  const touched = new Set<string>();
   const newRoles = new Map<string, { version: number; expires: string }>();
   const refused: TargetProblem[] = [];
   if (changed.length) {
@@ -150,6 +152,7 @@ export async function incrementalWalk(input: IncrementalInput): Promise<WalkResu
       groups.flatMap((grp) => grp.targets.map((t) => ({ ...t, part: grp.part }))),
       () => true,
     );
+    files.touched.forEach((sha) => touched.add(sha));
     for (const f of failedFiles) refused.push({ name: printable(f.target.name), role: f.target.role, code: f.error.code, message: f.error.message });
     if (collides(held, layout.fileSetId, new Set(changed), fetched.map((f) => ({ ...f.target, sha256: f.sha256 })))) return undefined;
     for (const grp of groupTargets(fetched.map((f) => ({ ...f.target, sha256: f.sha256 }))).values()) blocks.push(targetsBlock(grp.role, grp.part, grp.targets));
@@ -166,6 +169,7 @@ export async function incrementalWalk(input: IncrementalInput): Promise<WalkResu
     body: { blocks: [...reused, ...blocks] },
     fileSetKey: fileSetKey([...reused.map((b) => b.key), ...blocks.map((b) => b.key)]),
     roots: [],
+    unused: unusedBlobs(touched, blocks),
     versions: { root: g.rootVersion, timestamp: t.version, snapshot: s.version, targets: g.targetsVersion },
     summary: {
       roles: roles.map((r) => {

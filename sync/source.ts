@@ -120,7 +120,10 @@ export class HttpSource implements Source {
             else fail(new SyncError('UPSTREAM_UNREACHABLE', `${where}: the connection closed mid-body`));
           });
           response.on('error', (err) => fail(unreachable(where, err)));
-          response.on('close', () => fail(new SyncError('UPSTREAM_UNREACHABLE', `${where}: the connection closed mid-body`)));
+          // After 'end' as well: only a response that did not end is a failure (no error built for the others).
+          response.on('close', () => {
+            if (!done) fail(new SyncError('UPSTREAM_UNREACHABLE', `${where}: the connection closed mid-body`));
+          });
         });
         request.on('error', (err) => fail(unreachable(where, err)));
       };

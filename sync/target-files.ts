@@ -58,6 +58,10 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, work
 export class TargetFiles {
   private pending = new Map<string, Buffer>();
   private pendingBytes = 0;
+  /** Blobs the store held when fetch() started, among those the targets could reuse. */
+  private storedBlobs = new Set<string>();
+  /** Every blob this run wrote or leased (a generation that does not use one leaves it to prune). */
+  readonly touched = new Set<string>();
 
   constructor(private readonly options: TargetFilesOptions) {}
 
@@ -70,6 +74,8 @@ export class TargetFiles {
   async fetch<T extends WantedTarget>(targets: readonly T[], mayFail: (target: T) => boolean): Promise<{ fetched: Fetched<T>[]; failed: { target: T; error: SyncError }[] }> {
     const fetched: Fetched<T>[] = [];
     const failed: { target: T; error: SyncError }[] = [];
+    // Most files a sync looks for are not held: one query for all tells which might be.
+    this.storedBlobs = this.options.store.heldBlobs(targets.flatMap((t) => [...this.candidates(t)]));
     try {
       await forEachLimited(targets, this.options.concurrency, async (target) => {
         try {
@@ -96,8 +102,9 @@ export class TargetFiles {
     // Bytes held under one of its hashes (maybe only for another repository, or for an older
     // generation): leased first, so that no prune takes them away, then checked against every hash.
     for (const sha of this.candidates(t)) {
-      const bytes = this.pending.get(sha) ?? (store.leaseBlob(runId, sha) ? store.blob(sha) : undefined);
+      const bytes = this.pending.get(sha) ?? (this.storedBlobs.has(sha) && store.leaseBlob(runId, sha) ? store.blob(sha) : undefined);
       if (!bytes) continue;
+      this.touched.add(sha);
       const checked = checkFile(bytes, t);
       if ('sha256' in checked) return checked.sha256;
     }
@@ -130,6 +137,7 @@ export class TargetFiles {
   }
 
   private add(sha256: string, bytes: Buffer): void {
+    this.touched.add(sha256);
     if (this.pending.has(sha256)) return;
     this.pending.set(sha256, bytes);
     this.pendingBytes += bytes.length;

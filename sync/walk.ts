@@ -29,7 +29,7 @@ import * as fs from 'node:fs';
 import { lengthOrHashMismatch } from '../lib/hashes';
 import { metadataPath, targetFilePaths, targetPath, unsafePathReason, unsafeRoleName, unsafeTargetName } from '../lib/layout';
 import { fileSetKey, type BlockRecord, type NewBlock, type NewBlockFile, type NewGeneration, type RoleProblem, type RoleSummary, type Store, type TargetProblem } from '../store/store';
-import { fileOf, filesBlock, groupTargets, targetsBlock, targetsBlockKey, type SignedTarget } from './blocks';
+import { fileOf, filesBlock, groupTargets, targetsBlock, targetsBlockKey, unusedBlobs, type SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
 import type { Downloader } from './fetcher';
 import { HeldGeneration } from './held';
@@ -415,7 +415,7 @@ export function signedTarget(name: string, role: string, info: TargetFile): Sign
     name,
     role,
     length: info.length,
-    hashes: { ...info.hashes },
+    hashes: info.hashes,
     ...(Object.hasOwn(info.unrecognizedFields, 'custom') ? { custom: info.custom } : {}),
   };
 }
@@ -466,8 +466,9 @@ async function fullAssembly(
   const refuse = (name: string, role: string, error: SyncError): void => {
     refused.push({ name: printable(name), role, code: error.code, message: error.message });
   };
-  const candidates: SignedTarget[] = [];
-  for (const [name, firstRole] of [...listedBy].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const candidates: Kept[] = [];
+  for (const name of [...listedBy.keys()].sort()) {
+    const firstRole = listedBy.get(name) ?? 'targets';
     const unsafe = unsafeTargetName(name);
     if (unsafe) {
       refuse(name, firstRole, new SyncError('TARGET_NAME_UNSAFE', `target name "${printable(name)}" is refused: ${unsafe}`, `targets/${printable(name)}`));
@@ -481,15 +482,14 @@ async function fullAssembly(
       refuse(name, role, new SyncError('MALFORMED_METADATA', `target ${name} in ${role}: ${malformed}`, `targets/${name}`));
       continue;
     }
-    candidates.push(signedTarget(name, role, info));
+    candidates.push({ ...signedTarget(name, role, info), part: '' });
   }
 
   // Buckets already held as they are now signed are reused whole; the rest are fetched.
   const groups = [...groupTargets(candidates).values()].map((g) => {
-    const targets: Kept[] = g.targets.map((t) => ({ ...t, part: g.part }));
-    const block = options.shortcuts === false ? undefined : options.store.blockByKey(options.repository.name, targetsBlockKey(g.role, g.part, targets));
-    if (block) for (const t of targets) t.block = block;
-    return { ...g, targets, block };
+    const block = options.shortcuts === false ? undefined : options.store.blockByKey(options.repository.name, targetsBlockKey(g.role, g.part, g.targets));
+    if (block) for (const t of g.targets) t.block = block;
+    return { ...g, block };
   });
   const files = new TargetFiles({ ...options, held, consistentSnapshot: trusted.consistentSnapshot, concurrency: options.downloadConcurrency });
   const wanted = groups.filter((g) => !g.block).flatMap((g) => g.targets);
@@ -617,6 +617,7 @@ async function fullAssembly(
     head: headBlock(timestampBytes),
     body: { blocks },
     fileSetKey: fileSetKey(blocks.map((b) => b.key)),
+    unused: unusedBlobs(files.touched, blocks.filter((b): b is NewBlock => !('id' in b))),
     roots: rootVersions.map((version, i) => ({ version, sha256: rootFiles[i].sha256, expires: parseRoot(rootBytes(roots, version)).signed.expires })),
     versions: { root: newestRoot, timestamp: trusted.timestamp.signed.version, snapshot: trusted.snapshot.signed.version, targets: graph.metadataOf('targets').metadata.signed.version },
     summary: {

@@ -110,7 +110,7 @@ describe('a no-op sync', () => {
     assert.deepEqual(env.upstream.requests.slice(requests), ['2.root.json', 'timestamp.json']);
     assert.deepEqual(delta(rows, rowCounts(env.store)), { generations: 0, blocks: 0, block_files: 0, block_targets: 0, file_sets: 0, file_set_blocks: 0, blobs: 0 });
     const allowed = new Set([
-      'ensureRepository', 'acquireSyncLock', 'heartbeatSyncLock', 'releaseSyncLock', 'startSyncRun', 'finishSyncRun', 'currentGeneration', 'roots', 'blob', 'generationFile',
+      'ensureRepository', 'acquireSyncLock', 'heartbeatSyncLock', 'releaseSyncLock', 'startSyncRun', 'finishSyncRun', 'currentGeneration', 'roots', 'blob', 'generationFile', 'generationBody',
     ]);
     const other = calls.filter((c) => !allowed.has(c.method) && !PRIVATE.has(c.method)).map((c) => c.method);
     assert.deepEqual(other, [], 'nothing else is read or written');
@@ -361,7 +361,11 @@ describe('blobs written before the commit, and prune in another process', () => 
 
     const hasBlob = (bytes: Buffer | string): boolean => store.blob(sha256(bytes)) !== undefined;
     const leasedToARunningSync = (...contents: (Buffer | string)[]): boolean => {
-      const leased = new Set(store.db.prepare(`SELECT l.sha256 FROM sync_run_blobs l JOIN sync_runs r ON r.id = l.run_id WHERE r.outcome = 'running'`).pluck().all() as string[]);
+      const running = `SELECT id FROM sync_runs WHERE outcome = 'running'`;
+      const leased = new Set([
+        ...(store.db.prepare(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${running})`).pluck().all() as string[]),
+        ...(store.db.prepare(`SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${running})`).pluck().all() as string[]),
+      ]);
       return contents.every((c) => leased.has(sha256(c)));
     };
     const waitFor = async (what: string, check: () => boolean): Promise<void> => {
