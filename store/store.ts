@@ -128,7 +128,8 @@ export type NewBlockFile = { path: string; sha256: string; size: number; bytes?:
 
 /**
  * A block a sync built; `key` names its content (sync/blocks.ts), so an identical block is stored
- * once. A `targets` block's files are its targets' files: counted, not stored (they are derived).
+ * once. A `targets` block lists no files: its targets' files follow from their names and hashes
+ * (blockFiles derives them).
  */
 export type NewBlock = { key: string; kind: BlockKind; role?: string; part?: string; files: NewBlockFile[]; targets: TargetRecord[] };
 
@@ -602,7 +603,10 @@ export class Store {
       | BlockRecord
       | undefined;
     if (held) return held;
-    const bytes = block.files.reduce((n, f) => n + f.size, 0);
+    // A targets block serves each target at one path per distinct signed hash and at its plain one.
+    const served = block.kind === 'targets' ? block.targets.map((t) => ({ files: new Set(Object.values(t.hashes)).size + 1, size: t.length })) : block.files.map((f) => ({ files: 1, size: f.size }));
+    const files = served.reduce((n, f) => n + f.files, 0);
+    const bytes = served.reduce((n, f) => n + f.files * f.size, 0);
     const id = Number(
       this.sql('INSERT INTO blocks (repository_id, key, kind, role, part, files, bytes, targets) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
         repositoryId,
@@ -610,7 +614,7 @@ export class Store {
         block.kind,
         block.role ?? null,
         block.part ?? null,
-        block.files.length,
+        files,
         bytes,
         block.targets.length,
       ).lastInsertRowid,
@@ -618,14 +622,13 @@ export class Store {
     const insertBlob = this.sql('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
     const insertFile = this.sql('INSERT INTO block_files (block_id, path, sha256) VALUES (?, ?, ?)');
     const insertTarget = this.sql('INSERT INTO block_targets (block_id, name, role, length, hashes, custom, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    // A targets block's files are its targets' (blockFiles derives them): only the resolutions are stored.
-    for (const f of block.kind === 'targets' ? [] : block.files) {
+    for (const f of block.files) {
       if (f.bytes) insertBlob.run(f.sha256, f.bytes.length, f.bytes);
       // A blob that is not held fails the foreign key, and with it the commit: never a dangling file.
       insertFile.run(id, f.path, f.sha256);
     }
     for (const t of block.targets) insertTarget.run(id, t.name, t.role, t.length, JSON.stringify(t.hashes), t.custom === undefined ? null : JSON.stringify(t.custom), t.sha256);
-    return { id, key: block.key, kind: block.kind, role: block.role ?? null, part: block.part ?? null, files: block.files.length, bytes, targets: block.targets.length };
+    return { id, key: block.key, kind: block.kind, role: block.role ?? null, part: block.part ?? null, files, bytes, targets: block.targets.length };
   }
 
   private insertFileSet(repositoryId: number, blocks: BlockRecord[]): number {

@@ -10,7 +10,6 @@
  * already held before it fetches or reads any of its files.
  */
 import { createHash } from 'node:crypto';
-import { targetFilePaths } from '../lib/layout';
 import { type BlockKind, type NewBlock, type NewBlockFile, type TargetRecord } from '../store/store';
 
 /** A target a role resolves, before its file is known. */
@@ -87,10 +86,8 @@ export function targetsBlockKey(role: string, part: string, targets: SignedTarge
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** A targets block: the resolutions, and every file each of them is served at. */
+/** A targets block: the resolutions (the files each is served at follow from them: store.blockFiles). */
 export function targetsBlock(role: string, part: string, targets: (SignedTarget & { sha256: string })[]): NewBlock {
-  const files: NewBlockFile[] = [];
-  for (const t of targets) for (const p of targetFilePaths(t.name, t.hashes)) files.push({ path: p, sha256: t.sha256, size: t.length });
   const records: TargetRecord[] = targets.map((t) => ({
     name: t.name,
     role: t.role,
@@ -99,7 +96,7 @@ export function targetsBlock(role: string, part: string, targets: (SignedTarget 
     ...(t.custom === undefined ? {} : { custom: t.custom }),
     sha256: t.sha256,
   }));
-  return { key: targetsBlockKey(role, part, targets), kind: 'targets', role, part, files, targets: records };
+  return { key: targetsBlockKey(role, part, targets), kind: 'targets', role, part, files: [], targets: records };
 }
 
 /** A block of files only (metadata, roots, the head, a failed role's carried files), keyed by its paths and their contents. */

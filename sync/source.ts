@@ -37,6 +37,15 @@ export type HttpSourceOptions = {
 const MAX_REDIRECTS = 20;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** Where a request goes, as node:http takes it (no URL parsed per request). */
+type Target = { protocol: string; hostname: string; port: string; path: string; origin: string; href: string };
+
+function targetOf(url: URL): Target {
+  // node:http wants an IPv6 literal without its brackets.
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return { protocol: url.protocol, hostname, port: url.port, path: url.pathname + url.search, origin: url.origin, href: url.href };
+}
+
 /**
  * An upstream over HTTP(S), through node:http with keep-alive connections: a sync asks for
  * thousands of small files a few at a time, and per request this costs a third of what fetch()
@@ -44,7 +53,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
  */
 export class HttpSource implements Source {
   readonly description: string;
-  private readonly base: string;
+  private readonly base: Target;
+  /** The base path without its trailing slash: every request path is `<basePath>/<path>`. */
+  private readonly basePath: string;
   private readonly authorization?: string;
   private readonly agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 
@@ -52,7 +63,8 @@ export class HttpSource implements Source {
     // Credentials never go into a request URL; they are sent as a header instead.
     const { url, authorization } = splitCredentials(upstream);
     this.authorization = authorization;
-    this.base = url.replace(/\/+$/, '');
+    this.base = targetOf(new URL(url));
+    this.basePath = this.base.path.replace(/\/+$/, '');
     this.description = redactUrl(upstream);
   }
 
@@ -61,7 +73,8 @@ export class HttpSource implements Source {
     const unsafe = unsafePathReason(path);
     if (unsafe) return Promise.reject(new SyncError('UNSAFE_PATH', `${this.description}: refusing to request "${path}": ${unsafe}`));
     const where = `${this.description}/${path}`;
-    const url = new URL(`${this.base}/${path.split('/').map(encodeURIComponent).join('/')}`);
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    const url: Target = { ...this.base, path: `${this.basePath}/${encoded}`, href: `${this.base.origin}${this.basePath}/${encoded}` };
     return new Promise<Buffer>((resolve, reject) => {
       let done = false;
       let request: http.ClientRequest | undefined;
@@ -82,24 +95,25 @@ export class HttpSource implements Source {
       if (limits.signal?.aborted) return cancel();
       limits.signal?.addEventListener('abort', cancel, { once: true });
 
-      const send = (target: URL, redirects: number, authorization: string | undefined): void => {
+      const send = (target: Target, redirects: number, authorization: string | undefined): void => {
         const headers: Record<string, string> = { 'user-agent': this.options.userAgent };
         if (authorization) headers.authorization = authorization;
         const client = target.protocol === 'https:' ? https : http;
         const agent = target.protocol === 'https:' ? this.agents['https:'] : this.agents['http:'];
-        request = client.get(target, { agent, headers }, (response) => {
+        const { protocol, hostname, port, path: requestPath } = target;
+        request = client.get({ protocol, hostname, port, path: requestPath, agent, headers }, (response) => {
           const status = response.statusCode ?? 0;
           if (REDIRECTS.has(status) && response.headers.location) {
             response.destroy();
             if (redirects >= MAX_REDIRECTS) return fail(new SyncError('UPSTREAM_UNREACHABLE', `${where}: more than ${MAX_REDIRECTS} redirects`));
             let next: URL;
             try {
-              next = new URL(response.headers.location, target);
+              next = new URL(response.headers.location, target.href);
             } catch {
               return fail(new SyncError('UPSTREAM_UNREACHABLE', `${where}: a redirect to an invalid location`));
             }
             if (next.protocol !== 'http:' && next.protocol !== 'https:') return fail(new SyncError('UPSTREAM_UNREACHABLE', `${where}: a redirect to a ${next.protocol} URL`));
-            return send(next, redirects + 1, next.origin === target.origin ? authorization : undefined);
+            return send(targetOf(next), redirects + 1, next.origin === target.origin ? authorization : undefined);
           }
           if (status !== 200) {
             // Not drained: an error page may be endless.

@@ -348,6 +348,9 @@ export type Resolution =
  * below it, each role visited once, at most `maxRolesPerSearch` roles.
  */
 export function searchTarget(name: string, graph: RoleGraph): Resolution {
+  // The first step without the search's bookkeeping: most names are listed by the top-level role.
+  const top = graph('targets', 'root');
+  if ('metadata' in top && Object.hasOwn(top.metadata.signed.targets, name)) return { kind: 'found', role: 'targets', info: top.metadata.signed.targets[name] };
   let hash: string | undefined;
   const nameHash = (): string => (hash ??= createHash('sha256').update(name).digest('hex'));
   const stack: { role: string; delegator: string }[] = [{ role: 'targets', delegator: 'root' }];

@@ -482,7 +482,7 @@ async function fullAssembly(
       refuse(name, role, new SyncError('MALFORMED_METADATA', `target ${name} in ${role}: ${malformed}`, `targets/${name}`));
       continue;
     }
-    candidates.push({ ...signedTarget(name, role, info), part: '' });
+    candidates.push(Object.assign(signedTarget(name, role, info), { part: '' }));
   }
 
   // Buckets already held as they are now signed are reused whole; the rest are fetched.
