@@ -10,9 +10,10 @@
  * snapshots, 1 KiB targets; flat, or a succinct delegation to 256 hash bins) and served by nginx
  * from disk, so it costs the mirror's process nothing. Every sync is a real `tuf-mirror sync`
  * process (its start-up included, as for a CronJob); its wall time and peak RSS are measured from
- * outside (the RSS through a preload that reports `process.resourceUsage().maxRSS` at exit).
- * Every figure is the median of BENCH_ROUNDS runs (each first sync into an empty data dir; each
- * timestamp-only and one-target change published anew before its run).
+ * outside (the RSS through a preload that reports its VmHWM at exit).
+ * Every figure is the median of BENCH_ROUNDS runs (each first sync into an empty data dir, each
+ * right after a reference run; each timestamp-only and one-target change published anew before
+ * its run).
  *
  * References, all in this run:
  * - first sync: a client that downloads the same files over the same number of connections and
@@ -64,10 +65,17 @@ const ROUNDS = envNumber('BENCH_ROUNDS', 3, { integer: true, min: 1 });
 
 type Run = { seconds: number; rssBytes: number; requests: number };
 
-/** Writes the process's peak RSS to the file named by BENCH_RSS_FILE when it exits. */
+/**
+ * Writes the process's peak RSS to the file named by BENCH_RSS_FILE when it exits: VmHWM, the
+ * high-water mark of its own memory. Not getrusage's maxrss: Linux carries that across exec from
+ * the forked copy of this benchmark, which holds a whole generated repository.
+ */
 const RSS_PRELOAD = `
 const fs = require('node:fs');
-process.on('exit', () => fs.writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS * 1024)));
+process.on('exit', () => {
+  const kib = Number(/^VmHWM:\\s+(\\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
+  fs.writeFileSync(process.env.BENCH_RSS_FILE, String(kib * 1024));
+});
 `;
 
 async function timedNode(name: string, args: string[], work: string, env: Record<string, string> = {}): Promise<{ run: Run; stdout: string }> {
@@ -140,18 +148,19 @@ async function measure(nginx: string, variant: Variant, size: number): Promise<R
     fs.writeFileSync(list, all.join('\n'));
     const clientFile = path.join(work, 'reference-client.js');
     fs.writeFileSync(clientFile, REFERENCE_CLIENT);
-    const references = await rounds(async () => (await timedNode('reference', [clientFile, server.baseUrl, list, String(CONCURRENCY)], work)).run);
-
     let config = '';
     const sync = async (label: string): Promise<Run> => (await timedNode(label, [CLI, 'sync', '--config', config], work)).run;
-    progress(`${variant} N=${size}: first sync`);
-    let round = 0;
-    const first = await rounds(async () => {
-      const dataDir = path.join(work, `data-${round++}`);
-      fs.rmSync(path.join(work, `data-${round - 2}`), { recursive: true, force: true });
-      config = writeConfig(work, dataDir, server.baseUrl, repo.anchor);
-      return sync('first');
-    });
+    // Reference and first sync alternate, so that both see the same share of a busy machine.
+    progress(`${variant} N=${size}: reference client and first sync, alternately`);
+    const references: Run[] = [];
+    const firsts: Run[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      references.push((await timedNode('reference', [clientFile, server.baseUrl, list, String(CONCURRENCY)], work)).run);
+      fs.rmSync(path.join(work, `data-${round - 1}`), { recursive: true, force: true });
+      config = writeConfig(work, path.join(work, `data-${round}`), server.baseUrl, repo.anchor);
+      firsts.push(await sync('first'));
+    }
+    const [reference, first] = [summarize(references), summarize(firsts)];
     progress(`${variant} N=${size}: no-op, timestamp only, one target changed`);
     const noop = await rounds(() => sync('noop'));
     const timestamp = await rounds(() => {
@@ -162,17 +171,22 @@ async function measure(nginx: string, variant: Variant, size: number): Promise<R
       repo.changeOne();
       return sync('changed');
     });
-    return { variant, size, reference: references, first, noop, timestamp, changed };
+    return { variant, size, reference, first, noop, timestamp, changed };
   } finally {
     await stop(server.proc);
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** BENCH_ROUNDS runs, one after another: the median time, the highest RSS, the requests of the last. */
+/** BENCH_ROUNDS runs, one after another. */
 async function rounds(run: () => Promise<Run>): Promise<Run> {
   const runs: Run[] = [];
   for (let i = 0; i < ROUNDS; i++) runs.push(await run());
+  return summarize(runs);
+}
+
+/** The median time, the highest RSS, the requests of the last run. */
+function summarize(runs: Run[]): Run {
   return { seconds: median(runs.map((r) => r.seconds)), rssBytes: Math.max(...runs.map((r) => r.rssBytes)), requests: runs[runs.length - 1].requests };
 }
 
