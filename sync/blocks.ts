@@ -9,7 +9,9 @@
  * plain one, all with the bytes that match every hash), so a run can tell that a block is
  * already held before it fetches or reads any of its files.
  */
+import type { Metadata, TargetFile, Targets } from '@tufjs/models';
 import { createHash } from 'node:crypto';
+import { metadataPath } from '../lib/layout';
 import { type BlockKind, type NewBlock, type NewBlockFile, type TargetRecord } from '../store/store';
 
 /** A target a role resolves, before its file is known. */
@@ -117,4 +119,36 @@ export function unusedBlobs(touched: Iterable<string>, blocks: Iterable<{ target
   const used = new Set<string>();
   for (const b of blocks) for (const t of b.targets ?? []) used.add(t.sha256);
   return [...touched].filter((sha) => !used.has(sha));
+}
+
+/** A name's resolution as the generation records it: the signed information of its TargetFile. */
+export function signedTarget(name: string, role: string, info: TargetFile): SignedTarget {
+  return {
+    name,
+    role,
+    length: info.length,
+    hashes: info.hashes,
+    ...(Object.hasOwn(info.unrecognizedFields, 'custom') ? { custom: info.custom } : {}),
+  };
+}
+
+/** Whether a role's metadata delegates (the `part` of its metadata block: sync/reuse.ts reads it). */
+export function metadataPart(metadata: Metadata<Targets>): 'leaf' | 'delegator' {
+  const d = metadata.signed.delegations;
+  return d && ((d.roles && Object.keys(d.roles).length > 0) || d.succinctRoles) ? 'delegator' : 'leaf';
+}
+
+/** A role's metadata block: its versioned and plain files. */
+export function metadataBlock(role: string, metadata: Metadata<Targets>, bytes: Buffer): NewBlock {
+  const file = fileOf(metadataPath(role, metadata.signed.version), bytes);
+  return filesBlock('metadata', [file, { ...file, path: metadataPath(role) }], role, metadataPart(metadata));
+}
+
+export function snapshotBlock(version: number, bytes: Buffer): NewBlock {
+  const file = fileOf(metadataPath('snapshot', version), bytes);
+  return filesBlock('snapshot', [file, { ...file, path: metadataPath('snapshot') }]);
+}
+
+export function headBlock(timestamp: Buffer): NewBlock {
+  return filesBlock('head', [fileOf(metadataPath('timestamp'), timestamp)]);
 }

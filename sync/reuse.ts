@@ -18,13 +18,13 @@
 import type { Metadata, MetaFile, Snapshot, Targets } from '@tufjs/models';
 import { metadataPath, targetFilePaths, unsafeTargetName } from '../lib/layout';
 import { fileSetKey, type GenerationRecord, type NewBlock, type TargetProblem } from '../store/store';
-import { groupTargets, targetsBlock, unusedBlobs, type SignedTarget } from './blocks';
+import { groupTargets, headBlock, metadataBlock, metadataPart, signedTarget, snapshotBlock, targetsBlock, unusedBlobs, type SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
 import type { HeldGeneration } from './held';
 import { byName, malformedHashes, printable } from './refusals';
 import { TargetFiles } from './target-files';
 import { CLIENT_LIMITS, searchTarget, type Reach, type TrustedSet } from './tuf-client';
-import { headBlock, metadataBlock, metadataPart, signedTarget, snapshotBlock, type WalkOptions, type WalkResult } from './walk';
+import type { WalkOptions, WalkResult } from './walk';
 
 /** Problems a later run finds again, whatever the upstream does, as long as the metadata stays the same. */
 const SETTLED_ROLE_CODES = new Set(['ROLE_NAME_UNSAFE', 'EXPIRED_METADATA']);

@@ -29,7 +29,7 @@ import * as fs from 'node:fs';
 import { lengthOrHashMismatch } from '../lib/hashes';
 import { metadataPath, targetFilePaths, targetPath, unsafePathReason, unsafeRoleName, unsafeTargetName } from '../lib/layout';
 import { fileSetKey, type BlockRecord, type NewBlock, type NewBlockFile, type NewGeneration, type RoleProblem, type RoleSummary, type Store, type TargetProblem } from '../store/store';
-import { fileOf, filesBlock, groupTargets, targetsBlock, targetsBlockKey, unusedBlobs, type SignedTarget } from './blocks';
+import { fileOf, filesBlock, groupTargets, headBlock, metadataBlock, signedTarget, snapshotBlock, targetsBlock, targetsBlockKey, unusedBlobs, type SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
 import type { Downloader } from './fetcher';
 import { HeldGeneration } from './held';
@@ -408,38 +408,6 @@ class DelegationGraph {
 }
 
 // Step 6 and the generation ------------------------------------------------------------------
-
-/** A name's resolution as the generation records it: the signed information of its TargetFile. */
-export function signedTarget(name: string, role: string, info: TargetFile): SignedTarget {
-  return {
-    name,
-    role,
-    length: info.length,
-    hashes: info.hashes,
-    ...(Object.hasOwn(info.unrecognizedFields, 'custom') ? { custom: info.custom } : {}),
-  };
-}
-
-/** Whether a role's metadata delegates (a `part` of its metadata block, which sync/reuse.ts reads). */
-export function metadataPart(metadata: Metadata<Targets>): 'leaf' | 'delegator' {
-  const d = metadata.signed.delegations;
-  return d && ((d.roles && Object.keys(d.roles).length > 0) || d.succinctRoles) ? 'delegator' : 'leaf';
-}
-
-/** A role's metadata block: its versioned and plain files. */
-export function metadataBlock(role: string, metadata: Metadata<Targets>, bytes: Buffer): NewBlock {
-  const file = fileOf(metadataPath(role, metadata.signed.version), bytes);
-  return filesBlock('metadata', [file, { ...file, path: metadataPath(role) }], role, metadataPart(metadata));
-}
-
-export function snapshotBlock(version: number, bytes: Buffer): NewBlock {
-  const file = fileOf(metadataPath('snapshot', version), bytes);
-  return filesBlock('snapshot', [file, { ...file, path: metadataPath('snapshot') }]);
-}
-
-export function headBlock(timestamp: Buffer): NewBlock {
-  return filesBlock('head', [fileOf(metadataPath('timestamp'), timestamp)]);
-}
 
 type Candidate = SignedTarget & { part: string };
 type Kept = Candidate & { sha256?: string; block?: BlockRecord };
