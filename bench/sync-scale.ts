@@ -134,7 +134,7 @@ function writeConfig(work: string, dataDir: string, upstream: string, anchor: st
   return file;
 }
 
-type Row = { variant: Variant; size: number; reference: Run; first: Run; noop: Run; timestamp: Run; changed: Run };
+type Row = { variant: Variant; size: number; reference: Run; first: Run; noop: Run; timestamp: Run; changed: Run; load: number };
 
 async function measure(nginx: string, variant: Variant, size: number): Promise<Row> {
   const work = tempDir(`tuf-mirror-sync-scale-${variant}-${size}-`);
@@ -171,7 +171,7 @@ async function measure(nginx: string, variant: Variant, size: number): Promise<R
       repo.changeOne();
       return sync('changed');
     });
-    return { variant, size, reference, first, noop, timestamp, changed };
+    return { variant, size, reference, first, noop, timestamp, changed, load: os.loadavg()[0] };
   } finally {
     await stop(server.proc);
     fs.rmSync(work, { recursive: true, force: true });
@@ -210,11 +210,11 @@ benchMain(async () => {
 
 function report(rows: Row[], small: Map<Variant, Row>): string {
   const lines = [
-    `sync cost against repository size (${machineLine()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`,
+    `sync cost against repository size (${machineLine()}; load: the 1-minute load average as each row ended)`,
     `  ${CONCURRENCY} connections; 1 KiB targets; nginx upstream on loopback; medians of ${ROUNDS} runs`,
     '',
     table(
-      ['variant', 'N', 'first s', 'ref s', 'first/ref', 'no-op s', 'no-op/no-op@10', 'ts only s', 'ts/no-op', 'changed s', 'changed/no-op', 'changed req', 'RSS first MiB', 'RSS no-op MiB'],
+      ['variant', 'N', 'first s', 'ref s', 'first/ref', 'no-op s', 'no-op/no-op@10', 'ts only s', 'ts/no-op', 'changed s', 'changed/no-op', 'changed req', 'RSS first MiB', 'RSS no-op MiB', 'load'],
       rows.map((r) => {
         const s = small.get(r.variant);
         return [
@@ -232,13 +232,14 @@ function report(rows: Row[], small: Map<Variant, Row>): string {
           String(r.changed.requests),
           mib(r.first.rssBytes),
           mib(Math.max(r.noop.rssBytes, r.timestamp.rssBytes)),
+          fmt(r.load, 2),
         ];
       }),
-      [false, true, true, true, true, true, true, true, true, true, true, true, true, true],
+      [false, true, true, true, true, true, true, true, true, true, true, true, true, true, true],
     ),
     '',
     'goals: first/ref <= 1.5x; no-op/no-op@10 <= 1.5x (flat); changed/no-op <= 2x',
-    small.size ? `no-op@10: ${[...small].map(([v, r]) => `${v} ${fmt(r.noop.seconds, 2)} s`).join(', ')}` : '',
+    small.size ? `no-op@10: ${[...small].map(([v, r]) => `${v} ${fmt(r.noop.seconds, 2)} s (load ${fmt(r.load, 2)})`).join(', ')}` : '',
   ];
   return lines.join('\n') + '\n';
 }
