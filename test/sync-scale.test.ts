@@ -456,13 +456,13 @@ describe('a store written before blocks (schema 4)', () => {
   test('migrates: every generation keeps its files and resolutions, is served, syncs on, and prunes', async () => {
     const dir = tempDir();
     fs.cpSync(FIXTURE, dir, { recursive: true });
-    const raw = new (await import('better-sqlite3')).default(path.join(dir, 'data', 'tuf-mirror.db'), { readonly: true });
+    const raw = new (await import('better-sqlite3')).default(path.join(dir, 'store', 'tuf-mirror.db'), { readonly: true });
     assert.equal(raw.pragma('user_version', { simple: true }), 4);
     raw.close();
 
     const upstream = await startUpstreamServer(path.join(dir, 'upstream-synced'));
     upstreams.push(upstream);
-    const config = testConfig([{ name: 'legacy', upstream: upstream.url, anchor: path.join(dir, 'anchor.root.json') }], { retention: { keptGenerations: 1 } }, path.join(dir, 'data'));
+    const config = testConfig([{ name: 'legacy', upstream: upstream.url, anchor: path.join(dir, 'anchor.root.json') }], { retention: { keptGenerations: 1 } }, path.join(dir, 'store'));
     const store = Store.open(config.dataDir);
     assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     for (const g of manifest.generations) {
