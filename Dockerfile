@@ -3,7 +3,9 @@ FROM node:20-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+COPY patches patches
+# --ignore-scripts skips our postinstall too: apply the dependency patches (patches/) by hand.
+RUN npm ci --ignore-scripts && npm rebuild better-sqlite3 && npx patch-package
 COPY . .
 RUN npm run build && npm prune --omit=dev
 

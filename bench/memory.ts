@@ -21,6 +21,7 @@ import {
   envNumber,
   findExecutable,
   FIXTURE,
+  startNginx,
   fmtRatio,
   freePort,
   groupRss,
@@ -57,33 +58,6 @@ async function sample(read: () => number, during: Promise<unknown> | number): Pr
     values.push(read());
   }
   return values;
-}
-
-function nginxConfig(dir: string, port: number): string {
-  const p = (name: string): string => path.join(dir, name);
-  return `worker_processes auto;
-daemon off;
-pid ${p('nginx.pid')};
-error_log ${p('nginx-error.log')} warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    default_type application/octet-stream;
-    types { application/json json; }
-    client_body_temp_path ${p('client_body')};
-    proxy_temp_path ${p('proxy')};
-    fastcgi_temp_path ${p('fastcgi')};
-    uwsgi_temp_path ${p('uwsgi')};
-    scgi_temp_path ${p('scgi')};
-    server {
-        listen 127.0.0.1:${port};
-        root ${FIXTURE};
-        location / { try_files $uri =404; }
-    }
-}
-`;
 }
 
 async function run(): Promise<void> {
@@ -169,14 +143,7 @@ async function run(): Promise<void> {
   await upstream.close();
 
   // nginx: the same tree from disk, master + workers.
-  const ndir = path.join(work, 'nginx');
-  fs.mkdirSync(ndir);
-  const nport = await freePort();
-  fs.writeFileSync(path.join(ndir, 'nginx.conf'), nginxConfig(ndir, nport));
-  const args = ['-p', ndir, '-e', path.join(ndir, 'nginx-error.log'), '-c', path.join(ndir, 'nginx.conf')];
-  const ngx = launch('nginx', nginx!, args, path.join(ndir, 'nginx.log'));
-  const nbase = `http://127.0.0.1:${nport}`;
-  await waitFor('an answer', ngx, async () => (await request(nbase + FILES[0])).status === 200);
+  const { proc: ngx, baseUrl: nbase } = await startNginx(nginx!, path.join(work, 'nginx'), FIXTURE, FILES[0]);
   await sleep(1000);
   const workers = spawnSync('nproc', { encoding: 'utf8' }).stdout.trim();
   record(`nginx (master + ${workers} workers)`, 'idle', await sample(() => groupRss(ngx.pid), 3000), 'nginxIdle');

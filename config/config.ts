@@ -159,6 +159,11 @@ const configSchema = z.strictObject({
       /** Cap on any one target file; metadata caps come from TUF itself. */
       maxTargetBytes: z.number().int().positive().default(64 * 1024 * 1024),
       /**
+       * Target files downloaded at once. Memory grows with this times the largest target, never
+       * with the repository; a handful keeps one upstream busy without looking like a flood.
+       */
+      downloadConcurrency: z.number().int().min(1).max(64).default(6),
+      /**
        * Delegated roles mirrored at most; a succinct (hash-bin) delegation of more bins is refused
        * whole. Past it, the roles are recorded as not mirrored (TOO_MANY_DELEGATIONS,
        * SUCCINCT_DELEGATION_TOO_LARGE) and the rest commits.

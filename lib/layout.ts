@@ -24,6 +24,11 @@ export function targetPath(target: string, hash?: string): string {
   return slash < 0 ? `targets/${hash}.${target}` : `targets/${target.slice(0, slash)}/${hash}.${target.slice(slash + 1)}`;
 }
 
+/** Every path a target is served at: one named by each signed hash, and the plain one. */
+export function targetFilePaths(target: string, hashes: Record<string, string>): string[] {
+  return [...new Set([...Object.values(hashes).map((h) => targetPath(target, h)), targetPath(target)])];
+}
+
 /**
  * Why `p` is not a plain relative path, or undefined if it is: no leading `/`, no backslash, no drive
  * letter, no control characters, no empty, `.` or `..` segment. What every path written to a
@@ -37,7 +42,8 @@ export function unsafePathReason(p: string): string | undefined {
   if (p.includes('\\')) return 'a backslash';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(p)) return 'a control character';
-  if (p.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'an empty, "." or ".." segment';
+  // An empty, `.` or `..` segment (a regular expression: this runs for every file of a sync).
+  if (/(?:^|\/)\.{0,2}(?:\/|$)/.test(p)) return 'an empty, "." or ".." segment';
   return undefined;
 }
 

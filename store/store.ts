@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { ConsumerReport, Finding } from '../compat/gate';
 import { inSync, objectKey, outputReportSchema, type ClusterReport, type OutputReport } from '../lib/cluster-report';
 import { lengthOrHashMismatch } from '../lib/hashes';
-import { isVersionedPath } from '../lib/layout';
+import { isVersionedPath, targetFilePaths } from '../lib/layout';
 import { ConfigError } from '../config/config';
 import { redactUrl } from '../lib/log';
 import { holderIsGone } from './lock-owner';
@@ -47,8 +47,11 @@ export type GenerationSummary = {
   /** Roles whose metadata the generation serves: top-level, then delegated in search order (failed ones at their last verified version). */
   roles: RoleSummary[];
   rootVersions: number[];
-  /** Target names that resolve (store.resolvedTarget), sorted. */
-  targets: string[];
+  /**
+   * Target names that resolve (store.resolvedTarget), sorted. Read from the generation's
+   * resolutions when first asked for (not stored in the summary: a repository may list many).
+   */
+  readonly targets: string[];
   files: number;
   bytes: number;
   /** Roles already expired when this generation was committed (an import with --allow-expired). */
@@ -60,6 +63,9 @@ export type GenerationSummary = {
   /** Target names refused by that run (absent: none). */
   refusedTargets?: TargetProblem[];
 };
+
+/** The summary as stored: everything but the target names. */
+type StoredSummary = Omit<GenerationSummary, 'targets'>;
 
 export type GenerationRecord = {
   id: number;
@@ -103,12 +109,6 @@ export type EventRecord = {
 };
 export type NewEvent = Omit<EventRecord, 'id' | 'repository' | 'at'> & { at?: string };
 
-/**
- * A bridge's latest decision about its source (bridge/bridge.ts writes it, the watch reads it):
- * `current` / `promoted` nothing to do or done; `pending` a candidate that passed the gate awaits
- * `bridge promote`; `held` the candidate failed the gate; `failed` promotion could not sign or
- * verify; `source-unavailable` the source has no generation that verified in full and is fresh.
- */
 /** The latest report of one object a cluster's refresh-cluster job manages. */
 export type ClusterOutputRecord = {
   cluster: string;
@@ -122,6 +122,12 @@ export type ClusterOutputRecord = {
   inSyncAt: string | null;
 };
 
+/**
+ * A bridge's latest decision about its source (bridge/bridge.ts writes it, the watch reads it):
+ * `current` / `promoted` nothing to do or done; `pending` a candidate that passed the gate awaits
+ * `bridge promote`; `held` the candidate failed the gate; `failed` promotion could not sign or
+ * verify; `source-unavailable` the source has no generation that verified in full and is fresh.
+ */
 export type BridgeOutcome = 'current' | 'promoted' | 'pending' | 'held' | 'failed' | 'source-unavailable';
 export type BridgeDecision = {
   outcome: BridgeOutcome;
@@ -137,18 +143,49 @@ export type BridgeDecision = {
   at: string;
 };
 
-/** One file of a new generation, by its path in the upstream layout. */
-export type NewFile = { path: string; bytes: Buffer };
+/**
+ * What a block holds. `head`: a generation's own timestamp.json. Below it, shared by every
+ * generation with the same content: `roots`, `snapshot`, `metadata` (one role's files),
+ * `targets` (the files and resolutions of the targets one role resolves, one bucket of names),
+ * `carried` (a failed role's last verified files), `resolutions` (added to an older generation
+ * by sync/backfill.ts) and `legacy` (a generation written before blocks, whole).
+ */
+export type BlockKind = 'head' | 'roots' | 'snapshot' | 'metadata' | 'targets' | 'carried' | 'resolutions' | 'legacy';
 
-/** A resolved target of a new generation; its bytes are also one of its files. */
-export type NewResolvedTarget = TargetInfo & { bytes: Buffer };
+/** A block the store holds. */
+export type BlockRecord = { id: number; key: string; kind: BlockKind; role: string | null; part: string | null; files: number; bytes: number; targets: number };
+
+/** A target resolution with the address (sha256) of its checked bytes. */
+export type TargetRecord = TargetInfo & { sha256: string };
+
+/**
+ * A file of a new block. `bytes` for a file not known to be stored (metadata); without them the
+ * blob must be held already, leased to the run (putBlobs, leaseBlob): the commit fails otherwise.
+ */
+export type NewBlockFile = { path: string; sha256: string; size: number; bytes?: Buffer };
+
+/**
+ * A block a sync built; `key` names its content (sync/blocks.ts), so an identical block is stored
+ * once. A `targets` block lists no files: its targets' files follow from their names and hashes
+ * (blockFiles derives them).
+ */
+export type NewBlock = { key: string; kind: BlockKind; role?: string; part?: string; files: NewBlockFile[]; targets: TargetRecord[] };
 
 export type NewGeneration = {
-  files: NewFile[];
-  roots: { version: number; bytes: Buffer; expires: string }[];
+  /** The generation's own files: its timestamp.json. */
+  head: NewBlock;
+  /** Everything below the timestamp: the current file set again, or blocks (held ones reused as they are). */
+  body: { fileSetId: number } | { blocks: (NewBlock | BlockRecord)[] };
+  /** Root versions verified by the run; their files are in a block of the body. */
+  roots: { version: number; sha256: string; expires: string }[];
   versions: { root: number; timestamp: number; snapshot: number; targets: number };
-  summary: Omit<GenerationSummary, 'files' | 'bytes' | 'resolvedTargets'>;
-  resolvedTargets: NewResolvedTarget[];
+  summary: Omit<StoredSummary, 'files' | 'bytes' | 'resolvedTargets'>;
+  /**
+   * Blobs the run wrote or leased that the generation does not use (a file refused after it was
+   * downloaded): the only ones its leases are kept for, so that the next prune looks at them and
+   * not at every file of the run (the others are referenced once this commits).
+   */
+  unused: string[];
 };
 
 export type RunTotals = { requests: number; bytes: number };
@@ -156,6 +193,19 @@ export type RunFailure = { code: string; message: string; role?: string };
 
 /** The files a server should answer with: the current generation plus versioned files it keeps servable. */
 export type ServedSet = { generationId: number; files: Map<string, string> };
+
+/**
+ * The same as blocks, for a server that keeps what it already holds: the current generation's
+ * head and body blocks, and the blocks of the generations before it that the current body does
+ * not hold (their versioned files stay servable).
+ */
+export type ServedLayout = { generationId: number; headBlockId: number | null; fileSetId: number | null; body: number[]; older: number[] };
+
+/** A generation's head block and file set (null: written before blocks, or a legacy one). */
+export type GenerationBody = { generationId: number; headBlockId: number | null; fileSetId: number | null; fileSetKey: string | null; headKey: string | null };
+
+/** Where a generation's files are: its head block and the blocks of its file set. */
+export type GenerationLayout = GenerationBody & { blocks: BlockRecord[] };
 
 type GenerationRow = {
   id: number;
@@ -199,11 +249,20 @@ function ownerOnly(target: string, mode: number): void {
   }
 }
 
+/** A file set's name: the keys of its blocks, whatever their order. */
+export function fileSetKey(blockKeys: Iterable<string>): string {
+  return sha256Hex(Buffer.from([...blockKeys].sort().join('\n')));
+}
+
 /**
  * The only module that writes the database. Everything a generation needs is written in one
  * transaction, so a crash at any instant leaves either the old or the new generation current.
+ * Blobs a sync downloads are written before, as they are verified, each leased to its run: no
+ * prune (in this process or another) collects them until the run has ended.
  */
 export class Store {
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(
     readonly db: Database.Database,
     readonly dataDir: string,
@@ -228,12 +287,22 @@ export class Store {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 10000');
+    // Checkpoint every ~40 MB of WAL rather than 4: a first sync writes its files in a few
+    // checkpoints instead of dozens (each a synced copy into the database file).
+    db.pragma('wal_autocheckpoint = 10000');
     migrate(db);
     return new Store(db, dataDir);
   }
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** A prepared statement, prepared once: several of these run once per file. */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.db.prepare(text)));
+    return statement;
   }
 
   /** The upstream is stored without credentials (they stay in the configuration). */
@@ -252,7 +321,7 @@ export class Store {
   }
 
   private repositoryId(name: string): number | undefined {
-    return (this.db.prepare('SELECT id FROM repositories WHERE name = ?').get(name) as { id: number } | undefined)?.id;
+    return (this.sql('SELECT id FROM repositories WHERE name = ?').get(name) as { id: number } | undefined)?.id;
   }
 
   private requireRepositoryId(name: string): number {
@@ -262,29 +331,119 @@ export class Store {
   }
 
   currentGeneration(repository: string): GenerationRecord | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT g.*, r.name FROM repositories r JOIN generations g ON g.id = r.current_generation_id WHERE r.name = ?`,
-      )
-      .get(repository) as GenerationRow | undefined;
-    return row && toGeneration(row);
+    const row = this.sql(`SELECT g.*, r.name FROM repositories r JOIN generations g ON g.id = r.current_generation_id WHERE r.name = ?`).get(repository) as
+      | GenerationRow
+      | undefined;
+    return row && this.toGeneration(row);
   }
 
   /** Current generation id per repository: a cheap query for readers that poll for switches. */
   currentGenerationIds(): Map<string, number | null> {
-    const rows = this.db.prepare('SELECT name, current_generation_id AS id FROM repositories').all() as { name: string; id: number | null }[];
+    const rows = this.sql('SELECT name, current_generation_id AS id FROM repositories').all() as { name: string; id: number | null }[];
     return new Map(rows.map((r) => [r.name, r.id]));
   }
 
+  // Blocks -------------------------------------------------------------------------------------
+
+  /** A generation's head block and file set, by id and key: one row, whatever it holds. */
+  generationBody(generationId: number): GenerationBody | undefined {
+    return this.sql(
+      `SELECT g.id AS generationId, g.head_block_id AS headBlockId, g.file_set_id AS fileSetId, s.key AS fileSetKey, h.key AS headKey
+       FROM generations g LEFT JOIN file_sets s ON s.id = g.file_set_id LEFT JOIN blocks h ON h.id = g.head_block_id WHERE g.id = ?`,
+    ).get(generationId) as GenerationBody | undefined;
+  }
+
+  /** Where a generation's files are: its blocks (nothing is read from the blocks themselves). */
+  generationLayout(generationId: number): GenerationLayout | undefined {
+    const body = this.generationBody(generationId);
+    if (!body) return undefined;
+    return { ...body, blocks: body.fileSetId === null ? [] : this.fileSetBlocks(body.fileSetId) };
+  }
+
+  private fileSetBlocks(fileSetId: number): BlockRecord[] {
+    return this.sql(
+      `SELECT b.id, b.key, b.kind, b.role, b.part, b.files, b.bytes, b.targets FROM file_set_blocks s JOIN blocks b ON b.id = s.block_id WHERE s.file_set_id = ? ORDER BY b.id`,
+    ).all(fileSetId) as BlockRecord[];
+  }
+
+  /** A block of the repository with this content, if one is held. */
+  blockByKey(repository: string, key: string): BlockRecord | undefined {
+    return this.sql(
+      `SELECT b.id, b.key, b.kind, b.role, b.part, b.files, b.bytes, b.targets FROM blocks b JOIN repositories r ON r.id = b.repository_id WHERE r.name = ? AND b.key = ?`,
+    ).get(repository, key) as BlockRecord | undefined;
+  }
+
+  /** A block's files: path → sha256 (a targets block's are those of its targets, derived from their names and hashes). */
+  blockFiles(blockId: number): [string, string][] {
+    const files = this.sql('SELECT path, sha256 FROM block_files WHERE block_id = ?').raw().all(blockId) as [string, string][];
+    const targets = this.sql(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`).raw().all(blockId) as [string, string, string][];
+    for (const [name, hashes, sha] of targets) for (const p of targetFilePaths(name, JSON.parse(hashes) as Record<string, string>)) files.push([p, sha]);
+    return files;
+  }
+
+  /** A block's resolutions, by name. */
+  blockTargets(blockId: number): TargetRecord[] {
+    return (this.sql('SELECT * FROM block_targets WHERE block_id = ? ORDER BY name').all(blockId) as TargetRow[]).map(toTargetRecord);
+  }
+
+  /** The sha256 of one file of a generation (its head first), without reading the others. */
+  generationFile(generationId: number, path: string): string | undefined {
+    const body = this.generationBody(generationId);
+    if (!body) return undefined;
+    if (body.headBlockId !== null) {
+      const head = this.sql('SELECT sha256 FROM block_files WHERE block_id = ? AND path = ?').pluck().get(body.headBlockId, path) as string | undefined;
+      if (head !== undefined) return head;
+    }
+    return body.fileSetId === null ? undefined : this.fileSetPath(body.fileSetId, path)[0]?.sha256;
+  }
+
+  /** The blocks of a file set that hold `path`, with what they hold there (collision checks of a sync). */
+  fileSetPath(fileSetId: number, path: string): { blockId: number; role: string | null; sha256: string }[] {
+    const rows = this.sql(
+      `SELECT f.block_id AS blockId, b.role, f.sha256 FROM block_files f JOIN file_set_blocks s ON s.block_id = f.block_id AND s.file_set_id = ? JOIN blocks b ON b.id = f.block_id WHERE f.path = ?`,
+    ).all(fileSetId, path) as { blockId: number; role: string | null; sha256: string }[];
+    // A target's files: `targets/<name>` and `targets/[dir/]<hash>.<base>` for each signed hash.
+    if (!path.startsWith('targets/')) return rows;
+    const rest = path.slice('targets/'.length);
+    const slash = rest.lastIndexOf('/');
+    const base = rest.slice(slash + 1);
+    const dot = base.indexOf('.');
+    const hashed = dot > 0 && /^[0-9a-f]+$/.test(base.slice(0, dot)) ? { name: rest.slice(0, slash + 1) + base.slice(dot + 1), hash: base.slice(0, dot) } : undefined;
+    const byName = this.sql(
+      `SELECT t.block_id AS blockId, t.role, t.hashes, t.sha256 FROM block_targets t JOIN file_set_blocks s ON s.block_id = t.block_id AND s.file_set_id = ? JOIN blocks b ON b.id = t.block_id AND b.kind = 'targets' WHERE t.name = ?`,
+    );
+    for (const t of byName.all(fileSetId, rest) as { blockId: number; role: string; hashes: string; sha256: string }[]) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
+    if (hashed) {
+      for (const t of byName.all(fileSetId, hashed.name) as { blockId: number; role: string; hashes: string; sha256: string }[]) {
+        if (Object.values(JSON.parse(t.hashes) as Record<string, string>).includes(hashed.hash)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
+      }
+    }
+    return rows;
+  }
+
+  /** Every file of a generation: path → sha256. */
   generationFiles(generationId: number): Map<string, string> {
-    const rows = this.db.prepare('SELECT path, sha256 FROM generation_files WHERE generation_id = ?').all(generationId) as { path: string; sha256: string }[];
-    return new Map(rows.map((r) => [r.path, r.sha256]));
+    const layout = this.generationLayout(generationId);
+    const files = new Map<string, string>();
+    if (!layout) return files;
+    for (const b of layout.blocks) for (const [p, sha] of this.blockFiles(b.id)) files.set(p, sha);
+    if (layout.headBlockId !== null) for (const [p, sha] of this.blockFiles(layout.headBlockId)) files.set(p, sha);
+    return files;
   }
 
   /** Every target name of a generation that resolves, with its signed info, sorted by name. */
   resolvedTargets(generationId: number): TargetInfo[] {
-    const rows = this.db.prepare('SELECT * FROM generation_targets WHERE generation_id = ? ORDER BY name').all(generationId) as TargetRow[];
+    const rows = this.sql(
+      `SELECT t.* FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id WHERE g.id = ? ORDER BY t.name`,
+    ).all(generationId) as TargetRow[];
     return rows.map(toTargetInfo);
+  }
+
+  /** The names of resolvedTargets, sorted. */
+  targetNames(generationId: number): string[] {
+    return (this.sql(
+      `SELECT t.name FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id WHERE g.id = ? ORDER BY t.name`,
+    ).pluck().all(generationId) as string[]);
   }
 
   /**
@@ -295,7 +454,9 @@ export class Store {
    * stored bytes fail the check (a damaged store).
    */
   resolvedTarget(generationId: number, name: string): ResolvedTarget | undefined {
-    const row = this.db.prepare('SELECT * FROM generation_targets WHERE generation_id = ? AND name = ?').get(generationId, name) as TargetRow | undefined;
+    const row = this.sql(
+      `SELECT t.* FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id AND t.name = ? WHERE g.id = ?`,
+    ).get(name, generationId) as TargetRow | undefined;
     if (!row) return undefined;
     const info = toTargetInfo(row);
     const bytes = this.blob(row.sha256);
@@ -306,64 +467,115 @@ export class Store {
 
   /**
    * Record the resolution of a generation committed before resolutions were recorded (derived
-   * from its own verified metadata, see sync/backfill.ts). Does nothing if it has one already.
+   * from its own verified metadata, see sync/backfill.ts): a block added to its file set, so
+   * every generation sharing that set has it. Does nothing if the generation has one already.
    */
-  recordResolvedTargets(generationId: number, targets: NewResolvedTarget[]): boolean {
+  recordResolvedTargets(generationId: number, targets: TargetRecord[]): boolean {
     return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT summary FROM generations WHERE id = ?').get(generationId) as { summary: string } | undefined;
-      if (!row) return false;
-      const summary = JSON.parse(row.summary) as GenerationSummary;
+      const row = this.db.prepare('SELECT repository_id, file_set_id, summary FROM generations WHERE id = ?').get(generationId) as
+        | { repository_id: number; file_set_id: number | null; summary: string }
+        | undefined;
+      if (!row || row.file_set_id === null) return false;
+      const summary = JSON.parse(row.summary) as StoredSummary;
       if (summary.resolvedTargets !== undefined) return false;
-      this.insertResolvedTargets(generationId, targets);
-      summary.resolvedTargets = targets.length;
-      this.db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify(summary), generationId);
+      const key = `resolutions:${generationId}:${fileSetKey(targets.map((t) => `${t.name}\n${t.sha256}`))}`;
+      // The blobs are held (the generation's files); a missing one fails the foreign key, and the whole.
+      const block = this.insertBlock(row.repository_id, { key, kind: 'resolutions', files: [], targets });
+      this.db.prepare('INSERT OR IGNORE INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)').run(row.file_set_id, block.id);
+      for (const g of this.db.prepare('SELECT id, summary FROM generations WHERE file_set_id = ?').all(row.file_set_id) as { id: number; summary: string }[]) {
+        const s = JSON.parse(g.summary) as StoredSummary;
+        if (s.resolvedTargets === undefined) this.db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify({ ...s, resolvedTargets: targets.length }), g.id);
+      }
       return true;
     }).immediate();
   }
 
-  private insertResolvedTargets(generationId: number, targets: NewResolvedTarget[]): void {
-    const insertBlob = this.db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
-    const insert = this.db.prepare('INSERT INTO generation_targets (generation_id, name, role, length, hashes, custom, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    for (const t of targets) {
-      const sha = sha256Hex(t.bytes);
-      insertBlob.run(sha, t.bytes.length, t.bytes);
-      insert.run(generationId, t.name, t.role, t.length, JSON.stringify(t.hashes), t.custom === undefined ? null : JSON.stringify(t.custom), sha);
-    }
+  blob(sha256: string): Buffer | undefined {
+    return (this.sql('SELECT data FROM blobs WHERE sha256 = ?').get(sha256) as { data: Buffer } | undefined)?.data;
   }
 
-  blob(sha256: string): Buffer | undefined {
-    return (this.db.prepare('SELECT data FROM blobs WHERE sha256 = ?').get(sha256) as { data: Buffer } | undefined)?.data;
+  /**
+   * Store blobs a sync verified, leased to its run in the same transaction: from then on no
+   * prune collects them while the run is running. One transaction for many files (each is a
+   * synced write); the new ones are leased by their rowid range (they are consecutive rows: one
+   * writer at a time), the few held already one by one.
+   */
+  putBlobs(runId: number, blobs: { sha256: string; bytes: Buffer }[]): void {
+    if (!blobs.length) return;
+    const insertBlob = this.sql('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
+    const lease = this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) VALUES (?, ?)');
+    const lastRowid = this.sql('SELECT coalesce(max(rowid), 0) FROM blobs').pluck();
+    this.db.transaction(() => {
+      const before = lastRowid.get() as number;
+      for (const b of blobs) if (insertBlob.run(b.sha256, b.bytes.length, b.bytes).changes === 0) lease.run(runId, b.sha256);
+      const after = lastRowid.get() as number;
+      if (after > before) this.sql('INSERT INTO sync_run_writes (run_id, first_rowid, last_rowid) VALUES (?, ?, ?)').run(runId, before + 1, after);
+    })();
+  }
+
+  /** Which of these blobs the store holds (one query per few hundred). */
+  heldBlobs(shas: Iterable<string>): Set<string> {
+    const list = [...new Set(shas)];
+    const held = new Set<string>();
+    for (let i = 0; i < list.length; i += 500) {
+      const chunk = list.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT sha256 FROM blobs WHERE sha256 IN (${chunk.map(() => '?').join(',')})`).pluck().all(...chunk) as string[];
+      rows.forEach((sha) => held.add(sha));
+    }
+    return held;
+  }
+
+  /**
+   * Lease a blob the store holds already (possibly only for another repository) to a run that
+   * means to reference it. False: not held (or just collected), so the run must fetch it.
+   */
+  leaseBlob(runId: number, sha256: string): boolean {
+    return this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) SELECT ?, sha256 FROM blobs WHERE sha256 = ?').run(runId, sha256).changes > 0 || this.leased(runId, sha256);
+  }
+
+  private leased(runId: number, sha256: string): boolean {
+    return this.sql('SELECT 1 FROM sync_run_blobs l JOIN blobs b ON b.sha256 = l.sha256 WHERE l.run_id = ? AND l.sha256 = ?').get(runId, sha256) !== undefined;
   }
 
   roots(repository: string): RootRecord[] {
-    const rows = this.db
-      .prepare(
-        `SELECT version, sha256, expires, first_seen_at FROM roots WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) ORDER BY version`,
-      )
-      .all(repository) as { version: number; sha256: string; expires: string; first_seen_at: string }[];
+    const rows = this.sql(
+      `SELECT version, sha256, expires, first_seen_at FROM roots WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) ORDER BY version`,
+    ).all(repository) as { version: number; sha256: string; expires: string; first_seen_at: string }[];
     return rows.map((r) => ({ version: r.version, sha256: r.sha256, expires: r.expires, firstSeenAt: r.first_seen_at }));
   }
 
   /**
-   * The current generation, plus the versioned files (N.snapshot.json, targets/<hash>.x, …) of the
-   * `generations - 1` generations before it: a client that read the previous timestamp.json a
-   * moment before a switch still finds every file it names.
+   * Which blocks a server answers from: the current generation's, and those of the
+   * `generations - 1` generations before it that the current body does not hold (a client that
+   * read the previous timestamp.json a moment before a switch still finds every versioned file
+   * it names). Reads block ids only: what the server already holds, it keeps.
    */
-  servedSet(repository: string, generations: number): ServedSet | undefined {
-    const current = this.currentGeneration(repository);
+  servedLayout(repository: string, generations: number): ServedLayout | undefined {
+    const current = this.sql(
+      `SELECT g.id, g.head_block_id AS head, g.file_set_id AS fileSet FROM repositories r JOIN generations g ON g.id = r.current_generation_id WHERE r.name = ?`,
+    ).get(repository) as { id: number; head: number | null; fileSet: number | null } | undefined;
     if (!current) return undefined;
-    const files = this.generationFiles(current.id);
-    const older = this.db
-      .prepare(
-        `SELECT id FROM generations WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND id < ? ORDER BY id DESC LIMIT ?`,
-      )
-      .all(repository, current.id, generations - 1) as { id: number }[];
-    for (const { id } of older) {
-      for (const [p, sha] of this.generationFiles(id)) {
-        if (!files.has(p) && isVersionedPath(p)) files.set(p, sha);
-      }
+    const body = current.fileSet === null ? [] : (this.sql('SELECT block_id FROM file_set_blocks WHERE file_set_id = ? ORDER BY block_id').pluck().all(current.fileSet) as number[]);
+    const older = this.sql(
+      `SELECT DISTINCT s.block_id FROM (SELECT file_set_id FROM generations WHERE repository_id = (SELECT id FROM repositories WHERE name = @repository) AND id < @current ORDER BY id DESC LIMIT @older) o
+       JOIN file_set_blocks s ON s.file_set_id = o.file_set_id
+       WHERE o.file_set_id IS NOT @fileSet AND s.block_id NOT IN (SELECT block_id FROM file_set_blocks WHERE file_set_id IS @fileSet)
+       ORDER BY s.block_id`,
+    ).pluck().all({ repository, current: current.id, older: generations - 1, fileSet: current.fileSet }) as number[];
+    return { generationId: current.id, headBlockId: current.head, fileSetId: current.fileSet, body, older };
+  }
+
+  /** servedLayout as one map of every file served: path → sha256. */
+  servedSet(repository: string, generations: number): ServedSet | undefined {
+    const layout = this.servedLayout(repository, generations);
+    if (!layout) return undefined;
+    const files = new Map<string, string>();
+    for (const id of layout.body) for (const [p, sha] of this.blockFiles(id)) files.set(p, sha);
+    if (layout.headBlockId !== null) for (const [p, sha] of this.blockFiles(layout.headBlockId)) files.set(p, sha);
+    for (const id of layout.older) {
+      for (const [p, sha] of this.blockFiles(id)) if (!files.has(p) && isVersionedPath(p)) files.set(p, sha);
     }
-    return { generationId: current.id, files };
+    return { generationId: layout.generationId, files };
   }
 
   startSyncRun(repository: string, source: string): number {
@@ -385,48 +597,92 @@ export class Store {
 
   /**
    * Write a verified generation and make it current, all in one transaction together with the
-   * end of its sync run. Blobs are content addressed: a file already held is not stored again.
+   * end of its sync run. Blocks and file sets are content addressed: one already held is reused,
+   * not written again; so are blobs. What the generation writes grows with what changed.
    */
   commitGeneration(repository: string, runId: number, gen: NewGeneration, totals: RunTotals): GenerationRecord {
     const repositoryId = this.requireRepositoryId(repository);
-    const insertBlob = this.db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
-    const insertFile = this.db.prepare('INSERT INTO generation_files (generation_id, path, sha256) VALUES (?, ?, ?)');
-    const insertRoot = this.db.prepare(
-      'INSERT OR IGNORE INTO roots (repository_id, version, sha256, expires, first_seen_at) VALUES (?, ?, ?, ?, ?)',
-    );
-    const store = (bytes: Buffer): string => {
-      const sha = sha256Hex(bytes);
-      insertBlob.run(sha, bytes.length, bytes);
-      return sha;
-    };
-
     return this.db.transaction(() => {
       const createdAt = nowIso();
-      const summary: GenerationSummary = {
-        ...gen.summary,
-        files: gen.files.length,
-        bytes: gen.files.reduce((n, f) => n + f.bytes.length, 0),
-        resolvedTargets: gen.resolvedTargets.length,
-      };
+      const head = this.insertBlock(repositoryId, gen.head);
+      const fileSetId = 'fileSetId' in gen.body ? gen.body.fileSetId : this.insertFileSet(repositoryId, gen.body.blocks.map((b) => ('id' in b ? b : this.insertBlock(repositoryId, b))));
+      const counts = this.sql(
+        `SELECT count(*) AS blocks, coalesce(sum(b.files), 0) AS files, coalesce(sum(b.bytes), 0) AS bytes, coalesce(sum(b.targets), 0) AS targets
+         FROM file_set_blocks s JOIN blocks b ON b.id = s.block_id WHERE s.file_set_id = ?`,
+      ).get(fileSetId) as { files: number; bytes: number; targets: number };
+      const insertRoot = this.sql('INSERT OR IGNORE INTO roots (repository_id, version, sha256, expires, first_seen_at) VALUES (?, ?, ?, ?, ?)');
+      for (const r of gen.roots) insertRoot.run(repositoryId, r.version, r.sha256, r.expires, createdAt);
+      const summary: StoredSummary = { ...gen.summary, files: counts.files + head.files, bytes: counts.bytes + head.bytes, resolvedTargets: counts.targets };
       const generationId = Number(
-        this.db
-          .prepare(
-            `INSERT INTO generations (repository_id, created_at, sync_run_id, root_version, timestamp_version, snapshot_version, targets_version, summary)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          )
-          .run(repositoryId, createdAt, runId, gen.versions.root, gen.versions.timestamp, gen.versions.snapshot, gen.versions.targets, JSON.stringify(summary))
+        this.sql(
+          `INSERT INTO generations (repository_id, created_at, sync_run_id, root_version, timestamp_version, snapshot_version, targets_version, summary, file_set_id, head_block_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(repositoryId, createdAt, runId, gen.versions.root, gen.versions.timestamp, gen.versions.snapshot, gen.versions.targets, JSON.stringify(summary), fileSetId, head.id)
           .lastInsertRowid,
       );
-      for (const f of gen.files) insertFile.run(generationId, f.path, store(f.bytes));
-      for (const r of gen.roots) insertRoot.run(repositoryId, r.version, store(r.bytes), r.expires, createdAt);
-      this.insertResolvedTargets(generationId, gen.resolvedTargets);
-      this.db.prepare('UPDATE repositories SET current_generation_id = ? WHERE id = ?').run(generationId, repositoryId);
+      this.sql('UPDATE repositories SET current_generation_id = ? WHERE id = ?').run(generationId, repositoryId);
+      this.sql('DELETE FROM sync_run_writes WHERE run_id = ?').run(runId);
+      this.sql('DELETE FROM sync_run_blobs WHERE run_id = ?').run(runId);
+      const lease = this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) VALUES (?, ?)');
+      for (const sha of gen.unused) lease.run(runId, sha);
       const problems = { failedRoles: gen.summary.failedRoles ?? [], refusedTargets: gen.summary.refusedTargets ?? [] };
-      this.db
-        .prepare(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ?, problems = ? WHERE id = ?`)
-        .run(createdAt, totals.requests, totals.bytes, generationId, problemsJson(problems), runId);
-      return { id: generationId, repository, createdAt, syncRunId: runId, rootVersion: gen.versions.root, timestampVersion: gen.versions.timestamp, snapshotVersion: gen.versions.snapshot, targetsVersion: gen.versions.targets, summary };
+      this.sql(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ?, problems = ? WHERE id = ?`).run(
+        createdAt,
+        totals.requests,
+        totals.bytes,
+        generationId,
+        problemsJson(problems),
+        runId,
+      );
+      return this.record(
+        { id: generationId, repository, createdAt, syncRunId: runId, rootVersion: gen.versions.root, timestampVersion: gen.versions.timestamp, snapshotVersion: gen.versions.snapshot, targetsVersion: gen.versions.targets },
+        summary,
+      );
     }).immediate();
+  }
+
+  /** The block of `repositoryId` with `block.key`: the one held, or this one, written now. */
+  private insertBlock(repositoryId: number, block: NewBlock): BlockRecord {
+    const held = this.sql('SELECT id, key, kind, role, part, files, bytes, targets FROM blocks WHERE repository_id = ? AND key = ?').get(repositoryId, block.key) as
+      | BlockRecord
+      | undefined;
+    if (held) return held;
+    // A targets block serves each target at one path per distinct signed hash and at its plain one.
+    const served = block.kind === 'targets' ? block.targets.map((t) => ({ files: new Set(Object.values(t.hashes)).size + 1, size: t.length })) : block.files.map((f) => ({ files: 1, size: f.size }));
+    const files = served.reduce((n, f) => n + f.files, 0);
+    const bytes = served.reduce((n, f) => n + f.files * f.size, 0);
+    const id = Number(
+      this.sql('INSERT INTO blocks (repository_id, key, kind, role, part, files, bytes, targets) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        repositoryId,
+        block.key,
+        block.kind,
+        block.role ?? null,
+        block.part ?? null,
+        files,
+        bytes,
+        block.targets.length,
+      ).lastInsertRowid,
+    );
+    const insertBlob = this.sql('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
+    const insertFile = this.sql('INSERT INTO block_files (block_id, path, sha256) VALUES (?, ?, ?)');
+    const insertTarget = this.sql('INSERT INTO block_targets (block_id, name, role, length, hashes, custom, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const f of block.files) {
+      if (f.bytes) insertBlob.run(f.sha256, f.bytes.length, f.bytes);
+      // A blob that is not held fails the foreign key, and with it the commit: never a dangling file.
+      insertFile.run(id, f.path, f.sha256);
+    }
+    for (const t of block.targets) insertTarget.run(id, t.name, t.role, t.length, JSON.stringify(t.hashes), t.custom === undefined ? null : JSON.stringify(t.custom), t.sha256);
+    return { id, key: block.key, kind: block.kind, role: block.role ?? null, part: block.part ?? null, files, bytes, targets: block.targets.length };
+  }
+
+  private insertFileSet(repositoryId: number, blocks: BlockRecord[]): number {
+    const key = fileSetKey(blocks.map((b) => b.key));
+    const held = this.sql('SELECT id FROM file_sets WHERE repository_id = ? AND key = ?').get(repositoryId, key) as { id: number } | undefined;
+    if (held) return held.id;
+    const id = Number(this.sql('INSERT INTO file_sets (repository_id, key) VALUES (?, ?)').run(repositoryId, key).lastInsertRowid);
+    const insert = this.sql('INSERT OR IGNORE INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)');
+    for (const b of blocks) insert.run(id, b.id);
+    return id;
   }
 
   lastSyncRun(repository: string, outcomes?: SyncOutcome[]): SyncRunRecord | undefined {
@@ -494,7 +750,7 @@ export class Store {
     const prev = repo.watched
       ? (this.db.prepare(`SELECT g.*, r.name FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE g.id = ?`).get(repo.watched) as GenerationRow | undefined)
       : undefined;
-    return { watchedId: repo.watched, previous: prev && toGeneration(prev), generations: rows.map(toGeneration) };
+    return { watchedId: repo.watched, previous: prev && this.toGeneration(prev), generations: rows.map((r) => this.toGeneration(r)) };
   }
 
   /**
@@ -588,26 +844,38 @@ export class Store {
   }
 
   /**
-   * Move an item to a new alert state if it is not in it already. Returns the previous state when
-   * this call made the change (so exactly one caller notifies), undefined otherwise.
+   * Move items to new alert states, each if it is not in it already, in one transaction. Returns,
+   * per item, the previous state when this call made the change (so exactly one caller
+   * notifies), undefined otherwise.
    */
-  transitionAlertState(repository: string, item: string, state: string, event: (from: string | null) => NewEvent | undefined): { from: string | null } | undefined {
+  transitionAlertStates(
+    repository: string,
+    transitions: { item: string; state: string; event: (from: string | null) => NewEvent | undefined }[],
+  ): ({ from: string | null } | undefined)[] {
     const repositoryId = this.requireRepositoryId(repository);
-    return this.db.transaction(() => {
-      const current = this.db.prepare('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?').get(repositoryId, item) as { state: string } | undefined;
-      if (current?.state === state) return undefined;
-      const from = current?.state ?? null;
-      const e = event(from);
-      this.db.prepare('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)').run(repositoryId, item, state, e?.at ?? nowIso());
-      if (e) this.insertEvents(repositoryId, [e]);
-      return { from };
-    }).immediate();
+    const current = this.sql('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?');
+    const set = this.sql('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)');
+    return this.db.transaction(() =>
+      transitions.map(({ item, state, event }) => {
+        const held = current.get(repositoryId, item) as { state: string } | undefined;
+        if (held?.state === state) return undefined;
+        const from = held?.state ?? null;
+        const e = event(from);
+        set.run(repositoryId, item, state, e?.at ?? nowIso());
+        if (e) this.insertEvents(repositoryId, [e]);
+        return { from };
+      }),
+    ).immediate();
   }
 
   /**
-   * Drop generations beyond the newest `keep` (never the current one) and every blob that no
-   * generation and no root refers to any more. Sync runs keep their history; their link to a
-   * pruned generation is cleared.
+   * Drop generations beyond the newest `keep` (never the current one), the file sets and blocks
+   * only they used, and every blob that nothing refers to any more. A blob leased to a running
+   * sync (in any process) is never collected; those of runs that ended (committed, failed, or
+   * found interrupted) are looked at here and collected unless something refers to them. Only
+   * what a dropped generation or an ended run touched is examined: the cost grows with that,
+   * not with the store. Sync runs keep their history; their link to a pruned generation is
+   * cleared.
    */
   prune(repository: string, keep: number): { generations: number; blobs: number } {
     const repositoryId = this.repositoryId(repository);
@@ -615,26 +883,53 @@ export class Store {
     return this.db.transaction(() => {
       const doomed = this.db
         .prepare(
-          `SELECT id FROM generations WHERE repository_id = ? AND id NOT IN (SELECT id FROM generations WHERE repository_id = ? ORDER BY id DESC LIMIT ?)
+          `SELECT id, file_set_id AS fileSet, head_block_id AS head FROM generations WHERE repository_id = ? AND id NOT IN (SELECT id FROM generations WHERE repository_id = ? ORDER BY id DESC LIMIT ?)
            AND id IS NOT (SELECT current_generation_id FROM repositories WHERE id = ?)`,
         )
-        .all(repositoryId, repositoryId, keep, repositoryId) as { id: number }[];
-      for (const { id } of doomed) {
-        this.db.prepare('UPDATE sync_runs SET generation_id = NULL WHERE generation_id = ?').run(id);
-        this.db.prepare('DELETE FROM generation_files WHERE generation_id = ?').run(id);
-        this.db.prepare('DELETE FROM generation_targets WHERE generation_id = ?').run(id);
-        this.db.prepare('DELETE FROM generations WHERE id = ?').run(id);
+        .all(repositoryId, repositoryId, keep, repositoryId) as { id: number; fileSet: number | null; head: number | null }[];
+      const fileSets = new Set<number>();
+      const blocks = new Set<number>();
+      for (const g of doomed) {
+        this.sql('UPDATE sync_runs SET generation_id = NULL WHERE generation_id = ?').run(g.id);
+        this.sql('DELETE FROM generations WHERE id = ?').run(g.id);
+        if (g.fileSet !== null) fileSets.add(g.fileSet);
+        if (g.head !== null) blocks.add(g.head);
       }
-      const blobs = doomed.length
-        ? this.db
-            .prepare(
-              `DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM generation_files f WHERE f.sha256 = blobs.sha256)
-               AND NOT EXISTS (SELECT 1 FROM generation_targets t WHERE t.sha256 = blobs.sha256)
-               AND NOT EXISTS (SELECT 1 FROM roots r WHERE r.sha256 = blobs.sha256)`,
-            )
-            .run().changes
-        : 0;
-      return { generations: doomed.length, blobs };
+      for (const id of fileSets) {
+        if (this.sql('SELECT 1 FROM generations WHERE file_set_id = ?').get(id)) continue;
+        for (const block of this.sql('SELECT block_id FROM file_set_blocks WHERE file_set_id = ?').pluck().all(id) as number[]) blocks.add(block);
+        this.sql('DELETE FROM file_set_blocks WHERE file_set_id = ?').run(id);
+        this.sql('DELETE FROM file_sets WHERE id = ?').run(id);
+      }
+      const candidates = new Set<string>();
+      for (const id of blocks) {
+        if (this.sql('SELECT 1 FROM file_set_blocks WHERE block_id = ?').get(id) || this.sql('SELECT 1 FROM generations WHERE head_block_id = ?').get(id)) continue;
+        for (const sha of this.sql('SELECT sha256 FROM block_files WHERE block_id = ? UNION SELECT sha256 FROM block_targets WHERE block_id = ?').pluck().all(id, id) as string[]) {
+          candidates.add(sha);
+        }
+        this.sql('DELETE FROM block_files WHERE block_id = ?').run(id);
+        this.sql('DELETE FROM block_targets WHERE block_id = ?').run(id);
+        this.sql('DELETE FROM blocks WHERE id = ?').run(id);
+      }
+      // Leases of ended runs: what they wrote is either referenced by now or an orphan to collect.
+      const endedRuns = `SELECT id FROM sync_runs WHERE outcome != 'running'`;
+      for (const sha of this.sql(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).pluck().all() as string[]) candidates.add(sha);
+      const written = `SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${endedRuns})`;
+      for (const sha of this.sql(written).pluck().all() as string[]) candidates.add(sha);
+      this.sql(`DELETE FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).run();
+      this.sql(`DELETE FROM sync_run_writes WHERE run_id IN (${endedRuns})`).run();
+      // Most candidates are targets' files, referenced: the first test usually answers.
+      const deleteBlob = this.sql(
+        `DELETE FROM blobs WHERE sha256 = @sha
+         AND NOT EXISTS (SELECT 1 FROM block_targets WHERE sha256 = @sha)
+         AND NOT EXISTS (SELECT 1 FROM block_files WHERE sha256 = @sha)
+         AND NOT EXISTS (SELECT 1 FROM roots WHERE sha256 = @sha)
+         AND NOT EXISTS (SELECT 1 FROM sync_run_blobs WHERE sha256 = @sha)
+         AND NOT EXISTS (SELECT 1 FROM sync_run_writes w WHERE blobs.rowid BETWEEN w.first_rowid AND w.last_rowid)`,
+      );
+      let collected = 0;
+      for (const sha of candidates) collected += deleteBlob.run({ sha }).changes;
+      return { generations: doomed.length, blobs: collected };
     }).immediate();
   }
 
@@ -655,20 +950,32 @@ export class Store {
     }
     return problems;
   }
-}
 
-function toGeneration(row: GenerationRow): GenerationRecord {
-  return {
-    id: row.id,
-    repository: row.name,
-    createdAt: row.created_at,
-    syncRunId: row.sync_run_id,
-    rootVersion: row.root_version,
-    timestampVersion: row.timestamp_version,
-    snapshotVersion: row.snapshot_version,
-    targetsVersion: row.targets_version,
-    summary: JSON.parse(row.summary) as GenerationSummary,
-  };
+  private toGeneration(row: GenerationRow): GenerationRecord {
+    return this.record(
+      {
+        id: row.id,
+        repository: row.name,
+        createdAt: row.created_at,
+        syncRunId: row.sync_run_id,
+        rootVersion: row.root_version,
+        timestampVersion: row.timestamp_version,
+        snapshotVersion: row.snapshot_version,
+        targetsVersion: row.targets_version,
+      },
+      JSON.parse(row.summary) as StoredSummary,
+    );
+  }
+
+  /** A generation record whose summary reads its target names from the store when first asked (never in a spread or a log line). */
+  private record(fields: Omit<GenerationRecord, 'summary'>, stored: StoredSummary): GenerationRecord {
+    let names: string[] | undefined;
+    const summary = Object.defineProperty({ ...stored }, 'targets', {
+      get: () => (names ??= this.targetNames(fields.id)),
+      enumerable: false,
+    }) as GenerationSummary;
+    return { ...fields, summary };
+  }
 }
 
 function toRun(row: RunRow): SyncRunRecord {
@@ -691,6 +998,10 @@ function toTargetInfo(row: TargetRow): TargetInfo {
   const info: TargetInfo = { name: row.name, role: row.role, length: row.length, hashes: JSON.parse(row.hashes) as Record<string, string> };
   if (row.custom !== null) info.custom = JSON.parse(row.custom) as Record<string, unknown>;
   return info;
+}
+
+function toTargetRecord(row: TargetRow): TargetRecord {
+  return { ...toTargetInfo(row), sha256: row.sha256 };
 }
 
 /** Problems as stored with a run: null when there are none, so a clean run reads as one. */

@@ -4,13 +4,13 @@ import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
 import { packageVersion } from '../lib/paths';
 import { lockOwner } from '../store/lock-owner';
-import { sha256Hex, type GenerationRecord, type NewGeneration, type RoleSummary, type Store, type SyncProblems } from '../store/store';
+import type { GenerationRecord, NewGeneration, RoleProblem, RoleSummary, Store, SyncProblems, TargetProblem } from '../store/store';
 import { backfillResolvedTargets } from './backfill';
 import { SyncError } from './errors';
 import { Downloader } from './fetcher';
 import { HttpSource, type Source } from './source';
 import { EARLIEST_DATE } from './tuf-client';
-import { walkRepository, type WalkResult } from './walk';
+import { walkRepository, type WalkedGeneration } from './walk';
 
 export type SyncOptions = {
   store: Store;
@@ -26,6 +26,8 @@ export type SyncOptions = {
   lockStaleMs?: number;
   /** Delegated roles mirrored at most (sync.maxDelegatedRoles, default 1024); also caps a succinct delegation's bins. */
   maxDelegatedRoles?: number;
+  /** Target files downloaded at once (sync.downloadConcurrency, default 6). */
+  downloadConcurrency?: number;
   /** Cancels the run (failing it as CANCELLED) when the caller shuts down. */
   signal?: AbortSignal;
   /**
@@ -40,12 +42,13 @@ export type SyncOptions = {
 };
 
 /** The sync settings of a configuration, for every caller that runs a sync. */
-export function configuredSyncOptions(config: Config): Pick<SyncOptions, 'requestTimeoutMs' | 'maxTargetBytes' | 'keptGenerations' | 'maxDelegatedRoles'> {
+export function configuredSyncOptions(config: Config): Pick<SyncOptions, 'requestTimeoutMs' | 'maxTargetBytes' | 'keptGenerations' | 'maxDelegatedRoles' | 'downloadConcurrency'> {
   return {
     requestTimeoutMs: config.sync.requestTimeoutSeconds * 1000,
     maxTargetBytes: config.sync.maxTargetBytes,
     keptGenerations: config.retention.keptGenerations,
     maxDelegatedRoles: config.sync.maxDelegatedRoles,
+    downloadConcurrency: config.sync.downloadConcurrency,
   };
 }
 
@@ -100,6 +103,7 @@ async function runSync(options: SyncOptions): Promise<SyncResult> {
   try {
     return await lockedSync(options, source);
   } finally {
+    if (!options.source) source.close?.();
     clearInterval(heartbeat);
     store.releaseSyncLock(repository.name, LOCK_OWNER);
   }
@@ -118,7 +122,16 @@ async function lockedSync(options: SyncOptions, source: Source): Promise<SyncRes
   // A generation committed before target resolutions were recorded gets them now, from its own
   // verified metadata: the verifier and the watch read targets only through them, even if this
   // run then fails (an air-gapped mirror whose upstream is unreachable).
-  await backfillResolvedTargets(store, repository, log);
+  await backfillResolvedTargets(store, repository, runId, log);
+  const logProblems = (problems: SyncProblems): void => {
+    for (const p of problems.failedRoles) log.warn({ role: p.role, code: p.code, servedVersion: p.servedVersion }, `sync: delegated role not mirrored: ${p.message}`);
+    for (const p of problems.refusedTargets) log.warn({ target: p.name, role: p.role, code: p.code }, `sync: target refused: ${p.message}`);
+  };
+  const unchanged = (current: GenerationRecord, problems: SyncProblems): SyncResult => {
+    store.finishSyncRun(runId, 'unchanged', totals(), undefined, problems);
+    log.info({ generation: current.id, ...totals() }, 'sync: upstream unchanged');
+    return { outcome: 'unchanged', runId, generation: current, ...totals() };
+  };
   try {
     // A source that must be read or checked as a whole (an import archive) does it here, so
     // that its failures are the run's, not those of the first file asked for.
@@ -130,21 +143,27 @@ async function lockedSync(options: SyncOptions, source: Source): Promise<SyncRes
       referenceTime: options.allowExpiredMetadata ? EARLIEST_DATE : new Date(),
       maxTargetBytes: options.maxTargetBytes ?? 64 * 1024 * 1024,
       maxDelegatedRoles: options.maxDelegatedRoles ?? 1024,
+      runId,
+      downloadConcurrency: options.downloadConcurrency ?? 6,
+      // What the held generation proved was judged by the clock: an import that relaxes expiry proves everything anew.
+      shortcuts: !options.allowExpiredMetadata,
     });
-    const next: NewGeneration = { ...walked, summary: { ...walked.summary, ...expiredAccepted(options, walked.summary.roles) } };
-    const problems: SyncProblems = { failedRoles: next.summary.failedRoles ?? [], refusedTargets: next.summary.refusedTargets ?? [] };
-    for (const p of problems.failedRoles) log.warn({ role: p.role, code: p.code, servedVersion: p.servedVersion }, `sync: delegated role not mirrored: ${p.message}`);
-    for (const p of problems.refusedTargets) log.warn({ target: p.name, role: p.role, code: p.code }, `sync: target refused: ${p.message}`);
     const current = store.currentGeneration(repository.name);
-    if (current && sameGeneration(store, current, next)) {
-      store.finishSyncRun(runId, 'unchanged', totals(), undefined, problems);
-      log.info({ generation: current.id, ...totals() }, 'sync: upstream unchanged');
-      return { outcome: 'unchanged', runId, generation: current, ...totals() };
+    if (walked.kind === 'unchanged') {
+      if (!current) throw new SyncError('INTERNAL', 'the walk found the held timestamp, but nothing is held');
+      // What the held generation could not mirror, it still cannot: the same problems, found again.
+      logProblems(problemsOf(current.summary));
+      return unchanged(current, problemsOf(current.summary));
     }
-    const generation = store.commitGeneration(repository.name, runId, next, totals());
-    log.info({ generation: generation.id, roles: generation.summary.roles, ...totals() }, 'sync: new generation');
+    const { kind: _walked, fileSetKey: _key, ...generation } = walked;
+    const next: NewGeneration = { ...generation, summary: { ...walked.summary, ...expiredAccepted(options, walked.summary.roles) } };
+    const problems = problemsOf(next.summary);
+    logProblems(problems);
+    if (current && sameGeneration(store, current, walked)) return unchanged(current, problems);
+    const committed = store.commitGeneration(repository.name, runId, next, totals());
+    log.info({ generation: committed.id, roles: committed.summary.roles, ...totals() }, 'sync: new generation');
     store.prune(repository.name, options.keptGenerations ?? 100);
-    return { outcome: 'updated', runId, generation, ...totals() };
+    return { outcome: 'updated', runId, generation: committed, ...totals() };
   } catch (err) {
     const error = err instanceof SyncError ? err : new SyncError('INTERNAL', err instanceof Error ? err.message : String(err), undefined, { cause: err });
     store.finishSyncRun(runId, 'failed', totals(), { code: error.code, message: error.message, role: error.role });
@@ -173,14 +192,18 @@ function expiredAccepted(options: SyncOptions, roles: RoleSummary[]): { expiredM
   return expired.length ? { expiredMetadataAccepted: expired } : {};
 }
 
-/** Nothing new: the same files, the same resolutions, the same problems. */
-function sameGeneration(store: Store, current: GenerationRecord, next: WalkResult): boolean {
-  const held = store.generationFiles(current.id);
-  if (held.size !== next.files.length || !next.files.every((f) => held.get(f.path) === sha256Hex(f.bytes))) return false;
+function problemsOf(summary: { failedRoles?: RoleProblem[]; refusedTargets?: TargetProblem[] }): SyncProblems {
+  return { failedRoles: summary.failedRoles ?? [], refusedTargets: summary.refusedTargets ?? [] };
+}
+
+/**
+ * Nothing new: the same timestamp.json over the same file set (blocks are named by their files
+ * and resolutions, so equal names are equal contents), and the same problems.
+ */
+function sameGeneration(store: Store, current: GenerationRecord, next: WalkedGeneration): boolean {
   if (current.summary.resolvedTargets === undefined) return false;
-  const resolved = (targets: { name: string; role: string; length: number; hashes: Record<string, string>; custom?: unknown }[]) =>
-    JSON.stringify(targets.map(({ name, role, length, hashes, custom }) => [name, role, length, hashes, custom ?? null]));
-  if (resolved(store.resolvedTargets(current.id)) !== resolved(next.resolvedTargets)) return false;
+  const body = store.generationBody(current.id);
+  if (!body || body.fileSetKey !== next.fileSetKey || body.headKey !== next.head.key) return false;
   const problems = (s: { failedRoles?: unknown; refusedTargets?: unknown }) => JSON.stringify([s.failedRoles ?? [], s.refusedTargets ?? []]);
   return problems(current.summary) === problems(next.summary);
 }

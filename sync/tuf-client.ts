@@ -11,12 +11,14 @@
  * What this module relies on from @tufjs/models (4.1.1, pinned exactly in package.json; tuf-js,
  * the reference client the tests compare with, is pinned at 5.0.1 for the same reason):
  * Metadata.fromJSON and verifyDelegate, Signed.isExpired, MetaFile.verify, Delegations.roles in
- * insertion order with rolesForTarget (minimatch per path segment, path_hash_prefixes), and
- * SuccinctRoles' bin naming. test/tuf-client.test.ts fails loudly if an upgrade changes any of
+ * insertion order with DelegatedRole.isDelegatedPath (minimatch per path segment; path hash
+ * prefixes are matched here the same way, hashing a name once per search) and rolesForTarget
+ * for succinct delegations, and SuccinctRoles' bin naming. test/tuf-client.test.ts fails loudly if an upgrade changes any of
  * it, and compares every resolution with tuf-js's Updater on nested, terminating, hash-prefixed
  * and succinct delegations.
  */
 import { Metadata, MetadataKind, type MetaFile, type Root, type Snapshot, type TargetFile, type Targets, type Timestamp } from '@tufjs/models';
+import { createHash } from 'node:crypto';
 import { SyncError, type SyncErrorCode } from './errors';
 
 /** The defaults of tuf-js, python-tuf and go-tuf alike. */
@@ -157,6 +159,14 @@ export class TrustedSet {
 
   get snapshot(): Metadata<Snapshot> {
     if (!this.currentSnapshot) throw new SyncError('INTERNAL', 'no trusted snapshot yet', 'snapshot');
+    return this.currentSnapshot;
+  }
+
+  /**
+   * The snapshot trusted so far, if any: before updateSnapshot, the held one that useHeldSnapshot
+   * found still signed by the current root (what a new snapshot replaces); after, the new one.
+   */
+  get heldSnapshot(): Metadata<Snapshot> | undefined {
     return this.currentSnapshot;
   }
 
@@ -338,6 +348,11 @@ export type Resolution =
  * below it, each role visited once, at most `maxRolesPerSearch` roles.
  */
 export function searchTarget(name: string, graph: RoleGraph): Resolution {
+  // The first step without the search's bookkeeping: most names are listed by the top-level role.
+  const top = graph('targets', 'root');
+  if ('metadata' in top && Object.hasOwn(top.metadata.signed.targets, name)) return { kind: 'found', role: 'targets', info: top.metadata.signed.targets[name] };
+  let hash: string | undefined;
+  const nameHash = (): string => (hash ??= createHash('sha256').update(name).digest('hex'));
   const stack: { role: string; delegator: string }[] = [{ role: 'targets', delegator: 'root' }];
   const visited = new Set<string>();
   while (visited.size <= CLIENT_LIMITS.maxRolesPerSearch && stack.length > 0) {
@@ -350,7 +365,7 @@ export function searchTarget(name: string, graph: RoleGraph): Resolution {
     if (Object.hasOwn(targets, name)) return { kind: 'found', role: next.role, info: targets[name] };
     visited.add(next.role);
     const children: { role: string; delegator: string }[] = [];
-    for (const { role, terminating } of reach.metadata.signed.delegations?.rolesForTarget(name) ?? []) {
+    for (const { role, terminating } of delegationsFor(reach.metadata, name, nameHash)) {
       children.push({ role, delegator: next.role });
       if (terminating) {
         stack.length = 0;
@@ -360,4 +375,22 @@ export function searchTarget(name: string, graph: RoleGraph): Resolution {
     stack.push(...children.reverse());
   }
   return { kind: 'absent' };
+}
+
+/**
+ * The delegations of a role that a target name falls under, in delegation order: what
+ * Delegations.rolesForTarget yields, but with the name's sha256 computed once per search rather
+ * than once per hash-prefixed role (a hash-bin layout of thousands of roles would otherwise hash
+ * every name thousands of times). Paths match as @tufjs/models matches them.
+ */
+function delegationsFor(md: Metadata<Targets>, name: string, nameHash: () => string): { role: string; terminating: boolean }[] {
+  const delegations = md.signed.delegations;
+  if (!delegations?.roles) return [...(delegations?.rolesForTarget(name) ?? [])];
+  const out: { role: string; terminating: boolean }[] = [];
+  for (const role of Object.values(delegations.roles)) {
+    const prefixes = role.pathHashPrefixes;
+    const matches = role.paths ? role.isDelegatedPath(name) : prefixes ? prefixes.some((p) => nameHash().startsWith(p)) : false;
+    if (matches) out.push({ role: role.name, terminating: role.terminating });
+  }
+  return out;
 }

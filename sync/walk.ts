@@ -15,16 +15,27 @@
  * run commits the rest, keeps serving that role's last verified files, and records it. So does a
  * target name that is unsafe, malformed or collides, and a delegated role's target whose file fails.
  *
+ * What the held generation already proves is not proved again (sync/reuse.ts): a timestamp that
+ * is the held one ends the run after step 2; a new timestamp naming the held snapshot reuses
+ * everything below it; a new snapshot that changed only hash-bin leaves walks only those bins.
+ * Anything else walks every step, reusing held files (and whole held blocks) that match what is
+ * signed now, and downloading the rest in parallel.
+ *
  * Nothing is downloaded that the metadata verified so far does not name, and no name becomes a
  * path before it is checked (lib/layout.ts).
  */
-import type { Metadata, Root, TargetFile, Targets } from '@tufjs/models';
+import type { Metadata, Root, Snapshot, TargetFile, Targets } from '@tufjs/models';
 import * as fs from 'node:fs';
 import { lengthOrHashMismatch } from '../lib/hashes';
-import { metadataPath, targetPath, unsafePathReason, unsafeRoleName, unsafeTargetName } from '../lib/layout';
-import type { GenerationRecord, NewFile, NewGeneration, NewResolvedTarget, RoleProblem, RoleSummary, Store, TargetProblem } from '../store/store';
+import { metadataPath, targetFilePaths, targetPath, unsafePathReason, unsafeRoleName, unsafeTargetName } from '../lib/layout';
+import { fileSetKey, type BlockRecord, type NewBlock, type NewBlockFile, type NewGeneration, type RoleProblem, type RoleSummary, type Store, type TargetProblem } from '../store/store';
+import { fileOf, filesBlock, groupTargets, headBlock, metadataBlock, signedTarget, snapshotBlock, targetsBlock, targetsBlockKey, unusedBlobs, type SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
 import type { Downloader } from './fetcher';
+import { HeldGeneration } from './held';
+import { byName, malformedHashes, printable } from './refusals';
+import { incrementalWalk, settledGeneration, timestampOnly } from './reuse';
+import { TargetFiles } from './target-files';
 import { CLIENT_LIMITS, delegatedRoles, parseRoot, parseTargets, searchTarget, TrustedSet, type Reach } from './tuf-client';
 
 export type WalkOptions = {
@@ -35,43 +46,54 @@ export type WalkOptions = {
   referenceTime: Date;
   maxTargetBytes: number;
   maxDelegatedRoles: number;
+  /** The run that blobs written before the commit are leased to. */
+  runId: number;
+  /** Files downloaded at once (sync.downloadConcurrency). */
+  downloadConcurrency: number;
+  /**
+   * Let what the held generation proves stand (default true). False walks every step, resolves
+   * every name again and checks every target file against its hashes (no held block is taken
+   * whole): deriving an old generation's resolutions (sync/backfill.ts), and imports with
+   * --allow-expired, whose relaxed expiry the held generation was not judged by.
+   */
+  shortcuts?: boolean;
 };
 
-export type WalkResult = Omit<NewGeneration, 'summary'> & {
+/** A verified generation, not yet committed. */
+export type WalkedGeneration = Omit<NewGeneration, 'summary'> & {
   summary: Omit<NewGeneration['summary'], 'expiredMetadataAccepted'>;
+  /** The name of the file set of its body (sync.ts compares it with the held one's). */
+  fileSetKey: string;
 };
 
-type Held = {
-  generation?: GenerationRecord;
-  files: Map<string, string>;
-  file(path: string): Buffer | undefined;
-};
-
-function heldState(store: Store, repository: string): Held {
-  const generation = store.currentGeneration(repository);
-  const files = generation ? store.generationFiles(generation.id) : new Map<string, string>();
-  return {
-    generation,
-    files,
-    file: (p) => {
-      const sha = files.get(p);
-      return sha === undefined ? undefined : store.blob(sha);
-    },
-  };
-}
+export type WalkResult =
+  /** The upstream's timestamp is the one held, nothing held went stale: nothing else was read. */
+  | { kind: 'unchanged' }
+  | ({ kind: 'walked' } & WalkedGeneration);
 
 /** Run every step; throws a SyncError when the run fails as a whole. */
 export async function walkRepository(options: WalkOptions): Promise<WalkResult> {
-  const held = heldState(options.store, options.repository.name);
+  const held = new HeldGeneration(options.store, options.repository.name);
   const { trusted, roots } = await updateRoots(options);
   const timestamp = await updateTimestamp(options, trusted, held);
-  // #18: a timestamp byte-identical to the held one could end the run here as unchanged.
+  const settled = options.shortcuts === false ? undefined : settledGeneration(held, trusted, options);
+  // The timestamp held, byte for byte, under the same root: nothing below it can have changed,
+  // and nothing held has expired since. Nothing else is loaded, parsed or verified.
+  if (settled && held.timestamp?.equals(timestamp)) return { kind: 'unchanged' };
   const snapshot = await updateSnapshot(options, trusted, held);
-  const graph = new DelegationGraph(options, trusted, held);
+  if (settled && snapshot.held) {
+    const reused = timestampOnly(settled, held, trusted, timestamp);
+    if (reused) return reused;
+  }
+  const fetchedRoles = new Map<string, Buffer>();
+  if (settled && snapshot.previous && !snapshot.held) {
+    const walked = await incrementalWalk({ options, held, settled, trusted, timestamp, snapshot: snapshot.bytes, previous: snapshot.previous, fetchedRoles });
+    if (walked) return walked;
+  }
+  const graph = new DelegationGraph(options, trusted, held, fetchedRoles);
   await graph.loadTopLevelTargets();
   await graph.walk();
-  const targets = await resolveAndFetchTargets(options, trusted, graph, held);
-  return assemble(trusted, held, roots, timestamp, snapshot, graph, targets);
+  return fullAssembly(options, trusted, held, roots, timestamp, snapshot.bytes, graph);
 }
 
 // Step 1 ------------------------------------------------------------------------------------
@@ -132,22 +154,27 @@ async function updateRoots(options: WalkOptions): Promise<{ trusted: TrustedSet;
 
 // Steps 2 and 3 -----------------------------------------------------------------------------
 
-async function updateTimestamp(options: WalkOptions, trusted: TrustedSet, held: Held): Promise<Buffer> {
-  const heldBytes = held.file(metadataPath('timestamp'));
+async function updateTimestamp(options: WalkOptions, trusted: TrustedSet, held: HeldGeneration): Promise<Buffer> {
+  const heldBytes = held.timestamp;
   if (heldBytes) trusted.useHeldTimestamp(heldBytes);
   const bytes = await options.downloader.get(metadataPath('timestamp'), CLIENT_LIMITS.timestampMaxBytes, 'timestamp');
   const outcome = trusted.updateTimestamp(bytes);
   return outcome === 'same-version' && heldBytes ? heldBytes : bytes;
 }
 
-async function updateSnapshot(options: WalkOptions, trusted: TrustedSet, held: Held): Promise<Buffer> {
+/**
+ * The final snapshot's bytes. `held`: they are the held ones (the timestamp still names them);
+ * `previous`: the held snapshot a new one replaced (what it said of each role).
+ */
+async function updateSnapshot(options: WalkOptions, trusted: TrustedSet, held: HeldGeneration): Promise<{ bytes: Buffer; held: boolean; previous?: Metadata<Snapshot> }> {
   const heldBytes = held.file(metadataPath('snapshot'));
-  if (heldBytes && trusted.useHeldSnapshot(heldBytes)) return heldBytes;
+  if (heldBytes && trusted.useHeldSnapshot(heldBytes)) return { bytes: heldBytes, held: true };
+  const previous = heldBytes ? trusted.heldSnapshot : undefined;
   const meta = trusted.timestamp.signed.snapshotMeta;
   const path = trusted.consistentSnapshot ? metadataPath('snapshot', meta.version) : metadataPath('snapshot');
   const bytes = await options.downloader.get(path, meta.length ?? CLIENT_LIMITS.snapshotMaxBytes, 'snapshot');
   trusted.updateSnapshot(bytes);
-  return bytes;
+  return { bytes, held: false, previous };
 }
 
 // Steps 4 and 5 -----------------------------------------------------------------------------
@@ -173,17 +200,21 @@ type Delegator = { name: string; metadata: Metadata<Root> | Metadata<Targets> };
  * Every targets role reachable from the top-level one, each checked as delegated by each role
  * that delegates to it (a role delegated twice may verify under one delegator's keys and not the
  * other's: a client's search then succeeds through one and fails through the other, and so must
- * the mirror's). Roles are loaded once, in the preorder a client searches them.
+ * the mirror's). Roles are loaded once, in the preorder a client searches them; the files of the
+ * next few siblings are downloaded meanwhile.
  */
 class DelegationGraph {
   readonly nodes = new Map<string, RoleNode>();
   /** Roles that verified, in search order (the top-level targets first). */
   readonly order: string[] = [];
+  private readonly prefetched = new Map<string, Promise<{ bytes: Buffer } | { error: unknown }>>();
 
   constructor(
     private readonly options: WalkOptions,
     private readonly trusted: TrustedSet,
-    private readonly held: Held,
+    private readonly held: HeldGeneration,
+    /** Role files a shortcut already downloaded this run (not asked for twice). */
+    private readonly fetchedRoles: Map<string, Buffer>,
   ) {}
 
   /** Step 4: the top-level targets role must verify, else the run fails. */
@@ -216,7 +247,11 @@ class DelegationGraph {
       parentNode.delegationsRefused = listed.refused;
       return;
     }
-    for (const child of listed.roles) {
+    for (let i = 0; i < listed.roles.length; i++) {
+      const child = listed.roles[i];
+      // The next siblings within the cap: download them while this one is checked.
+      const ahead = Math.min(listed.roles.length, i + this.options.downloadConcurrency, i + this.options.maxDelegatedRoles - this.attempted);
+      for (let j = i; j < ahead; j++) this.prefetch(listed.roles[j]);
       let node = this.nodes.get(child);
       if (!node) {
         if (this.attempted >= this.options.maxDelegatedRoles) {
@@ -240,6 +275,62 @@ class DelegationGraph {
     }
   }
 
+  private heldVersions?: Map<string, number>;
+
+  /** The version of a role the held generation serves. */
+  private heldVersion(role: string): number | undefined {
+    this.heldVersions ??= new Map(this.held.generation?.summary.roles.map((r) => [r.role, r.version]));
+    return this.heldVersions.get(role);
+  }
+
+  /** The version the snapshot names for a role (undefined: not listed). */
+  private namedVersion(role: string): number | undefined {
+    return this.trusted.snapshot.signed.meta[`${role}.json`]?.version;
+  }
+
+  /** Where a role's file comes from when the held copy is not the version the snapshot names. */
+  private source(role: string): { path: string; maxBytes: number } | undefined {
+    let meta;
+    try {
+      meta = this.trusted.metaOf(role);
+    } catch {
+      return undefined;
+    }
+    const path = this.trusted.consistentSnapshot ? metadataPath(role, meta.version) : metadataPath(role);
+    return { path, maxBytes: meta.length ?? CLIENT_LIMITS.targetsMaxBytes };
+  }
+
+  /** Start downloading a role's file if it will be needed: not loaded, not held at the version named, a safe name. */
+  private prefetch(role: string): void {
+    if (this.nodes.has(role) || this.prefetched.has(role) || this.fetchedRoles.has(role) || unsafeRoleName(role)) return;
+    const source = this.source(role);
+    if (!source) return;
+    if (this.heldVersion(role) === this.namedVersion(role)) return;
+    this.prefetched.set(
+      role,
+      this.options.downloader.get(source.path, source.maxBytes, role).then(
+        (bytes) => ({ bytes }),
+        (error: unknown) => ({ error }),
+      ),
+    );
+  }
+
+  private async download(role: string): Promise<Buffer> {
+    const fetched = this.fetchedRoles.get(role);
+    if (fetched) return fetched;
+    const prefetched = this.prefetched.get(role);
+    if (prefetched) {
+      const outcome = await prefetched;
+      if ('error' in outcome) throw outcome.error;
+      return outcome.bytes;
+    }
+    const source = this.source(role);
+    // Not listed: metaOf says so, with its code.
+    if (!source) this.trusted.metaOf(role);
+    if (!source) throw new SyncError('INTERNAL', `no snapshot entry for ${role}`, role);
+    return this.options.downloader.get(source.path, source.maxBytes, role);
+  }
+
   /**
    * A role's metadata as `delegator` sees it. The copy held from the last run is used when it
    * passes every check (the snapshot still names its version); otherwise it is downloaded.
@@ -252,7 +343,8 @@ class DelegationGraph {
       node.failure = new SyncError('ROLE_NAME_UNSAFE', `role name "${printable(role)}" is refused: ${unsafe}`, role);
       return node;
     }
-    const heldBytes = this.held.file(metadataPath(role));
+    // The held copy, unless the snapshot names another version (then it is not even read).
+    const heldBytes = this.heldVersion(role) === this.namedVersion(role) ? this.held.file(metadataPath(role)) : undefined;
     if (heldBytes) {
       try {
         const metadata = this.trusted.readTargets(role, heldBytes);
@@ -266,9 +358,7 @@ class DelegationGraph {
       }
     }
     try {
-      const meta = this.trusted.metaOf(role);
-      const path = this.trusted.consistentSnapshot ? metadataPath(role, meta.version) : metadataPath(role);
-      const bytes = await this.options.downloader.get(path, meta.length ?? CLIENT_LIMITS.targetsMaxBytes, role);
+      const bytes = await this.download(role);
       node.content = { bytes, metadata: this.trusted.readTargets(role, bytes) };
     } catch (err) {
       if (!(err instanceof SyncError)) throw err;
@@ -317,29 +407,25 @@ class DelegationGraph {
   }
 }
 
-// Step 6 ------------------------------------------------------------------------------------
+// Step 6 and the generation ------------------------------------------------------------------
 
-type FetchedTarget = { name: string; role: string; info: TargetFile; bytes: Buffer };
-
-/** Hash values become file names: they must be what a digest looks like, and there must be one. */
-function malformedHashes(info: TargetFile): string | undefined {
-  const values = Object.values(info.hashes);
-  if (values.length === 0) return 'it lists no hash';
-  if (values.some((h) => !/^[0-9a-f]{2,128}$/.test(h))) return 'a hash is not lowercase hex';
-  return undefined;
-}
+type Candidate = SignedTarget & { part: string };
+type Kept = Candidate & { sha256?: string; block?: BlockRecord };
 
 /**
- * Resolve every target name a verified role lists, as a client would, and fetch (or reuse) the
- * file of each. A name is checked before it becomes a path; a file is reused only if it matches
- * the length and every hash signed for it.
+ * Resolve every target name a verified role lists, as a client would; fetch (or reuse) the file
+ * of each; cut the result into blocks. A name is checked before it becomes a path; a bucket of
+ * targets that a held block already holds, with the same signed information, is that block.
  */
-async function resolveAndFetchTargets(
+async function fullAssembly(
   options: WalkOptions,
   trusted: TrustedSet,
+  held: HeldGeneration,
+  roots: Map<number, Buffer>,
+  timestampBytes: Buffer,
+  snapshotBytes: Buffer,
   graph: DelegationGraph,
-  held: Held,
-): Promise<{ fetched: FetchedTarget[]; refused: TargetProblem[] }> {
+): Promise<WalkResult> {
   const listedBy = new Map<string, string>();
   for (const role of graph.order) {
     for (const name of Object.keys(graph.metadataOf(role).metadata.signed.targets)) if (!listedBy.has(name)) listedBy.set(name, role);
@@ -348,8 +434,9 @@ async function resolveAndFetchTargets(
   const refuse = (name: string, role: string, error: SyncError): void => {
     refused.push({ name: printable(name), role, code: error.code, message: error.message });
   };
-  const fetched: FetchedTarget[] = [];
-  for (const [name, firstRole] of [...listedBy].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const candidates: Kept[] = [];
+  for (const name of [...listedBy.keys()].sort()) {
+    const firstRole = listedBy.get(name) ?? 'targets';
     const unsafe = unsafeTargetName(name);
     if (unsafe) {
       refuse(name, firstRole, new SyncError('TARGET_NAME_UNSAFE', `target name "${printable(name)}" is refused: ${unsafe}`, `targets/${printable(name)}`));
@@ -363,124 +450,101 @@ async function resolveAndFetchTargets(
       refuse(name, role, new SyncError('MALFORMED_METADATA', `target ${name} in ${role}: ${malformed}`, `targets/${name}`));
       continue;
     }
-    try {
-      fetched.push({ name, role, info, bytes: await targetBytes(options, trusted, held, info) });
-    } catch (err) {
-      // A top-level target's file fails the run, as it always has; a delegated role's fails alone.
-      if (!(err instanceof SyncError) || isTransportFailure(err) || role === 'targets') throw err;
-      refuse(name, role, err);
+    candidates.push(Object.assign(signedTarget(name, role, info), { part: '' }));
+  }
+
+  // Buckets already held as they are now signed are reused whole; the rest are fetched.
+  const groups = [...groupTargets(candidates).values()].map((g) => {
+    const block = options.shortcuts === false ? undefined : options.store.blockByKey(options.repository.name, targetsBlockKey(g.role, g.part, g.targets));
+    if (block) for (const t of g.targets) t.block = block;
+    return { ...g, block };
+  });
+  const files = new TargetFiles({ ...options, held, consistentSnapshot: trusted.consistentSnapshot, concurrency: options.downloadConcurrency });
+  const wanted = groups.filter((g) => !g.block).flatMap((g) => g.targets);
+  // A top-level target's file fails the run, as it always has; a delegated role's fails alone.
+  const { fetched, failed } = await files.fetch(wanted, (t) => t.role !== 'targets');
+  for (const f of fetched) f.target.sha256 = f.sha256;
+  const failedTargets = new Set<Kept>();
+  for (const f of failed) {
+    failedTargets.add(f.target);
+    refuse(f.target.name, f.target.role, f.error);
+  }
+
+  // Metadata files, each at its own path: role names are checked, so a clash is a bug (fail loudly).
+  const metadataBlocks: NewBlock[] = [];
+  const metadataPaths = new Map<string, string>();
+  const addMetadata = (block: NewBlock): void => {
+    for (const f of block.files) {
+      const there = metadataPaths.get(f.path);
+      if (there !== undefined && there !== f.sha256) throw new SyncError('PATH_COLLISION', `two different metadata files at ${f.path}`, f.path);
+      metadataPaths.set(f.path, f.sha256);
     }
-  }
-  return { fetched, refused };
-}
-
-async function targetBytes(options: WalkOptions, trusted: TrustedSet, held: Held, info: TargetFile): Promise<Buffer> {
-  const role = `targets/${info.path}`;
-  // Held bytes (content addressed by sha256, or the file of the current generation under any of
-  // the signed hashes) are reused only if they match the length and EVERY signed hash.
-  const candidates = [info.hashes.sha256, ...Object.values(info.hashes).map((h) => held.files.get(targetPath(info.path, h)))];
-  for (const sha of new Set(candidates)) {
-    const bytes = sha === undefined ? undefined : options.store.blob(sha);
-    if (bytes && !lengthOrHashMismatch(bytes, info)) return bytes;
-  }
-  if (info.length > options.maxTargetBytes) throw new SyncError('RESPONSE_TOO_LARGE', `${info.path} is ${info.length} bytes, over the ${options.maxTargetBytes} allowed`, role);
-  // tuf-js names the file after the first listed hash; every copy is checked against all of them.
-  const path = trusted.consistentSnapshot ? targetPath(info.path, Object.values(info.hashes)[0]) : targetPath(info.path);
-  const bytes = await options.downloader.get(path, info.length, role);
-  const mismatch = lengthOrHashMismatch(bytes, info);
-  if (mismatch) throw new SyncError('LENGTH_OR_HASH_MISMATCH', `${path}: ${mismatch}`, role);
-  return bytes;
-}
-
-// Assembly ----------------------------------------------------------------------------------
-
-/**
- * A failed role's last verified files, from the generation served now: its metadata and the files
- * of the targets it listed that still match what it signed for them. Served, never trusted: no
- * target resolves through a failed role.
- */
-function carriedFiles(held: Held, role: string): { summary: RoleSummary; files: NewFile[] } | undefined {
-  const summary = held.generation?.summary.roles.find((r) => r.role === role);
-  if (!summary || unsafeRoleName(role)) return undefined;
-  const files: NewFile[] = [];
-  for (const p of [metadataPath(role, summary.version), metadataPath(role)]) {
-    const bytes = held.file(p);
-    if (bytes) files.push({ path: p, bytes });
-  }
-  const metadataBytes = files[0]?.bytes;
-  if (!metadataBytes) return undefined;
-  let listed: Record<string, TargetFile>;
-  try {
-    listed = parseTargets(metadataBytes, role).signed.targets;
-  } catch {
-    return { summary, files };
-  }
-  for (const [name, info] of Object.entries(listed)) {
-    if (unsafeTargetName(name) || malformedHashes(info)) continue;
-    for (const p of [...Object.values(info.hashes).map((h) => targetPath(name, h)), targetPath(name)]) {
-      const bytes = held.file(p);
-      if (bytes && !lengthOrHashMismatch(bytes, info)) files.push({ path: p, bytes });
-    }
-  }
-  return { summary: { role, version: summary.version, expires: summary.expires }, files };
-}
-
-function assemble(
-  trusted: TrustedSet,
-  held: Held,
-  roots: Map<number, Buffer>,
-  timestampBytes: Buffer,
-  snapshotBytes: Buffer,
-  graph: DelegationGraph,
-  targets: { fetched: FetchedTarget[]; refused: TargetProblem[] },
-): WalkResult {
-  const newestRoot = trusted.root.signed.version;
+    metadataBlocks.push(block);
+  };
   const rootVersions = [...roots.keys()].sort((a, b) => a - b);
-  const rootBytes = (version: number): Buffer => {
-    const bytes = roots.get(version);
-    if (!bytes) throw new SyncError('INTERNAL', `verified root v${version} was not recorded`, 'root');
-    return bytes;
-  };
-
-  // Metadata: never two files at one path (role names are checked), so a clash is a bug: fail loudly.
-  const metadata = new Map<string, Buffer>();
-  const putMetadata = (p: string, bytes: Buffer): void => {
-    const there = metadata.get(p);
-    if (there && !there.equals(bytes)) throw new SyncError('PATH_COLLISION', `two different metadata files at ${p}`, p);
-    metadata.set(p, bytes);
-  };
-  for (const v of rootVersions) putMetadata(metadataPath('root', v), rootBytes(v));
-  putMetadata(metadataPath('root'), rootBytes(newestRoot));
-  putMetadata(metadataPath('timestamp'), timestampBytes);
+  const rootFiles = rootVersions.map((v) => fileOf(metadataPath('root', v), rootBytes(roots, v)));
+  const newestRoot = trusted.root.signed.version;
+  addMetadata(filesBlock('roots', [...rootFiles, { ...fileOf(metadataPath('root'), rootBytes(roots, newestRoot)) }]));
+  addMetadata(snapshotBlock(trusted.snapshot.signed.version, snapshotBytes));
   const roles: RoleSummary[] = [
     { role: 'root', version: newestRoot, expires: trusted.root.signed.expires },
     { role: 'timestamp', version: trusted.timestamp.signed.version, expires: trusted.timestamp.signed.expires },
     { role: 'snapshot', version: trusted.snapshot.signed.version, expires: trusted.snapshot.signed.expires },
   ];
-  putMetadata(metadataPath('snapshot', trusted.snapshot.signed.version), snapshotBytes);
-  putMetadata(metadataPath('snapshot'), snapshotBytes);
   for (const role of graph.order) {
     const node = graph.nodes.get(role);
     if (!node?.content) continue;
     const { version, expires } = node.content.metadata.signed;
     roles.push({ role, version, expires });
-    putMetadata(metadataPath(role, version), node.content.bytes);
-    putMetadata(metadataPath(role), node.content.bytes);
+    addMetadata(metadataBlock(role, node.content.metadata, node.content.bytes));
   }
 
   // Target files, each claimed by the target it belongs to; two targets claiming one path with
-  // different bytes are both refused (PATH_COLLISION), never first come, first served.
-  const claims = new Map<string, FetchedTarget[]>();
-  const pathsOf = (t: FetchedTarget): string[] => [...new Set([...Object.values(t.info.hashes).map((h) => targetPath(t.name, h)), targetPath(t.name)])];
-  for (const t of targets.fetched) for (const p of pathsOf(t)) claims.set(p, [...(claims.get(p) ?? []), t]);
-  const refused = [...targets.refused];
-  const colliding = new Set<FetchedTarget>();
-  for (const [p, claimants] of claims) {
-    const clash = metadata.has(p) || claimants.some((t) => !t.bytes.equals(claimants[0].bytes));
+  // different bytes are both refused (PATH_COLLISION), never first come, first served. Targets of
+  // held blocks that the served generation holds too did not collide there, nor can they now: only
+  // the paths of the other targets are looked at (each against the held file set), unless a held
+  // block comes from elsewhere (an older generation), when every path is.
+  const kept = groups.flatMap((g) => g.targets).filter((t) => !failedTargets.has(t));
+  const heldRows = new Map<number, Map<string, string>>();
+  const shaOf = (t: Kept): string => {
+    const known = t.sha256 ?? t.hashes.sha256;
+    if (known !== undefined) return known;
+    if (!t.block) throw new SyncError('INTERNAL', `no file for target ${t.name}`, `targets/${t.name}`);
+    let rows = heldRows.get(t.block.id);
+    if (!rows) heldRows.set(t.block.id, (rows = new Map(options.store.blockTargets(t.block.id).map((r) => [r.name, r.sha256]))));
+    const sha = rows.get(t.name);
+    if (sha === undefined) throw new SyncError('INTERNAL', `held block ${t.block.id} lacks target ${t.name}`, `targets/${t.name}`);
+    return sha;
+  };
+  const body = held.layout();
+  const heldBlocks = new Set(body?.blocks.map((b) => b.id));
+  const reusedGroups = new Map(groups.flatMap((g) => (g.block ? [[g.block.id, g.targets] as const] : [])));
+  const narrow = body?.fileSetId != null && [...reusedGroups.keys()].every((id) => heldBlocks.has(id));
+  const claims = new Map<string, Kept[]>();
+  for (const t of narrow ? kept.filter((k) => !k.block) : kept) {
+    for (const p of targetFilePaths(t.name, t.hashes)) {
+      const list = claims.get(p);
+      if (list) list.push(t);
+      else claims.set(p, [t]);
+    }
+  }
+  const claimsOf = (p: string): Kept[] => {
+    const own = claims.get(p) ?? [];
+    if (!narrow || body?.fileSetId == null) return own;
+    const reused = options.store
+      .fileSetPath(body.fileSetId, p)
+      .flatMap((row) => reusedGroups.get(row.blockId) ?? [])
+      .filter((t) => !failedTargets.has(t) && targetFilePaths(t.name, t.hashes).includes(p));
+    return reused.length ? [...own, ...reused] : own;
+  };
+  const colliding = new Set<Kept>();
+  for (const p of claims.keys()) {
+    const claimants = claimsOf(p);
+    const clash = metadataPaths.has(p) || (claimants.length > 1 && claimants.some((t) => shaOf(t) !== shaOf(claimants[0])));
     if (clash) claimants.forEach((t) => colliding.add(t));
   }
   for (const t of colliding) {
-    const others = pathsOf(t).flatMap((p) => (claims.get(p) ?? []).filter((o) => o !== t && colliding.has(o)).map((o) => o.name));
+    const others = targetFilePaths(t.name, t.hashes).flatMap((p) => claimsOf(p).filter((o) => o !== t && colliding.has(o)).map((o) => o.name));
     refused.push({
       name: t.name,
       role: t.role,
@@ -488,48 +552,85 @@ function assemble(
       message: `target ${t.name} (${t.role}) and ${[...new Set(others)].join(', ') || 'a metadata file'} claim the same path with different bytes: none of them is mirrored`,
     });
   }
-  const kept = targets.fetched.filter((t) => !colliding.has(t));
-  const files = new Map<string, Buffer>(metadata);
-  for (const t of kept) for (const p of pathsOf(t)) files.set(p, t.bytes);
+  const targetBlocks: (NewBlock | BlockRecord)[] = [];
+  for (const g of groups) {
+    const survivors = g.targets.filter((t) => !failedTargets.has(t) && !colliding.has(t));
+    if (g.block && survivors.length === g.targets.length) targetBlocks.push(g.block);
+    else if (survivors.length) targetBlocks.push(targetsBlock(g.role, g.part, survivors.map((t) => ({ ...t, sha256: shaOf(t) }))));
+  }
 
   // Failed roles: recorded, and their last verified files kept where nothing new claims the path.
+  let taken: Set<string> | undefined;
+  const carried: NewBlock[] = [];
   const failedRoles: RoleProblem[] = [];
   for (const { role, error } of graph.problems()) {
     const served = graph.nodes.get(role)?.walked ? undefined : carriedFiles(held, role);
     if (served) {
+      if (!taken) {
+        taken = new Set(metadataPaths.keys());
+        for (const t of kept) if (!colliding.has(t)) for (const p of targetFilePaths(t.name, t.hashes)) taken.add(p);
+      }
       roles.push(served.summary);
-      for (const f of served.files) if (!files.has(f.path) && !unsafePathReason(f.path)) files.set(f.path, f.bytes);
+      const files = served.files.filter((f) => !taken?.has(f.path) && !unsafePathReason(f.path));
+      files.forEach((f) => taken?.add(f.path));
+      if (files.length) carried.push(filesBlock('carried', files, role));
     }
     const servedVersion = roles.find((r) => r.role === role)?.version ?? null;
     failedRoles.push({ role: printable(role), code: error.code, message: error.message, servedVersion });
   }
 
-  const resolvedTargets: NewResolvedTarget[] = kept.map((t) => ({
-    name: t.name,
-    role: t.role,
-    length: t.info.length,
-    hashes: { ...t.info.hashes },
-    ...(Object.hasOwn(t.info.unrecognizedFields, 'custom') ? { custom: t.info.custom } : {}),
-    bytes: t.bytes,
-  }));
-  const targetsMetadata = graph.metadataOf('targets').metadata.signed;
+  const blocks = [...metadataBlocks, ...targetBlocks, ...carried];
   return {
-    files: [...files].map(([path, bytes]) => ({ path, bytes })),
-    roots: rootVersions.map((version) => ({ version, bytes: rootBytes(version), expires: parseRoot(rootBytes(version)).signed.expires })),
-    versions: { root: newestRoot, timestamp: trusted.timestamp.signed.version, snapshot: trusted.snapshot.signed.version, targets: targetsMetadata.version },
+    kind: 'walked',
+    head: headBlock(timestampBytes),
+    body: { blocks },
+    fileSetKey: fileSetKey(blocks.map((b) => b.key)),
+    unused: unusedBlobs(files.touched, blocks.filter((b): b is NewBlock => !('id' in b))),
+    roots: rootVersions.map((version, i) => ({ version, sha256: rootFiles[i].sha256, expires: parseRoot(rootBytes(roots, version)).signed.expires })),
+    versions: { root: newestRoot, timestamp: trusted.timestamp.signed.version, snapshot: trusted.snapshot.signed.version, targets: graph.metadataOf('targets').metadata.signed.version },
     summary: {
       roles,
       rootVersions,
-      targets: resolvedTargets.map((t) => t.name),
       ...(failedRoles.length ? { failedRoles } : {}),
-      ...(refused.length ? { refusedTargets: refused.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) } : {}),
+      ...(refused.length ? { refusedTargets: refused.sort(byName) } : {}),
     },
-    resolvedTargets,
   };
 }
 
-/** A name as logs and records may show it: control characters escaped, at most 200 characters. */
-function printable(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  return name.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 200);
+function rootBytes(roots: Map<number, Buffer>, version: number): Buffer {
+  const bytes = roots.get(version);
+  if (!bytes) throw new SyncError('INTERNAL', `verified root v${version} was not recorded`, 'root');
+  return bytes;
+}
+
+/**
+ * A failed role's last verified files, from the generation served now: its metadata and the files
+ * of the targets it listed that still match what it signed for them. Served, never trusted: no
+ * target resolves through a failed role.
+ */
+function carriedFiles(held: HeldGeneration, role: string): { summary: RoleSummary; files: NewBlockFile[] } | undefined {
+  const summary = held.generation?.summary.roles.find((r) => r.role === role);
+  if (!summary || unsafeRoleName(role)) return undefined;
+  const files: NewBlockFile[] = [];
+  for (const p of [metadataPath(role, summary.version), metadataPath(role)]) {
+    const bytes = held.file(p);
+    if (bytes) files.push(fileOf(p, bytes));
+  }
+  const metadataBytes = files[0]?.bytes;
+  if (!metadataBytes) return undefined;
+  const kept = { summary: { role, version: summary.version, expires: summary.expires }, files };
+  let listed: Record<string, TargetFile>;
+  try {
+    listed = parseTargets(metadataBytes, role).signed.targets;
+  } catch {
+    return kept;
+  }
+  for (const [name, info] of Object.entries(listed)) {
+    if (unsafeTargetName(name) || malformedHashes(info)) continue;
+    for (const p of [...Object.values(info.hashes).map((h) => targetPath(name, h)), targetPath(name)]) {
+      const bytes = held.file(p);
+      if (bytes && !lengthOrHashMismatch(bytes, info)) files.push(fileOf(p, bytes));
+    }
+  }
+  return kept;
 }

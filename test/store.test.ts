@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SCHEMA_VERSION } from '../store/migrations';
+import { migrate, SCHEMA_VERSION } from '../store/migrations';
 import { Store } from '../store/store';
 import { get, mirrorOfRepository, tempDir } from './helpers/mirror';
 import { TestRepository } from './helpers/tuf-repo';
@@ -113,10 +113,22 @@ test('upstream credentials are never stored; a database that holds some from an 
   store.db.prepare('UPDATE repositories SET upstream = ?').run('https://ci:hunter2@tuf.example/sigstore');
   const id = (store.db.prepare('SELECT id FROM repositories').get() as { id: number }).id;
   store.db.prepare("INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, '2026-01-01T00:00:00Z', 'failed')").run(id, 'https://ci:hunter2@tuf.example/sigstore');
-  // Schema version 2 had none of what later migrations add.
-  store.db.exec('DROP TABLE generation_targets; ALTER TABLE sync_runs DROP COLUMN problems');
-  store.db.pragma('user_version = 2');
   store.close();
+  // A genuine version 2 database: the schema as migrations 1 and 2 left it, with the rows above.
+  const v2 = path.join(dir, 'v2.db');
+  const raw = new Database(v2);
+  migrate(raw, 2);
+  const live = new Database(path.join(dir, 'tuf-mirror.db'), { readonly: true });
+  for (const r of live.prepare('SELECT * FROM repositories').all() as { id: number; name: string; upstream: string; created_at: string }[]) {
+    raw.prepare('INSERT INTO repositories (id, name, upstream, created_at) VALUES (?, ?, ?, ?)').run(r.id, r.name, r.upstream, r.created_at);
+  }
+  for (const r of live.prepare('SELECT * FROM sync_runs').all() as { repository_id: number; source: string; started_at: string; outcome: string }[]) {
+    raw.prepare('INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, ?, ?)').run(r.repository_id, r.source, r.started_at, r.outcome);
+  }
+  live.close();
+  raw.close();
+  for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('tuf-mirror.db'))) fs.rmSync(path.join(dir, f));
+  fs.renameSync(v2, path.join(dir, 'tuf-mirror.db'));
   const reopened = Store.open(dir);
   assert.deepEqual(reopened.db.prepare('SELECT upstream FROM repositories').all(), [{ upstream: 'https://tuf.example/sigstore' }]);
   assert.deepEqual(reopened.db.prepare('SELECT source FROM sync_runs').all(), [{ source: 'https://tuf.example/sigstore' }]);

@@ -112,20 +112,28 @@ export class Watcher {
   evaluate(repository: RepositoryConfig, now: Date = new Date()): WatchItem[] {
     const items = this.items(repository, now);
     const generationId = this.store.currentGeneration(repository.name)?.id ?? null;
-    for (const item of items) {
-      // A first look that finds an item fine is not an event, and not news.
-      const changed = this.store.transitionAlertState(repository.name, item.item, item.state, (from) =>
-        from === null && item.state === 'ok'
-          ? undefined
-          : {
-              kind: 'state-change',
-              severity: SEVERITY[item.state],
-              generationId,
-              at: now.toISOString(),
-              data: { item: item.item, from, to: item.state, deadline: item.deadline, message: item.message },
-            },
-      );
-      if (!changed || (changed.from === null && item.state === 'ok')) continue;
+    // One transaction for all items: a repository with hundreds of roles has as many.
+    const transitions = this.store.transitionAlertStates(
+      repository.name,
+      items.map((item) => ({
+        item: item.item,
+        state: item.state,
+        // A first look that finds an item fine is not an event, and not news.
+        event: (from: string | null) =>
+          from === null && item.state === 'ok'
+            ? undefined
+            : {
+                kind: 'state-change',
+                severity: SEVERITY[item.state],
+                generationId,
+                at: now.toISOString(),
+                data: { item: item.item, from, to: item.state, deadline: item.deadline, message: item.message },
+              },
+      })),
+    );
+    items.forEach((item, i) => {
+      const changed = transitions[i];
+      if (!changed || (changed.from === null && item.state === 'ok')) return;
       const resolved = item.state === 'ok';
       this.logger[resolved ? 'info' : 'warn']({ repository: repository.name, item: item.item, from: changed.from, to: item.state }, item.message);
       this.notify({
@@ -140,7 +148,7 @@ export class Watcher {
         deadline: item.deadline,
         ...(item.findings?.length && !resolved ? { data: { findings: describeFindings(item.findings) } } : {}),
       });
-    }
+    });
     return items;
   }
 
