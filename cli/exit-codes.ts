@@ -7,7 +7,7 @@ import { BridgeError } from '../bridge/errors';
 import { ConfigError } from '../config/config';
 import { OriginError } from '../origin/errors';
 import { PublishError } from '../publish/publish';
-import { ExportError } from '../sync/archive';
+import { ExportError } from '../sync/archive-source';
 import { SyncError } from '../sync/errors';
 import { EXIT_KIND, TrustRootError as TrustOutputError } from '../trust/errors';
 import { errorAnswer } from '../verifier/errors';

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config, RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
 import { Store } from '../store/store';
-import { SyncScheduler } from '../sync/scheduler';
+import { SyncScheduler } from '../daemon/scheduler';
 import { configuredSyncOptions, syncRepository, type SyncResult } from '../sync/sync';
 import { Watcher } from '../watch/watcher';
 import { resignOrigin } from '../origin/origin';
