@@ -8,7 +8,7 @@ import { ConfigError } from '../config/config';
 import { OriginError } from '../origin/errors';
 import { PublishError } from '../publish/publish';
 import { StoreError } from '../store/errors';
-import { ExportError } from '../sync/archive-source';
+import { ExportError } from '../sync/export';
 import { SyncError } from '../sync/errors';
 import { EXIT_KIND, TrustRootError as TrustOutputError } from '../trust/errors';
 import { errorAnswer } from '../verifier/errors';

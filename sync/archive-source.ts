@@ -1,145 +1,16 @@
 /**
- * Export archives: one generation in the upstream layout, for carrying across an air gap.
- *
- *   manifest.json              what the archive says it holds (informational, never trusted)
- *   repository/1.root.json     the files a TUF client of the upstream downloads, exactly as held:
- *   repository/…               N.root.json, timestamp.json, N.snapshot.json, N.targets.json,
- *                              N.<delegated>.json, targets/[dir/]<hash>.<name>
- *
- * Importing is a sync whose source is the archive (ArchiveSource): the same TUF client workflow,
- * from the receiving mirror's newest root or trust anchor, decides what is accepted. The manifest
- * only has to agree with the members (a cheap check against damage in transit); nothing in it
- * decides what is trusted.
+ * The import side of an archive (sync/archive-format.ts): importing is a sync whose source is the
+ * archive, so the same TUF client workflow, from the receiving mirror's newest root or trust
+ * anchor, decides what is accepted. The manifest only has to agree with the members (a cheap
+ * check against damage in transit); nothing in it decides what is trusted.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
-import type { RepositoryConfig } from '../config/config';
-import { metadataPath, targetPath } from '../lib/layout';
-import { redactUrl } from '../lib/log';
-import { packageVersion } from '../lib/paths';
-import { sha256Hex, type GenerationRecord, type Store } from '../store/store';
+import { sha256Hex } from '../store/store';
+import { MANIFEST_MEMBER, parseManifest, REPOSITORY_PREFIX, type ArchiveManifest } from './archive-format';
+import { readTarGz } from './archive-tar';
 import { SyncError } from './errors';
 import type { FetchLimits, Source } from './source';
-import { packTarGz, readTarGz } from './archive-tar';
-
-export const ARCHIVE_FORMAT = 'tuf-mirror-archive';
-export const ARCHIVE_FORMAT_VERSION = 1;
-export const MANIFEST_MEMBER = 'manifest.json';
-/** Repository files live under this prefix, so no role name can collide with the manifest. */
-export const REPOSITORY_PREFIX = 'repository/';
-
-const manifestSchema = z.object({
-  format: z.literal(ARCHIVE_FORMAT),
-  formatVersion: z.number().int(),
-  repository: z.string(),
-  upstream: z.string(),
-  generation: z.number().int(),
-  /** When the exporting mirror committed the generation (not when it was exported). */
-  createdAt: z.string(),
-  consistentSnapshot: z.boolean(),
-  /** Root versions in the archive; with --since-root N, those after N. */
-  roots: z.array(z.number().int()),
-  sinceRoot: z.number().int().nullable(),
-  roles: z.array(z.object({ role: z.string(), version: z.number().int(), expires: z.string() })),
-  /** Every repository file: path in the upstream layout → length and sha256. */
-  files: z.record(z.string(), z.object({ length: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
-  exportedBy: z.string(),
-});
-export type ArchiveManifest = z.output<typeof manifestSchema>;
-
-export class ExportError extends Error {
-  constructor(
-    /** NOTHING_HELD: no generation to export. SINCE_ROOT: --since-root names a root this mirror does not have. */
-    readonly reason: 'NOTHING_HELD' | 'SINCE_ROOT',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ExportError';
-  }
-}
-
-export type ExportOptions = {
-  /** The receiving side holds roots up to vN: leave them out (default: every root held). */
-  sinceRoot?: number;
-  /** Called with each member as it is packed (the CLI's progress display). */
-  onFile?: (path: string, bytes: number) => void;
-};
-
-export type Export = { bytes: Buffer; manifest: ArchiveManifest; generation: GenerationRecord };
-
-/**
- * The repository's current generation as a tar.gz. Deterministic: the same generation (and
- * options) gives the same bytes: members sorted, fixed headers, created-at from the generation.
- */
-export function exportGeneration(store: Store, repository: RepositoryConfig, options: ExportOptions = {}): Export {
-  const generation = store.currentGeneration(repository.name);
-  if (!generation) throw new ExportError('NOTHING_HELD', `${repository.name} holds nothing yet: run a sync (or an import) first`);
-  const held = store.generationFiles(generation.id);
-  const read = (p: string): Buffer => {
-    const sha = held.get(p);
-    const bytes = sha && store.blob(sha);
-    if (!bytes) throw new Error(`generation ${generation.id} of ${repository.name} lacks ${p}`);
-    return bytes;
-  };
-
-  const newestRoot = generation.rootVersion;
-  const sinceRoot = options.sinceRoot;
-  if (sinceRoot !== undefined && (!Number.isInteger(sinceRoot) || sinceRoot < 0 || sinceRoot > newestRoot)) {
-    throw new ExportError('SINCE_ROOT', `--since-root ${sinceRoot}: this mirror's newest root is v${newestRoot}, so a receiving side cannot hold a later one`);
-  }
-  const consistent = signedOf(read(metadataPath('root', newestRoot))).consistent_snapshot === true;
-
-  const paths = new Set<string>();
-  const roots = generation.summary.rootVersions.filter((v) => v > (sinceRoot ?? 0));
-  for (const v of roots) paths.add(metadataPath('root', v));
-  paths.add(metadataPath('timestamp'));
-  for (const { role, version } of generation.summary.roles) {
-    if (role === 'root' || role === 'timestamp') continue;
-    paths.add(consistent ? metadataPath(role, version) : metadataPath(role));
-  }
-  // Target files, from the targets metadata itself: what a client of the upstream downloads.
-  // A target a delegated role lists outside its delegated paths was never fetched: not held.
-  for (const { role, version } of generation.summary.roles) {
-    if (role === 'root' || role === 'timestamp' || role === 'snapshot') continue;
-    const signed = signedOf(read(consistent ? metadataPath(role, version) : metadataPath(role))) as { targets?: Record<string, { hashes: Record<string, string> }> };
-    for (const [name, info] of Object.entries(signed.targets ?? {})) {
-      const candidates = consistent ? Object.values(info.hashes).map((h) => targetPath(name, h)) : [targetPath(name)];
-      for (const p of candidates) if (held.has(p)) paths.add(p);
-    }
-  }
-
-  const sorted = [...paths].sort();
-  const files: ArchiveManifest['files'] = {};
-  for (const p of sorted) files[p] = { length: read(p).length, sha256: held.get(p)! };
-  const manifest: ArchiveManifest = {
-    format: ARCHIVE_FORMAT,
-    formatVersion: ARCHIVE_FORMAT_VERSION,
-    repository: repository.name,
-    upstream: redactUrl(repository.upstream),
-    generation: generation.id,
-    createdAt: generation.createdAt,
-    consistentSnapshot: consistent,
-    roots,
-    sinceRoot: sinceRoot ?? null,
-    roles: generation.summary.roles.map(({ role, version, expires }) => ({ role, version, expires })),
-    files,
-    exportedBy: `tuf-mirror/${packageVersion()}`,
-  };
-  const bytes = packTarGz([
-    { path: MANIFEST_MEMBER, bytes: Buffer.from(JSON.stringify(manifest, null, 2) + '\n') },
-    ...sorted.map((p) => {
-      const bytes = read(p);
-      options.onFile?.(p, bytes.length);
-      return { path: REPOSITORY_PREFIX + p, bytes };
-    }),
-  ]);
-  return { bytes, manifest, generation };
-}
-
-function signedOf(bytes: Buffer): Record<string, unknown> {
-  return (JSON.parse(bytes.toString('utf8')) as { signed: Record<string, unknown> }).signed;
-}
 
 export type ArchiveSourceOptions = {
   /** The archive on disk (an upload is spooled to a file first). */
@@ -236,25 +107,6 @@ export class ArchiveSource implements Source {
       .sort((a, b) => a - b);
     return { files, roots, manifest };
   }
-}
-
-function parseManifest(name: string, bytes: Buffer): ArchiveManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    throw new SyncError('ARCHIVE_INVALID', `${name}: ${MANIFEST_MEMBER} is not JSON (${(err as Error).message})`);
-  }
-  const format = (json as { format?: unknown; formatVersion?: unknown } | null) ?? {};
-  if (format.format === ARCHIVE_FORMAT && format.formatVersion !== ARCHIVE_FORMAT_VERSION) {
-    throw new SyncError('ARCHIVE_INVALID', `${name}: archive format version ${String(format.formatVersion)}; this tuf-mirror reads version ${ARCHIVE_FORMAT_VERSION}`);
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new SyncError('ARCHIVE_INVALID', `${name}: ${MANIFEST_MEMBER} is not a tuf-mirror manifest (${issue.path.join('.') || 'top level'}: ${issue.message})`);
-  }
-  return parsed.data;
 }
 
 /** The manifest must list exactly the members, with their lengths and sha256: else it says which differ. */
