@@ -19,7 +19,7 @@ import { GHA_ISSUER, SigstoreInfra } from '../test/helpers/sigstore-infra';
 import { toSigstoreBundle } from '../verifier/cosign';
 import { ImageVerifier } from '../verifier/image';
 import { RegistryClient } from '../verifier/oci';
-import { parsePolicy } from '../verifier/policy';
+import { parsePolicy } from '../lib/policy';
 import { parseTrustRoot } from '../verifier/trust-root';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
