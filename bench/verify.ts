@@ -13,9 +13,9 @@
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { performance } from 'node:perf_hooks';
-import { DockerRegistry, dockerRegistryBinary } from '../test/helpers/docker-registry';
-import { cosignSigManifest, OciStub } from '../test/helpers/oci-stub';
-import { GHA_ISSUER, SigstoreInfra } from '../test/helpers/sigstore-infra';
+import { DockerRegistry, dockerRegistryBinary } from '../testing/docker-registry';
+import { cosignSigManifest, OciStub } from '../testing/oci-stub';
+import { GHA_ISSUER, SigstoreInfra } from '../testing/sigstore-infra';
 import { toSigstoreBundle } from '../verifier/cosign';
 import { ImageVerifier } from '../verifier/image';
 import { RegistryClient } from '../verifier/oci';
