@@ -1,5 +1,5 @@
 // The import graph of the product folders, computed from the TypeScript sources: no cycle between
-// files or folders, and every import runs down the layer order below (the README's "Code layout"
+// files or folders, and every import runs down the layer order below (the README's Development section
 // points here). A folder may import its own files and any folder in a lower layer; folders in one
 // layer are siblings and never import each other.
 import assert from 'node:assert/strict';
