@@ -22,9 +22,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { cosignSigManifest, OciStub } from '../test/helpers/oci-stub';
-import { TestRepository } from '../test/helpers/tuf-repo';
-import { startUpstreamServer } from '../test/helpers/upstream-server';
+import { cosignSigManifest, OciStub } from '../testing/oci-stub';
+import { TestRepository } from '../testing/tuf-repo';
+import { startUpstreamServer } from '../testing/upstream-server';
 import { benchMain, CLI, runToEnd, envNumber, findExecutable, fmt, fmtRatio, freePort, launch, median, progress, request, ROOT, runWrk, table, tempDir, UsageError, waitFor, wrkProblems, type WrkResult } from './lib';
 
 const F = path.join(ROOT, 'test', 'fixtures', 'cosign-image-signatures');

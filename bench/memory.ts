@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startUpstreamServer } from '../test/helpers/upstream-server';
+import { startUpstreamServer } from '../testing/upstream-server';
 import {
   benchMain,
   CLI,

@@ -14,8 +14,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Updater } from 'tuf-js';
-import { TestRepository } from '../test/helpers/tuf-repo';
-import { startUpstreamServer } from '../test/helpers/upstream-server';
+import { TestRepository } from '../testing/tuf-repo';
+import { startUpstreamServer } from '../testing/upstream-server';
 import {
   benchMain,
   CLI,

@@ -18,8 +18,8 @@ import * as path from 'node:path';
 import { isVersionedPath } from '../lib/layout';
 import { parseSnapshot, parseTargets, parseTimestamp } from '../lib/tuf-metadata';
 import { Store } from '../store/store';
-import { TestRepository } from '../test/helpers/tuf-repo';
-import { startUpstreamServer } from '../test/helpers/upstream-server';
+import { TestRepository } from '../testing/tuf-repo';
+import { startUpstreamServer } from '../testing/upstream-server';
 import {
   benchMain,
   CLI,

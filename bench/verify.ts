@@ -13,13 +13,13 @@
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { performance } from 'node:perf_hooks';
-import { DockerRegistry, dockerRegistryBinary } from '../test/helpers/docker-registry';
-import { cosignSigManifest, OciStub } from '../test/helpers/oci-stub';
-import { GHA_ISSUER, SigstoreInfra } from '../test/helpers/sigstore-infra';
+import { DockerRegistry, dockerRegistryBinary } from '../testing/docker-registry';
+import { cosignSigManifest, OciStub } from '../testing/oci-stub';
+import { GHA_ISSUER, SigstoreInfra } from '../testing/sigstore-infra';
 import { toSigstoreBundle } from '../verifier/cosign';
 import { ImageVerifier } from '../verifier/image';
 import { RegistryClient } from '../verifier/oci';
-import { parsePolicy } from '../verifier/policy';
+import { parsePolicy } from '../lib/policy';
 import { parseTrustRoot } from '../verifier/trust-root';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);

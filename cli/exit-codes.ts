@@ -7,7 +7,8 @@ import { BridgeError } from '../bridge/errors';
 import { ConfigError } from '../config/config';
 import { OriginError } from '../origin/errors';
 import { PublishError } from '../publish/publish';
-import { ExportError } from '../sync/archive';
+import { StoreError } from '../store/errors';
+import { ExportError } from '../sync/export';
 import { SyncError } from '../sync/errors';
 import { EXIT_KIND, TrustRootError as TrustOutputError } from '../trust/errors';
 import { errorAnswer } from '../verifier/errors';
@@ -61,6 +62,7 @@ const RULES: Rule[] = [
   rule(UsageError, () => 'usage', (e) => e.code, false),
   rule(CommanderError, () => 'usage', () => 'USAGE', false),
   rule(ConfigError, () => 'config', (e) => e.code, false),
+  rule(StoreError, () => 'config', (e) => e.code, false),
   rule(OutputError, () => 'failed', (e) => e.code, false),
   rule(OriginError, (e) => (e.code === 'BAD_INPUT' ? 'usage' : 'failed'), (e) => e.code),
   rule(BridgeError, (e) => (e.code === 'NOT_A_BRIDGE' ? 'config' : 'failed'), (e) => e.code),

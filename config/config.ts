@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { packageRoot } from '../lib/paths';
-import { verifierConfigSchema } from '../verifier/config-schema';
+import { verifierConfigSchema } from './verifier';
 
 /**
  * Names that cannot be repositories: they are the service's own top-level routes,
@@ -230,7 +230,7 @@ const configSchema = z.strictObject({
     })
     .prefault({}),
   repositories: z.array(repositorySchema).min(1, 'needs at least one repository'),
-  /** Image and bundle verification (verifier/config-schema.ts). */
+  /** Image and bundle verification (config/verifier.ts). */
   verifier: verifierConfigSchema,
 });
 

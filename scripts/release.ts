@@ -53,7 +53,7 @@ export function releaseFileName(version: string, t = releaseTarget()): string {
 }
 
 /** dist/ without what only the checkout needs (tests, benchmarks, release tooling). */
-const DIST_LEFT_OUT = new Set(['test', 'bench', 'scripts']);
+const DIST_LEFT_OUT = new Set(['test', 'testing', 'bench', 'scripts']);
 /** What the package ships besides dist/. */
 const SHIPPED = ['config/anchors', 'deploy', 'README.md', 'LICENSE'];
 /** Install scripts a bundle must not run; each bundled package that has one is handled below or refused. */

@@ -1,28 +1,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config, RepositoryConfig } from '../config/config';
-import type { Logger } from '../lib/log';
-import type { Store } from '../store/store';
-import type { SyncResult } from '../sync/sync';
 import { allStatuses, type RepositoryStatus } from '../watch/status';
 import { worst } from '../watch/evaluate';
-import type { Watcher } from '../watch/watcher';
 import { clusterReportsRouter } from './api/cluster-reports';
 import { importRouter } from './api/import';
 import { repositoriesRouter } from './api/repositories';
 import { trustrootRouter } from './api/trustroot';
-import type { FileIndex } from './file-index';
-import type { Metrics } from './metrics';
+import type { AppDeps } from './deps';
 import { renderStatusPage } from './status-page';
-
-export type AppDeps = {
-  config: Config;
-  store: Store;
-  index: FileIndex;
-  logger: Logger;
-  watcher: Watcher;
-  metrics: Metrics;
-  syncNow: (repository: RepositoryConfig) => Promise<SyncResult>;
-};
 
 /** Everything but the TUF files: health, readiness and the JSON API. Thin: it only asks. */
 export function createApp(deps: AppDeps): express.Express {

@@ -1,6 +1,6 @@
 import type { EventRecord, RootRecord } from '../store/store';
 import type { RepositoryStatus } from '../watch/status';
-import { humanDuration } from '../watch/status';
+import { humanDuration } from '../lib/duration';
 
 type History = Record<string, { roots: RootRecord[]; events: EventRecord[] }>;
 

@@ -2,11 +2,11 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ConsumerReport, Finding } from '../compat/gate';
+import type { ConsumerReport, Finding } from '../lib/gate-report';
 import { inSync, objectKey, outputReportSchema, type ClusterReport, type OutputReport } from '../lib/cluster-report';
 import { lengthOrHashMismatch } from '../lib/hashes';
 import { isVersionedPath, targetFilePaths } from '../lib/layout';
-import { ConfigError } from '../config/config';
+import { StoreError } from './errors';
 import { redactUrl } from '../lib/log';
 import { holderIsGone } from './lock-owner';
 import { migrate } from './migrations';
@@ -1016,5 +1016,5 @@ function unusableDataDir(dataDir: string, err: unknown): unknown {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string' || !NOT_WRITABLE.has(code)) return err;
   const who = process.getuid ? ` for uid ${process.getuid()}` : '';
-  return new ConfigError(`data dir ${dataDir} is not writable (${code}): make it writable${who}, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`, 'DATA_DIR_NOT_WRITABLE');
+  return new StoreError(`data dir ${dataDir} is not writable (${code}): make it writable${who}, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`, 'DATA_DIR_NOT_WRITABLE');
 }

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { RoleProblem, TargetProblem } from '../store/store';
-import { ArchiveSource, describeArchive } from './archive';
+import { ArchiveSource, describeArchive } from './archive-source';
 import { SyncError } from './errors';
 import { syncRepository, type SyncOptions, type SyncResult } from './sync';
 

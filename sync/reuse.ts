@@ -24,7 +24,7 @@ import type { HeldGeneration } from './held';
 import { byName, malformedHashes, printable } from './refusals';
 import { TargetFiles } from './target-files';
 import { CLIENT_LIMITS, searchTarget, type Reach, type TrustedSet } from './tuf-client';
-import type { WalkOptions, WalkResult } from './walk';
+import type { WalkOptions, WalkResult } from './walk-types';
 
 /** Problems a later run finds again, whatever the upstream does, as long as the metadata stays the same. */
 const SETTLED_ROLE_CODES = new Set(['ROLE_NAME_UNSAFE', 'EXPIRED_METADATA']);

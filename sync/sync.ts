@@ -10,7 +10,8 @@ import { SyncError } from './errors';
 import { Downloader } from './fetcher';
 import { HttpSource, type Source } from './source';
 import { EARLIEST_DATE } from './tuf-client';
-import { walkRepository, type WalkedGeneration } from './walk';
+import { walkRepository } from './walk';
+import type { WalkedGeneration } from './walk-types';
 
 export type SyncOptions = {
   store: Store;

@@ -36,40 +36,8 @@ import { HeldGeneration } from './held';
 import { byName, malformedHashes, printable } from './refusals';
 import { incrementalWalk, settledGeneration, timestampOnly } from './reuse';
 import { TargetFiles } from './target-files';
+import type { WalkOptions, WalkResult } from './walk-types';
 import { CLIENT_LIMITS, delegatedRoles, parseRoot, parseTargets, searchTarget, TrustedSet, type Reach } from './tuf-client';
-
-export type WalkOptions = {
-  store: Store;
-  repository: { name: string; trustAnchor: string };
-  downloader: Downloader;
-  /** Expiry is judged at this time (the earliest representable date: nothing is expired). */
-  referenceTime: Date;
-  maxTargetBytes: number;
-  maxDelegatedRoles: number;
-  /** The run that blobs written before the commit are leased to. */
-  runId: number;
-  /** Files downloaded at once (sync.downloadConcurrency). */
-  downloadConcurrency: number;
-  /**
-   * Let what the held generation proves stand (default true). False walks every step, resolves
-   * every name again and checks every target file against its hashes (no held block is taken
-   * whole): deriving an old generation's resolutions (sync/backfill.ts), and imports with
-   * --allow-expired, whose relaxed expiry the held generation was not judged by.
-   */
-  shortcuts?: boolean;
-};
-
-/** A verified generation, not yet committed. */
-export type WalkedGeneration = Omit<NewGeneration, 'summary'> & {
-  summary: Omit<NewGeneration['summary'], 'expiredMetadataAccepted'>;
-  /** The name of the file set of its body (sync.ts compares it with the held one's). */
-  fileSetKey: string;
-};
-
-export type WalkResult =
-  /** The upstream's timestamp is the one held, nothing held went stale: nothing else was read. */
-  | { kind: 'unchanged' }
-  | ({ kind: 'walked' } & WalkedGeneration);
 
 /** Run every step; throws a SyncError when the run fails as a whole. */
 export async function walkRepository(options: WalkOptions): Promise<WalkResult> {

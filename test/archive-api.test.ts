@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, mock, test } from 'node:test';
 import type { Config } from '../config/config';
 import type { Service } from '../server/service';
-import { exportGeneration } from '../sync/archive';
+import { exportGeneration } from '../sync/export';
 import { alter, alterSigned } from './helpers/archive';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, testConfig } from './helpers/mirror';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';

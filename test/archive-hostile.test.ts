@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import { after, before, describe, mock, test } from 'node:test';
 import type { Config } from '../config/config';
 import type { Service } from '../server/service';
-import { exportGeneration } from '../sync/archive';
+import { exportGeneration } from '../sync/export';
 import type { SyncErrorCode } from '../sync/errors';
 import type { ImportResult } from '../sync/import';
 import { alter, alterSigned, filesOf, forgeArchive, importBytes, manifestOf, membersOf, rawArchive } from './helpers/archive';

@@ -13,7 +13,7 @@ import { Updater } from 'tuf-js';
 import type { Config } from '../config/config';
 import type { Service } from '../server/service';
 import { sha256Hex } from '../store/store';
-import { exportGeneration, ExportError } from '../sync/archive';
+import { exportGeneration, ExportError } from '../sync/export';
 import { packTarGz } from '../sync/archive-tar';
 import { repositoryStatus } from '../watch/status';
 import { filesOf, importBytes, manifestOf, membersOf } from './helpers/archive';

@@ -11,7 +11,7 @@ import { getTrustedRoot } from '@sigstore/tuf';
 import { Updater } from 'tuf-js';
 import type { Config } from '../config/config';
 import type { Service } from '../server/service';
-import { exportGeneration } from '../sync/archive';
+import { exportGeneration } from '../sync/export';
 import { importBytes } from './helpers/archive';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, tempDir, testConfig } from './helpers/mirror';
 import { flipByte, TestRepository } from './helpers/tuf-repo';

@@ -25,7 +25,7 @@ import { parseJob } from '../refresh/job';
 import { rbacFor } from '../refresh/rbac';
 import { sourceUrls, type RefreshResult } from '../refresh/refresh';
 import type { Service } from '../server/service';
-import { exportGeneration } from '../sync/archive';
+import { exportGeneration } from '../sync/export';
 import { importArchive } from '../sync/import';
 import { configuredSyncOptions } from '../sync/sync';
 import { carry, initSite, SITE, startConnected, startGap, type Connected, type Gap } from './helpers/bridge';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { silentLogger } from '../lib/log';
 import { SyncError } from '../sync/errors';
-import { SyncScheduler } from '../sync/scheduler';
+import { SyncScheduler } from '../daemon/scheduler';
 import type { SyncResult } from '../sync/sync';
 import { mirrorOfRepository, testConfig } from './helpers/mirror';
 import { TestRepository } from './helpers/tuf-repo';

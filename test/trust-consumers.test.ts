@@ -31,7 +31,7 @@ import { FORMAT_NAMES, objectOf, OBJECT_FORMATS, renderTrustRoot, type FormatNam
 import type { IdentityOptions } from '../trust/identity';
 import { loadTrustMaterial, type TrustMaterial } from '../trust/material';
 import type { TrustOptions } from '../trust/options';
-import { parsePolicy } from '../verifier/policy';
+import { parsePolicy } from '../lib/policy';
 import { carry, initSite, SITE, startConnected, startGap, type Connected, type Gap } from './helpers/bridge';
 import { IMAGE, ISSUER, SUBJECT } from './helpers/identity';
 import { CRDS, objectProblems } from './helpers/crds';

@@ -20,7 +20,7 @@ import { publishRepository } from '../publish/publish';
 import type { Config } from '../config/config';
 import type { Service } from '../server/service';
 import type { GenerationRecord } from '../store/store';
-import { exportGeneration } from '../sync/archive';
+import { exportGeneration } from '../sync/export';
 import { SyncError } from '../sync/errors';
 import { HttpSource } from '../sync/source';
 import { FORMAT_NAMES, renderTrustRoot } from '../trust/formats';

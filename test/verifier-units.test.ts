@@ -10,7 +10,7 @@ import { globToRegExp, imagesOf, podSpecOf } from '../verifier/admission';
 import { ResultCache } from '../verifier/cache';
 import { ImageVerifier } from '../verifier/image';
 import { RegistryClient, RegistryError } from '../verifier/oci';
-import { entryMatches, parsePolicy, PolicyError } from '../verifier/policy';
+import { entryMatches, parsePolicy, PolicyError } from '../lib/policy';
 import { parseReference } from '../verifier/reference';
 import { parseTrustRoot } from '../verifier/trust-root';
 import { FIXTURE, tempDir } from './helpers/mirror';

@@ -5,7 +5,7 @@
  * Byte fields (root, mirrorFS, certChain, publicKey) are Go []byte: base64 in YAML.
  */
 import { createHash } from 'node:crypto';
-import { humanDuration } from '../watch/status';
+import { humanDuration } from '../lib/duration';
 import { ANNOTATION, checkObjectName, objectMetadata, renderYaml, sizeWarnings, validityAnnotation, validityComment } from './k8s';
 import { describeSource, readTrustedRoot, requireTarget, type TrustMaterial } from './material';
 import { archiveMembers, buildMirrorArchive } from './mirror-fs';

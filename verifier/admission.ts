@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { VerifierConfig } from './config-schema';
+import type { VerifierConfig } from '../config/verifier';
 import { errorAnswer, VerifyRequestError } from './errors';
 import type { ImageVerifier } from './image';
 import { ConfigError } from '../config/config';
-import { parsePolicy, PolicyError, type Policy } from './policy';
+import { parsePolicy, PolicyError, type Policy } from '../lib/policy';
 import { parseReference, pinnedReference } from './reference';
 
 /**

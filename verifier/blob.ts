@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { asRejection, parseBundle, verifyBundle, type VerifiedSigner } from './bundle';
-import { describeMatcher, subjectMatches, type SubjectMatcher } from './identity';
-import { evaluatePolicy, policyKeys, type Policy } from './policy';
-import type { Artifact } from './signature';
+import { describeMatcher, subjectMatches, type SubjectMatcher } from '../lib/identity';
+import { evaluatePolicy, policyKeys, type Policy } from '../lib/policy';
+import type { Artifact } from '../lib/signature';
 import type { TrustRoot, TrustRootSource } from './trust-root';
 
 /** What a bundle must prove beyond its own validity. */

@@ -2,8 +2,8 @@ import { bundleFromJSON, type Bundle, type TransparencyLogEntry } from '@sigstor
 import { crypto as sigCrypto, dsse, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import type { KeyObject } from 'node:crypto';
-import { certIdentity, type CertIdentity } from './identity';
-import { artifactDigest, keyId, sha256, verifyEcdsaOverDigest, type Artifact } from './signature';
+import { certIdentity, type CertIdentity } from '../lib/identity';
+import { artifactDigest, keyId, sha256, verifyEcdsaOverDigest, type Artifact } from '../lib/signature';
 import { withKeys, type TrustRoot } from './trust-root';
 
 /** One transparency-log entry that vouched for a signature. */

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { asRejection, BundleRejected, verifyBundle, type VerifiedSigner } from './bundle';
-import { sha256 } from './signature';
+import { sha256 } from '../lib/signature';
 import type { TrustRoot } from './trust-root';
 
 /**

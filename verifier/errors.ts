@@ -1,5 +1,5 @@
 import { RegistryError } from './oci';
-import { PolicyError } from './policy';
+import { PolicyError } from '../lib/policy';
 import { ReferenceError } from './reference';
 import { NoTrustRootError, TrustRootError } from './trust-root';
 

@@ -2,7 +2,7 @@ import { asRejection, parseBundle, verifyBundle } from './bundle';
 import { ResultCache } from './cache';
 import { SIMPLE_SIGNING, verifyCosignSignature } from './cosign';
 import { byteBudget, RegistryError, type RegistryClient, type RepositoryClient } from './oci';
-import { evaluatePolicy, policyKeys, type Policy, type VerifiedSignatureFacts } from './policy';
+import { evaluatePolicy, policyKeys, type Policy, type VerifiedSignatureFacts } from '../lib/policy';
 import { formatReference, parseReference, type ImageReference } from './reference';
 import type { TrustRoot, TrustRootProvider, TrustRootSource } from './trust-root';
 

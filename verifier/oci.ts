@@ -7,7 +7,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigError } from '../config/config';
-import type { RegistryConfig } from './config-schema';
+import type { RegistryConfig } from '../config/verifier';
 import { apiHost, type ImageReference } from './reference';
 
 /**

@@ -2,7 +2,7 @@ import type { Threshold } from '../config/config';
 import type { ConsumerReport, Finding, GateReport } from '../compat/gate';
 import { inSync } from '../lib/cluster-report';
 import type { BridgeDecision, ClusterOutputRecord, GenerationRecord } from '../store/store';
-import { humanDuration } from './status';
+import { humanDuration } from '../lib/duration';
 import { TRUST_KINDS, validAt, type TrustEntry, type TrustKind } from '../lib/trusted-root';
 
 export type ItemState = 'ok' | 'warning' | 'critical' | 'expired';

@@ -1,4 +1,5 @@
 import type { Config, RepositoryConfig } from '../config/config';
+import { humanDuration } from '../lib/duration';
 import { redactUrl } from '../lib/log';
 import type { GenerationRecord, RoleProblem, Store, SyncRunRecord, TargetProblem } from '../store/store';
 import { worst, type ItemState, type WatchItem } from './evaluate';
@@ -148,12 +149,4 @@ export function problemLines(p: { failedRoles?: RoleProblem[]; refusedTargets?: 
     ...(p.failedRoles ?? []).map((f) => `  role ${f.role} NOT MIRRORED: ${f.code}: ${f.message}${f.servedVersion !== null ? ` (still serving v${f.servedVersion})` : ''}`),
     ...(p.refusedTargets ?? []).map((t) => `  target ${t.name} REFUSED: ${t.code}: ${t.message}`),
   ];
-}
-
-export function humanDuration(seconds: number): string {
-  const s = Math.max(0, seconds);
-  if (s >= 86400) return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-  if (s >= 3600) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  return `${s}s`;
 }

@@ -6,7 +6,7 @@ import { writeOutput } from '../output';
 import { progressOnStderr } from '../progress';
 import { rolesText } from '../report';
 import { sha256Hex, Store } from '../../store/store';
-import { exportGeneration } from '../../sync/archive';
+import { exportGeneration } from '../../sync/export';
 
 type ExportFlags = { out: string; sinceRoot?: string; json?: boolean };
 

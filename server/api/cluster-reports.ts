@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { clusterReportSchema } from '../../lib/cluster-report';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../deps';
 import { requireBearer } from '../auth';
 
 /**

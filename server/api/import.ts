@@ -6,7 +6,7 @@ import type { SyncErrorCode } from '../../sync/errors';
 import { SyncError } from '../../sync/errors';
 import { importArchive, importReport, spoolToFile, type Spooled } from '../../sync/import';
 import { configuredSyncOptions } from '../../sync/sync';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../deps';
 import { requireAdmin } from '../auth';
 
 /** HTTP status of a failed import: the archive's fault (400, 413, 422), or ours (409, 500, 503). */

@@ -2,7 +2,7 @@ import express, { Router } from 'express';
 import { isSignedHere, type RepositoryConfig } from '../../config/config';
 import { parseRoot } from '../../lib/tuf-metadata';
 import { allStatuses, repositoryStatus } from '../../watch/status';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../deps';
 import { requireAdmin } from '../auth';
 
 /**

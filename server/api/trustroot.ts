@@ -3,7 +3,7 @@ import { HTTP_STATUS, TrustRootError } from '../../trust/errors';
 import { checkFormat, FORMAT_NAMES, needsMirrorUrl, renderTrustRoot } from '../../trust/formats';
 import { loadTrustMaterial } from '../../trust/material';
 import { parseList, resolveMirrorUrl } from '../../trust/options';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../deps';
 
 /** A query parameter as one string (a repeated parameter counts as its first value). */
 function param(value: unknown): string | undefined {

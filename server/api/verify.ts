@@ -2,9 +2,9 @@ import { BoundedJsonError, parseBoundedJson } from '../../lib/bounded-json';
 import { review } from '../../verifier/admission';
 import { verifyBlobBundle, type Requirement } from '../../verifier/blob';
 import { errorAnswer, VerifyRequestError } from '../../verifier/errors';
-import { parsePolicyObject } from '../../verifier/policy';
+import { parsePolicyObject } from '../../lib/policy';
 import type { VerifierService } from '../../verifier/service';
-import { parseDigest, parsePublicKey } from '../../verifier/signature';
+import { parseDigest, parsePublicKey } from '../../lib/signature';
 
 /**
  * `POST /api/v1/verify` (an image), `/verify/bundle` (a blob's Sigstore bundle), `/admission`

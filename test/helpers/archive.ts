@@ -9,7 +9,7 @@ import type { Config } from '../../config/config';
 import { silentLogger } from '../../lib/log';
 import type { Service } from '../../server/service';
 import { sha256Hex } from '../../store/store';
-import { MANIFEST_MEMBER, REPOSITORY_PREFIX, type ArchiveManifest } from '../../sync/archive';
+import { MANIFEST_MEMBER, REPOSITORY_PREFIX, type ArchiveManifest } from '../../sync/archive-format';
 import { packTarGz, readTarGz, type TarMember } from '../../sync/archive-tar';
 import { importArchive, type ImportResult } from '../../sync/import';
 import { configuredSyncOptions } from '../../sync/sync';

@@ -13,7 +13,7 @@ import { parseConfig, type Config, type RepositoryConfig } from '../../config/co
 import { silentLogger } from '../../lib/log';
 import type { KeyOptions } from '../../origin/origin';
 import type { Service } from '../../server/service';
-import { exportGeneration } from '../../sync/archive';
+import { exportGeneration } from '../../sync/export';
 import { importArchive, type ImportResult } from '../../sync/import';
 import { configuredSyncOptions } from '../../sync/sync';
 import { startMirror, tempDir } from './mirror';

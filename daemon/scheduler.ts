@@ -1,8 +1,8 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { isSignedHere, type Config, type RepositoryConfig } from '../config/config';
 import type { Logger } from '../lib/log';
-import type { SyncErrorCode } from './errors';
-import type { SyncResult } from './sync';
+import type { SyncErrorCode } from '../sync/errors';
+import type { SyncResult } from '../sync/sync';
 
 /** Failures a retry cannot fix: someone else is syncing, we are stopping, or the config is wrong. */
 const FINAL: SyncErrorCode[] = ['SYNC_IN_PROGRESS', 'CANCELLED', 'TRUST_ANCHOR_INVALID'];

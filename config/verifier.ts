@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parsePolicy, PolicyError } from './policy';
+import { parsePolicy, PolicyError } from '../lib/policy';
 
 /**
  * The `verifier:` section of the configuration (registered in config/config.ts). Relative file
