@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { TufMirrorError } from '../lib/errors';
 import { packageRoot } from '../lib/paths';
 import { verifierConfigSchema } from '../verifier/config-schema';
 
@@ -289,13 +290,9 @@ export type ConfigErrorCode =
   | 'DATA_DIR_NOT_WRITABLE'
   | 'CANNOT_LISTEN'; // the port is in use or privileged, or the host is not an address of this machine
 
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly code: ConfigErrorCode = 'INVALID_CONFIG',
-  ) {
-    super(message);
-    this.name = 'ConfigError';
+export class ConfigError extends TufMirrorError<ConfigErrorCode> {
+  constructor(message: string, code: ConfigErrorCode = 'INVALID_CONFIG') {
+    super(code, message);
   }
 }
 

@@ -22,21 +22,14 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { TufMirrorError } from '../lib/errors';
 import { isVersionedPath } from '../lib/layout';
 import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
 
-export type PublishErrorReason = 'NOTHING_HELD' | 'CONFLICT' | 'UNSAFE_PATH' | 'NOT_A_DIRECTORY' | 'WRITE_FAILED';
+export type PublishErrorCode = 'NOTHING_HELD' | 'CONFLICT' | 'UNSAFE_PATH' | 'NOT_A_DIRECTORY' | 'WRITE_FAILED';
 
-export class PublishError extends Error {
-  constructor(
-    readonly reason: PublishErrorReason,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PublishError';
-  }
-}
+export class PublishError extends TufMirrorError<PublishErrorCode> {}
 
 export type PublishResult = {
   repository: string;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { z } from 'zod';
+import { TufMirrorError } from '../lib/errors';
 import { apiGroupOf, describeObject, type ObjectRef } from '../trust/k8s';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -24,15 +25,14 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env): KubeC
   return { server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, tokenFile: `${SERVICE_ACCOUNT}/token`, caFile: `${SERVICE_ACCOUNT}/ca.crt` };
 }
 
-export class KubeError extends Error {
+/** The code is the Status reason (Forbidden, NotFound, Invalid, Conflict …) or a transport error code. */
+export class KubeError extends TufMirrorError {
   constructor(
     readonly status: number,
-    /** The Status reason (Forbidden, NotFound, Invalid, Conflict …) or a transport error code. */
-    readonly reason: string,
+    reason: string,
     message: string,
   ) {
-    super(message);
-    this.name = 'KubeError';
+    super(reason, message);
   }
 }
 

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import type { RepositoryConfig } from '../config/config';
 import { metadataPath, targetPath } from '../lib/layout';
+import { TufMirrorError } from '../lib/errors';
 import { redactUrl } from '../lib/log';
 import { packageVersion } from '../lib/paths';
 import { sha256Hex, type GenerationRecord, type Store } from '../store/store';
@@ -48,16 +49,8 @@ const manifestSchema = z.object({
 });
 export type ArchiveManifest = z.output<typeof manifestSchema>;
 
-export class ExportError extends Error {
-  constructor(
-    /** NOTHING_HELD: no generation to export. SINCE_ROOT: --since-root names a root this mirror does not have. */
-    readonly reason: 'NOTHING_HELD' | 'SINCE_ROOT',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ExportError';
-  }
-}
+/** NOTHING_HELD: no generation to export. SINCE_ROOT: --since-root names a root this mirror does not have. */
+export class ExportError extends TufMirrorError<'NOTHING_HELD' | 'SINCE_ROOT'> {}
 
 export type ExportOptions = {
   /** The receiving side holds roots up to vN: leave them out (default: every root held). */

@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import { failureOf, UsageError } from '../exit-codes';
 import { configFrom, EXIT, repositoryNamed } from '../options';
+import { TufMirrorError } from '../../lib/errors';
 import { Store } from '../../store/store';
 import { verifyBlobBundle, type BundleAnswer, type Requirement } from '../../verifier/blob';
 import { parseDigest, parsePublicKey, type Artifact } from '../../verifier/signature';
-import { errorAnswer } from '../../verifier/errors';
+import { errorAnswer } from '../../server/http-errors';
 import { PolicyError, parsePolicy } from '../../verifier/policy';
 import { createVerifierService } from '../../verifier/service';
 import { trustRootsFromStore } from '../../verifier/sources';
@@ -22,7 +23,12 @@ type BundleOptions = {
   json?: boolean;
 };
 
-class KeyError extends Error {}
+/** A --key that is not a public key: a rejection (exit 1), like a wrong key. */
+class KeyError extends TufMirrorError<'PUBLIC_KEY_ERROR'> {
+  constructor(message: string) {
+    super('PUBLIC_KEY_ERROR', message);
+  }
+}
 
 function readFile(file: string, what: string): Buffer {
   try {

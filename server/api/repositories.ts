@@ -4,6 +4,7 @@ import { parseRoot } from '../../lib/tuf-metadata';
 import { allStatuses, repositoryStatus } from '../../watch/status';
 import type { AppDeps } from '../app';
 import { requireAdmin } from '../auth';
+import { httpStatusOf } from '../http-errors';
 
 /**
  * `/api/v1/repositories…`: what each repository holds, its events and root history (public),
@@ -70,9 +71,7 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
       return;
     }
     const { code, role, message } = result.error;
-    // 409: someone else is syncing; 502/504: the upstream; 422: what the upstream sent failed verification.
-    const status = code === 'SYNC_IN_PROGRESS' ? 409 : code === 'UPSTREAM_TIMEOUT' ? 504 : code.startsWith('UPSTREAM_') || code === 'RESPONSE_TOO_LARGE' ? 502 : code === 'CANCELLED' ? 503 : 422;
-    res.status(status).json({ outcome: 'failed', runId: result.runId, error: { code, role: role ?? null, message }, requests: result.requests, bytes: result.bytes });
+    res.status(httpStatusOf(result.error) ?? 500).json({ outcome: 'failed', runId: result.runId, error: { code, role: role ?? null, message }, requests: result.requests, bytes: result.bytes });
   });
   return router;
 }

@@ -1,10 +1,11 @@
 import { BoundedJsonError, parseBoundedJson } from '../../lib/bounded-json';
 import { review } from '../../verifier/admission';
 import { verifyBlobBundle, type Requirement } from '../../verifier/blob';
-import { errorAnswer, VerifyRequestError } from '../../verifier/errors';
+import { VerifyRequestError } from '../../verifier/errors';
 import { parsePolicyObject } from '../../verifier/policy';
 import type { VerifierService } from '../../verifier/service';
 import { parseDigest, parsePublicKey } from '../../verifier/signature';
+import { errorAnswer } from '../http-errors';
 
 /**
  * `POST /api/v1/verify` (an image), `/verify/bundle` (a blob's Sigstore bundle), `/admission`
@@ -68,7 +69,7 @@ async function answer(service: VerifierService, endpoint: VerifyEndpoint, b: Rec
         try {
           bundle = parseBoundedJson(bundle, { maxBytes: BODY_LIMITS.bundle, maxDepth: MAX_JSON_DEPTH }, 'bundle');
         } catch (err) {
-          if (err instanceof BoundedJsonError && err.reason !== 'NOT_JSON') throw err;
+          if (err instanceof BoundedJsonError && err.code !== 'NOT_JSON') throw err;
           throw new VerifyRequestError('bundle', 'is a string but not JSON');
         }
       }
@@ -110,10 +111,6 @@ export async function answerVerifyRequest(service: VerifierService, endpoint: Ve
   try {
     return await answer(service, endpoint, requestBody(bytes, contentType, BODY_LIMITS[endpoint]));
   } catch (err) {
-    if (err instanceof BoundedJsonError) {
-      const code = err.reason === 'NOT_JSON' ? 'BAD_REQUEST' : err.reason;
-      return { status: err.reason === 'TOO_LARGE' ? 413 : 400, body: { error: { code, field: 'body', message: err.message } } };
-    }
     const known = errorAnswer(err);
     if (known) return known;
     return {
