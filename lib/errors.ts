@@ -36,9 +36,14 @@ export class TufMirrorError<Code extends string = string> extends Error {
 
   /** Code, the field at fault, message, then the other details (never the cause: it may hold what a caller must not see). */
   toJSON(): PublicError {
-    const { field, ...rest } = this.details;
-    return { code: this.code, ...(field !== undefined ? { field } : {}), message: this.message, ...rest };
+    return publicError(this.code, this.message, this.details);
   }
+}
+
+/** What a caller reads of a failure, in the order every answer lists it. */
+export function publicError(code: string, message: string, details: ErrorDetails = {}): PublicError {
+  const { field, ...rest } = details;
+  return { code, ...(field !== undefined ? { field } : {}), message, ...rest };
 }
 
 /** Why a trust root (trusted_root.json) could not be handed out or used. Each code says whose move it is. */

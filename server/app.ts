@@ -13,6 +13,7 @@ import { trustrootRouter } from './api/trustroot';
 import type { FileIndex } from './file-index';
 import type { Metrics } from './metrics';
 import { renderStatusPage } from './status-page';
+import { sendRefusal } from './http-errors';
 
 export type AppDeps = {
   config: Config;
@@ -68,7 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use('/api', (_req, res) => {
-    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such API endpoint' } });
+    sendRefusal(res, 'NOT_FOUND', 'no such API endpoint');
   });
 
   app.use((_req, res) => {
@@ -79,11 +80,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     // A path the router cannot decode (malformed percent-encoding) is the caller's mistake.
     if (err instanceof URIError) {
-      if (!res.headersSent) res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'malformed percent-encoding in the path' } });
+      if (!res.headersSent) sendRefusal(res, 'BAD_REQUEST', 'malformed percent-encoding in the path');
       return;
     }
     logger.error({ err, path: req.path }, 'request failed');
-    if (!res.headersSent) res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } });
+    if (!res.headersSent) sendRefusal(res, 'INTERNAL', 'internal error');
   });
   return app;
 }

@@ -5,8 +5,9 @@
  * (or what the upstream sent) failed verification or cannot be shaped as asked; 500: this
  * mirror's own trouble; 502/504: the party behind us; 503: not yet, or shutting down.
  */
+import type { Response } from 'express';
 import { BoundedJsonError } from '../lib/bounded-json';
-import { TrustRootError, TufMirrorError, type PublicError, type TrustRootErrorCode } from '../lib/errors';
+import { publicError, TrustRootError, TufMirrorError, type ErrorDetails, type PublicError, type TrustRootErrorCode } from '../lib/errors';
 import { SyncError, type SyncErrorCode } from '../sync/errors';
 import { VerifyRequestError } from '../verifier/errors';
 import { RegistryError, type RegistryErrorCode } from '../verifier/oci';
@@ -101,4 +102,51 @@ export function errorAnswer(err: unknown, via?: Via): ErrorAnswer | undefined {
   const status = httpStatusOf(err, via);
   if (status === undefined || !(err instanceof TufMirrorError)) return undefined;
   return { status, body: { error: err.toJSON() } };
+}
+
+/** Refusals by the server itself, before (or instead of) asking a module: the request's shape, its token, the load. */
+export type RequestErrorCode =
+  | 'BAD_REQUEST'
+  | 'BAD_REPORT' // a cluster report that does not validate
+  | 'ORIGIN' // a sync asked of a repository signed here
+  | 'UNAUTHORIZED'
+  | 'ADMIN_DISABLED' // no adminToken: admin endpoints are disabled, never open
+  | 'REPORTS_DISABLED'
+  | 'VERIFY_DISABLED'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'TIMEOUT' // the body did not arrive in time
+  | 'NOT_A_MIRROR' // an import into a repository signed here
+  | 'TOO_LARGE'
+  | 'TOO_MANY_REQUESTS'
+  | 'INTERNAL' // a bug: never with its details
+  | 'VERIFIER_RESTARTED';
+
+const REQUEST_STATUS: Record<RequestErrorCode, number> = {
+  BAD_REQUEST: 400,
+  BAD_REPORT: 400,
+  ORIGIN: 400,
+  UNAUTHORIZED: 401,
+  ADMIN_DISABLED: 403,
+  REPORTS_DISABLED: 403,
+  VERIFY_DISABLED: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  TIMEOUT: 408,
+  NOT_A_MIRROR: 409,
+  TOO_LARGE: 413,
+  TOO_MANY_REQUESTS: 429,
+  INTERNAL: 500,
+  VERIFIER_RESTARTED: 503,
+};
+
+/** A refusal as an answer; built without an Error (the fast path refuses floods of requests). */
+export function refusal(code: RequestErrorCode, message: string, details?: ErrorDetails): ErrorAnswer {
+  return { status: REQUEST_STATUS[code], body: { error: publicError(code, message, details) } };
+}
+
+/** Answer a refusal through express. */
+export function sendRefusal(res: Response, code: RequestErrorCode, message: string, details?: ErrorDetails): void {
+  const { status, body } = refusal(code, message, details);
+  res.status(status).json(body);
 }

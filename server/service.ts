@@ -15,6 +15,7 @@ import { createApp } from './app';
 import { FileIndex } from './file-index';
 import { createMetrics } from './metrics';
 import { loadTls, watchTls } from './tls';
+import { refusal } from './http-errors';
 import { handleFileRequest } from './tuf-files';
 import { VerificationGate } from './verification';
 
@@ -175,7 +176,8 @@ export async function startService(config: Config, logger: Logger, options: Serv
   // Verification and admission only: nothing else is answered there.
   const verifyHandler: http.RequestListener = (req, res) => {
     if (gate.handle(req, res, 'verification')) return;
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'this listener serves /api/v1/verify* and /api/v1/admission* only' } }));
+    const { status, body } = refusal('NOT_FOUND', 'this listener serves /api/v1/verify* and /api/v1/admission* only');
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
   const verifyServer = verifyListen && (verifyTls ? https.createServer(verifyTls, verifyHandler) : http.createServer(verifyHandler));
 

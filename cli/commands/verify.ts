@@ -167,7 +167,7 @@ export function registerVerify(program: Command): void {
       } catch (err) {
         if (!(err instanceof UsageError) && !(err instanceof PolicyError)) throw err;
         process.stderr.write(`tuf-mirror verify: ${opts.policy}: ${err instanceof PolicyError ? err.issues.join('\n  ') : err.message}\n`);
-        process.exitCode = EXIT.usage;
+        process.exitCode = EXIT[failureOf(err)?.kind ?? 'usage'];
         return;
       }
       const store = Store.open(config.dataDir);

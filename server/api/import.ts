@@ -7,7 +7,7 @@ import { importArchive, importReport, spoolToFile, type Spooled } from '../../sy
 import { configuredSyncOptions } from '../../sync/sync';
 import type { AppDeps } from '../app';
 import { requireAdmin } from '../auth';
-import { httpStatusOf } from '../http-errors';
+import { httpStatusOf, sendRefusal } from '../http-errors';
 
 /** An upload refused before it was verified: answered like an import that failed. */
 function refuse(res: Response, err: SyncError): void {
@@ -31,12 +31,12 @@ export function importRouter({ config, store, index, logger, watcher }: AppDeps)
   router.post('/repositories/:name/import', requireAdmin(config.adminToken), async (req, res) => {
     const repository = config.repositories.find((r) => r.name === req.params.name);
     if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
       return;
     }
     if (isSignedHere(repository)) {
       // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
-      res.status(409).json({ error: { code: 'NOT_A_MIRROR', message: `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only` } });
+      sendRefusal(res, 'NOT_A_MIRROR', `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);
       return;
     }
     const max = config.import.maxBytes;

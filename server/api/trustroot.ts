@@ -3,7 +3,7 @@ import { checkFormat, FORMAT_NAMES, needsMirrorUrl, renderTrustRoot } from '../.
 import { loadTrustMaterial } from '../../trust/material';
 import { parseList, resolveMirrorUrl } from '../../trust/options';
 import type { AppDeps } from '../app';
-import { errorAnswer, type ErrorAnswer } from '../http-errors';
+import { errorAnswer, sendRefusal, type ErrorAnswer } from '../http-errors';
 
 /** A query parameter as one string (a repeated parameter counts as its first value). */
 function param(value: unknown): string | undefined {
@@ -30,7 +30,7 @@ export function trustrootRouter({ config, store }: Pick<AppDeps, 'config' | 'sto
   router.get('/repositories/:name/trustroot', (req, res) => {
     const repository = config.repositories.find((r) => r.name === req.params.name);
     if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
       return;
     }
     try {

@@ -5,7 +5,7 @@ import { VerifyRequestError } from '../../verifier/errors';
 import { parsePolicyObject } from '../../verifier/policy';
 import type { VerifierService } from '../../verifier/service';
 import { parseDigest, parsePublicKey } from '../../verifier/signature';
-import { errorAnswer } from '../http-errors';
+import { errorAnswer, refusal } from '../http-errors';
 
 /**
  * `POST /api/v1/verify` (an image), `/verify/bundle` (a blob's Sigstore bundle), `/admission`
@@ -114,8 +114,7 @@ export async function answerVerifyRequest(service: VerifierService, endpoint: Ve
     const known = errorAnswer(err);
     if (known) return known;
     return {
-      status: 500,
-      body: { error: { code: 'INTERNAL', message: 'internal error' } },
+      ...refusal('INTERNAL', 'internal error'),
       log: [{ level: 'error', data: { endpoint, err: err instanceof Error ? err.stack : String(err) }, msg: 'verification request failed' }],
     };
   }
