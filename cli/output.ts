@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TufMirrorError } from '../lib/errors';
+import { systemCode, TufMirrorError } from '../lib/errors';
 
 /** An output file the command could not write (exit 1): the disk, not the request. */
 export class OutputError extends TufMirrorError<'CANNOT_WRITE'> {
@@ -21,6 +21,6 @@ export function writeOutput(file: string, bytes: Buffer | string): void {
     fs.renameSync(tmp, target);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
-    throw new OutputError(`cannot write ${target}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new OutputError(`cannot write ${target}: ${systemCode(err) ?? String(err)}`);
   }
 }

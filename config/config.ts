@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
-import { TufMirrorError } from '../lib/errors';
+import { systemCode, TufMirrorError } from '../lib/errors';
 import { packageRoot } from '../lib/paths';
 import { verifierConfigSchema } from '../verifier/config-schema';
 
@@ -408,7 +408,7 @@ export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CON
   try {
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const code = systemCode(err) ?? String(err);
     throw new ConfigError(`cannot read configuration ${abs} (${code}): give an existing file with --config or TUF_MIRROR_CONFIG`, 'CONFIG_UNREADABLE');
   }
   let raw: unknown;

@@ -40,6 +40,12 @@ export class TufMirrorError<Code extends string = string> extends Error {
   }
 }
 
+/** The code Node or a library gave a system error (`ENOENT`, `EADDRINUSE`, `SQLITE_BUSY`, `Z_BUF_ERROR`), if any. */
+export function systemCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}
+
 /** What a caller reads of a failure, in the order every answer lists it. */
 export function publicError(code: string, message: string, details: ErrorDetails = {}): PublicError {
   const { field, ...rest } = details;

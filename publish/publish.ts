@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TufMirrorError } from '../lib/errors';
+import { systemCode, TufMirrorError } from '../lib/errors';
 import { isVersionedPath } from '../lib/layout';
 import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
@@ -95,7 +95,7 @@ function readIfExists(file: string): Buffer | undefined {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = systemCode(err);
     if (code === 'ENOENT') return undefined;
     throw err;
   }
@@ -126,7 +126,7 @@ function placeVersioned(final: string, bytes: Buffer, p: string): boolean {
       fs.linkSync(tmp, final);
       return true;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = systemCode(err);
       if (code === 'EEXIST') {
         if (!readIfExists(final)?.equals(bytes)) throw new PublishError('CONFLICT', `${p} exists with other bytes (another publisher, or not this repository's tree): not overwriting a versioned file`);
         return false;
@@ -183,7 +183,7 @@ function removeStaleTemporaries(dirs: Set<string>): void {
       try {
         process.kill(Number(m[1]), 0);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
+        if (systemCode(err) === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
       }
     }
   }

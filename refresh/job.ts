@@ -13,6 +13,7 @@ import { describeObject, type ObjectRef } from '../trust/k8s';
 import { TrustRootError } from '../trust/errors';
 import { checkFormat, objectOf, OBJECT_FORMATS, type FormatName } from '../trust/formats';
 import type { TrustOptions } from '../trust/options';
+import { systemCode } from '../lib/errors';
 
 const url = z
   .string()
@@ -137,7 +138,7 @@ export function loadJob(file: string): Job {
   try {
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read refresh-cluster job ${abs} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give an existing file with --job`, 'CONFIG_UNREADABLE');
+    throw new ConfigError(`cannot read refresh-cluster job ${abs} (${systemCode(err) ?? String(err)}): give an existing file with --job`, 'CONFIG_UNREADABLE');
   }
   let raw: unknown;
   try {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { z } from 'zod';
-import { TufMirrorError } from '../lib/errors';
+import { systemCode, TufMirrorError } from '../lib/errors';
 import { apiGroupOf, describeObject, type ObjectRef } from '../trust/k8s';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -120,7 +120,7 @@ export class KubeClient {
         },
       );
       req.on('timeout', () => req.destroy(new KubeError(0, 'Timeout', `the API server did not answer within ${TIMEOUT_MS / 1000}s`)));
-      req.on('error', (err) => reject(err instanceof KubeError ? err : new KubeError(0, (err as NodeJS.ErrnoException).code ?? 'Unreachable', `cannot reach the API server ${this.connection.server}: ${err.message}`)));
+      req.on('error', (err) => reject(err instanceof KubeError ? err : new KubeError(0, systemCode(err) ?? 'Unreachable', `cannot reach the API server ${this.connection.server}: ${err.message}`)));
       req.end(body);
     });
   }

@@ -8,6 +8,7 @@ import type * as https from 'node:https';
 import * as tls from 'node:tls';
 import { ConfigError } from '../config/config';
 import type { Logger } from '../lib/log';
+import { systemCode } from '../lib/errors';
 
 export type TlsFiles = { certFile: string; keyFile: string };
 type TlsPair = { cert: Buffer; key: Buffer };
@@ -18,7 +19,7 @@ function readPair(files: TlsFiles, field: string): TlsPair {
     try {
       return fs.readFileSync(files[which]);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      const code = systemCode(err) ?? String(err);
       throw new ConfigError(`${field}: cannot read ${which} ${files[which]}: ${code} (point ${field}.certFile and keyFile at PEM files this user can read)`, 'TLS_INVALID');
     }
   };

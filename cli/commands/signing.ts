@@ -15,6 +15,7 @@ import { serialize, TOP_ROLES, type TopRole } from '../../origin/repository';
 import { Store, type GenerationRecord } from '../../store/store';
 import { configFrom, repositoryNamed } from '../options';
 import { printJson } from '../report';
+import { systemCode } from '../../lib/errors';
 
 export type SignedKind = 'origin' | 'bridge';
 
@@ -192,6 +193,6 @@ function writePending(file: string, bytes: string | Buffer): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, bytes);
   } catch (err) {
-    throw new OriginError('BAD_INPUT', `cannot write the pending root to ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (give another place with --pending-file or --out)`);
+    throw new OriginError('BAD_INPUT', `cannot write the pending root to ${file}: ${systemCode(err) ?? String(err)} (give another place with --pending-file or --out)`);
   }
 }

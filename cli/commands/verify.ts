@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import { failureOf, UsageError } from '../exit-codes';
 import { configFrom, EXIT, repositoryNamed } from '../options';
-import { TufMirrorError } from '../../lib/errors';
+import { systemCode, TufMirrorError } from '../../lib/errors';
 import { Store } from '../../store/store';
 import { verifyBlobBundle, type BundleAnswer, type Requirement } from '../../verifier/blob';
 import { parseDigest, parsePublicKey, type Artifact } from '../../verifier/signature';
@@ -34,7 +34,7 @@ function readFile(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    throw new UsageError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot read ${what} ${file}: ${systemCode(err) ?? String(err)}`);
   }
 }
 
