@@ -28,11 +28,12 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env): KubeC
 /** The code is the Status reason (Forbidden, NotFound, Invalid, Conflict …) or a transport error code. */
 export class KubeError extends TufMirrorError {
   constructor(
-    readonly status: number,
-    reason: string,
+    code: string,
     message: string,
+    /** The API server's HTTP status; 0 when it did not answer. */
+    readonly status = 0,
   ) {
-    super(reason, message);
+    super(code, message);
   }
 }
 
@@ -88,7 +89,7 @@ export class KubeClient {
     const status = statusSchema.safeParse(json);
     const reason = (status.success && status.data.reason) || `HTTP ${r.status}`;
     const message = (status.success && status.data.message) || r.body.toString('utf8').slice(0, 200);
-    throw new KubeError(r.status, reason, `cannot ${what} ${describeObject(o)}: ${r.status} ${reason}: ${message}`);
+    throw new KubeError(reason, `cannot ${what} ${describeObject(o)}: ${r.status} ${reason}: ${message}`, r.status);
   }
 
   private request(method: string, pathAndQuery: string, contentType?: string, body?: string): Promise<{ status: number; body: Buffer }> {
@@ -112,15 +113,15 @@ export class KubeClient {
           let size = 0;
           res.on('data', (c: Buffer) => {
             size += c.length;
-            if (size > MAX_BODY) req.destroy(new KubeError(0, 'TooLarge', `the API server answered more than ${MAX_BODY} bytes`));
+            if (size > MAX_BODY) req.destroy(new KubeError('TooLarge', `the API server answered more than ${MAX_BODY} bytes`));
             else chunks.push(c);
           });
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new KubeError(0, 'Timeout', `the API server did not answer within ${TIMEOUT_MS / 1000}s`)));
-      req.on('error', (err) => reject(err instanceof KubeError ? err : new KubeError(0, systemCode(err) ?? 'Unreachable', `cannot reach the API server ${this.connection.server}: ${err.message}`)));
+      req.on('timeout', () => req.destroy(new KubeError('Timeout', `the API server did not answer within ${TIMEOUT_MS / 1000}s`)));
+      req.on('error', (err) => reject(err instanceof KubeError ? err : new KubeError(systemCode(err) ?? 'Unreachable', `cannot reach the API server ${this.connection.server}: ${err.message}`)));
       req.end(body);
     });
   }

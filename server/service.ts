@@ -281,5 +281,5 @@ function cannotListen(host: string, port: number, err: unknown): unknown {
     EADDRNOTAVAIL: 'not an address of this machine: give one of its addresses with --host or server.host (0.0.0.0: all of them)',
   };
   if (!code || !fixes[code]) return err;
-  return new ConfigError(`cannot listen on ${host}:${port} (${code}): ${fixes[code]}`, 'CANNOT_LISTEN');
+  return new ConfigError('CANNOT_LISTEN', `cannot listen on ${host}:${port} (${code}): ${fixes[code]}`);
 }

@@ -20,7 +20,7 @@ function readPair(files: TlsFiles, field: string): TlsPair {
       return fs.readFileSync(files[which]);
     } catch (err) {
       const code = systemCode(err) ?? String(err);
-      throw new ConfigError(`${field}: cannot read ${which} ${files[which]}: ${code} (point ${field}.certFile and keyFile at PEM files this user can read)`, 'TLS_INVALID');
+      throw new ConfigError('TLS_INVALID', `${field}: cannot read ${which} ${files[which]}: ${code} (point ${field}.certFile and keyFile at PEM files this user can read)`);
     }
   };
   return { cert: read('certFile'), key: read('keyFile') };
@@ -30,7 +30,7 @@ function check(files: TlsFiles, pair: TlsPair, field: string): TlsPair {
   try {
     tls.createSecureContext(pair); // a key that does not match the certificate fails here, clearly
   } catch (err) {
-    throw new ConfigError(`${field}: ${files.certFile} and ${files.keyFile} are not a certificate and its key (${(err as Error).message}): give a matching PEM pair`, 'TLS_INVALID');
+    throw new ConfigError('TLS_INVALID', `${field}: ${files.certFile} and ${files.keyFile} are not a certificate and its key (${(err as Error).message}): give a matching PEM pair`);
   }
   return pair;
 }

@@ -40,13 +40,13 @@ export function loadAdmissionPolicies(config: VerifierConfig, baseDir: string): 
       try {
         raw = fs.readFileSync(path.resolve(baseDir, p.policyFile), 'utf8');
       } catch (err) {
-        throw new ConfigError(`invalid configuration:\n  ${where}.policyFile: cannot read ${path.resolve(baseDir, p.policyFile)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        throw new ConfigError('INVALID_CONFIG', `invalid configuration:\n  ${where}.policyFile: cannot read ${path.resolve(baseDir, p.policyFile)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
     }
     try {
       return { image: p.image, matcher: globToRegExp(p.image), policy: parsePolicy(raw, `${where}.policy`), mode: p.mode, ...(p.repository ? { repository: p.repository } : {}) };
     } catch (err) {
-      if (err instanceof PolicyError) throw new ConfigError(`invalid configuration:\n  ${err.issues.join('\n  ')}`);
+      if (err instanceof PolicyError) throw new ConfigError('INVALID_CONFIG', `invalid configuration:\n  ${err.issues.join('\n  ')}`);
       throw err;
     }
   });

@@ -140,7 +140,7 @@ export class RegistryClient {
       try {
         return fs.readFileSync(path.resolve(base, file), 'utf8');
       } catch (err) {
-        throw new ConfigError(`invalid configuration:\n  ${field}: cannot read ${path.resolve(base, file)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        throw new ConfigError('INVALID_CONFIG', `invalid configuration:\n  ${field}: cannot read ${path.resolve(base, file)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
     };
     const dockerAuths = readDockerAuths(options.dockerConfig ? read(options.dockerConfig, 'verifier.dockerConfig') : undefined);
@@ -366,7 +366,7 @@ function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ConfigError('invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
+    throw new ConfigError('INVALID_CONFIG', 'invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
   }
   json = json as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
   for (const [host, a] of Object.entries(json.auths ?? {})) {

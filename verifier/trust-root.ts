@@ -58,7 +58,7 @@ export function withKeys(root: TrustRoot, keys: KeyFinderFunc): TrustMaterial {
 export type TrustRootProvider = (repository?: string) => TrustRoot;
 
 export class NoTrustRootError extends TufMirrorError<'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT'> {
-  constructor(message: string, code: 'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT') {
+  constructor(code: 'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT', message: string) {
     super(code, message, { details: { field: 'repository' } });
   }
 }
@@ -80,15 +80,15 @@ export function trustRootProvider(reader: GenerationReader): TrustRootProvider {
   const parsed = new Map<string, TrustRoot>();
   return (repository?: string) => {
     const name = repository ?? reader.defaultRepository;
-    if (!name) throw new NoTrustRootError('no repository named and no default repository configured', 'UNKNOWN_REPOSITORY');
-    if (!reader.repositories.includes(name)) throw new NoTrustRootError(`no repository named ${name}`, 'UNKNOWN_REPOSITORY');
+    if (!name) throw new NoTrustRootError('UNKNOWN_REPOSITORY', 'no repository named and no default repository configured');
+    if (!reader.repositories.includes(name)) throw new NoTrustRootError('UNKNOWN_REPOSITORY', `no repository named ${name}`);
     const cached = parsed.get(name);
     const current = reader.generationOf(name);
     if (cached && current !== undefined && cached.source.generation === current) return cached;
     const loaded = reader.load(name);
-    if (!loaded) throw new NoTrustRootError(`repository ${name} holds no generation yet (run tuf-mirror sync)`, 'NO_GENERATION');
+    if (!loaded) throw new NoTrustRootError('NO_GENERATION', `repository ${name} holds no generation yet (run tuf-mirror sync)`);
     if (!loaded.trustedRoot) {
-      throw new NoTrustRootError(`no trusted_root.json target resolves in generation ${loaded.generation} of ${name}`, 'NO_TRUSTED_ROOT');
+      throw new NoTrustRootError('NO_TRUSTED_ROOT', `no trusted_root.json target resolves in generation ${loaded.generation} of ${name}`);
     }
     const root = parseTrustRoot(loaded.trustedRoot, { repository: name, generation: loaded.generation, timestampVersion: loaded.timestampVersion });
     parsed.set(name, root);

@@ -21,7 +21,7 @@ export type SignedKind = 'origin' | 'bridge';
 
 function signedRepositoryOf(config: Config, name: string, kind: SignedKind): RepositoryConfig {
   const repository = repositoryNamed(config, name);
-  if (repository.kind !== kind) throw new ConfigError(`repository ${name} is kind: ${repository.kind ?? 'mirror'}, not kind: ${kind}`);
+  if (repository.kind !== kind) throw new ConfigError('INVALID_CONFIG', `repository ${name} is kind: ${repository.kind ?? 'mirror'}, not kind: ${kind}`);
   return repository;
 }
 

@@ -139,7 +139,7 @@ function trustRootFromFile(file: string): TrustRoot {
 function mirroredTrustRoot(cmd: Command, repository: string | undefined): TrustRoot {
   const config = configFrom(cmd);
   if (repository && !config.repositories.some((r) => r.name === repository)) {
-    throw new NoTrustRootError(`no repository named ${repository} in ${config.origin} (configured: ${config.repositories.map((r) => r.name).join(', ')})`, 'UNKNOWN_REPOSITORY');
+    throw new NoTrustRootError('UNKNOWN_REPOSITORY', `no repository named ${repository} in ${config.origin} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
   }
   const store = Store.open(config.dataDir);
   try {
