@@ -1,3 +1,5 @@
+import { TufMirrorError } from '../lib/errors';
+
 /** Why a bridge did not publish. Nothing is written when one is thrown; the promoted content stays served. */
 export type BridgeErrorCode =
   | 'SOURCE_EMPTY' // the source holds no generation yet: sync it first
@@ -8,12 +10,4 @@ export type BridgeErrorCode =
   | 'GATE_FAILED' // the candidate failed the compatibility gate: held (bridge promote --force overrides)
   | 'NOT_A_BRIDGE';
 
-export class BridgeError extends Error {
-  constructor(
-    readonly code: BridgeErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BridgeError';
-  }
-}
+export class BridgeError extends TufMirrorError<BridgeErrorCode> {}

@@ -5,13 +5,13 @@
 import { CommanderError } from 'commander';
 import { BridgeError } from '../bridge/errors';
 import { ConfigError } from '../config/config';
+import { TrustRootError, TufMirrorError, type TrustRootErrorCode } from '../lib/errors';
 import { OriginError } from '../origin/errors';
 import { PublishError } from '../publish/publish';
+import { errorAnswer } from '../server/http-errors';
 import { StoreError } from '../store/errors';
 import { ExportError } from '../sync/export';
 import { SyncError } from '../sync/errors';
-import { EXIT_KIND, TrustRootError as TrustOutputError } from '../trust/errors';
-import { errorAnswer } from '../verifier/errors';
 import { OutputError } from './output';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3 } as const;
@@ -32,11 +32,9 @@ export function exitCodeHelp(): string {
 }
 
 /** The command line asks for something that cannot mean anything: exit 2. */
-export class UsageError extends Error {
-  readonly code = 'USAGE';
+export class UsageError extends TufMirrorError<'USAGE'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+    super('USAGE', message);
   }
 }
 
@@ -47,44 +45,59 @@ export class UsageError extends Error {
  */
 export type Failure = { kind: ExitKind; code: string; message: string; line: string };
 
-type Rule = (err: unknown) => Failure | undefined;
+/** Which exit each trust-root code means: the request's fault 2, the deployment's 3, else 1. */
+const TRUST_ROOT_EXIT: Record<TrustRootErrorCode, ExitKind> = {
+  UNKNOWN_FORMAT: 'usage',
+  UNKNOWN_TARGET: 'usage',
+  INVALID_NAME: 'usage',
+  INVALID_MIRROR_URL: 'usage',
+  IDENTITY_REQUIRED: 'usage',
+  INVALID_IDENTITY: 'usage',
+  MIRROR_URL_REQUIRED: 'config',
+  NO_GENERATION: 'failed',
+  TARGET_MISSING: 'failed',
+  TARGET_INVALID: 'failed',
+  MEMBER_TOO_LARGE: 'failed',
+  NOTHING_VALID: 'failed',
+  BAD_TRUSTED_ROOT: 'failed',
+};
 
-/** One rule per error class: `kind` decides the exit code, `code` is what `--json` reports. */
-function rule<T extends Error>(cls: abstract new (...args: never[]) => T, kind: (e: T) => ExitKind, code: (e: T) => string, codeInLine = true): Rule {
-  return (err) => {
-    if (!(err instanceof cls)) return undefined;
-    const c = code(err);
-    return { kind: kind(err), code: c, message: err.message, line: codeInLine ? `${c}: ${err.message}` : err.message };
-  };
-}
+/**
+ * One rule per class whose exit the command line decides: `kind` from the code, and whether the
+ * line on stderr leads with the code (where it names what went wrong better than the message).
+ */
+type Rule<E extends TufMirrorError> = { cls: abstract new (...args: never[]) => E; kind: (e: E) => ExitKind; codeInLine: boolean };
+const rule = <E extends TufMirrorError>(cls: Rule<E>['cls'], kind: Rule<E>['kind'], codeInLine = true): Rule<TufMirrorError> => ({
+  cls,
+  kind: (e) => (e instanceof cls ? kind(e) : 'failed'),
+  codeInLine,
+});
 
-const RULES: Rule[] = [
-  rule(UsageError, () => 'usage', (e) => e.code, false),
-  rule(CommanderError, () => 'usage', () => 'USAGE', false),
-  rule(ConfigError, () => 'config', (e) => e.code, false),
-  rule(StoreError, () => 'config', (e) => e.code, false),
-  rule(OutputError, () => 'failed', (e) => e.code, false),
-  rule(OriginError, (e) => (e.code === 'BAD_INPUT' ? 'usage' : 'failed'), (e) => e.code),
-  rule(BridgeError, (e) => (e.code === 'NOT_A_BRIDGE' ? 'config' : 'failed'), (e) => e.code),
-  rule(ExportError, (e) => (e.reason === 'SINCE_ROOT' ? 'usage' : 'failed'), (e) => e.reason, false),
-  rule(PublishError, () => 'failed', (e) => e.reason, false),
-  rule(SyncError, () => 'failed', (e) => e.code),
-  rule(TrustOutputError, (e) => EXIT_KIND[e.code], (e) => e.code),
-  // The verifier's errors as its HTTP answer classifies them: a bad request is the command line's
-  // fault, an unknown repository the configuration's, anything else a failure to answer.
-  (err) => {
-    const answer = errorAnswer(err);
-    if (!answer) return undefined;
-    const { code, message } = answer.body.error;
-    return { kind: code === 'UNKNOWN_REPOSITORY' ? 'config' : answer.status === 400 ? 'usage' : 'failed', code, message, line: `${code}: ${message}` };
-  },
+const RULES: Rule<TufMirrorError>[] = [
+  rule(UsageError, () => 'usage', false),
+  rule(ConfigError, () => 'config', false),
+  rule(StoreError, () => 'config', false),
+  rule(OutputError, () => 'failed', false),
+  rule(OriginError, (e) => (e.code === 'BAD_INPUT' ? 'usage' : 'failed')),
+  rule(BridgeError, (e) => (e.code === 'NOT_A_BRIDGE' ? 'config' : 'failed')),
+  rule(ExportError, (e) => (e.code === 'SINCE_ROOT' ? 'usage' : 'failed'), false),
+  rule(PublishError, () => 'failed', false),
+  rule(SyncError, () => 'failed'),
+  rule(TrustRootError, (e) => TRUST_ROOT_EXIT[e.code]),
 ];
+
+const failure = (kind: ExitKind, code: string, message: string, codeInLine: boolean): Failure => ({ kind, code, message, line: codeInLine ? `${code}: ${message}` : message });
 
 /** What an error means for the exit code; undefined for a bug (reported with its stack). */
 export function failureOf(err: unknown): Failure | undefined {
-  for (const r of RULES) {
-    const failure = r(err);
-    if (failure) return failure;
-  }
-  return undefined;
+  if (err instanceof CommanderError) return failure('usage', 'USAGE', err.message, false);
+  if (!(err instanceof TufMirrorError)) return undefined;
+  const r = RULES.find((x) => err instanceof x.cls);
+  if (r) return failure(r.kind(err), err.code, err.message, r.codeInLine);
+  // The verifier's errors as its HTTP answer classifies them: a bad request is the command line's
+  // fault, an unknown repository the configuration's, anything else a failure to answer.
+  const answer = errorAnswer(err);
+  if (!answer) return undefined;
+  const { code, message } = answer.body.error;
+  return failure(code === 'UNKNOWN_REPOSITORY' ? 'config' : answer.status === 400 ? 'usage' : 'failed', code, message, true);
 }

@@ -27,7 +27,7 @@ export function repositoryNamed(config: Config, name: string): RepositoryConfig 
 
 export function unknownRepository(config: Config, names: string[]): ConfigError {
   const known = config.repositories.map((r) => r.name).join(', ');
-  return new ConfigError(`no repository named ${names.join(', ')} (configured: ${known})`, 'UNKNOWN_REPOSITORY');
+  return new ConfigError('UNKNOWN_REPOSITORY', `no repository named ${names.join(', ')} (configured: ${known})`);
 }
 
 /** --quiet, from wherever on the command line it was given. */

@@ -1,12 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { systemCode, TufMirrorError } from '../lib/errors';
 
 /** An output file the command could not write (exit 1): the disk, not the request. */
-export class OutputError extends Error {
-  readonly code = 'CANNOT_WRITE';
+export class OutputError extends TufMirrorError<'CANNOT_WRITE'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'OutputError';
+    super('CANNOT_WRITE', message);
   }
 }
 
@@ -22,6 +21,6 @@ export function writeOutput(file: string, bytes: Buffer | string): void {
     fs.renameSync(tmp, target);
   } catch (err) {
     fs.rmSync(tmp, { force: true });
-    throw new OutputError(`cannot write ${target}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new OutputError(`cannot write ${target}: ${systemCode(err) ?? String(err)}`);
   }
 }

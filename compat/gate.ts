@@ -68,7 +68,7 @@ function loadTrustedRoot(bytes: Buffer, findings: Finding[]): TrustedRoot | unde
     root = parseTrustedRoot(bytes, TRUSTED_ROOT_TARGET).trustedRoot;
   } catch (err) {
     if (!(err instanceof TrustedRootError)) throw err;
-    if (err.code === 'MALFORMED' && err.field?.endsWith('validFor.start')) {
+    if (err.code === 'MALFORMED' && err.details.field?.endsWith('validFor.start')) {
       findings.push(blocking('VALIDITY_START_MISSING', TRUSTED_ROOT_TARGET, `${err.message}: a range open to the past is refused by this service's verifier`));
     } else {
       findings.push(blocking('TRUSTED_ROOT_UNLOADABLE', TRUSTED_ROOT_TARGET, err.message));

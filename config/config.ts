@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { systemCode, TufMirrorError } from '../lib/errors';
 import { packageRoot } from '../lib/paths';
 import { verifierConfigSchema } from './verifier';
 
@@ -289,15 +290,7 @@ export type ConfigErrorCode =
   | 'DATA_DIR_NOT_WRITABLE'
   | 'CANNOT_LISTEN'; // the port is in use or privileged, or the host is not an address of this machine
 
-export class ConfigError extends Error {
-  constructor(
-    message: string,
-    readonly code: ConfigErrorCode = 'INVALID_CONFIG',
-  ) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export class ConfigError extends TufMirrorError<ConfigErrorCode> {}
 
 export const EMBEDDED_ANCHOR = (): string => path.join(packageRoot(), 'config', 'anchors', 'sigstore-public-good.root.json');
 
@@ -319,18 +312,18 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) {
     const lines = result.error.issues.map((issue) => `  ${formatPath(issue.path) || '(top level)'}: ${issue.message}`);
-    throw new ConfigError(`invalid configuration in ${origin}:\n${lines.join('\n')}`);
+    throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n${lines.join('\n')}`);
   }
   const parsed = result.data;
 
   const names = new Set<string>();
   parsed.repositories.forEach((r, i) => {
-    if (names.has(r.name)) throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].name: "${r.name}" is used twice`);
+    if (names.has(r.name)) throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  repositories[${i}].name: "${r.name}" is used twice`);
     names.add(r.name);
   });
   const defaults = parsed.repositories.filter((r) => r.default);
   if (defaults.length > 1) {
-    throw new ConfigError(`invalid configuration in ${origin}:\n  repositories: only one may be default (${defaults.map((r) => r.name).join(', ')})`);
+    throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  repositories: only one may be default (${defaults.map((r) => r.name).join(', ')})`);
   }
   // A lone repository is the default one: `cosign initialize --mirror http://host:8080` just works.
   const defaultName = defaults[0]?.name ?? (parsed.repositories.length === 1 ? parsed.repositories[0].name : undefined);
@@ -341,7 +334,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     if (wanted === undefined) return;
     const source = parsed.repositories.find((s) => s.name === wanted);
     if (!source || source.kind !== 'mirror') {
-      throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].bridge.source: "${wanted}" is not a mirror repository of this configuration`);
+      throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  repositories[${i}].bridge.source: "${wanted}" is not a mirror repository of this configuration`);
     }
   });
   const repositories = parsed.repositories.map((r, i) => {
@@ -349,7 +342,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     const home = path.join(dataDir, r.kind, r.name);
     const trustAnchor = r.trustAnchor ? path.resolve(baseDir, r.trustAnchor) : path.join(home, '1.root.json');
     if (r.kind === 'mirror' && !fs.existsSync(trustAnchor)) {
-      throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].trustAnchor: no such file ${trustAnchor}`);
+      throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  repositories[${i}].trustAnchor: no such file ${trustAnchor}`);
     }
     const settings = r.kind === 'origin' ? originSchema.parse(r.origin ?? {}) : r.bridge;
     return {
@@ -374,15 +367,15 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
 
   const adminToken = process.env.TUF_MIRROR_ADMIN_TOKEN || parsed.adminToken;
   if (adminToken !== undefined && adminToken.length < 16) {
-    throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_ADMIN_TOKEN: must be at least 16 characters`);
+    throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  TUF_MIRROR_ADMIN_TOKEN: must be at least 16 characters`);
   }
   const reportToken = process.env.TUF_MIRROR_REPORT_TOKEN || parsed.reportToken;
   if (reportToken !== undefined && reportToken.length < 16) {
-    throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_REPORT_TOKEN: must be at least 16 characters`);
+    throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  TUF_MIRROR_REPORT_TOKEN: must be at least 16 characters`);
   }
   const verifyToken = process.env.TUF_MIRROR_VERIFY_TOKEN || parsed.verifier.token;
   if (verifyToken !== undefined && verifyToken.length < 16) {
-    throw new ConfigError(`invalid configuration in ${origin}:\n  TUF_MIRROR_VERIFY_TOKEN: must be at least 16 characters`);
+    throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  TUF_MIRROR_VERIFY_TOKEN: must be at least 16 characters`);
   }
   const listen = parsed.verifier.listen;
   const tlsOf = (t: { certFile: string; keyFile: string }) => ({ certFile: path.resolve(baseDir, t.certFile), keyFile: path.resolve(baseDir, t.keyFile) });
@@ -411,14 +404,14 @@ export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CON
   try {
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new ConfigError(`cannot read configuration ${abs} (${code}): give an existing file with --config or TUF_MIRROR_CONFIG`, 'CONFIG_UNREADABLE');
+    const code = systemCode(err) ?? String(err);
+    throw new ConfigError('CONFIG_UNREADABLE', `cannot read configuration ${abs} (${code}): give an existing file with --config or TUF_MIRROR_CONFIG`);
   }
   let raw: unknown;
   try {
     raw = YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`configuration ${abs} is not valid YAML: ${(err as Error).message}`, 'CONFIG_UNREADABLE');
+    throw new ConfigError('CONFIG_UNREADABLE', `configuration ${abs} is not valid YAML: ${(err as Error).message}`);
   }
   return parseConfig(raw, abs, path.dirname(abs), overrides);
 }

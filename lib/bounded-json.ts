@@ -3,14 +3,12 @@
  * bounds: JSON.parse (and anything built on it) recurses once per level and allocates for the
  * whole text, so a few hundred kilobytes of brackets must be refused by a linear scan first.
  */
+import { TufMirrorError, type PublicError } from './errors';
 
-export class BoundedJsonError extends Error {
-  constructor(
-    readonly reason: 'TOO_LARGE' | 'TOO_DEEP' | 'NOT_JSON',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BoundedJsonError';
+export class BoundedJsonError extends TufMirrorError<'TOO_LARGE' | 'TOO_DEEP' | 'NOT_JSON'> {
+  /** A caller sent the body: it is the field at fault, and text that is not JSON is a bad request like any other. */
+  override toJSON(): PublicError {
+    return { code: this.code === 'NOT_JSON' ? 'BAD_REQUEST' : this.code, field: 'body', message: this.message };
   }
 }
 

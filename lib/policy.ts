@@ -2,6 +2,7 @@ import { canonicalize } from '@tufjs/canonical-json';
 import { X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { TufMirrorError } from '../lib/errors';
 import { describeMatcher, subjectMatches, urlPrefixWithSlash, type CertIdentity, type SubjectMatcher } from './identity';
 import { keyId, parsePublicKey } from './signature';
 
@@ -119,14 +120,14 @@ export type Policy = {
   fingerprint: string;
 };
 
-export class PolicyError extends Error {
+export class PolicyError extends TufMirrorError<'BAD_POLICY'> {
   constructor(
     message: string,
     /** Every problem, `field: message`. */
     readonly issues: string[],
   ) {
-    super(message);
-    this.name = 'PolicyError';
+    // The field at fault is the first problem's.
+    super('BAD_POLICY', message, { details: { field: /^([^:]+):/.exec(issues[0] ?? '')?.[1] ?? 'policy', issues } });
   }
 }
 

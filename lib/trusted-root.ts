@@ -10,6 +10,7 @@
  */
 import { HashAlgorithm, hashAlgorithmToJSON, TrustedRoot } from '@sigstore/protobuf-specs';
 import { z } from 'zod';
+import { TufMirrorError } from './errors';
 
 export const TRUSTED_ROOT_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.trustedroot';
 
@@ -18,19 +19,8 @@ export type TrustedRootErrorCode =
   | 'NOT_A_TRUSTED_ROOT' // not an object, or another media type (a signing config under the wrong name)
   | 'MALFORMED'; // a field of the wrong shape, a validity window without a start, an unknown enum value
 
-export class TrustedRootError extends Error {
-  /** MALFORMED: the field at fault, e.g. `tlogs[0].publicKey.validFor.start`, when one is. */
-  readonly field?: string;
-  constructor(
-    readonly code: TrustedRootErrorCode,
-    message: string,
-    options?: { cause?: unknown; field?: string },
-  ) {
-    super(message, options);
-    this.name = 'TrustedRootError';
-    if (options?.field) this.field = options.field;
-  }
-}
+/** MALFORMED: `details.field` is the field at fault, e.g. `tlogs[0].publicKey.validFor.start`, when one is. */
+export class TrustedRootError extends TufMirrorError<TrustedRootErrorCode> {}
 
 export const TRUST_KINDS = ['certificateAuthorities', 'tlogs', 'ctlogs', 'timestampAuthorities'] as const;
 export type TrustKind = (typeof TRUST_KINDS)[number];
@@ -149,7 +139,7 @@ export function parseTrustedRoot(bytes: Buffer | string, name = 'trusted_root.js
       throw new TrustedRootError('NOT_A_TRUSTED_ROOT', `${name} is not a Sigstore trusted root (mediaType ${JSON.stringify(value)})`);
     }
     const [first] = parsed.error.issues;
-    throw new TrustedRootError('MALFORMED', `${name}: ${where(first.path)} ${first.message}`, { field: where(first.path) });
+    throw new TrustedRootError('MALFORMED', `${name}: ${where(first.path)} ${first.message}`, { details: { field: where(first.path) } });
   }
   let trustedRoot: TrustedRoot;
   try {

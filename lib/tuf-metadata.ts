@@ -6,12 +6,11 @@
 import { Metadata, MetadataKind, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
 // Not re-exported from the package index.
 import type { JSONObject } from '@tufjs/models/dist/utils';
+import { TufMirrorError } from './errors';
 
-export class MetadataError extends Error {
-  readonly code = 'MALFORMED_METADATA';
+export class MetadataError extends TufMirrorError<'MALFORMED_METADATA'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'MetadataError';
+    super('MALFORMED_METADATA', message, options);
   }
 }
 

@@ -1,3 +1,5 @@
+import { TufMirrorError } from '../lib/errors';
+
 /** Why an origin operation refused to act. Nothing is written when one is thrown. */
 export type OriginErrorCode =
   | 'KEY_UNSUPPORTED'
@@ -11,12 +13,4 @@ export type OriginErrorCode =
   | 'NOT_AN_ORIGIN'
   | 'VERIFICATION_FAILED'; // what we signed did not pass the TUF client workflow: nothing published
 
-export class OriginError extends Error {
-  constructor(
-    readonly code: OriginErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'OriginError';
-  }
-}
+export class OriginError extends TufMirrorError<OriginErrorCode> {}

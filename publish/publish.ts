@@ -22,21 +22,14 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { systemCode, TufMirrorError } from '../lib/errors';
 import { isVersionedPath } from '../lib/layout';
 import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
 
-export type PublishErrorReason = 'NOTHING_HELD' | 'CONFLICT' | 'UNSAFE_PATH' | 'NOT_A_DIRECTORY' | 'WRITE_FAILED';
+export type PublishErrorCode = 'NOTHING_HELD' | 'CONFLICT' | 'UNSAFE_PATH' | 'NOT_A_DIRECTORY' | 'WRITE_FAILED';
 
-export class PublishError extends Error {
-  constructor(
-    readonly reason: PublishErrorReason,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PublishError';
-  }
-}
+export class PublishError extends TufMirrorError<PublishErrorCode> {}
 
 export type PublishResult = {
   repository: string;
@@ -102,7 +95,7 @@ function readIfExists(file: string): Buffer | undefined {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = systemCode(err);
     if (code === 'ENOENT') return undefined;
     throw err;
   }
@@ -133,7 +126,7 @@ function placeVersioned(final: string, bytes: Buffer, p: string): boolean {
       fs.linkSync(tmp, final);
       return true;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = systemCode(err);
       if (code === 'EEXIST') {
         if (!readIfExists(final)?.equals(bytes)) throw new PublishError('CONFLICT', `${p} exists with other bytes (another publisher, or not this repository's tree): not overwriting a versioned file`);
         return false;
@@ -190,7 +183,7 @@ function removeStaleTemporaries(dirs: Set<string>): void {
       try {
         process.kill(Number(m[1]), 0);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
+        if (systemCode(err) === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
       }
     }
   }

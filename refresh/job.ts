@@ -13,6 +13,7 @@ import { describeObject, type ObjectRef } from '../trust/k8s';
 import { TrustRootError } from '../trust/errors';
 import { checkFormat, objectOf, OBJECT_FORMATS, type FormatName } from '../trust/formats';
 import type { TrustOptions } from '../trust/options';
+import { systemCode } from '../lib/errors';
 
 const url = z
   .string()
@@ -106,7 +107,7 @@ export function parseJob(raw: unknown, origin: string): Job {
   const parsed = jobSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `  ${formatPath(i.path) || '<file>'}: ${i.message}`);
-    throw new ConfigError(`invalid refresh-cluster job in ${origin}:\n${issues.join('\n')}`);
+    throw new ConfigError('INVALID_CONFIG', `invalid refresh-cluster job in ${origin}:\n${issues.join('\n')}`);
   }
   const seen = new Map<string, number>();
   const outputs = parsed.data.outputs.map((spec, i): JobOutput => {
@@ -118,13 +119,13 @@ export function parseJob(raw: unknown, origin: string): Job {
       format = checkFormat(spec.format);
       object = objectOf(format, parsed.data.repository, options);
     } catch (err) {
-      if (err instanceof TrustRootError) throw new ConfigError(`invalid refresh-cluster job in ${origin}:\n  ${at}: ${err.message}`);
+      if (err instanceof TrustRootError) throw new ConfigError('INVALID_CONFIG', `invalid refresh-cluster job in ${origin}:\n  ${at}: ${err.message}`);
       throw err;
     }
-    if (!object) throw new ConfigError(`invalid refresh-cluster job in ${origin}:\n  ${at}: --format ${format} is not a Kubernetes object; the job keeps these fresh: ${OBJECT_FORMATS.join(', ')}`);
+    if (!object) throw new ConfigError('INVALID_CONFIG', `invalid refresh-cluster job in ${origin}:\n  ${at}: --format ${format} is not a Kubernetes object; the job keeps these fresh: ${OBJECT_FORMATS.join(', ')}`);
     const key = describeObject(object);
     const twice = seen.get(key);
-    if (twice !== undefined) throw new ConfigError(`invalid refresh-cluster job in ${origin}:\n  ${at}: ${key} is outputs[${twice}] already (give one of them another name)`);
+    if (twice !== undefined) throw new ConfigError('INVALID_CONFIG', `invalid refresh-cluster job in ${origin}:\n  ${at}: ${key} is outputs[${twice}] already (give one of them another name)`);
     seen.set(key, i);
     return { spec, format, options, object, query: outputQuery(spec) };
   });
@@ -137,13 +138,13 @@ export function loadJob(file: string): Job {
   try {
     text = fs.readFileSync(abs, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read refresh-cluster job ${abs} (${(err as NodeJS.ErrnoException).code ?? String(err)}): give an existing file with --job`, 'CONFIG_UNREADABLE');
+    throw new ConfigError('CONFIG_UNREADABLE', `cannot read refresh-cluster job ${abs} (${systemCode(err) ?? String(err)}): give an existing file with --job`);
   }
   let raw: unknown;
   try {
     raw = YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`refresh-cluster job ${abs} is not valid YAML: ${(err as Error).message}`, 'CONFIG_UNREADABLE');
+    throw new ConfigError('CONFIG_UNREADABLE', `refresh-cluster job ${abs} is not valid YAML: ${(err as Error).message}`);
   }
   return parseJob(raw, abs);
 }

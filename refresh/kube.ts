@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { z } from 'zod';
+import { systemCode, TufMirrorError } from '../lib/errors';
 import { apiGroupOf, describeObject, type ObjectRef } from '../trust/k8s';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -24,15 +25,15 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env): KubeC
   return { server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, tokenFile: `${SERVICE_ACCOUNT}/token`, caFile: `${SERVICE_ACCOUNT}/ca.crt` };
 }
 
-export class KubeError extends Error {
+/** The code is the Status reason (Forbidden, NotFound, Invalid, Conflict …) or a transport error code. */
+export class KubeError extends TufMirrorError {
   constructor(
-    readonly status: number,
-    /** The Status reason (Forbidden, NotFound, Invalid, Conflict …) or a transport error code. */
-    readonly reason: string,
+    code: string,
     message: string,
+    /** The API server's HTTP status; 0 when it did not answer. */
+    readonly status = 0,
   ) {
-    super(message);
-    this.name = 'KubeError';
+    super(code, message);
   }
 }
 
@@ -88,7 +89,7 @@ export class KubeClient {
     const status = statusSchema.safeParse(json);
     const reason = (status.success && status.data.reason) || `HTTP ${r.status}`;
     const message = (status.success && status.data.message) || r.body.toString('utf8').slice(0, 200);
-    throw new KubeError(r.status, reason, `cannot ${what} ${describeObject(o)}: ${r.status} ${reason}: ${message}`);
+    throw new KubeError(reason, `cannot ${what} ${describeObject(o)}: ${r.status} ${reason}: ${message}`, r.status);
   }
 
   private request(method: string, pathAndQuery: string, contentType?: string, body?: string): Promise<{ status: number; body: Buffer }> {
@@ -112,15 +113,15 @@ export class KubeClient {
           let size = 0;
           res.on('data', (c: Buffer) => {
             size += c.length;
-            if (size > MAX_BODY) req.destroy(new KubeError(0, 'TooLarge', `the API server answered more than ${MAX_BODY} bytes`));
+            if (size > MAX_BODY) req.destroy(new KubeError('TooLarge', `the API server answered more than ${MAX_BODY} bytes`));
             else chunks.push(c);
           });
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new KubeError(0, 'Timeout', `the API server did not answer within ${TIMEOUT_MS / 1000}s`)));
-      req.on('error', (err) => reject(err instanceof KubeError ? err : new KubeError(0, (err as NodeJS.ErrnoException).code ?? 'Unreachable', `cannot reach the API server ${this.connection.server}: ${err.message}`)));
+      req.on('timeout', () => req.destroy(new KubeError('Timeout', `the API server did not answer within ${TIMEOUT_MS / 1000}s`)));
+      req.on('error', (err) => reject(err instanceof KubeError ? err : new KubeError(systemCode(err) ?? 'Unreachable', `cannot reach the API server ${this.connection.server}: ${err.message}`)));
       req.end(body);
     });
   }

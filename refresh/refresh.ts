@@ -15,6 +15,7 @@ import { lookup } from 'node:dns/promises';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { type ClusterReport, type HoldingReport, type Outcome, type OutputReport } from '../lib/cluster-report';
+import { systemCode, TufMirrorError } from '../lib/errors';
 import { isPatchOnly } from '../trust/formats';
 import { ANNOTATION, describeObject } from '../trust/k8s';
 import type { Job, JobOutput } from './job';
@@ -39,7 +40,12 @@ export type RefreshOptions = {
 
 type Fetched = { url: string; body: Buffer; contentSha256: string; generation?: number; expires?: string };
 
-class FetchError extends Error {}
+/** The mirror (or a replica) did not answer what an output needs. */
+class FetchError extends TufMirrorError<'FETCH_FAILED'> {
+  constructor(message: string) {
+    super('FETCH_FAILED', message);
+  }
+}
 
 /** The base URLs outputs come from: the mirror, or each replica. */
 export async function sourceUrls(job: Pick<Job, 'mirror' | 'replicas'>): Promise<string[]> {
@@ -51,7 +57,7 @@ export async function sourceUrls(job: Pick<Job, 'mirror' | 'replicas'>): Promise
   try {
     addresses = await lookup(host, { all: true });
   } catch (err) {
-    throw new FetchError(`cannot resolve the replicas ${host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new FetchError(`cannot resolve the replicas ${host}: ${systemCode(err) ?? (err as Error).message}`);
   }
   const port = mirror.port ? `:${mirror.port}` : '';
   const urls = [...new Set(addresses.map((a) => `${mirror.protocol}//${a.family === 6 ? `[${a.address}]` : a.address}${port}${mirror.pathname.replace(/\/+$/, '')}`))];

@@ -7,6 +7,7 @@ import { repositoriesRouter } from './api/repositories';
 import { trustrootRouter } from './api/trustroot';
 import type { AppDeps } from './deps';
 import { renderStatusPage } from './status-page';
+import { sendRefusal } from './http-errors';
 
 /** Everything but the TUF files: health, readiness and the JSON API. Thin: it only asks. */
 export function createApp(deps: AppDeps): express.Express {
@@ -52,7 +53,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use('/api', (_req, res) => {
-    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no such API endpoint' } });
+    sendRefusal(res, 'NOT_FOUND', 'no such API endpoint');
   });
 
   app.use((_req, res) => {
@@ -63,11 +64,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     // A path the router cannot decode (malformed percent-encoding) is the caller's mistake.
     if (err instanceof URIError) {
-      if (!res.headersSent) res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'malformed percent-encoding in the path' } });
+      if (!res.headersSent) sendRefusal(res, 'BAD_REQUEST', 'malformed percent-encoding in the path');
       return;
     }
     logger.error({ err, path: req.path }, 'request failed');
-    if (!res.headersSent) res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } });
+    if (!res.headersSent) sendRefusal(res, 'INTERNAL', 'internal error');
   });
   return app;
 }

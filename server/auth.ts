@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { sendRefusal } from './http-errors';
 
 const digest = (token: string): Buffer => createHash('sha256').update(token).digest();
 
@@ -19,16 +20,16 @@ export function bearerMatcher(token: string | undefined): (authorization: string
  * Guards an endpoint with `Authorization: Bearer <token>`. Without a configured token it is
  * disabled (403 with `disabled`), never open; a missing or wrong token is 401.
  */
-export function requireBearer(token: string | undefined, disabled: { code: string; message: string }, required = 'a valid bearer token is required') {
+export function requireBearer(token: string | undefined, disabled: { code: 'ADMIN_DISABLED' | 'REPORTS_DISABLED'; message: string }, required = 'a valid bearer token is required') {
   const matches = bearerMatcher(token);
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!token) {
-      res.status(403).json({ error: disabled });
+      sendRefusal(res, disabled.code, disabled.message);
       return;
     }
     if (!matches(req.headers.authorization)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="tuf-mirror"');
-      res.status(401).json({ error: { code: 'UNAUTHORIZED', message: required } });
+      sendRefusal(res, 'UNAUTHORIZED', required);
       return;
     }
     next();

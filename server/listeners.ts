@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config } from '../config/config';
+import { systemCode } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import { loadTls, watchTls } from './tls';
 
@@ -103,12 +104,12 @@ async function listen(server: http.Server, port: number, host: string, secure: b
 
 /** A listen that failed, as the one line an operator can act on; anything unexpected as it is. */
 function cannotListen(host: string, port: number, err: unknown): unknown {
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = systemCode(err);
   const fixes: Record<string, string> = {
     EADDRINUSE: 'another process listens there: stop it, or pick another port with --port or server.port',
     EACCES: 'not allowed to listen there: use a port above 1023, or give the process the right to bind it',
     EADDRNOTAVAIL: 'not an address of this machine: give one of its addresses with --host or server.host (0.0.0.0: all of them)',
   };
   if (!code || !fixes[code]) return err;
-  return new ConfigError(`cannot listen on ${host}:${port} (${code}): ${fixes[code]}`, 'CANNOT_LISTEN');
+  return new ConfigError('CANNOT_LISTEN', `cannot listen on ${host}:${port} (${code}): ${fixes[code]}`);
 }

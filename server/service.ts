@@ -9,6 +9,7 @@ import type { WebhookNotifier } from '../watch/webhooks';
 import { createApp } from './app';
 import { FileIndex } from './file-index';
 import { loadListenerTls, Listeners, type RequestListeners } from './listeners';
+import { refusal } from './http-errors';
 import { createMetrics, type Metrics } from './metrics';
 import { handleFileRequest } from './tuf-files';
 import { VerificationGate } from './verification';
@@ -96,7 +97,8 @@ function requestListeners(index: FileIndex, metrics: Metrics, gate: Verification
     // Verification and admission only: nothing else is answered there.
     verification: (req, res) => {
       if (gate.handle(req, res, 'verification')) return;
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'this listener serves /api/v1/verify* and /api/v1/admission* only' } }));
+      const { status, body } = refusal('NOT_FOUND', 'this listener serves /api/v1/verify* and /api/v1/admission* only');
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     },
   };
 }

@@ -8,6 +8,7 @@ import type * as https from 'node:https';
 import * as tls from 'node:tls';
 import { ConfigError } from '../config/config';
 import type { Logger } from '../lib/log';
+import { systemCode } from '../lib/errors';
 
 export type TlsFiles = { certFile: string; keyFile: string };
 type TlsPair = { cert: Buffer; key: Buffer };
@@ -18,8 +19,8 @@ function readPair(files: TlsFiles, field: string): TlsPair {
     try {
       return fs.readFileSync(files[which]);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
-      throw new ConfigError(`${field}: cannot read ${which} ${files[which]}: ${code} (point ${field}.certFile and keyFile at PEM files this user can read)`, 'TLS_INVALID');
+      const code = systemCode(err) ?? String(err);
+      throw new ConfigError('TLS_INVALID', `${field}: cannot read ${which} ${files[which]}: ${code} (point ${field}.certFile and keyFile at PEM files this user can read)`);
     }
   };
   return { cert: read('certFile'), key: read('keyFile') };
@@ -29,7 +30,7 @@ function check(files: TlsFiles, pair: TlsPair, field: string): TlsPair {
   try {
     tls.createSecureContext(pair); // a key that does not match the certificate fails here, clearly
   } catch (err) {
-    throw new ConfigError(`${field}: ${files.certFile} and ${files.keyFile} are not a certificate and its key (${(err as Error).message}): give a matching PEM pair`, 'TLS_INVALID');
+    throw new ConfigError('TLS_INVALID', `${field}: ${files.certFile} and ${files.keyFile} are not a certificate and its key (${(err as Error).message}): give a matching PEM pair`);
   }
   return pair;
 }

@@ -8,6 +8,7 @@ import { TRUSTED_ROOT_TARGET } from '../verifier/sources';
 import { timestampVersionOf } from '../verifier/trust-root';
 import { BODY_LIMITS, VERIFY_ROUTES, type VerifyEndpoint, type VerifyReply } from './api/verify';
 import { bearerMatcher } from './auth';
+import { refusal, type RequestErrorCode } from './http-errors';
 import type { FileIndex } from './file-index';
 import type { TrustSnapshot, WorkerRequest } from './verify-worker';
 
@@ -59,7 +60,7 @@ export class VerificationGate {
     worker.on('error', (err) => this.logger.error({ err: err.message }, 'the verification worker failed'));
     worker.on('exit', (code) => {
       if (this.worker !== worker) return;
-      for (const settle of this.pending.values()) settle({ status: 503, body: { error: { code: 'VERIFIER_RESTARTED', message: 'the verification worker stopped while answering; try again' } } });
+      for (const settle of this.pending.values()) settle(refusal('VERIFIER_RESTARTED', 'the verification worker stopped while answering; try again'));
       this.pending.clear();
       if (this.closing) return;
       this.logger.error({ code }, 'the verification worker stopped; starting a new one');
@@ -109,36 +110,37 @@ export class VerificationGate {
     };
     // Refused before its body was read: close the connection rather than parse a body nobody wants
     // (keep-alive would make this thread read every refused byte).
-    const error = (status: number, code: string, message: string, headers: Record<string, string> = {}): void => {
-      send(status, { error: { code, message } }, { connection: 'close', ...headers });
+    const error = (code: RequestErrorCode, message: string, headers: Record<string, string> = {}): void => {
+      const { status, body } = refusal(code, message);
+      send(status, body, { connection: 'close', ...headers });
       res.once('finish', () => req.socket.destroy());
     };
 
     if (listener === 'public' && this.config.verifier.listen) {
-      error(404, 'NOT_FOUND', 'verification is served on its own listener (verifier.listen)');
+      error('NOT_FOUND', 'verification is served on its own listener (verifier.listen)');
       return true;
     }
     if (req.method !== 'POST') {
-      error(405, 'METHOD_NOT_ALLOWED', 'POST a JSON body', { allow: 'POST' });
+      error('METHOD_NOT_ALLOWED', 'POST a JSON body', { allow: 'POST' });
       return true;
     }
     const needsToken = listener === 'public' || ((endpoint === 'verify' || endpoint === 'bundle') && this.config.verifier.token !== undefined);
     if (needsToken && !this.config.verifier.token) {
-      error(403, 'VERIFY_DISABLED', 'verification on the public listener needs a token: set verifier.token (or TUF_MIRROR_VERIFY_TOKEN), or give verification its own listener (verifier.listen)');
+      error('VERIFY_DISABLED', 'verification on the public listener needs a token: set verifier.token (or TUF_MIRROR_VERIFY_TOKEN), or give verification its own listener (verifier.listen)');
       return true;
     }
     if (needsToken && !this.tokenMatches(req.headers.authorization)) {
-      error(401, 'UNAUTHORIZED', 'a valid verify bearer token is required', { 'www-authenticate': 'Bearer realm="tuf-mirror-verify"' });
+      error('UNAUTHORIZED', 'a valid verify bearer token is required', { 'www-authenticate': 'Bearer realm="tuf-mirror-verify"' });
       return true;
     }
     if (this.inFlight >= this.config.verifier.maxInFlight) {
-      error(429, 'TOO_MANY_REQUESTS', `${this.inFlight} verifications in flight, the most verifier.maxInFlight allows; try again shortly`, { 'retry-after': '1' });
+      error('TOO_MANY_REQUESTS', `${this.inFlight} verifications in flight, the most verifier.maxInFlight allows; try again shortly`, { 'retry-after': '1' });
       return true;
     }
     const limit = BODY_LIMITS[endpoint];
     if (Number(req.headers['content-length']) > limit) {
       // The body is not read: close the connection rather than drain it.
-      error(413, 'TOO_LARGE', `body larger than the ${limit} bytes ${endpoint} accepts`);
+      error('TOO_LARGE', `body larger than the ${limit} bytes ${endpoint} accepts`);
       return true;
     }
     this.inFlight++;
@@ -159,14 +161,14 @@ export class VerificationGate {
       const chunks: Buffer[] = [];
       let size = 0;
       const timer = setTimeout(() => {
-        resolve({ status: 408, body: { error: { code: 'TIMEOUT', field: 'body', message: `the body did not arrive within ${BODY_TIMEOUT_MS / 1000}s` } } });
+        resolve(refusal('TIMEOUT', `the body did not arrive within ${BODY_TIMEOUT_MS / 1000}s`, { field: 'body' }));
         req.destroy();
       }, BODY_TIMEOUT_MS);
       req.on('data', (c: Buffer) => {
         size += c.length;
         if (size > limit) {
           clearTimeout(timer);
-          resolve({ status: 413, body: { error: { code: 'TOO_LARGE', field: 'body', message: `body larger than the ${limit} bytes ${endpoint} accepts` } } });
+          resolve(refusal('TOO_LARGE', `body larger than the ${limit} bytes ${endpoint} accepts`, { field: 'body' }));
           req.pause();
         } else chunks.push(c);
       });
@@ -176,7 +178,7 @@ export class VerificationGate {
       });
       req.on('error', () => {
         clearTimeout(timer);
-        resolve({ status: 400, body: { error: { code: 'BAD_REQUEST', field: 'body', message: 'the body could not be read' } } });
+        resolve(refusal('BAD_REQUEST', 'the body could not be read', { field: 'body' }));
       });
     });
     if (!Buffer.isBuffer(body)) return body;

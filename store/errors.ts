@@ -1,12 +1,6 @@
-/** What keeps the store from opening; the CLI reports it as a configuration problem (exit code 3). */
+import { TufMirrorError } from '../lib/errors';
+
+/** DATA_DIR_NOT_WRITABLE: the data dir (or its database) cannot be written; the operator's to fix. */
 export type StoreErrorCode = 'DATA_DIR_NOT_WRITABLE';
 
-export class StoreError extends Error {
-  constructor(
-    message: string,
-    readonly code: StoreErrorCode,
-  ) {
-    super(message);
-    this.name = 'StoreError';
-  }
-}
+export class StoreError extends TufMirrorError<StoreErrorCode> {}

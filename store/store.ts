@@ -1016,5 +1016,5 @@ function unusableDataDir(dataDir: string, err: unknown): unknown {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string' || !NOT_WRITABLE.has(code)) return err;
   const who = process.getuid ? ` for uid ${process.getuid()}` : '';
-  return new StoreError(`data dir ${dataDir} is not writable (${code}): make it writable${who}, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`, 'DATA_DIR_NOT_WRITABLE');
+  return new StoreError('DATA_DIR_NOT_WRITABLE', `data dir ${dataDir} is not writable (${code}): make it writable${who}, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`);
 }

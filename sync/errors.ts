@@ -1,3 +1,5 @@
+import { TufMirrorError } from '../lib/errors';
+
 /** Why a sync failed, or why one part of it (a delegated role, a target) was not mirrored: TUF's own vocabulary plus the transport's. */
 export type SyncErrorCode =
   | 'UPSTREAM_UNREACHABLE' // connection refused, DNS failure, reset
@@ -26,20 +28,19 @@ export type SyncErrorCode =
   | 'ARCHIVE_INCOMPLETE' // a file the verified metadata needs is not in the archive
   | 'INTERNAL';
 
-export class SyncError extends Error {
+export class SyncError extends TufMirrorError<SyncErrorCode> {
   /** The HTTP status, for UPSTREAM_HTTP_ERROR. */
   readonly status?: number;
 
   constructor(
-    readonly code: SyncErrorCode,
+    code: SyncErrorCode,
     message: string,
     /** The role (or `targets/<path>`) the failure is about, when known. */
     readonly role?: string,
     options?: { cause?: unknown; status?: number },
   ) {
-    super(message, options);
+    super(code, message, options);
     this.status = options?.status;
-    this.name = 'SyncError';
   }
 
   /** The same failure, about `role` (a source does not know which role a path belongs to). */

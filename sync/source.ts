@@ -4,6 +4,7 @@ import { unsafePathReason } from '../lib/layout';
 import { redactUrl } from '../lib/log';
 import { splitCredentials } from '../lib/url';
 import { SyncError } from './errors';
+import { systemCode } from '../lib/errors';
 
 export type FetchLimits = {
   /** Fail with RESPONSE_TOO_LARGE past this many bytes. */
@@ -153,7 +154,7 @@ export class HttpSource implements Source {
 }
 
 function unreachable(where: string, err: Error): SyncError {
-  const detail = (err as NodeJS.ErrnoException).code ?? err.message;
+  const detail = systemCode(err) ?? err.message;
   return new SyncError('UPSTREAM_UNREACHABLE', `${where}: ${detail}`, undefined, { cause: err });
 }
 

@@ -108,7 +108,7 @@ describe('export', () => {
     assert.equal(files.size, fixture.size - 14);
     assert.deepEqual(since.manifest.roots, [15]);
     assert.equal(since.manifest.sinceRoot, 14);
-    assert.throws(() => exportGeneration(source.store, sourceConfig.repositories[0], { sinceRoot: 16 }), (e: unknown) => e instanceof ExportError && e.reason === 'SINCE_ROOT');
+    assert.throws(() => exportGeneration(source.store, sourceConfig.repositories[0], { sinceRoot: 16 }), (e: unknown) => e instanceof ExportError && e.code === 'SINCE_ROOT');
   });
 
   test('the container round-trips long paths (pax headers) and empty members', async () => {
@@ -127,7 +127,7 @@ describe('export', () => {
 
   test('a repository that holds nothing has nothing to export', async () => {
     const { mirror: empty, config } = await mirror(1);
-    assert.throws(() => exportGeneration(empty.store, config.repositories[0]), (e: unknown) => e instanceof ExportError && e.reason === 'NOTHING_HELD');
+    assert.throws(() => exportGeneration(empty.store, config.repositories[0]), (e: unknown) => e instanceof ExportError && e.code === 'NOTHING_HELD');
   });
 });
 

@@ -204,7 +204,7 @@ describe('publish', () => {
     fs.mkdirSync(other);
     const snapshot = [...servedPaths().keys()].find((p) => /^\d+\.snapshot\.json$/.test(p))!;
     fs.writeFileSync(path.join(other, snapshot), '{"not":"this repository"}\n');
-    assert.throws(() => publishRepository(mirror.store, 'sigstore', other), (err: unknown) => err instanceof PublishError && err.reason === 'CONFLICT' && err.message.includes(snapshot));
+    assert.throws(() => publishRepository(mirror.store, 'sigstore', other), (err: unknown) => err instanceof PublishError && err.code === 'CONFLICT' && err.message.includes(snapshot));
     assert.deepEqual(fs.readdirSync(other), [snapshot], 'nothing else written');
   });
 
@@ -215,7 +215,7 @@ describe('publish', () => {
     ts.signed.version += 1000;
     const newer = JSON.stringify(ts);
     fs.writeFileSync(path.join(other, 'timestamp.json'), newer);
-    assert.throws(() => publishRepository(mirror.store, 'sigstore', other), (err: unknown) => err instanceof PublishError && err.reason === 'CONFLICT' && /newer than/.test(err.message));
+    assert.throws(() => publishRepository(mirror.store, 'sigstore', other), (err: unknown) => err instanceof PublishError && err.code === 'CONFLICT' && /newer than/.test(err.message));
     assert.equal(fs.readFileSync(path.join(other, 'timestamp.json'), 'utf8'), newer);
   });
 

@@ -138,7 +138,7 @@ describe('registry client and image verifier against a stub', () => {
       const m = await client({ username: 'ci', password: 's3cret' }).repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1');
       assert.equal(m?.digest, digest);
       assert.ok(stub.requests.some((r) => r.startsWith('/token?service=stub&scope=repository%3Ax%3Apull')));
-      await assert.rejects(client({ username: 'ci', password: 'nope' }).repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_AUTH_FAILED' && e.registryStatus === 401);
+      await assert.rejects(client({ username: 'ci', password: 'nope' }).repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_AUTH_FAILED' && e.details.registryStatus === 401);
       await assert.rejects(client().repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_AUTH_FAILED' && /token request/.test(e.message));
     } finally {
       stub.auth = undefined;

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { VerifierConfig } from '../config/verifier';
-import { errorAnswer, VerifyRequestError } from './errors';
+import { TufMirrorError } from '../lib/errors';
+import { VerifyRequestError } from './errors';
 import type { ImageVerifier } from './image';
 import { ConfigError } from '../config/config';
 import { parsePolicy, PolicyError, type Policy } from '../lib/policy';
@@ -39,13 +40,13 @@ export function loadAdmissionPolicies(config: VerifierConfig, baseDir: string): 
       try {
         raw = fs.readFileSync(path.resolve(baseDir, p.policyFile), 'utf8');
       } catch (err) {
-        throw new ConfigError(`invalid configuration:\n  ${where}.policyFile: cannot read ${path.resolve(baseDir, p.policyFile)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        throw new ConfigError('INVALID_CONFIG', `invalid configuration:\n  ${where}.policyFile: cannot read ${path.resolve(baseDir, p.policyFile)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
     }
     try {
       return { image: p.image, matcher: globToRegExp(p.image), policy: parsePolicy(raw, `${where}.policy`), mode: p.mode, ...(p.repository ? { repository: p.repository } : {}) };
     } catch (err) {
-      if (err instanceof PolicyError) throw new ConfigError(`invalid configuration:\n  ${err.issues.join('\n  ')}`);
+      if (err instanceof PolicyError) throw new ConfigError('INVALID_CONFIG', `invalid configuration:\n  ${err.issues.join('\n  ')}`);
       throw err;
     }
   });
@@ -193,9 +194,10 @@ export async function review(body: unknown, options: AdmissionOptions, verifier:
       if (!result.verified) reason = `not verified (${result.digest}): ${result.reasons.join('; ')}`;
       else if (!ref.digest && isNew) pins.set(image, result.digest);
     } catch (err) {
-      const e = errorAnswer(err);
-      if (!e) throw err;
-      reason = `${e.body.error.code}: ${e.body.error.message}${e.body.error.registryStatus ? ` (registry status ${e.body.error.registryStatus})` : ''}`;
+      // A failure the verifier can name denies this image with its reason; anything else is a bug.
+      if (!(err instanceof TufMirrorError)) throw err;
+      const e = err.toJSON();
+      reason = `${e.code}: ${e.message}${e.registryStatus ? ` (registry status ${e.registryStatus})` : ''}`;
     }
     if (!reason) return;
     if (p.mode === 'enforce') denials.push(`image ${image}: ${reason}`);

@@ -2,6 +2,7 @@ import { bundleFromJSON, type Bundle, type TransparencyLogEntry } from '@sigstor
 import { crypto as sigCrypto, dsse, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, Verifier, VerificationError, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
 import type { KeyObject } from 'node:crypto';
+import { TufMirrorError } from '../lib/errors';
 import { certIdentity, type CertIdentity } from '../lib/identity';
 import { artifactDigest, keyId, sha256, verifyEcdsaOverDigest, type Artifact } from '../lib/signature';
 import { withKeys, type TrustRoot } from './trust-root';
@@ -22,15 +23,8 @@ export type VerifiedSigner = {
   dsse?: { payloadType: string; payload: Buffer };
 };
 
-export class BundleRejected extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BundleRejected';
-  }
-}
+/** The code is @sigstore/verify's (`TLOG_INCLUSION_PROOF_ERROR`, …) or one of ours for what it does not check. */
+export class BundleRejected extends TufMirrorError {}
 
 export type BundleCheck = {
   trustRoot: TrustRoot;

@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigError } from '../config/config';
+import { TufMirrorError } from '../lib/errors';
 import type { RegistryConfig } from '../config/verifier';
 import { apiHost, type ImageReference } from './reference';
 
@@ -44,17 +45,18 @@ export type RegistryErrorCode =
   | 'DIGEST_MISMATCH'
   | 'NOT_FOUND';
 
-export class RegistryError extends Error {
+export class RegistryError extends TufMirrorError<RegistryErrorCode> {
   constructor(
-    readonly code: RegistryErrorCode,
+    code: RegistryErrorCode,
     message: string,
     /** The registry's own HTTP status, when it answered. */
-    readonly registryStatus?: number,
+    registryStatus?: number,
     /** The code of its OCI error body (`MANIFEST_UNKNOWN`, …), when it gave one; never its text. */
-    readonly registryCode?: string,
+    registryCode?: string,
   ) {
-    super(message);
-    this.name = 'RegistryError';
+    // Refused before asking: the image named a registry we may not ask.
+    const field = code === 'REGISTRY_NOT_ALLOWED' || code === 'REGISTRY_ADDRESS_REFUSED' ? 'image' : undefined;
+    super(code, message, { details: { ...(field ? { field } : {}), ...(registryStatus !== undefined ? { registryStatus } : {}), ...(registryCode !== undefined ? { registryCode } : {}) } });
   }
 }
 
@@ -138,7 +140,7 @@ export class RegistryClient {
       try {
         return fs.readFileSync(path.resolve(base, file), 'utf8');
       } catch (err) {
-        throw new ConfigError(`invalid configuration:\n  ${field}: cannot read ${path.resolve(base, file)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        throw new ConfigError('INVALID_CONFIG', `invalid configuration:\n  ${field}: cannot read ${path.resolve(base, file)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
     };
     const dockerAuths = readDockerAuths(options.dockerConfig ? read(options.dockerConfig, 'verifier.dockerConfig') : undefined);
@@ -364,7 +366,7 @@ function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ConfigError('invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
+    throw new ConfigError('INVALID_CONFIG', 'invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
   }
   json = json as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
   for (const [host, a] of Object.entries(json.auths ?? {})) {

@@ -1,3 +1,5 @@
+import { TufMirrorError, type PublicError } from '../lib/errors';
+
 /** An image reference, normalized the way docker and cosign do it. */
 export type ImageReference = {
   /** Registry as written in references and in the allowlist: `docker.io`, `registry.local:5000`. */
@@ -8,10 +10,15 @@ export type ImageReference = {
   digest?: string;
 };
 
-export class ReferenceError extends Error {
+/** Not an image reference docker or cosign would accept (named so as not to shadow the JS global ReferenceError). */
+export class ImageReferenceError extends TufMirrorError<'BAD_REQUEST'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ReferenceError';
+    super('BAD_REQUEST', message, { details: { field: 'image' } });
+  }
+
+  /** To a caller the message names the request field (`image: not an image reference`); an admission denial names the image itself. */
+  override toJSON(): PublicError {
+    return { ...super.toJSON(), message: `image: ${this.message}` };
   }
 }
 
@@ -24,14 +31,14 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
  * component with a `.` or `:` or equal to `localhost` is a registry.
  */
 export function parseReference(ref: string): ImageReference {
-  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 512 || /\s/.test(ref)) throw new ReferenceError('not an image reference');
+  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 512 || /\s/.test(ref)) throw new ImageReferenceError('not an image reference');
   let rest = ref;
   let digest: string | undefined;
   const at = rest.indexOf('@');
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw new ReferenceError(`${ref}: the digest must be sha256: and 64 lowercase hex digits`);
+    if (!DIGEST.test(digest)) throw new ImageReferenceError(`${ref}: the digest must be sha256: and 64 lowercase hex digits`);
   }
   let tag: string | undefined;
   const slash = rest.lastIndexOf('/');
@@ -39,7 +46,7 @@ export function parseReference(ref: string): ImageReference {
   if (colon > slash) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw new ReferenceError(`${ref}: invalid tag "${tag}"`);
+    if (!TAG.test(tag)) throw new ImageReferenceError(`${ref}: invalid tag "${tag}"`);
   }
   const parts = rest.split('/');
   let registry = 'docker.io';
@@ -48,7 +55,7 @@ export function parseReference(ref: string): ImageReference {
   }
   if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io';
   if (registry === 'docker.io' && parts.length === 1) parts.unshift('library');
-  for (const p of parts) if (!COMPONENT.test(p)) throw new ReferenceError(`${ref}: invalid repository path component "${p}"`);
+  for (const p of parts) if (!COMPONENT.test(p)) throw new ImageReferenceError(`${ref}: invalid repository path component "${p}"`);
   if (!digest && !tag) tag = 'latest';
   return { registry, repository: parts.join('/'), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }

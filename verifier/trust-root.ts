@@ -2,6 +2,7 @@ import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type KeyFinderFunc, type TrustMaterial } from '@sigstore/verify';
 import { createHash } from 'node:crypto';
 import { parseTrustedRoot, TrustedRootError } from '../lib/trusted-root';
+import { TrustRootError, TufMirrorError } from '../lib/errors';
 import { parseTimestamp } from '../lib/tuf-metadata';
 
 /** Where the trust material came from: named in every answer. */
@@ -24,12 +25,7 @@ export type TrustRoot = {
   material: TrustMaterial;
 };
 
-export class TrustRootError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TrustRootError';
-  }
-}
+export { TrustRootError } from '../lib/errors';
 
 /**
  * Parse trusted_root.json bytes (lib/trusted-root.ts says what it refuses beyond what
@@ -40,14 +36,14 @@ export function parseTrustRoot(bytes: Buffer | string, source: Omit<TrustRootSou
   try {
     trustedRoot = parseTrustedRoot(bytes).trustedRoot;
   } catch (err) {
-    if (err instanceof TrustedRootError) throw new TrustRootError(err.message);
+    if (err instanceof TrustedRootError) throw new TrustRootError('BAD_TRUSTED_ROOT', err.message, { cause: err });
     throw err;
   }
   let material: TrustMaterial;
   try {
     material = toTrustMaterial(trustedRoot);
   } catch (err) {
-    throw new TrustRootError(`trusted_root.json is not a Sigstore trusted root: ${err instanceof Error ? err.message : String(err)}`);
+    throw new TrustRootError('BAD_TRUSTED_ROOT', `trusted_root.json is not a Sigstore trusted root: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   return { source: { ...source, sha256 }, trustedRoot, material };
@@ -61,13 +57,9 @@ export function withKeys(root: TrustRoot, keys: KeyFinderFunc): TrustMaterial {
 /** The trust root of a mirrored repository's served generation. */
 export type TrustRootProvider = (repository?: string) => TrustRoot;
 
-export class NoTrustRootError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT',
-  ) {
-    super(message);
-    this.name = 'NoTrustRootError';
+export class NoTrustRootError extends TufMirrorError<'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT'> {
+  constructor(code: 'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT', message: string) {
+    super(code, message, { details: { field: 'repository' } });
   }
 }
 
@@ -88,15 +80,15 @@ export function trustRootProvider(reader: GenerationReader): TrustRootProvider {
   const parsed = new Map<string, TrustRoot>();
   return (repository?: string) => {
     const name = repository ?? reader.defaultRepository;
-    if (!name) throw new NoTrustRootError('no repository named and no default repository configured', 'UNKNOWN_REPOSITORY');
-    if (!reader.repositories.includes(name)) throw new NoTrustRootError(`no repository named ${name}`, 'UNKNOWN_REPOSITORY');
+    if (!name) throw new NoTrustRootError('UNKNOWN_REPOSITORY', 'no repository named and no default repository configured');
+    if (!reader.repositories.includes(name)) throw new NoTrustRootError('UNKNOWN_REPOSITORY', `no repository named ${name}`);
     const cached = parsed.get(name);
     const current = reader.generationOf(name);
     if (cached && current !== undefined && cached.source.generation === current) return cached;
     const loaded = reader.load(name);
-    if (!loaded) throw new NoTrustRootError(`repository ${name} holds no generation yet (run tuf-mirror sync)`, 'NO_GENERATION');
+    if (!loaded) throw new NoTrustRootError('NO_GENERATION', `repository ${name} holds no generation yet (run tuf-mirror sync)`);
     if (!loaded.trustedRoot) {
-      throw new NoTrustRootError(`no trusted_root.json target resolves in generation ${loaded.generation} of ${name}`, 'NO_TRUSTED_ROOT');
+      throw new NoTrustRootError('NO_TRUSTED_ROOT', `no trusted_root.json target resolves in generation ${loaded.generation} of ${name}`);
     }
     const root = parseTrustRoot(loaded.trustedRoot, { repository: name, generation: loaded.generation, timestampVersion: loaded.timestampVersion });
     parsed.set(name, root);

@@ -7,6 +7,7 @@ import { redactUrl } from '../../lib/log';
 import { loadTls } from '../../server/tls';
 import { configFrom, EXIT } from '../options';
 import { printJson } from '../report';
+import { systemCode } from '../../lib/errors';
 
 /** Field names whose values are secrets wherever they appear (the admin token, webhook headers, registry passwords). */
 const SECRET_KEYS = /^(adminToken|reportToken|password|token|secret|headers|authorization)$/i;
@@ -37,10 +38,10 @@ export function checkDeployment(config: Config): void {
       fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
       return undefined;
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code ?? 'EACCES';
+      return systemCode(err) ?? 'EACCES';
     }
   })();
-  if (problem) throw new ConfigError(`data dir ${config.dataDir} is not writable (${problem} at ${dir}): make it writable for this user, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`, 'DATA_DIR_NOT_WRITABLE');
+  if (problem) throw new ConfigError('DATA_DIR_NOT_WRITABLE', `data dir ${config.dataDir} is not writable (${problem} at ${dir}): make it writable for this user, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`);
 }
 
 /** `tuf-mirror config check`: is this configuration one `serve` would start with, and what does it amount to. */

@@ -4,6 +4,7 @@ import { OriginError } from '../../origin/errors';
 import { initOrigin, updateOriginKeys } from '../../origin/origin';
 import type { AuthoritySpec, LogSpec, TrustMaterial, Validity } from '../../origin/trust-material';
 import { generationFacts, initialized, initializedFacts, keyCountOptions, keyOptionsOf, registerKeyRoutines, report, withSigned, type KeyCountFlags } from './signing';
+import { systemCode } from '../../lib/errors';
 
 /** `url=https://rekor.local,key=rekor.pub,start=2026-01-01T00:00:00Z` → fields; a bare value is `file`. */
 function fields(spec: string, option: string, allowed: string[]): Record<string, string> {
@@ -28,7 +29,7 @@ function readFile(file: string | undefined, option: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new OriginError('BAD_INPUT', `${option}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new OriginError('BAD_INPUT', `${option}: cannot read ${file}: ${systemCode(err) ?? err}`);
   }
 }
 

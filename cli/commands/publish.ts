@@ -35,7 +35,7 @@ export function registerPublish(program: Command): void {
       } catch (err) {
         progress.done();
         const errno = err as NodeJS.ErrnoException;
-        if (err instanceof PublishError) throw new PublishError(err.reason, `publish ${name}: ${err.message}`);
+        if (err instanceof PublishError) throw new PublishError(err.code, `publish ${name}: ${err.message}`);
         if (errno.syscall) throw new OutputError(`publish ${name}: cannot write ${errno.path ? path.resolve(errno.path) : path.resolve(opts.dir)}: ${errno.code}`);
         throw err;
       } finally {

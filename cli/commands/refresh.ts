@@ -6,6 +6,7 @@ import { DEFAULT_SERVICE_ACCOUNT, rbacYaml, type ServiceAccountRef } from '../..
 import { formatRefresh, refreshCluster, refreshSucceeded } from '../../refresh/refresh';
 import { EXIT } from '../options';
 import { printJson } from '../report';
+import { systemCode } from '../../lib/errors';
 
 type RefreshCliOptions = { job: string; dryRun?: boolean; rbac?: boolean; serviceAccount?: ServiceAccountRef; json?: boolean };
 
@@ -37,12 +38,12 @@ export function registerRefresh(program: Command): void {
         return;
       }
       const connection = job.kubernetes ?? inClusterConnection();
-      if (!connection) throw new ConfigError('no Kubernetes API: run refresh-cluster in a pod (its service account), or name one under kubernetes: in the job file');
+      if (!connection) throw new ConfigError('INVALID_CONFIG', 'no Kubernetes API: run refresh-cluster in a pod (its service account), or name one under kubernetes: in the job file');
       let kube: KubeClient;
       try {
         kube = new KubeClient(connection);
       } catch (err) {
-        throw new ConfigError(`cannot read the service account's token or CA (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ${connection.tokenFile}${connection.caFile ? `, ${connection.caFile}` : ''}`);
+        throw new ConfigError('INVALID_CONFIG', `cannot read the service account's token or CA (${systemCode(err) ?? (err as Error).message}): ${connection.tokenFile}${connection.caFile ? `, ${connection.caFile}` : ''}`);
       }
       const reportToken = process.env.TUF_MIRROR_REPORT_TOKEN || undefined;
       if (job.report && !reportToken && !opts.dryRun) process.stderr.write('tuf-mirror: warning: TUF_MIRROR_REPORT_TOKEN is not set: nothing is reported to the mirror (its watch cannot tell whether this cluster lags)\n');

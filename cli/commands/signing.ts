@@ -15,12 +15,13 @@ import { serialize, TOP_ROLES, type TopRole } from '../../origin/repository';
 import { Store, type GenerationRecord } from '../../store/store';
 import { configFrom, repositoryNamed } from '../options';
 import { printJson } from '../report';
+import { systemCode } from '../../lib/errors';
 
 export type SignedKind = 'origin' | 'bridge';
 
 function signedRepositoryOf(config: Config, name: string, kind: SignedKind): RepositoryConfig {
   const repository = repositoryNamed(config, name);
-  if (repository.kind !== kind) throw new ConfigError(`repository ${name} is kind: ${repository.kind ?? 'mirror'}, not kind: ${kind}`);
+  if (repository.kind !== kind) throw new ConfigError('INVALID_CONFIG', `repository ${name} is kind: ${repository.kind ?? 'mirror'}, not kind: ${kind}`);
   return repository;
 }
 
@@ -192,6 +193,6 @@ function writePending(file: string, bytes: string | Buffer): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, bytes);
   } catch (err) {
-    throw new OriginError('BAD_INPUT', `cannot write the pending root to ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (give another place with --pending-file or --out)`);
+    throw new OriginError('BAD_INPUT', `cannot write the pending root to ${file}: ${systemCode(err) ?? String(err)} (give another place with --pending-file or --out)`);
   }
 }

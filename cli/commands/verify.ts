@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import { failureOf, UsageError } from '../exit-codes';
 import { configFrom, EXIT, repositoryNamed } from '../options';
+import { systemCode, TufMirrorError } from '../../lib/errors';
 import { Store } from '../../store/store';
 import { verifyBlobBundle, type BundleAnswer, type Requirement } from '../../verifier/blob';
 import { parseDigest, parsePublicKey, type Artifact } from '../../lib/signature';
-import { errorAnswer } from '../../verifier/errors';
+import { errorAnswer } from '../../server/http-errors';
 import { PolicyError, parsePolicy } from '../../lib/policy';
 import { createVerifierService } from '../../verifier/service';
 import { trustRootsFromStore } from '../../verifier/sources';
@@ -22,13 +23,18 @@ type BundleOptions = {
   json?: boolean;
 };
 
-class KeyError extends Error {}
+/** A --key that is not a public key: a rejection (exit 1), like a wrong key. */
+class KeyError extends TufMirrorError<'PUBLIC_KEY_ERROR'> {
+  constructor(message: string) {
+    super('PUBLIC_KEY_ERROR', message);
+  }
+}
 
 function readFile(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    throw new UsageError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot read ${what} ${file}: ${systemCode(err) ?? String(err)}`);
   }
 }
 
@@ -133,7 +139,7 @@ function trustRootFromFile(file: string): TrustRoot {
 function mirroredTrustRoot(cmd: Command, repository: string | undefined): TrustRoot {
   const config = configFrom(cmd);
   if (repository && !config.repositories.some((r) => r.name === repository)) {
-    throw new NoTrustRootError(`no repository named ${repository} in ${config.origin} (configured: ${config.repositories.map((r) => r.name).join(', ')})`, 'UNKNOWN_REPOSITORY');
+    throw new NoTrustRootError('UNKNOWN_REPOSITORY', `no repository named ${repository} in ${config.origin} (configured: ${config.repositories.map((r) => r.name).join(', ')})`);
   }
   const store = Store.open(config.dataDir);
   try {
@@ -161,7 +167,7 @@ export function registerVerify(program: Command): void {
       } catch (err) {
         if (!(err instanceof UsageError) && !(err instanceof PolicyError)) throw err;
         process.stderr.write(`tuf-mirror verify: ${opts.policy}: ${err instanceof PolicyError ? err.issues.join('\n  ') : err.message}\n`);
-        process.exitCode = EXIT.usage;
+        process.exitCode = EXIT[failureOf(err)?.kind ?? 'usage'];
         return;
       }
       const store = Store.open(config.dataDir);

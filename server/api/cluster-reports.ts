@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import { clusterReportSchema } from '../../lib/cluster-report';
 import type { AppDeps } from '../deps';
 import { requireBearer } from '../auth';
+import { sendRefusal } from '../http-errors';
 
 /**
  * `/api/v1/repositories/<name>/cluster-reports`: what each cluster's `tuf-mirror refresh-cluster`
@@ -22,13 +23,13 @@ export function clusterReportsRouter({ config, store, watcher }: Pick<AppDeps, '
     (req, res) => {
       const repository = repositoryOf(String(req.params.name));
       if (!repository) {
-        res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+        sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
         return;
       }
       const parsed = clusterReportSchema.safeParse(req.body);
       if (!parsed.success) {
         const issues = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '<report>'}: ${i.message}`);
-        res.status(400).json({ error: { code: 'BAD_REPORT', message: issues.join('; ') } });
+        sendRefusal(res, 'BAD_REPORT', issues.join('; '));
         return;
       }
       store.recordClusterReport(repository.name, parsed.data);
@@ -41,7 +42,7 @@ export function clusterReportsRouter({ config, store, watcher }: Pick<AppDeps, '
   router.get('/repositories/:name/cluster-reports', (req, res) => {
     const repository = repositoryOf(String(req.params.name));
     if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
       return;
     }
     const items = new Map(watcher.items(repository).map((i) => [i.item, i]));

@@ -2,36 +2,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Router, type Response } from 'express';
 import { isSignedHere } from '../../config/config';
-import type { SyncErrorCode } from '../../sync/errors';
 import { SyncError } from '../../sync/errors';
 import { importArchive, importReport, spoolToFile, type Spooled } from '../../sync/import';
 import { configuredSyncOptions } from '../../sync/sync';
 import type { AppDeps } from '../deps';
 import { requireAdmin } from '../auth';
+import { httpStatusOf, sendRefusal } from '../http-errors';
 
-/** HTTP status of a failed import: the archive's fault (400, 413, 422), or ours (409, 500, 503). */
-function statusOf(code: SyncErrorCode): number {
-  switch (code) {
-    case 'ARCHIVE_INVALID':
-      return 400; // not a tar.gz, or not one we accept
-    case 'RESPONSE_TOO_LARGE':
-      return 413;
-    case 'SYNC_IN_PROGRESS':
-      return 409;
-    case 'CANCELLED':
-      return 503;
-    case 'INTERNAL':
-    case 'TRUST_ANCHOR_INVALID': // this mirror's configuration, not the archive
-      return 500;
-    default:
-      return 422; // the archive failed verification (or its manifest check)
-  }
+/** An upload refused before it was verified: answered like an import that failed. */
+function refuse(res: Response, err: SyncError): void {
+  res.status(httpStatusOf(err, 'request') ?? 500).json({ outcome: 'failed', error: { code: err.code, role: null, message: err.message } });
 }
 
 function tooLarge(res: Response, max: number): void {
   // The rest of the body is not read: close the connection rather than drain it.
   res.setHeader('Connection', 'close');
-  res.status(413).json({ outcome: 'failed', error: { code: 'RESPONSE_TOO_LARGE', role: null, message: `the archive is more than the ${max} bytes allowed (import.maxBytes)` } });
+  refuse(res, new SyncError('RESPONSE_TOO_LARGE', `the archive is more than the ${max} bytes allowed (import.maxBytes)`));
 }
 
 /**
@@ -45,12 +31,12 @@ export function importRouter({ config, store, index, logger, watcher }: AppDeps)
   router.post('/repositories/:name/import', requireAdmin(config.adminToken), async (req, res) => {
     const repository = config.repositories.find((r) => r.name === req.params.name);
     if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
       return;
     }
     if (isSignedHere(repository)) {
       // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
-      res.status(409).json({ error: { code: 'NOT_A_MIRROR', message: `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only` } });
+      sendRefusal(res, 'NOT_A_MIRROR', `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);
       return;
     }
     const max = config.import.maxBytes;
@@ -64,7 +50,7 @@ export function importRouter({ config, store, index, logger, watcher }: AppDeps)
       spooled = await spoolToFile(req, path.join(store.dataDir, 'tmp'), max);
     } catch (err) {
       if (err instanceof SyncError && err.code === 'RESPONSE_TOO_LARGE') tooLarge(res, max);
-      else if (!res.headersSent && !req.destroyed) res.status(400).json({ outcome: 'failed', error: { code: 'ARCHIVE_INVALID', role: null, message: `upload failed: ${(err as Error).message}` } });
+      else if (!res.headersSent && !req.destroyed) refuse(res, new SyncError('ARCHIVE_INVALID', `upload failed: ${err instanceof Error ? err.message : String(err)}`));
       return;
     }
     try {
@@ -84,7 +70,8 @@ export function importRouter({ config, store, index, logger, watcher }: AppDeps)
       for (const name of index.reload()) logger.info({ repository: name, generation: index.generationOf(name) }, 'now serving generation');
       watcher.watch(repository);
       const report = importReport(repository.name, result, index.generationOf(repository.name) ?? null);
-      res.status(result.outcome === 'failed' ? statusOf(result.error.code) : 200).json(report);
+      // The archive is the request: its faults are 4xx (too large: 413), ours 409/500/503.
+      res.status(result.outcome === 'failed' ? (httpStatusOf(result.error, 'request') ?? 500) : 200).json(report);
     } finally {
       fs.rmSync(spooled.file, { force: true });
     }

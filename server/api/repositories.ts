@@ -4,6 +4,7 @@ import { parseRoot } from '../../lib/tuf-metadata';
 import { allStatuses, repositoryStatus } from '../../watch/status';
 import type { AppDeps } from '../deps';
 import { requireAdmin } from '../auth';
+import { httpStatusOf, sendRefusal } from '../http-errors';
 
 /**
  * `/api/v1/repositories…`: what each repository holds, its events and root history (public),
@@ -17,7 +18,7 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   router.param('name', (req, res, next, name: string) => {
     const repository = config.repositories.find((r) => r.name === name);
     if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${name}` } });
+      sendRefusal(res, 'NOT_FOUND', `no repository named ${name}`);
       return;
     }
     res.locals.repository = repository;
@@ -60,7 +61,7 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   router.post('/repositories/:name/sync', requireAdmin(config.adminToken), express.json({ limit: '1kb' }), async (_req, res) => {
     const repository = res.locals.repository as RepositoryConfig;
     if (isSignedHere(repository)) {
-      res.status(400).json({ error: { code: 'ORIGIN', message: `${repository.name} is signed here, not synced: tuf-mirror ${repository.kind} resign ${repository.name}` } });
+      sendRefusal(res, 'ORIGIN', `${repository.name} is signed here, not synced: tuf-mirror ${repository.kind} resign ${repository.name}`);
       return;
     }
     const result = await syncNow(repository);
@@ -70,9 +71,7 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
       return;
     }
     const { code, role, message } = result.error;
-    // 409: someone else is syncing; 502/504: the upstream; 422: what the upstream sent failed verification.
-    const status = code === 'SYNC_IN_PROGRESS' ? 409 : code === 'UPSTREAM_TIMEOUT' ? 504 : code.startsWith('UPSTREAM_') || code === 'RESPONSE_TOO_LARGE' ? 502 : code === 'CANCELLED' ? 503 : 422;
-    res.status(status).json({ outcome: 'failed', runId: result.runId, error: { code, role: role ?? null, message }, requests: result.requests, bytes: result.bytes });
+    res.status(httpStatusOf(result.error) ?? 500).json({ outcome: 'failed', runId: result.runId, error: { code, role: role ?? null, message }, requests: result.requests, bytes: result.bytes });
   });
   return router;
 }

@@ -1,9 +1,9 @@
 import { Router, type Response } from 'express';
-import { HTTP_STATUS, TrustRootError } from '../../trust/errors';
 import { checkFormat, FORMAT_NAMES, needsMirrorUrl, renderTrustRoot } from '../../trust/formats';
 import { loadTrustMaterial } from '../../trust/material';
 import { parseList, resolveMirrorUrl } from '../../trust/options';
 import type { AppDeps } from '../deps';
+import { errorAnswer, sendRefusal, type ErrorAnswer } from '../http-errors';
 
 /** A query parameter as one string (a repeated parameter counts as its first value). */
 function param(value: unknown): string | undefined {
@@ -30,7 +30,7 @@ export function trustrootRouter({ config, store }: Pick<AppDeps, 'config' | 'sto
   router.get('/repositories/:name/trustroot', (req, res) => {
     const repository = config.repositories.find((r) => r.name === req.params.name);
     if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
+      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
       return;
     }
     try {
@@ -69,15 +69,15 @@ export function trustrootRouter({ config, store }: Pick<AppDeps, 'config' | 'sto
       if (output.warnings.length) res.setHeader('X-TUF-Mirror-Warning', output.warnings.map(headerSafe));
       res.status(200).end(output.body);
     } catch (err) {
-      if (!(err instanceof TrustRootError)) throw err;
-      sendError(res, err);
+      const answer = errorAnswer(err);
+      if (!answer) throw err;
+      sendError(res, answer);
     }
   });
   return router;
 }
 
-function sendError(res: Response, err: TrustRootError): void {
-  const status = HTTP_STATUS[err.code];
+function sendError(res: Response, { status, body }: ErrorAnswer): void {
   if (status === 503) res.setHeader('Retry-After', '30');
-  res.status(status).json({ error: { code: err.code, message: err.message, ...(err.code === 'UNKNOWN_FORMAT' ? { formats: FORMAT_NAMES } : {}) } });
+  res.status(status).json({ error: { ...body.error, ...(body.error.code === 'UNKNOWN_FORMAT' ? { formats: FORMAT_NAMES } : {}) } });
 }

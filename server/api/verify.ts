@@ -1,10 +1,11 @@
 import { BoundedJsonError, parseBoundedJson } from '../../lib/bounded-json';
 import { review } from '../../verifier/admission';
 import { verifyBlobBundle, type Requirement } from '../../verifier/blob';
-import { errorAnswer, VerifyRequestError } from '../../verifier/errors';
+import { VerifyRequestError } from '../../verifier/errors';
 import { parsePolicyObject } from '../../lib/policy';
 import type { VerifierService } from '../../verifier/service';
 import { parseDigest, parsePublicKey } from '../../lib/signature';
+import { errorAnswer, refusal } from '../http-errors';
 
 /**
  * `POST /api/v1/verify` (an image), `/verify/bundle` (a blob's Sigstore bundle), `/admission`
@@ -68,7 +69,7 @@ async function answer(service: VerifierService, endpoint: VerifyEndpoint, b: Rec
         try {
           bundle = parseBoundedJson(bundle, { maxBytes: BODY_LIMITS.bundle, maxDepth: MAX_JSON_DEPTH }, 'bundle');
         } catch (err) {
-          if (err instanceof BoundedJsonError && err.reason !== 'NOT_JSON') throw err;
+          if (err instanceof BoundedJsonError && err.code !== 'NOT_JSON') throw err;
           throw new VerifyRequestError('bundle', 'is a string but not JSON');
         }
       }
@@ -110,15 +111,10 @@ export async function answerVerifyRequest(service: VerifierService, endpoint: Ve
   try {
     return await answer(service, endpoint, requestBody(bytes, contentType, BODY_LIMITS[endpoint]));
   } catch (err) {
-    if (err instanceof BoundedJsonError) {
-      const code = err.reason === 'NOT_JSON' ? 'BAD_REQUEST' : err.reason;
-      return { status: err.reason === 'TOO_LARGE' ? 413 : 400, body: { error: { code, field: 'body', message: err.message } } };
-    }
     const known = errorAnswer(err);
     if (known) return known;
     return {
-      status: 500,
-      body: { error: { code: 'INTERNAL', message: 'internal error' } },
+      ...refusal('INTERNAL', 'internal error'),
       log: [{ level: 'error', data: { endpoint, err: err instanceof Error ? err.stack : String(err) }, msg: 'verification request failed' }],
     };
   }
