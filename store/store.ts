@@ -201,6 +201,9 @@ export type ServedSet = { generationId: number; files: Map<string, string> };
  */
 export type ServedLayout = { generationId: number; headBlockId: number | null; fileSetId: number | null; body: number[]; older: number[] };
 
+/** A generation's files: path → sha256, and their bytes (generationReader). */
+export type GenerationFiles = { shas: ReadonlyMap<string, string>; read: (path: string) => Buffer };
+
 /** A generation's head block and file set (null: written before blocks, or a legacy one). */
 export type GenerationBody = { generationId: number; headBlockId: number | null; fileSetId: number | null; fileSetKey: string | null; headKey: string | null };
 
@@ -429,6 +432,28 @@ export class Store {
     for (const b of layout.blocks) for (const [p, sha] of this.blockFiles(b.id)) files.set(p, sha);
     if (layout.headBlockId !== null) for (const [p, sha] of this.blockFiles(layout.headBlockId)) files.set(p, sha);
     return files;
+  }
+
+  /**
+   * A generation's files for a caller that reads many of them: the file list is read once. A file
+   * the generation lacks throws: a committed generation holds every file its own metadata names,
+   * so a miss is a damaged store, never the caller's request.
+   */
+  generationReader(generation: Pick<GenerationRecord, 'id' | 'repository'>): GenerationFiles {
+    const shas = this.generationFiles(generation.id);
+    const read = (p: string): Buffer => {
+      const sha = shas.get(p);
+      const bytes = sha === undefined ? undefined : this.blob(sha);
+      if (!bytes) throw new Error(`generation ${generation.id} of ${generation.repository} lacks ${p}`);
+      return bytes;
+    };
+    return { shas, read };
+  }
+
+  /** Every file of a generation with its bytes: path → bytes (a missing blob, a damaged store, throws). */
+  generationContents(generation: Pick<GenerationRecord, 'id' | 'repository'>): Map<string, Buffer> {
+    const { shas, read } = this.generationReader(generation);
+    return new Map([...shas.keys()].map((p) => [p, read(p)]));
   }
 
   /** Every target name of a generation that resolves, with its signed info, sorted by name. */
