@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isVersionedPath } from '../lib/layout';
+import { isVersionedPath, unsafePathReason } from '../lib/layout';
 import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
 
@@ -91,11 +91,8 @@ export function publishOrder(paths: Iterable<string>): string[] {
 
 /** A layout path is only ever relative, `/`-separated, with no `.`/`..`/empty segments. */
 function safeJoin(dir: string, p: string): string {
-  const segments = p.split('/');
-  if (!p || p.includes('\\') || p.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    throw new PublishError('UNSAFE_PATH', `refusing to publish "${p}": not a plain relative path`);
-  }
-  return path.join(dir, ...segments);
+  if (unsafePathReason(p)) throw new PublishError('UNSAFE_PATH', `refusing to publish "${p}": not a plain relative path`);
+  return path.join(dir, ...p.split('/'));
 }
 
 function readIfExists(file: string): Buffer | undefined {
