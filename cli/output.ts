@@ -1,5 +1,5 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeAtomically } from '../lib/atomic-file';
 
 /** An output file the command could not write (exit 1): the disk, not the request. */
 export class OutputError extends Error {
@@ -16,12 +16,9 @@ export class OutputError extends Error {
  */
 export function writeOutput(file: string, bytes: Buffer | string): void {
   const target = path.resolve(file);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
   try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, target);
+    writeAtomically(target, bytes);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new OutputError(`cannot write ${target}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 }

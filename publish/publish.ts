@@ -19,9 +19,9 @@
  * Every file is written to a temporary name in its final folder, fsynced, and renamed (or linked)
  * into place, so a reader never sees a partial file; folders are fsynced before the switch.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeStaleTemporaries, writeAtomically, writeTemporary } from '../lib/atomic-file';
 import { isVersionedPath, unsafePathReason } from '../lib/layout';
 import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
@@ -105,26 +105,12 @@ function readIfExists(file: string): Buffer | undefined {
   }
 }
 
-/** Write to a temporary name in the same folder and fsync, so the final name only ever holds whole files. */
-function writeTemp(final: string, bytes: Buffer): string {
-  const tmp = path.join(path.dirname(final), `.${path.basename(final)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fd = fs.openSync(tmp, 'wx', 0o644);
-  try {
-    let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return tmp;
-}
-
 /**
  * Put a versioned file in place without ever replacing one: link(2) fails with EEXIST where
  * rename(2) would overwrite. Returns false when the same bytes were already there.
  */
 function placeVersioned(final: string, bytes: Buffer, p: string): boolean {
-  const tmp = writeTemp(final, bytes);
+  const tmp = writeTemporary(final, bytes);
   try {
     try {
       fs.linkSync(tmp, final);
@@ -150,16 +136,6 @@ function placeVersioned(final: string, bytes: Buffer, p: string): boolean {
   }
 }
 
-function placeReplacing(final: string, bytes: Buffer): void {
-  const tmp = writeTemp(final, bytes);
-  try {
-    fs.renameSync(tmp, final);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 /** `signed.version` of `timestamp.json` or `root.json`, undefined when absent or not such metadata. */
 function signedVersion(name: 'timestamp.json' | 'root.json', bytes: Buffer | undefined): number | undefined {
   if (!bytes) return undefined;
@@ -167,29 +143,6 @@ function signedVersion(name: 'timestamp.json' | 'root.json', bytes: Buffer | und
     return (name === 'timestamp.json' ? parseTimestamp(bytes) : parseRoot(bytes)).signed.version;
   } catch {
     return undefined;
-  }
-}
-
-const TEMPORARY = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
-
-/** Temporary files a killed publisher left behind (its pid is gone). */
-function removeStaleTemporaries(dirs: Set<string>): void {
-  for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch {
-      continue; // not there yet
-    }
-    for (const name of names) {
-      const m = TEMPORARY.exec(name);
-      if (!m) continue;
-      try {
-        process.kill(Number(m[1]), 0);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
-      }
-    }
   }
 }
 
@@ -264,7 +217,7 @@ export function publishRepository(store: Store, repository: string, dir: string,
       noRollback(); // again: another publisher may have switched the tree meanwhile
     }
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-    const placed = isVersionedPath(p) ? placeVersioned(file, bytes, p) : (placeReplacing(file, bytes), true);
+    const placed = isVersionedPath(p) ? placeVersioned(file, bytes, p) : (writeAtomically(file, bytes), true);
     if (placed) {
       written++;
       bytesWritten += bytes.length;
