@@ -8,6 +8,7 @@ import { importArchive, importReport, spoolToFile, type Spooled } from '../../sy
 import { configuredSyncOptions } from '../../sync/sync';
 import type { AppDeps } from '../app';
 import { requireAdmin } from '../auth';
+import { repositoryOf, resolveRepository } from './repository';
 
 /** HTTP status of a failed import: the archive's fault (400, 413, 422), or ours (409, 500, 503). */
 function statusOf(code: SyncErrorCode): number {
@@ -42,12 +43,8 @@ function tooLarge(res: Response, max: number): void {
  */
 export function importRouter({ config, store, index, logger, watcher }: AppDeps): Router {
   const router = Router();
-  router.post('/repositories/:name/import', requireAdmin(config.adminToken), async (req, res) => {
-    const repository = config.repositories.find((r) => r.name === req.params.name);
-    if (!repository) {
-      res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
-      return;
-    }
+  router.post('/repositories/:name/import', requireAdmin(config.adminToken), resolveRepository(config), async (req, res) => {
+    const repository = repositoryOf(res);
     if (isSignedHere(repository)) {
       // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
       res.status(409).json({ error: { code: 'NOT_A_MIRROR', message: `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only` } });
