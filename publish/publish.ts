@@ -176,8 +176,8 @@ export function publishRepository(store: Store, repository: string, dir: string,
   const body = (p: string): Buffer => {
     let b = bodies.get(p);
     if (!b) {
-      const sha = set.files.get(p)!;
-      b = store.blob(sha);
+      const sha = set.files.get(p);
+      b = sha === undefined ? undefined : store.blob(sha);
       if (!b) throw new Error(`store is missing blob ${sha} for ${repository}/${p}`);
       bodies.set(p, b);
     }
@@ -197,20 +197,19 @@ export function publishRepository(store: Store, repository: string, dir: string,
   noRollback();
   // Refuse before writing anything: a versioned file that exists with other bytes means this is
   // not (only) this repository's tree, and clients may have cached it forever.
-  const todo: string[] = [];
-  for (const p of order) {
-    const existing = readIfExists(targets.get(p)!);
+  const todo: [string, string][] = [];
+  for (const [p, file] of targets) {
+    const existing = readIfExists(file);
     if (existing === undefined || !existing.equals(body(p))) {
       if (existing !== undefined && isVersionedPath(p)) throw new PublishError('CONFLICT', `${path.join(root, p)} exists with other bytes: not overwriting a versioned file (publish into an empty directory, or this repository's own tree)`);
-      todo.push(p);
+      todo.push([p, file]);
     }
   }
 
   let bytesWritten = 0;
   let written = 0;
   const touchedDirs = new Set<string>();
-  for (const p of todo) {
-    const file = targets.get(p)!;
+  for (const [p, file] of todo) {
     const bytes = body(p);
     if (p === 'timestamp.json') {
       for (const d of touchedDirs) fsyncDir(d);
