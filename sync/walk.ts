@@ -414,7 +414,7 @@ type Kept = Candidate & { sha256?: string; block?: BlockRecord };
 
 type Group = { role: string; part: string; targets: Kept[]; block: BlockRecord | undefined };
 type Refuse = (name: string, role: string, error: SyncError) => void;
-type MetadataPart = { blocks: NewBlock[]; paths: Map<string, string>; roles: RoleSummary[]; rootVersions: number[]; rootFiles: NewBlockFile[] };
+type MetadataFiles = { blocks: NewBlock[]; paths: Map<string, string>; roles: RoleSummary[]; rootVersions: number[]; rootFiles: NewBlockFile[] };
 
 /**
  * Resolve every target name a verified role lists, as a client would; fetch (or reuse) the file
@@ -436,7 +436,7 @@ async function fullAssembly(
   };
   const candidates = resolvedCandidates(graph, refuse);
   const { groups, files, failedTargets } = await fetchTargetGroups(options, trusted, held, candidates, refuse);
-  const metadata = metadataPart(trusted, roots, snapshotBytes, graph);
+  const metadata = metadataBlocksOf(trusted, roots, snapshotBytes, graph);
   const kept = groups.flatMap((g) => g.targets).filter((t) => !failedTargets.has(t));
   const { colliding, targetBlocks } = collisionFreeBlocks(options, held, groups, kept, failedTargets, metadata.paths, refused);
   const { carried, failedRoles } = carriedRoles(graph, held, metadata, kept, colliding);
@@ -514,7 +514,7 @@ async function fetchTargetGroups(
 }
 
 /** Metadata files, each at its own path: role names are checked, so a clash is a bug (fail loudly). */
-function metadataPart(trusted: TrustedSet, roots: Map<number, Buffer>, snapshotBytes: Buffer, graph: DelegationGraph): MetadataPart {
+function metadataBlocksOf(trusted: TrustedSet, roots: Map<number, Buffer>, snapshotBytes: Buffer, graph: DelegationGraph): MetadataFiles {
   const blocks: NewBlock[] = [];
   const paths = new Map<string, string>();
   const addMetadata = (block: NewBlock): void => {
@@ -618,7 +618,7 @@ function collisionFreeBlocks(
 }
 
 /** Failed roles: recorded, and their last verified files kept where nothing new claims the path (their summary joins `metadata.roles`). */
-function carriedRoles(graph: DelegationGraph, held: HeldGeneration, metadata: MetadataPart, kept: Kept[], colliding: Set<Kept>): { carried: NewBlock[]; failedRoles: RoleProblem[] } {
+function carriedRoles(graph: DelegationGraph, held: HeldGeneration, metadata: MetadataFiles, kept: Kept[], colliding: Set<Kept>): { carried: NewBlock[]; failedRoles: RoleProblem[] } {
   const { roles } = metadata;
   let taken: Set<string> | undefined;
   const carried: NewBlock[] = [];
