@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { RepositoryConfig } from '../config/config';
+import { unsafePathReason } from '../lib/layout';
 import { redactUrl } from '../lib/log';
 import type { GenerationRecord, ResolvedTarget, Store, TargetInfo } from '../store/store';
 import { BridgeError } from './errors';
@@ -44,12 +45,12 @@ const TOP_LEVEL = ['root', 'timestamp', 'snapshot', 'targets'];
 const TOP_LEVEL_TARGETS = 'targets';
 
 /**
- * A target name the site may sign: relative, `/`-separated, no empty, `.` or `..` segment, no
- * backslash or control character. The source's sync refuses such names (they never resolve);
+ * A target name the site may sign: a plain relative path (lib/layout.ts unsafePathReason: no
+ * empty, `.` or `..` segment, no backslash or control character). The source's sync refuses such names (they never resolve);
  * this is defence in depth: what the site's keys vouch for must be a name every client resolves safely.
  */
 export function unsafeName(name: string): boolean {
-  return name.startsWith('/') || /[\\\x00-\x1f\x7f]/.test(name) || name.split('/').some((s) => s === '' || s === '.' || s === '..');
+  return unsafePathReason(name) !== undefined;
 }
 
 /**

@@ -25,6 +25,13 @@ export function repositoryNamed(config: Config, name: string): RepositoryConfig 
   return repository;
 }
 
+/** The repositories a command names (all when it names none); any unknown name is a configuration error (exit 3). */
+export function repositoriesNamed(config: Config, names: string[]): RepositoryConfig[] {
+  const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
+  if (unknown.length) throw unknownRepository(config, unknown);
+  return names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
+}
+
 export function unknownRepository(config: Config, names: string[]): ConfigError {
   const known = config.repositories.map((r) => r.name).join(', ');
   return new ConfigError('UNKNOWN_REPOSITORY', `no repository named ${names.join(', ')} (configured: ${known})`);

@@ -1,6 +1,6 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { systemCode, TufMirrorError } from '../lib/errors';
+import { writeAtomically } from '../lib/atomic-file';
 
 /** An output file the command could not write (exit 1): the disk, not the request. */
 export class OutputError extends TufMirrorError<'CANNOT_WRITE'> {
@@ -15,12 +15,9 @@ export class OutputError extends TufMirrorError<'CANNOT_WRITE'> {
  */
 export function writeOutput(file: string, bytes: Buffer | string): void {
   const target = path.resolve(file);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
   try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, target);
+    writeAtomically(target, bytes);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
     throw new OutputError(`cannot write ${target}: ${systemCode(err) ?? String(err)}`);
   }
 }

@@ -5,13 +5,8 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { systemCode, TufMirrorError } from '../lib/errors';
 import { packageRoot } from '../lib/paths';
+import { RESERVED_NAMES } from '../lib/routes';
 import { verifierConfigSchema } from './verifier';
-
-/**
- * Names that cannot be repositories: they are the service's own top-level routes,
- * and `targets` would shadow the default repository's target files.
- */
-export const RESERVED_NAMES = new Set(['api', 'healthz', 'readyz', 'metrics', 'status', 'targets', 'static']);
 
 /** `90`, `90s`, `45m`, `12h`, `5d` → seconds. */
 export function parseDuration(value: string | number): number {

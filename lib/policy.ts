@@ -154,7 +154,7 @@ export function parsePolicy(input: unknown, prefix = 'policy'): Policy {
     throw new PolicyError(issues.join('; '), issues);
   }
   const issues: string[] = [];
-  const toEntry = (e: z.output<typeof entry>, where: string): PolicyEntry => {
+  const toEntry = (e: z.output<typeof entry>, where: string): PolicyEntry | undefined => {
     if (e.kind === 'certificate') {
       try {
         const cert = new NodeX509(e.certificate);
@@ -181,7 +181,7 @@ export function parsePolicy(input: unknown, prefix = 'policy'): Policy {
         };
       } catch (err) {
         issues.push(`${where}.certificate: ${(err as Error).message.replace(/^error:\S+\s*/, '')}`);
-        return { kind: 'pubKey', key: undefined as unknown as KeyObject, keyId: '' };
+        return undefined;
       }
     }
     if (e.kind !== 'pubKey') return e;
@@ -190,13 +190,15 @@ export function parsePolicy(input: unknown, prefix = 'policy'): Policy {
       return { kind: 'pubKey', ...(e.owner ? { owner: e.owner } : {}), key, keyId: keyId(key), ...(e.annotations ? { annotations: e.annotations } : {}) };
     } catch (err) {
       issues.push(`${where}.key: ${(err as Error).message}`);
-      return { kind: 'pubKey', key: undefined as unknown as KeyObject, keyId: '' };
+      return undefined;
     }
   };
-  const allOf = (r.data.allOf ?? []).map((e, i) => toEntry(e, `${prefix}.allOf[${i}]`));
+  // An entry that fails is undefined and has its issue: a policy with any issue is refused whole.
+  const parsed = (e: PolicyEntry | undefined): e is PolicyEntry => e !== undefined;
+  const allOf = (r.data.allOf ?? []).map((e, i) => toEntry(e, `${prefix}.allOf[${i}]`)).filter(parsed);
   const anyOf = r.data.anyOf && {
     minimumMatches: r.data.anyOf.minimumMatches,
-    signatures: r.data.anyOf.signatures.map((e, i) => toEntry(e, `${prefix}.anyOf.signatures[${i}]`)),
+    signatures: r.data.anyOf.signatures.map((e, i) => toEntry(e, `${prefix}.anyOf.signatures[${i}]`)).filter(parsed),
   };
   if (issues.length) throw new PolicyError(issues.join('; '), issues);
   // Whatever way a caller writes the same policy (key order, PEM line breaks, YAML or JSON), one

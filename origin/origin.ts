@@ -48,7 +48,7 @@ export function periodsOf(repository: RepositoryConfig): Periods {
 export function currentFiles(store: Store, name: string): Files {
   const generation = store.currentGeneration(name);
   if (!generation) throw new OriginError('NOT_INITIALIZED', `${name} holds nothing yet: run its init (tuf-mirror origin init or tuf-mirror bridge init)`);
-  return new Map([...store.generationFiles(generation.id)].map(([p, sha]) => [p, store.blob(sha)!]));
+  return store.generationContents(generation);
 }
 
 async function publish(ctx: OriginContext, files: Files, reason: string): Promise<GenerationRecord> {

@@ -19,11 +19,11 @@
  * Every file is written to a temporary name in its final folder, fsynced, and renamed (or linked)
  * into place, so a reader never sees a partial file; folders are fsynced before the switch.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { systemCode, TufMirrorError } from '../lib/errors';
-import { isVersionedPath } from '../lib/layout';
+import { removeStaleTemporaries, writeAtomically, writeTemporary } from '../lib/atomic-file';
+import { isVersionedPath, unsafePathReason } from '../lib/layout';
 import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
 
@@ -84,11 +84,8 @@ export function publishOrder(paths: Iterable<string>): string[] {
 
 /** A layout path is only ever relative, `/`-separated, with no `.`/`..`/empty segments. */
 function safeJoin(dir: string, p: string): string {
-  const segments = p.split('/');
-  if (!p || p.includes('\\') || p.includes('\0') || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    throw new PublishError('UNSAFE_PATH', `refusing to publish "${p}": not a plain relative path`);
-  }
-  return path.join(dir, ...segments);
+  if (unsafePathReason(p)) throw new PublishError('UNSAFE_PATH', `refusing to publish "${p}": not a plain relative path`);
+  return path.join(dir, ...p.split('/'));
 }
 
 function readIfExists(file: string): Buffer | undefined {
@@ -101,26 +98,12 @@ function readIfExists(file: string): Buffer | undefined {
   }
 }
 
-/** Write to a temporary name in the same folder and fsync, so the final name only ever holds whole files. */
-function writeTemp(final: string, bytes: Buffer): string {
-  const tmp = path.join(path.dirname(final), `.${path.basename(final)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fd = fs.openSync(tmp, 'wx', 0o644);
-  try {
-    let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return tmp;
-}
-
 /**
  * Put a versioned file in place without ever replacing one: link(2) fails with EEXIST where
  * rename(2) would overwrite. Returns false when the same bytes were already there.
  */
 function placeVersioned(final: string, bytes: Buffer, p: string): boolean {
-  const tmp = writeTemp(final, bytes);
+  const tmp = writeTemporary(final, bytes);
   try {
     try {
       fs.linkSync(tmp, final);
@@ -146,16 +129,6 @@ function placeVersioned(final: string, bytes: Buffer, p: string): boolean {
   }
 }
 
-function placeReplacing(final: string, bytes: Buffer): void {
-  const tmp = writeTemp(final, bytes);
-  try {
-    fs.renameSync(tmp, final);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 /** `signed.version` of `timestamp.json` or `root.json`, undefined when absent or not such metadata. */
 function signedVersion(name: 'timestamp.json' | 'root.json', bytes: Buffer | undefined): number | undefined {
   if (!bytes) return undefined;
@@ -163,29 +136,6 @@ function signedVersion(name: 'timestamp.json' | 'root.json', bytes: Buffer | und
     return (name === 'timestamp.json' ? parseTimestamp(bytes) : parseRoot(bytes)).signed.version;
   } catch {
     return undefined;
-  }
-}
-
-const TEMPORARY = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
-
-/** Temporary files a killed publisher left behind (its pid is gone). */
-function removeStaleTemporaries(dirs: Set<string>): void {
-  for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch {
-      continue; // not there yet
-    }
-    for (const name of names) {
-      const m = TEMPORARY.exec(name);
-      if (!m) continue;
-      try {
-        process.kill(Number(m[1]), 0);
-      } catch (err) {
-        if (systemCode(err) === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
-      }
-    }
   }
 }
 
@@ -219,8 +169,8 @@ export function publishRepository(store: Store, repository: string, dir: string,
   const body = (p: string): Buffer => {
     let b = bodies.get(p);
     if (!b) {
-      const sha = set.files.get(p)!;
-      b = store.blob(sha);
+      const sha = set.files.get(p);
+      b = sha === undefined ? undefined : store.blob(sha);
       if (!b) throw new Error(`store is missing blob ${sha} for ${repository}/${p}`);
       bodies.set(p, b);
     }
@@ -240,27 +190,26 @@ export function publishRepository(store: Store, repository: string, dir: string,
   noRollback();
   // Refuse before writing anything: a versioned file that exists with other bytes means this is
   // not (only) this repository's tree, and clients may have cached it forever.
-  const todo: string[] = [];
-  for (const p of order) {
-    const existing = readIfExists(targets.get(p)!);
+  const todo: [string, string][] = [];
+  for (const [p, file] of targets) {
+    const existing = readIfExists(file);
     if (existing === undefined || !existing.equals(body(p))) {
       if (existing !== undefined && isVersionedPath(p)) throw new PublishError('CONFLICT', `${path.join(root, p)} exists with other bytes: not overwriting a versioned file (publish into an empty directory, or this repository's own tree)`);
-      todo.push(p);
+      todo.push([p, file]);
     }
   }
 
   let bytesWritten = 0;
   let written = 0;
   const touchedDirs = new Set<string>();
-  for (const p of todo) {
-    const file = targets.get(p)!;
+  for (const [p, file] of todo) {
     const bytes = body(p);
     if (p === 'timestamp.json') {
       for (const d of touchedDirs) fsyncDir(d);
       noRollback(); // again: another publisher may have switched the tree meanwhile
     }
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-    const placed = isVersionedPath(p) ? placeVersioned(file, bytes, p) : (placeReplacing(file, bytes), true);
+    const placed = isVersionedPath(p) ? placeVersioned(file, bytes, p) : (writeAtomically(file, bytes), true);
     if (placed) {
       written++;
       bytesWritten += bytes.length;

@@ -70,10 +70,7 @@ export function createMetrics(deps: { config: Config; store: Store; watcher: Wat
     registers: [registry],
     collect() {
       this.reset();
-      const rows = store.db
-        .prepare(`SELECT r.name, s.outcome, count(*) AS n FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE s.outcome != 'running' GROUP BY r.name, s.outcome`)
-        .all() as { name: string; outcome: string; n: number }[];
-      for (const r of rows) this.inc({ repository: r.name, outcome: r.outcome }, r.n);
+      for (const r of store.syncRunCounts()) this.inc({ repository: r.repository, outcome: r.outcome }, r.runs);
     },
   });
 

@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SERVICE_ROUTES } from '../lib/routes';
 import type { FileIndex } from './file-index';
 
-/** First path segments that belong to the service, never to a repository's files. */
-const SERVICE_ROUTES = new Set(['api', 'healthz', 'readyz', 'metrics', 'status', 'favicon.ico']);
 
 export type FileRequest =
   | { kind: 'file'; repository: string; path: string }

@@ -96,10 +96,10 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
   // 3: upstream URLs were stored as configured, `user:password@` included. Strip them from every
   // row that can hold one; secure_delete (set in migrate) zeroes the old bytes in the file.
   (db) => {
-    const repositories = db.prepare('SELECT id, upstream FROM repositories').all() as { id: number; upstream: string }[];
+    const repositories = db.prepare<[], { id: number; upstream: string }>('SELECT id, upstream FROM repositories').all();
     const setUpstream = db.prepare('UPDATE repositories SET upstream = ? WHERE id = ?');
     for (const r of repositories) if (redactUrl(r.upstream) !== r.upstream) setUpstream.run(redactUrl(r.upstream), r.id);
-    const runs = db.prepare("SELECT id, source FROM sync_runs WHERE source LIKE '%@%'").all() as { id: number; source: string }[];
+    const runs = db.prepare<[], { id: number; source: string }>("SELECT id, source FROM sync_runs WHERE source LIKE '%@%'").all();
     const setSource = db.prepare('UPDATE sync_runs SET source = ? WHERE id = ?');
     for (const r of runs) if (redactUrl(r.source) !== r.source) setSource.run(redactUrl(r.source), r.id);
   },
@@ -212,32 +212,32 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
     // Each generation written before becomes one "legacy" block holding all its files and
     // resolutions (generations with the same content share one), in a file set of its own.
     const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-    const generations = db.prepare('SELECT id, repository_id, summary FROM generations ORDER BY id').all() as { id: number; repository_id: number; summary: string }[];
-    const filesOf = db.prepare('SELECT path, sha256 FROM generation_files WHERE generation_id = ? ORDER BY path');
-    const targetsOf = db.prepare('SELECT name, role, length, hashes, custom, sha256 FROM generation_targets WHERE generation_id = ? ORDER BY name');
-    const sizeOf = db.prepare('SELECT size FROM blobs WHERE sha256 = ?');
-    const findBlock = db.prepare('SELECT id FROM blocks WHERE repository_id = ? AND key = ?');
+    const generations = db.prepare<[], { id: number; repository_id: number; summary: string }>('SELECT id, repository_id, summary FROM generations ORDER BY id').all();
+    const filesOf = db.prepare<[number], { path: string; sha256: string }>('SELECT path, sha256 FROM generation_files WHERE generation_id = ? ORDER BY path');
+    const targetsOf = db.prepare<[number], TargetRow>('SELECT name, role, length, hashes, custom, sha256 FROM generation_targets WHERE generation_id = ? ORDER BY name');
+    const sizeOf = db.prepare<[string], number>('SELECT size FROM blobs WHERE sha256 = ?');
+    const findBlock = db.prepare<[number, string], number>('SELECT id FROM blocks WHERE repository_id = ? AND key = ?');
     const insertBlock = db.prepare(`INSERT INTO blocks (repository_id, key, kind, files, bytes, targets) VALUES (?, ?, 'legacy', ?, ?, ?)`);
     const insertFile = db.prepare('INSERT INTO block_files (block_id, path, sha256) VALUES (?, ?, ?)');
     const insertTarget = db.prepare('INSERT INTO block_targets (block_id, name, role, length, hashes, custom, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    const findSet = db.prepare('SELECT id FROM file_sets WHERE repository_id = ? AND key = ?');
+    const findSet = db.prepare<[number, string], number>('SELECT id FROM file_sets WHERE repository_id = ? AND key = ?');
     const insertSet = db.prepare('INSERT INTO file_sets (repository_id, key) VALUES (?, ?)');
     const insertSetBlock = db.prepare('INSERT INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)');
     const update = db.prepare('UPDATE generations SET file_set_id = ?, summary = ? WHERE id = ?');
     type TargetRow = { name: string; role: string; length: number; hashes: string; custom: string | null; sha256: string };
     for (const g of generations) {
-      const files = filesOf.all(g.id) as { path: string; sha256: string }[];
-      const targets = targetsOf.all(g.id) as TargetRow[];
+      const files = filesOf.all(g.id);
+      const targets = targetsOf.all(g.id);
       const key = `legacy:${sha256(JSON.stringify([files, targets]))}`;
-      let block = (findBlock.get(g.repository_id, key) as { id: number } | undefined)?.id;
+      let block = findBlock.pluck().get(g.repository_id, key);
       if (block === undefined) {
-        const bytes = files.reduce((n, f) => n + ((sizeOf.get(f.sha256) as { size: number } | undefined)?.size ?? 0), 0);
+        const bytes = files.reduce((n, f) => n + (sizeOf.pluck().get(f.sha256) ?? 0), 0);
         block = Number(insertBlock.run(g.repository_id, key, files.length, bytes, targets.length).lastInsertRowid);
         for (const f of files) insertFile.run(block, f.path, f.sha256);
         for (const t of targets) insertTarget.run(block, t.name, t.role, t.length, t.hashes, t.custom, t.sha256);
       }
       const setKey = sha256(key);
-      let set = (findSet.get(g.repository_id, setKey) as { id: number } | undefined)?.id;
+      let set = findSet.pluck().get(g.repository_id, setKey);
       if (set === undefined) {
         set = Number(insertSet.run(g.repository_id, setKey).lastInsertRowid);
         insertSetBlock.run(set, block);

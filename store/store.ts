@@ -201,6 +201,9 @@ export type ServedSet = { generationId: number; files: Map<string, string> };
  */
 export type ServedLayout = { generationId: number; headBlockId: number | null; fileSetId: number | null; body: number[]; older: number[] };
 
+/** A generation's files: path → sha256, and their bytes (generationReader). */
+export type GenerationFiles = { shas: ReadonlyMap<string, string>; read: (path: string) => Buffer };
+
 /** A generation's head block and file set (null: written before blocks, or a legacy one). */
 export type GenerationBody = { generationId: number; headBlockId: number | null; fileSetId: number | null; fileSetKey: string | null; headKey: string | null };
 
@@ -239,6 +242,16 @@ type TargetRow = { name: string; role: string; length: number; hashes: string; c
 
 const nowIso = (): string => new Date().toISOString();
 
+type Hashes = Record<string, string>;
+
+/**
+ * A JSON column as the type this module wrote it with: the store is the only writer of its
+ * database, so what it reads back is what it stored (migrations.ts keeps old rows in that shape).
+ */
+function storedJson<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
+
 /** Tighten a file or directory to `mode`, where it exists and is ours to change (an emptyDir mount may not be). */
 function ownerOnly(target: string, mode: number): void {
   try {
@@ -261,10 +274,10 @@ export function fileSetKey(blockKeys: Iterable<string>): string {
  * prune (in this process or another) collects them until the run has ended.
  */
 export class Store {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, Database.Statement<unknown[], unknown>>();
 
   private constructor(
-    readonly db: Database.Database,
+    private readonly db: Database.Database,
     readonly dataDir: string,
   ) {}
 
@@ -298,17 +311,45 @@ export class Store {
     if (this.db.open) this.db.close();
   }
 
-  /** A prepared statement, prepared once: several of these run once per file. */
-  private sql(text: string): Database.Statement {
+  /**
+   * Tests only: the raw database, for what no caller of the store may do (tamper with a blob,
+   * count rows, write a row as an older version left it). Product code reads through the methods.
+   */
+  databaseForTests(): Database.Database {
+    return this.db;
+  }
+
+  /** Run `read` in one read transaction: what it reads through the store is one consistent state. */
+  readConsistently<T>(read: () => T): T {
+    return this.db.transaction(read)();
+  }
+
+  /** Finished sync runs per repository and outcome (the counter the metrics export). */
+  syncRunCounts(): { repository: string; outcome: SyncOutcome; runs: number }[] {
+    return this.sql<{ repository: string; outcome: SyncOutcome; runs: number }>(
+      `SELECT r.name AS repository, s.outcome, count(*) AS runs FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE s.outcome != 'running' GROUP BY r.name, s.outcome`,
+    ).all();
+  }
+
+  /** The ids of a repository's generations, oldest first. */
+  generationIds(repository: string): number[] {
+    return this.sql<number>('SELECT g.id FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE r.name = ? ORDER BY g.id').pluck().all(repository);
+  }
+
+  /**
+   * A prepared statement, prepared once: several of these run once per file. `Row` is what one
+   * row reads as (a plucked statement: its one column); the cache is shared by every row type.
+   */
+  private sql<Row = unknown>(text: string): Database.Statement<unknown[], Row> {
     let statement = this.statements.get(text);
     if (!statement) this.statements.set(text, (statement = this.db.prepare(text)));
-    return statement;
+    return statement as Database.Statement<unknown[], Row>;
   }
 
   /** The upstream is stored without credentials (they stay in the configuration). */
   ensureRepository(name: string, configuredUpstream: string): number {
     const upstream = redactUrl(configuredUpstream);
-    const row = this.db.prepare('SELECT id, upstream FROM repositories WHERE name = ?').get(name) as { id: number; upstream: string } | undefined;
+    const row = this.db.prepare<unknown[], { id: number; upstream: string }>('SELECT id, upstream FROM repositories WHERE name = ?').get(name);
     if (row) {
       if (row.upstream !== upstream) this.db.prepare('UPDATE repositories SET upstream = ? WHERE id = ?').run(upstream, row.id);
       return row.id;
@@ -317,11 +358,11 @@ export class Store {
   }
 
   repositoryCreatedAt(name: string): string | undefined {
-    return (this.db.prepare('SELECT created_at FROM repositories WHERE name = ?').get(name) as { created_at: string } | undefined)?.created_at;
+    return this.sql<string>('SELECT created_at FROM repositories WHERE name = ?').pluck().get(name);
   }
 
   private repositoryId(name: string): number | undefined {
-    return (this.sql('SELECT id FROM repositories WHERE name = ?').get(name) as { id: number } | undefined)?.id;
+    return this.sql<{ id: number }>('SELECT id FROM repositories WHERE name = ?').get(name)?.id;
   }
 
   private requireRepositoryId(name: string): number {
@@ -331,15 +372,13 @@ export class Store {
   }
 
   currentGeneration(repository: string): GenerationRecord | undefined {
-    const row = this.sql(`SELECT g.*, r.name FROM repositories r JOIN generations g ON g.id = r.current_generation_id WHERE r.name = ?`).get(repository) as
-      | GenerationRow
-      | undefined;
+    const row = this.sql<GenerationRow>(`SELECT g.*, r.name FROM repositories r JOIN generations g ON g.id = r.current_generation_id WHERE r.name = ?`).get(repository);
     return row && this.toGeneration(row);
   }
 
   /** Current generation id per repository: a cheap query for readers that poll for switches. */
   currentGenerationIds(): Map<string, number | null> {
-    const rows = this.sql('SELECT name, current_generation_id AS id FROM repositories').all() as { name: string; id: number | null }[];
+    const rows = this.sql<{ name: string; id: number | null }>('SELECT name, current_generation_id AS id FROM repositories').all();
     return new Map(rows.map((r) => [r.name, r.id]));
   }
 
@@ -347,10 +386,10 @@ export class Store {
 
   /** A generation's head block and file set, by id and key: one row, whatever it holds. */
   generationBody(generationId: number): GenerationBody | undefined {
-    return this.sql(
+    return this.sql<GenerationBody>(
       `SELECT g.id AS generationId, g.head_block_id AS headBlockId, g.file_set_id AS fileSetId, s.key AS fileSetKey, h.key AS headKey
        FROM generations g LEFT JOIN file_sets s ON s.id = g.file_set_id LEFT JOIN blocks h ON h.id = g.head_block_id WHERE g.id = ?`,
-    ).get(generationId) as GenerationBody | undefined;
+    ).get(generationId);
   }
 
   /** Where a generation's files are: its blocks (nothing is read from the blocks themselves). */
@@ -361,29 +400,29 @@ export class Store {
   }
 
   private fileSetBlocks(fileSetId: number): BlockRecord[] {
-    return this.sql(
+    return this.sql<BlockRecord>(
       `SELECT b.id, b.key, b.kind, b.role, b.part, b.files, b.bytes, b.targets FROM file_set_blocks s JOIN blocks b ON b.id = s.block_id WHERE s.file_set_id = ? ORDER BY b.id`,
-    ).all(fileSetId) as BlockRecord[];
+    ).all(fileSetId);
   }
 
   /** A block of the repository with this content, if one is held. */
   blockByKey(repository: string, key: string): BlockRecord | undefined {
-    return this.sql(
+    return this.sql<BlockRecord>(
       `SELECT b.id, b.key, b.kind, b.role, b.part, b.files, b.bytes, b.targets FROM blocks b JOIN repositories r ON r.id = b.repository_id WHERE r.name = ? AND b.key = ?`,
-    ).get(repository, key) as BlockRecord | undefined;
+    ).get(repository, key);
   }
 
   /** A block's files: path → sha256 (a targets block's are those of its targets, derived from their names and hashes). */
   blockFiles(blockId: number): [string, string][] {
-    const files = this.sql('SELECT path, sha256 FROM block_files WHERE block_id = ?').raw().all(blockId) as [string, string][];
-    const targets = this.sql(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`).raw().all(blockId) as [string, string, string][];
-    for (const [name, hashes, sha] of targets) for (const p of targetFilePaths(name, JSON.parse(hashes) as Record<string, string>)) files.push([p, sha]);
+    const files = this.sql<[string, string]>('SELECT path, sha256 FROM block_files WHERE block_id = ?').raw().all(blockId);
+    const targets = this.sql<[string, string, string]>(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`).raw().all(blockId);
+    for (const [name, hashes, sha] of targets) for (const p of targetFilePaths(name, storedJson<Hashes>(hashes))) files.push([p, sha]);
     return files;
   }
 
   /** A block's resolutions, by name. */
   blockTargets(blockId: number): TargetRecord[] {
-    return (this.sql('SELECT * FROM block_targets WHERE block_id = ? ORDER BY name').all(blockId) as TargetRow[]).map(toTargetRecord);
+    return this.sql<TargetRow>('SELECT * FROM block_targets WHERE block_id = ? ORDER BY name').all(blockId).map(toTargetRecord);
   }
 
   /** The sha256 of one file of a generation (its head first), without reading the others. */
@@ -391,7 +430,7 @@ export class Store {
     const body = this.generationBody(generationId);
     if (!body) return undefined;
     if (body.headBlockId !== null) {
-      const head = this.sql('SELECT sha256 FROM block_files WHERE block_id = ? AND path = ?').pluck().get(body.headBlockId, path) as string | undefined;
+      const head = this.sql<string>('SELECT sha256 FROM block_files WHERE block_id = ? AND path = ?').pluck().get(body.headBlockId, path);
       if (head !== undefined) return head;
     }
     return body.fileSetId === null ? undefined : this.fileSetPath(body.fileSetId, path)[0]?.sha256;
@@ -399,9 +438,9 @@ export class Store {
 
   /** The blocks of a file set that hold `path`, with what they hold there (collision checks of a sync). */
   fileSetPath(fileSetId: number, path: string): { blockId: number; role: string | null; sha256: string }[] {
-    const rows = this.sql(
+    const rows = this.sql<{ blockId: number; role: string | null; sha256: string }>(
       `SELECT f.block_id AS blockId, b.role, f.sha256 FROM block_files f JOIN file_set_blocks s ON s.block_id = f.block_id AND s.file_set_id = ? JOIN blocks b ON b.id = f.block_id WHERE f.path = ?`,
-    ).all(fileSetId, path) as { blockId: number; role: string | null; sha256: string }[];
+    ).all(fileSetId, path);
     // A target's files: `targets/<name>` and `targets/[dir/]<hash>.<base>` for each signed hash.
     if (!path.startsWith('targets/')) return rows;
     const rest = path.slice('targets/'.length);
@@ -409,13 +448,13 @@ export class Store {
     const base = rest.slice(slash + 1);
     const dot = base.indexOf('.');
     const hashed = dot > 0 && /^[0-9a-f]+$/.test(base.slice(0, dot)) ? { name: rest.slice(0, slash + 1) + base.slice(dot + 1), hash: base.slice(0, dot) } : undefined;
-    const byName = this.sql(
+    const byName = this.sql<{ blockId: number; role: string; hashes: string; sha256: string }>(
       `SELECT t.block_id AS blockId, t.role, t.hashes, t.sha256 FROM block_targets t JOIN file_set_blocks s ON s.block_id = t.block_id AND s.file_set_id = ? JOIN blocks b ON b.id = t.block_id AND b.kind = 'targets' WHERE t.name = ?`,
     );
-    for (const t of byName.all(fileSetId, rest) as { blockId: number; role: string; hashes: string; sha256: string }[]) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
+    for (const t of byName.all(fileSetId, rest)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
     if (hashed) {
-      for (const t of byName.all(fileSetId, hashed.name) as { blockId: number; role: string; hashes: string; sha256: string }[]) {
-        if (Object.values(JSON.parse(t.hashes) as Record<string, string>).includes(hashed.hash)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
+      for (const t of byName.all(fileSetId, hashed.name)) {
+        if (Object.values(storedJson<Hashes>(t.hashes)).includes(hashed.hash)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
       }
     }
     return rows;
@@ -431,19 +470,41 @@ export class Store {
     return files;
   }
 
+  /**
+   * A generation's files for a caller that reads many of them: the file list is read once. A file
+   * the generation lacks throws: a committed generation holds every file its own metadata names,
+   * so a miss is a damaged store, never the caller's request.
+   */
+  generationReader(generation: Pick<GenerationRecord, 'id' | 'repository'>): GenerationFiles {
+    const shas = this.generationFiles(generation.id);
+    const read = (p: string): Buffer => {
+      const sha = shas.get(p);
+      const bytes = sha === undefined ? undefined : this.blob(sha);
+      if (!bytes) throw new Error(`generation ${generation.id} of ${generation.repository} lacks ${p}`);
+      return bytes;
+    };
+    return { shas, read };
+  }
+
+  /** Every file of a generation with its bytes: path → bytes (a missing blob, a damaged store, throws). */
+  generationContents(generation: Pick<GenerationRecord, 'id' | 'repository'>): Map<string, Buffer> {
+    const { shas, read } = this.generationReader(generation);
+    return new Map([...shas.keys()].map((p) => [p, read(p)]));
+  }
+
   /** Every target name of a generation that resolves, with its signed info, sorted by name. */
   resolvedTargets(generationId: number): TargetInfo[] {
-    const rows = this.sql(
+    const rows = this.sql<TargetRow>(
       `SELECT t.* FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id WHERE g.id = ? ORDER BY t.name`,
-    ).all(generationId) as TargetRow[];
+    ).all(generationId);
     return rows.map(toTargetInfo);
   }
 
   /** The names of resolvedTargets, sorted. */
   targetNames(generationId: number): string[] {
-    return (this.sql(
+    return this.sql<string>(
       `SELECT t.name FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id WHERE g.id = ? ORDER BY t.name`,
-    ).pluck().all(generationId) as string[]);
+    ).pluck().all(generationId);
   }
 
   /**
@@ -454,9 +515,9 @@ export class Store {
    * stored bytes fail the check (a damaged store).
    */
   resolvedTarget(generationId: number, name: string): ResolvedTarget | undefined {
-    const row = this.sql(
+    const row = this.sql<TargetRow>(
       `SELECT t.* FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id AND t.name = ? WHERE g.id = ?`,
-    ).get(name, generationId) as TargetRow | undefined;
+    ).get(name, generationId);
     if (!row) return undefined;
     const info = toTargetInfo(row);
     const bytes = this.blob(row.sha256);
@@ -472,18 +533,18 @@ export class Store {
    */
   recordResolvedTargets(generationId: number, targets: TargetRecord[]): boolean {
     return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT repository_id, file_set_id, summary FROM generations WHERE id = ?').get(generationId) as
-        | { repository_id: number; file_set_id: number | null; summary: string }
-        | undefined;
+      const row = this.db
+        .prepare<unknown[], { repository_id: number; file_set_id: number | null; summary: string }>('SELECT repository_id, file_set_id, summary FROM generations WHERE id = ?')
+        .get(generationId);
       if (!row || row.file_set_id === null) return false;
-      const summary = JSON.parse(row.summary) as StoredSummary;
+      const summary = storedJson<StoredSummary>(row.summary);
       if (summary.resolvedTargets !== undefined) return false;
       const key = `resolutions:${generationId}:${fileSetKey(targets.map((t) => `${t.name}\n${t.sha256}`))}`;
       // The blobs are held (the generation's files); a missing one fails the foreign key, and the whole.
       const block = this.insertBlock(row.repository_id, { key, kind: 'resolutions', files: [], targets });
       this.db.prepare('INSERT OR IGNORE INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)').run(row.file_set_id, block.id);
-      for (const g of this.db.prepare('SELECT id, summary FROM generations WHERE file_set_id = ?').all(row.file_set_id) as { id: number; summary: string }[]) {
-        const s = JSON.parse(g.summary) as StoredSummary;
+      for (const g of this.db.prepare<unknown[], { id: number; summary: string }>('SELECT id, summary FROM generations WHERE file_set_id = ?').all(row.file_set_id)) {
+        const s = storedJson<StoredSummary>(g.summary);
         if (s.resolvedTargets === undefined) this.db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify({ ...s, resolvedTargets: targets.length }), g.id);
       }
       return true;
@@ -491,7 +552,7 @@ export class Store {
   }
 
   blob(sha256: string): Buffer | undefined {
-    return (this.sql('SELECT data FROM blobs WHERE sha256 = ?').get(sha256) as { data: Buffer } | undefined)?.data;
+    return this.sql<Buffer>('SELECT data FROM blobs WHERE sha256 = ?').pluck().get(sha256);
   }
 
   /**
@@ -504,11 +565,11 @@ export class Store {
     if (!blobs.length) return;
     const insertBlob = this.sql('INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)');
     const lease = this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) VALUES (?, ?)');
-    const lastRowid = this.sql('SELECT coalesce(max(rowid), 0) FROM blobs').pluck();
+    const lastRowid = this.sql<number>('SELECT coalesce(max(rowid), 0) FROM blobs').pluck();
     this.db.transaction(() => {
-      const before = lastRowid.get() as number;
+      const before = lastRowid.get() ?? 0;
       for (const b of blobs) if (insertBlob.run(b.sha256, b.bytes.length, b.bytes).changes === 0) lease.run(runId, b.sha256);
-      const after = lastRowid.get() as number;
+      const after = lastRowid.get() ?? 0;
       if (after > before) this.sql('INSERT INTO sync_run_writes (run_id, first_rowid, last_rowid) VALUES (?, ?, ?)').run(runId, before + 1, after);
     })();
   }
@@ -519,7 +580,7 @@ export class Store {
     const held = new Set<string>();
     for (let i = 0; i < list.length; i += 500) {
       const chunk = list.slice(i, i + 500);
-      const rows = this.db.prepare(`SELECT sha256 FROM blobs WHERE sha256 IN (${chunk.map(() => '?').join(',')})`).pluck().all(...chunk) as string[];
+      const rows = this.db.prepare<unknown[], string>(`SELECT sha256 FROM blobs WHERE sha256 IN (${chunk.map(() => '?').join(',')})`).pluck().all(...chunk);
       rows.forEach((sha) => held.add(sha));
     }
     return held;
@@ -538,9 +599,9 @@ export class Store {
   }
 
   roots(repository: string): RootRecord[] {
-    const rows = this.sql(
+    const rows = this.sql<{ version: number; sha256: string; expires: string; first_seen_at: string }>(
       `SELECT version, sha256, expires, first_seen_at FROM roots WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) ORDER BY version`,
-    ).all(repository) as { version: number; sha256: string; expires: string; first_seen_at: string }[];
+    ).all(repository);
     return rows.map((r) => ({ version: r.version, sha256: r.sha256, expires: r.expires, firstSeenAt: r.first_seen_at }));
   }
 
@@ -551,17 +612,17 @@ export class Store {
    * it names). Reads block ids only: what the server already holds, it keeps.
    */
   servedLayout(repository: string, generations: number): ServedLayout | undefined {
-    const current = this.sql(
+    const current = this.sql<{ id: number; head: number | null; fileSet: number | null }>(
       `SELECT g.id, g.head_block_id AS head, g.file_set_id AS fileSet FROM repositories r JOIN generations g ON g.id = r.current_generation_id WHERE r.name = ?`,
-    ).get(repository) as { id: number; head: number | null; fileSet: number | null } | undefined;
+    ).get(repository);
     if (!current) return undefined;
-    const body = current.fileSet === null ? [] : (this.sql('SELECT block_id FROM file_set_blocks WHERE file_set_id = ? ORDER BY block_id').pluck().all(current.fileSet) as number[]);
-    const older = this.sql(
+    const body = current.fileSet === null ? [] : this.sql<number>('SELECT block_id FROM file_set_blocks WHERE file_set_id = ? ORDER BY block_id').pluck().all(current.fileSet);
+    const older = this.sql<number>(
       `SELECT DISTINCT s.block_id FROM (SELECT file_set_id FROM generations WHERE repository_id = (SELECT id FROM repositories WHERE name = @repository) AND id < @current ORDER BY id DESC LIMIT @older) o
        JOIN file_set_blocks s ON s.file_set_id = o.file_set_id
        WHERE o.file_set_id IS NOT @fileSet AND s.block_id NOT IN (SELECT block_id FROM file_set_blocks WHERE file_set_id IS @fileSet)
        ORDER BY s.block_id`,
-    ).pluck().all({ repository, current: current.id, older: generations - 1, fileSet: current.fileSet }) as number[];
+    ).pluck().all({ repository, current: current.id, older: generations - 1, fileSet: current.fileSet });
     return { generationId: current.id, headBlockId: current.head, fileSetId: current.fileSet, body, older };
   }
 
@@ -606,10 +667,10 @@ export class Store {
       const createdAt = nowIso();
       const head = this.insertBlock(repositoryId, gen.head);
       const fileSetId = 'fileSetId' in gen.body ? gen.body.fileSetId : this.insertFileSet(repositoryId, gen.body.blocks.map((b) => ('id' in b ? b : this.insertBlock(repositoryId, b))));
-      const counts = this.sql(
+      const counts = this.sql<{ files: number; bytes: number; targets: number }>(
         `SELECT count(*) AS blocks, coalesce(sum(b.files), 0) AS files, coalesce(sum(b.bytes), 0) AS bytes, coalesce(sum(b.targets), 0) AS targets
          FROM file_set_blocks s JOIN blocks b ON b.id = s.block_id WHERE s.file_set_id = ?`,
-      ).get(fileSetId) as { files: number; bytes: number; targets: number };
+      ).get(fileSetId) ?? { files: 0, bytes: 0, targets: 0 };
       const insertRoot = this.sql('INSERT OR IGNORE INTO roots (repository_id, version, sha256, expires, first_seen_at) VALUES (?, ?, ?, ?, ?)');
       for (const r of gen.roots) insertRoot.run(repositoryId, r.version, r.sha256, r.expires, createdAt);
       const summary: StoredSummary = { ...gen.summary, files: counts.files + head.files, bytes: counts.bytes + head.bytes, resolvedTargets: counts.targets };
@@ -643,9 +704,7 @@ export class Store {
 
   /** The block of `repositoryId` with `block.key`: the one held, or this one, written now. */
   private insertBlock(repositoryId: number, block: NewBlock): BlockRecord {
-    const held = this.sql('SELECT id, key, kind, role, part, files, bytes, targets FROM blocks WHERE repository_id = ? AND key = ?').get(repositoryId, block.key) as
-      | BlockRecord
-      | undefined;
+    const held = this.sql<BlockRecord>('SELECT id, key, kind, role, part, files, bytes, targets FROM blocks WHERE repository_id = ? AND key = ?').get(repositoryId, block.key);
     if (held) return held;
     // A targets block serves each target at one path per distinct signed hash and at its plain one.
     const served = block.kind === 'targets' ? block.targets.map((t) => ({ files: new Set(Object.values(t.hashes)).size + 1, size: t.length })) : block.files.map((f) => ({ files: 1, size: f.size }));
@@ -677,7 +736,7 @@ export class Store {
 
   private insertFileSet(repositoryId: number, blocks: BlockRecord[]): number {
     const key = fileSetKey(blocks.map((b) => b.key));
-    const held = this.sql('SELECT id FROM file_sets WHERE repository_id = ? AND key = ?').get(repositoryId, key) as { id: number } | undefined;
+    const held = this.sql<{ id: number }>('SELECT id FROM file_sets WHERE repository_id = ? AND key = ?').get(repositoryId, key);
     if (held) return held.id;
     const id = Number(this.sql('INSERT INTO file_sets (repository_id, key) VALUES (?, ?)').run(repositoryId, key).lastInsertRowid);
     const insert = this.sql('INSERT OR IGNORE INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)');
@@ -688,15 +747,15 @@ export class Store {
   lastSyncRun(repository: string, outcomes?: SyncOutcome[]): SyncRunRecord | undefined {
     const filter = outcomes ? `AND s.outcome IN (${outcomes.map(() => '?').join(', ')})` : '';
     const row = this.db
-      .prepare(`SELECT s.*, r.name FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE r.name = ? ${filter} ORDER BY s.id DESC LIMIT 1`)
-      .get(repository, ...(outcomes ?? [])) as RunRow | undefined;
+      .prepare<unknown[], RunRow>(`SELECT s.*, r.name FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE r.name = ? ${filter} ORDER BY s.id DESC LIMIT 1`)
+      .get(repository, ...(outcomes ?? []));
     return row && toRun(row);
   }
 
   syncRuns(repository: string, limit = 50): SyncRunRecord[] {
     const rows = this.db
-      .prepare(`SELECT s.*, r.name FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE r.name = ? ORDER BY s.id DESC LIMIT ?`)
-      .all(repository, limit) as RunRow[];
+      .prepare<unknown[], RunRow>(`SELECT s.*, r.name FROM sync_runs s JOIN repositories r ON r.id = s.repository_id WHERE r.name = ? ORDER BY s.id DESC LIMIT ?`)
+      .all(repository, limit);
     return rows.map(toRun);
   }
 
@@ -711,9 +770,7 @@ export class Store {
     const repositoryId = this.requireRepositoryId(repository);
     return this.db.transaction(() => {
       const now = Date.now();
-      const held = this.db.prepare('SELECT owner, heartbeat_at FROM sync_locks WHERE repository_id = ?').get(repositoryId) as
-        | { owner: string; heartbeat_at: number }
-        | undefined;
+      const held = this.db.prepare<unknown[], { owner: string; heartbeat_at: number }>('SELECT owner, heartbeat_at FROM sync_locks WHERE repository_id = ?').get(repositoryId);
       if (held && held.owner !== owner && now - held.heartbeat_at < staleMs && !holderIsGone(held.owner)) return false;
       this.db
         .prepare('INSERT OR REPLACE INTO sync_locks (repository_id, owner, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?)')
@@ -740,15 +797,13 @@ export class Store {
 
   /** Generations committed after the last one the watch side examined, oldest first. */
   unwatchedGenerations(repository: string): { watchedId: number | null; previous: GenerationRecord | undefined; generations: GenerationRecord[] } {
-    const repo = this.db.prepare('SELECT id, watched_generation_id AS watched FROM repositories WHERE name = ?').get(repository) as
-      | { id: number; watched: number | null }
-      | undefined;
+    const repo = this.db.prepare<unknown[], { id: number; watched: number | null }>('SELECT id, watched_generation_id AS watched FROM repositories WHERE name = ?').get(repository);
     if (!repo) return { watchedId: null, previous: undefined, generations: [] };
     const rows = this.db
-      .prepare(`SELECT g.*, r.name FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE g.repository_id = ? AND g.id > ? ORDER BY g.id`)
-      .all(repo.id, repo.watched ?? 0) as GenerationRow[];
+      .prepare<unknown[], GenerationRow>(`SELECT g.*, r.name FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE g.repository_id = ? AND g.id > ? ORDER BY g.id`)
+      .all(repo.id, repo.watched ?? 0);
     const prev = repo.watched
-      ? (this.db.prepare(`SELECT g.*, r.name FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE g.id = ?`).get(repo.watched) as GenerationRow | undefined)
+      ? this.db.prepare<unknown[], GenerationRow>(`SELECT g.*, r.name FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE g.id = ?`).get(repo.watched)
       : undefined;
     return { watchedId: repo.watched, previous: prev && this.toGeneration(prev), generations: rows.map((r) => this.toGeneration(r)) };
   }
@@ -776,19 +831,11 @@ export class Store {
 
   events(repository: string, limit = 100, kind?: string): EventRecord[] {
     const rows = this.db
-      .prepare(
+      .prepare<unknown[], { id: number; name: string; at: string; kind: string; severity: EventRecord['severity']; generation_id: number | null; data: string }>(
         `SELECT e.*, r.name FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? ${kind ? 'AND e.kind = ?' : ''} ORDER BY e.id DESC LIMIT ?`,
       )
-      .all(repository, ...(kind ? [kind] : []), limit) as {
-      id: number;
-      name: string;
-      at: string;
-      kind: string;
-      severity: EventRecord['severity'];
-      generation_id: number | null;
-      data: string;
-    }[];
-    return rows.map((r) => ({ id: r.id, repository: r.name, at: r.at, kind: r.kind, severity: r.severity, generationId: r.generation_id, data: JSON.parse(r.data) as Record<string, unknown> }));
+      .all(repository, ...(kind ? [kind] : []), limit);
+    return rows.map((r) => ({ id: r.id, repository: r.name, at: r.at, kind: r.kind, severity: r.severity, generationId: r.generation_id, data: storedJson<Record<string, unknown>>(r.data) }));
   }
 
   /** A bridge's decision, recorded as a `bridge` event (its history is the bridge's history). */
@@ -798,10 +845,11 @@ export class Store {
   }
 
   latestBridgeDecision(repository: string): BridgeDecision | undefined {
-    const row = this.db
-      .prepare(`SELECT e.data FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? AND e.kind = 'bridge' ORDER BY e.id DESC LIMIT 1`)
-      .get(repository) as { data: string } | undefined;
-    return row && (JSON.parse(row.data) as BridgeDecision);
+    const data = this.db
+      .prepare<unknown[], string>(`SELECT e.data FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? AND e.kind = 'bridge' ORDER BY e.id DESC LIMIT 1`)
+      .pluck()
+      .get(repository);
+    return data === undefined ? undefined : storedJson<BridgeDecision>(data);
   }
 
   /**
@@ -810,7 +858,7 @@ export class Store {
    */
   recordClusterReport(repository: string, report: ClusterReport, receivedAt: string = nowIso()): void {
     const repositoryId = this.requireRepositoryId(repository);
-    const select = this.db.prepare('SELECT in_sync_at FROM cluster_outputs WHERE repository_id = ? AND cluster = ? AND object = ?');
+    const select = this.db.prepare<unknown[], { in_sync_at: string | null }>('SELECT in_sync_at FROM cluster_outputs WHERE repository_id = ? AND cluster = ? AND object = ?');
     const upsert = this.db.prepare(
       `INSERT INTO cluster_outputs (repository_id, cluster, object, report, first_reported_at, reported_at, in_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (repository_id, cluster, object) DO UPDATE SET report = excluded.report, reported_at = excluded.reported_at, in_sync_at = excluded.in_sync_at`,
@@ -818,7 +866,7 @@ export class Store {
     this.db.transaction(() => {
       for (const output of report.outputs) {
         const object = objectKey(output.object);
-        const previous = select.get(repositoryId, report.cluster, object) as { in_sync_at: string | null } | undefined;
+        const previous = select.get(repositoryId, report.cluster, object);
         const syncedAt = inSync(output) ? receivedAt : (previous?.in_sync_at ?? null);
         upsert.run(repositoryId, report.cluster, object, JSON.stringify(output), receivedAt, receivedAt, syncedAt);
       }
@@ -828,11 +876,11 @@ export class Store {
   /** Every object some cluster reported about, with its latest report. */
   clusterOutputs(repository: string): ClusterOutputRecord[] {
     const rows = this.db
-      .prepare(
+      .prepare<unknown[], { cluster: string; object: string; report: string; first_reported_at: string; reported_at: string; in_sync_at: string | null }>(
         `SELECT c.cluster, c.object, c.report, c.first_reported_at, c.reported_at, c.in_sync_at FROM cluster_outputs c
          JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? ORDER BY c.cluster, c.object`,
       )
-      .all(repository) as { cluster: string; object: string; report: string; first_reported_at: string; reported_at: string; in_sync_at: string | null }[];
+      .all(repository);
     return rows.map((r) => ({
       cluster: r.cluster,
       object: r.object,
@@ -853,13 +901,13 @@ export class Store {
     transitions: { item: string; state: string; event: (from: string | null) => NewEvent | undefined }[],
   ): ({ from: string | null } | undefined)[] {
     const repositoryId = this.requireRepositoryId(repository);
-    const current = this.sql('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?');
+    const current = this.sql<string>('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?').pluck();
     const set = this.sql('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)');
     return this.db.transaction(() =>
       transitions.map(({ item, state, event }) => {
-        const held = current.get(repositoryId, item) as { state: string } | undefined;
-        if (held?.state === state) return undefined;
-        const from = held?.state ?? null;
+        const held = current.get(repositoryId, item);
+        if (held === state) return undefined;
+        const from = held ?? null;
         const e = event(from);
         set.run(repositoryId, item, state, e?.at ?? nowIso());
         if (e) this.insertEvents(repositoryId, [e]);
@@ -882,11 +930,11 @@ export class Store {
     if (repositoryId === undefined) return { generations: 0, blobs: 0 };
     return this.db.transaction(() => {
       const doomed = this.db
-        .prepare(
+        .prepare<unknown[], { id: number; fileSet: number | null; head: number | null }>(
           `SELECT id, file_set_id AS fileSet, head_block_id AS head FROM generations WHERE repository_id = ? AND id NOT IN (SELECT id FROM generations WHERE repository_id = ? ORDER BY id DESC LIMIT ?)
            AND id IS NOT (SELECT current_generation_id FROM repositories WHERE id = ?)`,
         )
-        .all(repositoryId, repositoryId, keep, repositoryId) as { id: number; fileSet: number | null; head: number | null }[];
+        .all(repositoryId, repositoryId, keep, repositoryId);
       const fileSets = new Set<number>();
       const blocks = new Set<number>();
       for (const g of doomed) {
@@ -897,14 +945,14 @@ export class Store {
       }
       for (const id of fileSets) {
         if (this.sql('SELECT 1 FROM generations WHERE file_set_id = ?').get(id)) continue;
-        for (const block of this.sql('SELECT block_id FROM file_set_blocks WHERE file_set_id = ?').pluck().all(id) as number[]) blocks.add(block);
+        for (const block of this.sql<number>('SELECT block_id FROM file_set_blocks WHERE file_set_id = ?').pluck().all(id)) blocks.add(block);
         this.sql('DELETE FROM file_set_blocks WHERE file_set_id = ?').run(id);
         this.sql('DELETE FROM file_sets WHERE id = ?').run(id);
       }
       const candidates = new Set<string>();
       for (const id of blocks) {
         if (this.sql('SELECT 1 FROM file_set_blocks WHERE block_id = ?').get(id) || this.sql('SELECT 1 FROM generations WHERE head_block_id = ?').get(id)) continue;
-        for (const sha of this.sql('SELECT sha256 FROM block_files WHERE block_id = ? UNION SELECT sha256 FROM block_targets WHERE block_id = ?').pluck().all(id, id) as string[]) {
+        for (const sha of this.sql<string>('SELECT sha256 FROM block_files WHERE block_id = ? UNION SELECT sha256 FROM block_targets WHERE block_id = ?').pluck().all(id, id)) {
           candidates.add(sha);
         }
         this.sql('DELETE FROM block_files WHERE block_id = ?').run(id);
@@ -913,9 +961,9 @@ export class Store {
       }
       // Leases of ended runs: what they wrote is either referenced by now or an orphan to collect.
       const endedRuns = `SELECT id FROM sync_runs WHERE outcome != 'running'`;
-      for (const sha of this.sql(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).pluck().all() as string[]) candidates.add(sha);
+      for (const sha of this.sql<string>(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).pluck().all()) candidates.add(sha);
       const written = `SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${endedRuns})`;
-      for (const sha of this.sql(written).pluck().all() as string[]) candidates.add(sha);
+      for (const sha of this.sql<string>(written).pluck().all()) candidates.add(sha);
       this.sql(`DELETE FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).run();
       this.sql(`DELETE FROM sync_run_writes WHERE run_id IN (${endedRuns})`).run();
       // Most candidates are targets' files, referenced: the first test usually answers.
@@ -939,11 +987,11 @@ export class Store {
     const quick = this.db.pragma('quick_check', { simple: true });
     if (quick !== 'ok') problems.push(`sqlite quick_check: ${String(quick)}`);
     const rows = this.db
-      .prepare(
+      .prepare<unknown[], { name: string; path: string; sha256: string; data: Buffer | null }>(
         `SELECT r.name, f.path, f.sha256, b.data FROM repositories r JOIN generation_files f ON f.generation_id = r.current_generation_id
          LEFT JOIN blobs b ON b.sha256 = f.sha256`,
       )
-      .all() as { name: string; path: string; sha256: string; data: Buffer | null }[];
+      .all();
     for (const r of rows) {
       if (!r.data) problems.push(`${r.name}: ${r.path} has no blob`);
       else if (sha256Hex(r.data) !== r.sha256) problems.push(`${r.name}: ${r.path} blob does not match its hash`);
@@ -963,7 +1011,7 @@ export class Store {
         snapshotVersion: row.snapshot_version,
         targetsVersion: row.targets_version,
       },
-      JSON.parse(row.summary) as StoredSummary,
+      storedJson<StoredSummary>(row.summary),
     );
   }
 
@@ -990,13 +1038,13 @@ function toRun(row: RunRow): SyncRunRecord {
     requests: row.requests,
     bytes: row.bytes,
     generationId: row.generation_id,
-    problems: row.problems ? (JSON.parse(row.problems) as SyncProblems) : null,
+    problems: row.problems ? storedJson<SyncProblems>(row.problems) : null,
   };
 }
 
 function toTargetInfo(row: TargetRow): TargetInfo {
-  const info: TargetInfo = { name: row.name, role: row.role, length: row.length, hashes: JSON.parse(row.hashes) as Record<string, string> };
-  if (row.custom !== null) info.custom = JSON.parse(row.custom) as Record<string, unknown>;
+  const info: TargetInfo = { name: row.name, role: row.role, length: row.length, hashes: storedJson<Hashes>(row.hashes) };
+  if (row.custom !== null) info.custom = storedJson<Record<string, unknown>>(row.custom);
   return info;
 }
 

@@ -10,21 +10,19 @@
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { Header, Parser, Pax, type ReadEntry } from 'tar';
+import { Parser, type ReadEntry } from 'tar';
 import { unsafePathReason } from '../lib/layout';
+import { BLOCK, memberHeader, padding, trailer, type MemberType } from '../lib/tar';
 import { SyncError } from './errors';
 
 export type TarMember = {
   path: string;
   bytes: Buffer;
   /** Only tests write other types (links, directories), to prove the reader refuses them. */
-  type?: 'File' | 'SymbolicLink' | 'Link' | 'Directory' | 'CharacterDevice' | 'FIFO';
+  type?: MemberType;
   linkpath?: string;
 };
 
-/** Every header carries these, so that the archive depends on nothing but the members. */
-const FIXED = { mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date(0) } as const;
-const BLOCK = 512;
 /** GNU and BSD tar pad archives to 20 blocks; so do we, for tools that expect it. */
 const RECORD = 20 * BLOCK;
 /** gzip header byte 9: the OS field. 255 ("unknown") rather than whatever the zlib build writes. */
@@ -36,18 +34,10 @@ export function packTarGz(members: TarMember[]): Buffer {
   for (const m of members) {
     const type = m.type ?? 'File';
     const size = type === 'File' ? m.bytes.length : 0;
-    const header = new Header({ ...FIXED, path: m.path, size, type, linkpath: m.linkpath ?? '' });
-    const block = Buffer.alloc(BLOCK);
-    // Paths over ustar's 100 + 155 characters need a pax header naming the path (nothing else:
-    // a pax mtime or atime would make the bytes depend on the clock).
-    if (header.encode(block)) blocks.push(new Pax({ path: m.path, linkpath: m.linkpath }).encode());
-    blocks.push(block);
-    if (size) {
-      blocks.push(m.bytes);
-      if (size % BLOCK) blocks.push(Buffer.alloc(BLOCK - (size % BLOCK)));
-    }
+    blocks.push(memberHeader(m.path, size, type, m.linkpath));
+    if (size) blocks.push(m.bytes, padding(size));
   }
-  blocks.push(Buffer.alloc(2 * BLOCK)); // end of archive
+  blocks.push(trailer());
   let tar = Buffer.concat(blocks);
   if (tar.length % RECORD) tar = Buffer.concat([tar, Buffer.alloc(RECORD - (tar.length % RECORD))]);
   const gz = zlib.gzipSync(tar, { level: 9 });

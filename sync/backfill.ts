@@ -17,11 +17,7 @@ import { walkRepository } from './walk';
 export async function backfillResolvedTargets(store: Store, repository: Pick<RepositoryConfig, 'name' | 'trustAnchor'>, runId: number, logger: Logger): Promise<void> {
   const generation = store.currentGeneration(repository.name);
   if (!generation || generation.summary.resolvedTargets !== undefined) return;
-  const files = new Map<string, Buffer>();
-  for (const [p, sha] of store.generationFiles(generation.id)) {
-    const bytes = store.blob(sha);
-    if (bytes) files.set(p, bytes);
-  }
+  const files = store.generationContents(generation);
   try {
     const walked = await walkRepository({
       store,

@@ -30,13 +30,7 @@ export type Export = { bytes: Buffer; manifest: ArchiveManifest; generation: Gen
 export function exportGeneration(store: Store, repository: RepositoryConfig, options: ExportOptions = {}): Export {
   const generation = store.currentGeneration(repository.name);
   if (!generation) throw new ExportError('NOTHING_HELD', `${repository.name} holds nothing yet: run a sync (or an import) first`);
-  const held = store.generationFiles(generation.id);
-  const read = (p: string): Buffer => {
-    const sha = held.get(p);
-    const bytes = sha && store.blob(sha);
-    if (!bytes) throw new Error(`generation ${generation.id} of ${repository.name} lacks ${p}`);
-    return bytes;
-  };
+  const { shas: held, read } = store.generationReader(generation);
 
   const newestRoot = generation.rootVersion;
   const sinceRoot = options.sinceRoot;

@@ -380,6 +380,10 @@ class DelegationGraph {
 type Candidate = SignedTarget & { part: string };
 type Kept = Candidate & { sha256?: string; block?: BlockRecord };
 
+type Group = { role: string; part: string; targets: Kept[]; block: BlockRecord | undefined };
+type Refuse = (name: string, role: string, error: SyncError) => void;
+type MetadataFiles = { blocks: NewBlock[]; paths: Map<string, string>; roles: RoleSummary[]; rootVersions: number[]; rootFiles: NewBlockFile[] };
+
 /**
  * Resolve every target name a verified role lists, as a client would; fetch (or reuse) the file
  * of each; cut the result into blocks. A name is checked before it becomes a path; a bucket of
@@ -394,14 +398,42 @@ async function fullAssembly(
   snapshotBytes: Buffer,
   graph: DelegationGraph,
 ): Promise<WalkResult> {
+  const refused: TargetProblem[] = [];
+  const refuse: Refuse = (name, role, error) => {
+    refused.push({ name: printable(name), role, code: error.code, message: error.message });
+  };
+  const candidates = resolvedCandidates(graph, refuse);
+  const { groups, files, failedTargets } = await fetchTargetGroups(options, trusted, held, candidates, refuse);
+  const metadata = metadataBlocksOf(trusted, roots, snapshotBytes, graph);
+  const kept = groups.flatMap((g) => g.targets).filter((t) => !failedTargets.has(t));
+  const { colliding, targetBlocks } = collisionFreeBlocks(options, held, groups, kept, failedTargets, metadata.paths, refused);
+  const { carried, failedRoles } = carriedRoles(graph, held, metadata, kept, colliding);
+
+  const blocks = [...metadata.blocks, ...targetBlocks, ...carried];
+  const newestRoot = trusted.root.signed.version;
+  return {
+    kind: 'walked',
+    head: headBlock(timestampBytes),
+    body: { blocks },
+    fileSetKey: fileSetKey(blocks.map((b) => b.key)),
+    unused: unusedBlobs(files.touched, blocks.filter((b): b is NewBlock => !('id' in b))),
+    roots: metadata.rootVersions.map((version, i) => ({ version, sha256: metadata.rootFiles[i].sha256, expires: parseRoot(rootBytes(roots, version)).signed.expires })),
+    versions: { root: newestRoot, timestamp: trusted.timestamp.signed.version, snapshot: trusted.snapshot.signed.version, targets: graph.metadataOf('targets').metadata.signed.version },
+    summary: {
+      roles: metadata.roles,
+      rootVersions: metadata.rootVersions,
+      ...(failedRoles.length ? { failedRoles } : {}),
+      ...(refused.length ? { refusedTargets: refused.sort(byName) } : {}),
+    },
+  };
+}
+
+/** Every name a verified role lists, as a client's search resolves it; unsafe names and malformed hashes refused. */
+function resolvedCandidates(graph: DelegationGraph, refuse: Refuse): Kept[] {
   const listedBy = new Map<string, string>();
   for (const role of graph.order) {
     for (const name of Object.keys(graph.metadataOf(role).metadata.signed.targets)) if (!listedBy.has(name)) listedBy.set(name, role);
   }
-  const refused: TargetProblem[] = [];
-  const refuse = (name: string, role: string, error: SyncError): void => {
-    refused.push({ name: printable(name), role, code: error.code, message: error.message });
-  };
   const candidates: Kept[] = [];
   for (const name of [...listedBy.keys()].sort()) {
     const firstRole = listedBy.get(name) ?? 'targets';
@@ -420,8 +452,17 @@ async function fullAssembly(
     }
     candidates.push(Object.assign(signedTarget(name, role, info), { part: '' }));
   }
+  return candidates;
+}
 
-  // Buckets already held as they are now signed are reused whole; the rest are fetched.
+/** The candidates in buckets: those already held as they are now signed are reused whole; the rest are fetched. */
+async function fetchTargetGroups(
+  options: WalkOptions,
+  trusted: TrustedSet,
+  held: HeldGeneration,
+  candidates: Kept[],
+  refuse: Refuse,
+): Promise<{ groups: Group[]; files: TargetFiles; failedTargets: Set<Kept> }> {
   const groups = [...groupTargets(candidates).values()].map((g) => {
     const block = options.shortcuts === false ? undefined : options.store.blockByKey(options.repository.name, targetsBlockKey(g.role, g.part, g.targets));
     if (block) for (const t of g.targets) t.block = block;
@@ -437,17 +478,20 @@ async function fullAssembly(
     failedTargets.add(f.target);
     refuse(f.target.name, f.target.role, f.error);
   }
+  return { groups, files, failedTargets };
+}
 
-  // Metadata files, each at its own path: role names are checked, so a clash is a bug (fail loudly).
-  const metadataBlocks: NewBlock[] = [];
-  const metadataPaths = new Map<string, string>();
+/** Metadata files, each at its own path: role names are checked, so a clash is a bug (fail loudly). */
+function metadataBlocksOf(trusted: TrustedSet, roots: Map<number, Buffer>, snapshotBytes: Buffer, graph: DelegationGraph): MetadataFiles {
+  const blocks: NewBlock[] = [];
+  const paths = new Map<string, string>();
   const addMetadata = (block: NewBlock): void => {
     for (const f of block.files) {
-      const there = metadataPaths.get(f.path);
+      const there = paths.get(f.path);
       if (there !== undefined && there !== f.sha256) throw new SyncError('PATH_COLLISION', `two different metadata files at ${f.path}`, f.path);
-      metadataPaths.set(f.path, f.sha256);
+      paths.set(f.path, f.sha256);
     }
-    metadataBlocks.push(block);
+    blocks.push(block);
   };
   const rootVersions = [...roots.keys()].sort((a, b) => a - b);
   const rootFiles = rootVersions.map((v) => fileOf(metadataPath('root', v), rootBytes(roots, v)));
@@ -466,13 +510,25 @@ async function fullAssembly(
     roles.push({ role, version, expires });
     addMetadata(metadataBlock(role, node.content.metadata, node.content.bytes));
   }
+  return { blocks, paths, roles, rootVersions, rootFiles };
+}
 
-  // Target files, each claimed by the target it belongs to; two targets claiming one path with
-  // different bytes are both refused (PATH_COLLISION), never first come, first served. Targets of
-  // held blocks that the served generation holds too did not collide there, nor can they now: only
-  // the paths of the other targets are looked at (each against the held file set), unless a held
-  // block comes from elsewhere (an older generation), when every path is.
-  const kept = groups.flatMap((g) => g.targets).filter((t) => !failedTargets.has(t));
+/**
+ * Target files, each claimed by the target it belongs to; two targets claiming one path with
+ * different bytes are both refused (PATH_COLLISION), never first come, first served. Targets of
+ * held blocks that the served generation holds too did not collide there, nor can they now: only
+ * the paths of the other targets are looked at (each against the held file set), unless a held
+ * block comes from elsewhere (an older generation), when every path is.
+ */
+function collisionFreeBlocks(
+  options: WalkOptions,
+  held: HeldGeneration,
+  groups: Group[],
+  kept: Kept[],
+  failedTargets: Set<Kept>,
+  metadataPaths: Map<string, string>,
+  refused: TargetProblem[],
+): { colliding: Set<Kept>; targetBlocks: (NewBlock | BlockRecord)[] } {
   const heldRows = new Map<number, Map<string, string>>();
   const shaOf = (t: Kept): string => {
     const known = t.sha256 ?? t.hashes.sha256;
@@ -526,8 +582,12 @@ async function fullAssembly(
     if (g.block && survivors.length === g.targets.length) targetBlocks.push(g.block);
     else if (survivors.length) targetBlocks.push(targetsBlock(g.role, g.part, survivors.map((t) => ({ ...t, sha256: shaOf(t) }))));
   }
+  return { colliding, targetBlocks };
+}
 
-  // Failed roles: recorded, and their last verified files kept where nothing new claims the path.
+/** Failed roles: recorded, and their last verified files kept where nothing new claims the path (their summary joins `metadata.roles`). */
+function carriedRoles(graph: DelegationGraph, held: HeldGeneration, metadata: MetadataFiles, kept: Kept[], colliding: Set<Kept>): { carried: NewBlock[]; failedRoles: RoleProblem[] } {
+  const { roles } = metadata;
   let taken: Set<string> | undefined;
   const carried: NewBlock[] = [];
   const failedRoles: RoleProblem[] = [];
@@ -535,7 +595,7 @@ async function fullAssembly(
     const served = graph.nodes.get(role)?.walked ? undefined : carriedFiles(held, role);
     if (served) {
       if (!taken) {
-        taken = new Set(metadataPaths.keys());
+        taken = new Set(metadata.paths.keys());
         for (const t of kept) if (!colliding.has(t)) for (const p of targetFilePaths(t.name, t.hashes)) taken.add(p);
       }
       roles.push(served.summary);
@@ -546,23 +606,7 @@ async function fullAssembly(
     const servedVersion = roles.find((r) => r.role === role)?.version ?? null;
     failedRoles.push({ role: printable(role), code: error.code, message: error.message, servedVersion });
   }
-
-  const blocks = [...metadataBlocks, ...targetBlocks, ...carried];
-  return {
-    kind: 'walked',
-    head: headBlock(timestampBytes),
-    body: { blocks },
-    fileSetKey: fileSetKey(blocks.map((b) => b.key)),
-    unused: unusedBlobs(files.touched, blocks.filter((b): b is NewBlock => !('id' in b))),
-    roots: rootVersions.map((version, i) => ({ version, sha256: rootFiles[i].sha256, expires: parseRoot(rootBytes(roots, version)).signed.expires })),
-    versions: { root: newestRoot, timestamp: trusted.timestamp.signed.version, snapshot: trusted.snapshot.signed.version, targets: graph.metadataOf('targets').metadata.signed.version },
-    summary: {
-      roles,
-      rootVersions,
-      ...(failedRoles.length ? { failedRoles } : {}),
-      ...(refused.length ? { refusedTargets: refused.sort(byName) } : {}),
-    },
-  };
+  return { carried, failedRoles };
 }
 
 function rootBytes(roots: Map<number, Buffer>, version: number): Buffer {

@@ -190,13 +190,13 @@ describe('a hostile source', () => {
     const source = store.currentGeneration(SOURCE)!;
     const sha = store.resolvedTarget(source.id, 'trusted_root.json')!.info.hashes.sha256;
     const original = store.blob(sha)!;
-    store.db.prepare('UPDATE blobs SET data = ? WHERE sha256 = ?').run(Buffer.from('{"mediaType":"tampered"}'), sha);
+    store.databaseForTests().prepare('UPDATE blobs SET data = ? WHERE sha256 = ?').run(Buffer.from('{"mediaType":"tampered"}'), sha);
     try {
       const decision = await checkBridge(connected.ctx);
       assert.equal(decision.outcome, 'source-unavailable');
       assert.match(decision.message, /^SOURCE_DAMAGED: sigstore generation \d+: store: target trusted_root\.json of generation \d+ does not match what targets signed/);
     } finally {
-      store.db.prepare('UPDATE blobs SET data = ? WHERE sha256 = ?').run(original, sha);
+      store.databaseForTests().prepare('UPDATE blobs SET data = ? WHERE sha256 = ?').run(original, sha);
     }
   });
 

@@ -75,7 +75,7 @@ function inStore<T>(read: (store: Store) => T): T {
     store.close();
   }
 }
-const lockOwners = (): string[] => inStore((s) => (s.db.prepare('SELECT owner FROM sync_locks').all() as { owner: string }[]).map((r) => r.owner));
+const lockOwners = (): string[] => inStore((s) => (s.databaseForTests().prepare('SELECT owner FROM sync_locks').all() as { owner: string }[]).map((r) => r.owner));
 
 async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
   for (const started = Date.now(); !condition(); await sleep(10)) {
@@ -222,7 +222,7 @@ describe('the service closes after the work under way', () => {
     await service.close();
     const store = Store.open(dataDir);
     try {
-      assert.deepEqual(store.db.prepare('SELECT owner FROM sync_locks').all(), []);
+      assert.deepEqual(store.databaseForTests().prepare('SELECT owner FROM sync_locks').all(), []);
       assert.equal(store.syncRuns('r', 1)[0].error?.code, 'CANCELLED');
     } finally {
       store.close();

@@ -40,7 +40,7 @@ test('old generations are pruned with the blobs only they used; roots are kept',
     repo.publish();
     await env.mirror.syncAll();
   }
-  const db = env.mirror.store.db;
+  const db = env.mirror.store.databaseForTests();
   const generations = db.prepare('SELECT count(*) AS n FROM generations').get() as { n: number };
   assert.equal(generations.n, 4);
   const orphans = db
@@ -54,7 +54,7 @@ test('old generations are pruned with the blobs only they used; roots are kept',
 });
 
 test('identical files are stored once', () => {
-  const db = env.mirror.store.db;
+  const db = env.mirror.store.databaseForTests();
   const { files, blobs } = db
     .prepare('SELECT (SELECT count(*) FROM generation_files) AS files, (SELECT count(DISTINCT sha256) FROM generation_files) AS blobs')
     .get() as { files: number; blobs: number };
@@ -65,7 +65,7 @@ test('migrations: reopening is a no-op; a store from a newer tuf-mirror is refus
   const dir = tempDir();
   Store.open(dir).close();
   const store = Store.open(dir);
-  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.equal(store.databaseForTests().pragma('user_version', { simple: true }), SCHEMA_VERSION);
   store.close();
   const raw = new Database(path.join(dir, 'tuf-mirror.db'));
   raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
@@ -108,11 +108,11 @@ test('upstream credentials are never stored; a database that holds some from an 
   const dir = tempDir();
   const store = Store.open(dir);
   store.ensureRepository('sigstore', 'https://ci:hunter2@tuf.example/sigstore');
-  assert.deepEqual(store.db.prepare('SELECT upstream FROM repositories').all(), [{ upstream: 'https://tuf.example/sigstore' }]);
+  assert.deepEqual(store.databaseForTests().prepare('SELECT upstream FROM repositories').all(), [{ upstream: 'https://tuf.example/sigstore' }]);
   // As schema version 2 wrote it: the configured URL, credentials and all, in repositories and sync runs.
-  store.db.prepare('UPDATE repositories SET upstream = ?').run('https://ci:hunter2@tuf.example/sigstore');
-  const id = (store.db.prepare('SELECT id FROM repositories').get() as { id: number }).id;
-  store.db.prepare("INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, '2026-01-01T00:00:00Z', 'failed')").run(id, 'https://ci:hunter2@tuf.example/sigstore');
+  store.databaseForTests().prepare('UPDATE repositories SET upstream = ?').run('https://ci:hunter2@tuf.example/sigstore');
+  const id = (store.databaseForTests().prepare('SELECT id FROM repositories').get() as { id: number }).id;
+  store.databaseForTests().prepare("INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, '2026-01-01T00:00:00Z', 'failed')").run(id, 'https://ci:hunter2@tuf.example/sigstore');
   store.close();
   // A genuine version 2 database: the schema as migrations 1 and 2 left it, with the rows above.
   const v2 = path.join(dir, 'v2.db');
@@ -130,8 +130,8 @@ test('upstream credentials are never stored; a database that holds some from an 
   for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('tuf-mirror.db'))) fs.rmSync(path.join(dir, f));
   fs.renameSync(v2, path.join(dir, 'tuf-mirror.db'));
   const reopened = Store.open(dir);
-  assert.deepEqual(reopened.db.prepare('SELECT upstream FROM repositories').all(), [{ upstream: 'https://tuf.example/sigstore' }]);
-  assert.deepEqual(reopened.db.prepare('SELECT source FROM sync_runs').all(), [{ source: 'https://tuf.example/sigstore' }]);
+  assert.deepEqual(reopened.databaseForTests().prepare('SELECT upstream FROM repositories').all(), [{ upstream: 'https://tuf.example/sigstore' }]);
+  assert.deepEqual(reopened.databaseForTests().prepare('SELECT source FROM sync_runs').all(), [{ source: 'https://tuf.example/sigstore' }]);
   reopened.close();
   for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('tuf-mirror.db'))) {
     assert.ok(!fs.readFileSync(path.join(dir, f)).includes('hunter2'), `${f} holds no trace of the password`);

@@ -51,7 +51,7 @@ async function sync(env: Pick<Env, 'store' | 'repository'>, extra: Partial<SyncO
 
 const TABLES = ['generations', 'blocks', 'block_files', 'block_targets', 'file_sets', 'file_set_blocks', 'blobs'] as const;
 function rowCounts(store: Store): Record<(typeof TABLES)[number], number> {
-  return Object.fromEntries(TABLES.map((t) => [t, (store.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n])) as Record<(typeof TABLES)[number], number>;
+  return Object.fromEntries(TABLES.map((t) => [t, (store.databaseForTests().prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n])) as Record<(typeof TABLES)[number], number>;
 }
 function delta(before: Record<string, number>, now: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.keys(now).map((k) => [k, now[k] - before[k]]));
@@ -363,8 +363,8 @@ describe('blobs written before the commit, and prune in another process', () => 
     const leasedToARunningSync = (...contents: (Buffer | string)[]): boolean => {
       const running = `SELECT id FROM sync_runs WHERE outcome = 'running'`;
       const leased = new Set([
-        ...(store.db.prepare(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${running})`).pluck().all() as string[]),
-        ...(store.db.prepare(`SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${running})`).pluck().all() as string[]),
+        ...(store.databaseForTests().prepare(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${running})`).pluck().all() as string[]),
+        ...(store.databaseForTests().prepare(`SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${running})`).pluck().all() as string[]),
       ]);
       return contents.every((c) => leased.has(sha256(c)));
     };
@@ -401,7 +401,7 @@ describe('blobs written before the commit, and prune in another process', () => 
     y.removeTarget('shared.txt');
     y.publish();
     assert.equal((await ySync()).outcome, 'updated');
-    assert.equal(store.db.prepare('SELECT count(*) FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE r.name = ?').pluck().get('y'), 1);
+    assert.equal(store.databaseForTests().prepare('SELECT count(*) FROM generations g JOIN repositories r ON r.id = g.repository_id WHERE r.name = ?').pluck().get('y'), 1);
     assert.ok(hasBlob(shared), "the running sync's lease keeps a blob no generation refers to");
     release();
     assert.equal(await a.exited, 0, a.output());
@@ -464,7 +464,7 @@ describe('a store written before blocks (schema 4)', () => {
     upstreams.push(upstream);
     const config = testConfig([{ name: 'legacy', upstream: upstream.url, anchor: path.join(dir, 'anchor.root.json') }], { retention: { keptGenerations: 1 } }, path.join(dir, 'store'));
     const store = Store.open(config.dataDir);
-    assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.equal(store.databaseForTests().pragma('user_version', { simple: true }), SCHEMA_VERSION);
     for (const g of manifest.generations) {
       assert.deepEqual(Object.fromEntries([...store.generationFiles(g.id)].sort()), g.files, `generation ${g.id}: files`);
       assert.deepEqual(store.resolvedTargets(g.id), g.targets, `generation ${g.id}: resolutions`);
@@ -473,7 +473,7 @@ describe('a store written before blocks (schema 4)', () => {
     const { targets: names, ...summary } = manifest.generations.at(-1)!.summary!;
     assert.deepEqual(current.summary.targets, names);
     assert.deepEqual({ ...current.summary }, summary);
-    const stored = JSON.parse(store.db.prepare('SELECT summary FROM generations WHERE id = ?').pluck().get(current.id) as string) as Record<string, unknown>;
+    const stored = JSON.parse(store.databaseForTests().prepare('SELECT summary FROM generations WHERE id = ?').pluck().get(current.id) as string) as Record<string, unknown>;
     assert.ok(!('targets' in stored), 'target names left the stored summary');
 
     // Served: every file of the current generation, and the versioned files of the one before.
@@ -501,10 +501,10 @@ describe('a store written before blocks (schema 4)', () => {
     upstream.setSource(path.join(dir, 'upstream-changed'));
     const changed = await sync({ store, repository }, { keptGenerations: 1 });
     assert.equal(changed.outcome, 'updated');
-    assert.deepEqual(store.db.prepare('SELECT id FROM generations').pluck().all(), [changed.generation.id], 'the legacy generations are pruned');
-    assert.equal(store.db.prepare(`SELECT count(*) FROM blocks WHERE kind = 'legacy'`).pluck().get(), 0);
+    assert.deepEqual(store.databaseForTests().prepare('SELECT id FROM generations').pluck().all(), [changed.generation.id], 'the legacy generations are pruned');
+    assert.equal(store.databaseForTests().prepare(`SELECT count(*) FROM blocks WHERE kind = 'legacy'`).pluck().get(), 0);
     assert.deepEqual(store.checkIntegrity(), []);
-    const orphans = store.db
+    const orphans = store.databaseForTests()
       .prepare('SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM generation_files f WHERE f.sha256 = b.sha256) AND NOT EXISTS (SELECT 1 FROM roots r WHERE r.sha256 = b.sha256)')
       .pluck()
       .get();

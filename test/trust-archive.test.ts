@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { TrustRootError } from '../trust/errors';
 import { gzipWithFlushes, WINDOW } from '../trust/gzip';
 import { buildMirrorArchive, type ArchiveMember } from '../trust/mirror-fs';
-import { fileHeader, padding, trailer } from '../trust/tar';
+import { fileHeader, padding, trailer } from '../lib/tar';
 import { goAvailable, gunzipLikeGo, inflateRawLikeGo, readWithGo, uncompressMemFS } from './trust-go-reader';
 
 /** Deterministic pseudo-random bytes: half text (compressible), half hash output (not). */

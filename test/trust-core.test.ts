@@ -491,7 +491,7 @@ describe('a generation committed before target resolutions were recorded', () =>
     const env = await environment(repo);
     const generation = await sync(env);
     // What an older tuf-mirror left: no resolution rows, no count in the summary.
-    const { db } = env.mirror.store;
+    const db = env.mirror.store.databaseForTests();
     db.prepare('DELETE FROM block_targets WHERE block_id IN (SELECT block_id FROM generation_blocks WHERE generation_id = ?)').run(generation.id);
     const { resolvedTargets: _dropped, ...legacy } = generation.summary;
     db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify(legacy), generation.id);

@@ -44,14 +44,7 @@ export function loadTrustMaterial(store: Store, repository: string): TrustMateri
   if (!generation) {
     throw new TrustRootError('NO_GENERATION', `repository ${repository} holds no verified generation yet: run \`tuf-mirror sync ${repository}\` and read its error`);
   }
-  const files = store.generationFiles(generation.id);
-  const read = (p: string): Buffer => {
-    const sha = files.get(p);
-    const bytes = sha === undefined ? undefined : store.blob(sha);
-    // A committed generation always holds these; a miss means the store is damaged, not the request.
-    if (!bytes) throw new Error(`generation ${generation.id} of ${repository} lacks ${p}`);
-    return bytes;
-  };
+  const { read } = store.generationReader(generation);
 
   const roles = generation.summary.roles;
   const meta = (role: string): MetadataFile => {

@@ -15,7 +15,7 @@ import { metadataPath, targetPath } from '../lib/layout';
 import { TrustRootError } from './errors';
 import { gzipWithFlushes, WINDOW } from './gzip';
 import type { TrustMaterial } from './material';
-import { fileHeader, filler, padding, trailer } from './tar';
+import { fileHeader, filler, padding, trailer } from '../lib/tar';
 
 /** policy-controller strips this prefix (its DefaultTUFRepoPrefix) from member names. */
 export const ARCHIVE_PREFIX = 'repository/';

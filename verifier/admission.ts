@@ -140,7 +140,36 @@ export async function review(body: unknown, options: AdmissionOptions, verifier:
   if (!isObject(request) || typeof request.uid !== 'string') throw new VerifyRequestError('request.uid', 'missing');
   const uid = request.uid;
   const kind = isObject(request.kind) && typeof request.kind.kind === 'string' ? request.kind.kind : '';
-  const answer = (allowed: boolean, message?: string, warnings: string[] = [], patch: object[] = []): AdmissionReviewResponse => ({
+  const answer = (allowed: boolean, message?: string, warnings: string[] = [], patch: object[] = []): AdmissionReviewResponse => reviewResponse(uid, allowed, message, warnings, patch);
+  const containers = containerImages(kind, request.object);
+  if (!containers) return answer(true); // not a workload: nothing to check
+  const images = [...new Set(containers.map((c) => c.image))];
+  if (images.length > options.maxImages) {
+    return answer(false, `${kind} names ${images.length} images, more than the ${options.maxImages} one review may have (verifier.admission.maxImages)`);
+  }
+  const unchanged = request.operation === 'UPDATE' ? unchangedImages(kind, request.oldObject) : new Set<string>();
+
+  const outcomes: ImageOutcome[] = [];
+  const queue = [...images];
+  await Promise.all(Array.from({ length: Math.min(REVIEW_CONCURRENCY, queue.length) }, async () => {
+    for (let image = queue.shift(); image !== undefined; image = queue.shift()) outcomes.push(await checkImage(image, !unchanged.has(image), options, verifier, mode));
+  }));
+  const denials = outcomes.flatMap((o) => (o.denial ? [o.denial] : []));
+  const warnings = outcomes.flatMap((o) => (o.warning ? [o.warning] : []));
+  if (denials.length) return answer(false, denials.sort().join('\n'), warnings);
+  const pins = new Map(outcomes.flatMap((o) => (o.pin ? [[o.image, o.pin] as const] : [])));
+  const patch =
+    mode === 'mutate'
+      ? containers.flatMap((c) => {
+          const digest = pins.get(c.image);
+          return digest ? [{ op: 'replace', path: c.pointer, value: pinnedReference(c.image, digest) }] : [];
+        })
+      : [];
+  return answer(true, undefined, warnings.sort(), patch);
+}
+
+function reviewResponse(uid: string, allowed: boolean, message: string | undefined, warnings: string[], patch: object[]): AdmissionReviewResponse {
+  return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
     response: {
@@ -150,70 +179,45 @@ export async function review(body: unknown, options: AdmissionOptions, verifier:
       ...(warnings.length ? { warnings } : {}),
       ...(allowed && patch.length ? { patchType: 'JSONPatch' as const, patch: Buffer.from(JSON.stringify(patch)).toString('base64') } : {}),
     },
-  });
-  const containers = containerImages(kind, request.object);
-  if (!containers) return answer(true); // not a workload: nothing to check
-  const images = [...new Set(containers.map((c) => c.image))];
-  if (images.length > options.maxImages) {
-    return answer(false, `${kind} names ${images.length} images, more than the ${options.maxImages} one review may have (verifier.admission.maxImages)`);
-  }
-  let unchanged = new Set<string>();
-  if (request.operation === 'UPDATE') {
-    try {
-      unchanged = new Set((containerImages(kind, request.oldObject) ?? []).map((c) => c.image));
-    } catch {
-      // a malformed oldObject pins nothing down: every image counts as new
-    }
-  }
-
-  const denials: string[] = [];
-  const warnings: string[] = [];
-  const pins = new Map<string, string>();
-  const check = async (image: string): Promise<void> => {
-    let ref;
-    try {
-      ref = parseReference(image);
-    } catch (err) {
-      denials.push(`image ${image}: ${(err as Error).message}`);
-      return;
-    }
-    const name = `${ref.registry}/${ref.repository}`;
-    const p = options.policies.find((x) => x.matcher.test(name));
-    if (!p) {
-      if (options.unmatched === 'deny') denials.push(`image ${image}: no verification policy covers ${name}`);
-      return;
-    }
-    const isNew = !unchanged.has(image);
-    if (mode === 'validate' && p.mode === 'enforce' && !ref.digest && isNew) {
-      denials.push(`image ${image}: not pinned to a digest: the mutating webhook (POST /api/v1/admission/mutate) pins each verified image, or give image@sha256:…`);
-      return;
-    }
-    let reason: string | undefined;
-    try {
-      const result = await verifier.verify(image, p.policy, p.repository);
-      if (!result.verified) reason = `not verified (${result.digest}): ${result.reasons.join('; ')}`;
-      else if (!ref.digest && isNew) pins.set(image, result.digest);
-    } catch (err) {
-      // A failure the verifier can name denies this image with its reason; anything else is a bug.
-      if (!(err instanceof TufMirrorError)) throw err;
-      const e = err.toJSON();
-      reason = `${e.code}: ${e.message}${e.registryStatus ? ` (registry status ${e.registryStatus})` : ''}`;
-    }
-    if (!reason) return;
-    if (p.mode === 'enforce') denials.push(`image ${image}: ${reason}`);
-    else warnings.push(`image ${image}: ${reason}`);
   };
-  const queue = [...images];
-  await Promise.all(Array.from({ length: Math.min(REVIEW_CONCURRENCY, queue.length) }, async () => {
-    for (let image = queue.shift(); image !== undefined; image = queue.shift()) await check(image);
-  }));
-  if (denials.length) return answer(false, denials.sort().join('\n'), warnings);
-  const patch =
-    mode === 'mutate'
-      ? containers.flatMap((c) => {
-          const digest = pins.get(c.image);
-          return digest ? [{ op: 'replace', path: c.pointer, value: pinnedReference(c.image, digest) }] : [];
-        })
-      : [];
-  return answer(true, undefined, warnings.sort(), patch);
+}
+
+/** The images an UPDATE leaves as they were (a malformed oldObject pins nothing down: every image counts as new). */
+function unchangedImages(kind: string, oldObject: unknown): Set<string> {
+  try {
+    return new Set((containerImages(kind, oldObject) ?? []).map((c) => c.image));
+  } catch {
+    return new Set();
+  }
+}
+
+/** What one image of a review comes to: a denial, a warning (a warn-mode policy), or the digest to pin it to. */
+type ImageOutcome = { image: string; denial?: string; warning?: string; pin?: string };
+
+async function checkImage(image: string, isNew: boolean, options: AdmissionOptions, verifier: ImageVerifier, mode: 'validate' | 'mutate'): Promise<ImageOutcome> {
+  let ref;
+  try {
+    ref = parseReference(image);
+  } catch (err) {
+    return { image, denial: `image ${image}: ${(err as Error).message}` };
+  }
+  const name = `${ref.registry}/${ref.repository}`;
+  const p = options.policies.find((x) => x.matcher.test(name));
+  if (!p) return options.unmatched === 'deny' ? { image, denial: `image ${image}: no verification policy covers ${name}` } : { image };
+  if (mode === 'validate' && p.mode === 'enforce' && !ref.digest && isNew) {
+    return { image, denial: `image ${image}: not pinned to a digest: the mutating webhook (POST /api/v1/admission/mutate) pins each verified image, or give image@sha256:…` };
+  }
+  let reason: string | undefined;
+  try {
+    const result = await verifier.verify(image, p.policy, p.repository);
+    if (!result.verified) reason = `not verified (${result.digest}): ${result.reasons.join('; ')}`;
+    else if (!ref.digest && isNew) return { image, pin: result.digest };
+  } catch (err) {
+    // A failure the verifier can name denies this image with its reason; anything else is a bug.
+    if (!(err instanceof TufMirrorError)) throw err;
+    const e = err.toJSON();
+    reason = `${e.code}: ${e.message}${e.registryStatus ? ` (registry status ${e.registryStatus})` : ''}`;
+  }
+  if (!reason) return { image };
+  return p.mode === 'enforce' ? { image, denial: `image ${image}: ${reason}` } : { image, warning: `image ${image}: ${reason}` };
 }

@@ -66,6 +66,37 @@ type SignatureMaterial = {
  * Two caches: what the registry holds per digest (so no policy, however varied, fetches it twice
  * within the TTL), and answers per digest, normalized policy and trust root.
  */
+/**
+ * Failures of one signature's fetch, and whether the verification's byte budget is spent (after
+ * which nothing more is fetched). A registry error other than those is fatal to the whole verification.
+ */
+class ByteBudget {
+  spent = false;
+
+  /** The failure to record for this signature; rethrows what is not one signature's failure. */
+  failed(err: unknown): string {
+    if (!(err instanceof RegistryError && (err.code === 'RESPONSE_TOO_LARGE' || err.code === 'DIGEST_MISMATCH' || err.code === 'NOT_FOUND'))) throw err;
+    const failure = `${err.code}: ${err.message}`;
+    this.spent ||= /byte budget/.test(failure);
+    return failure;
+  }
+}
+
+/** One referrer's bundle: its manifest (for `subject`), then its first layer, parsed as JSON. */
+async function fetchBundle(repo: RepositoryClient, referrer: string, subject: string): Promise<{ bundle: unknown } | { failure: string }> {
+  const m = await repo.manifest(referrer);
+  if (!m) throw new RegistryError('NOT_FOUND', `referrer ${referrer} is listed but missing`, 404);
+  if (m.manifest.subject && m.manifest.subject.digest !== subject) return { failure: `its subject is ${m.manifest.subject.digest}, not ${subject}` };
+  const layer = m.manifest.layers?.[0];
+  if (!layer) return { failure: 'no bundle layer' };
+  const bytes = await repo.blob(layer.digest, undefined, typeof layer.size === 'number' ? layer.size : undefined);
+  try {
+    return { bundle: JSON.parse(bytes.toString('utf8')) };
+  } catch {
+    return { failure: 'MALFORMED_BUNDLE: not JSON' };
+  }
+}
+
 export class ImageVerifier {
   readonly cache: ResultCache<ImageAnswer>;
   private readonly material: ResultCache<SignatureMaterial>;
@@ -97,25 +128,24 @@ export class ImageVerifier {
 
   /** Everything signature-shaped the registry holds for `digest`, within the caps and the byte budget. */
   private async fetchMaterial(repo: RepositoryClient, digest: string): Promise<SignatureMaterial> {
-    const maxPayload = this.options.maxPayloadBytes ?? 64 * 1024;
     const sigTag = `${digest.replace(':', '-')}.sig`;
     const out: SignatureMaterial = { sigTag, cosign: [], referrers: [], notes: [] };
-    // A registry error is fatal to the whole verification, except for what only one signature needs.
-    const perSignature = (err: unknown): string => {
-      if (err instanceof RegistryError && (err.code === 'RESPONSE_TOO_LARGE' || err.code === 'DIGEST_MISMATCH' || err.code === 'NOT_FOUND')) return `${err.code}: ${err.message}`;
-      throw err;
-    };
-    let budgetSpent = false;
-    const spent = (failure: string | undefined): boolean => (budgetSpent ||= failure !== undefined && /byte budget/.test(failure));
+    const budget = new ByteBudget();
+    await this.fetchCosignLayers(repo, sigTag, out, budget);
+    await this.fetchBundleReferrers(repo, digest, out, budget);
+    return out;
+  }
 
-    // cosign: sha256-<hex>.sig
+  /** cosign's signatures: the layers of `sha256-<hex>.sig`, each payload within maxPayloadBytes. */
+  private async fetchCosignLayers(repo: RepositoryClient, sigTag: string, out: SignatureMaterial, budget: ByteBudget): Promise<void> {
+    const maxPayload = this.options.maxPayloadBytes ?? 64 * 1024;
     const sigManifest = await repo.manifest(sigTag);
     const layers = sigManifest?.manifest.layers ?? [];
     if (layers.length > MAX_SIGNATURE_LAYERS) out.notes.push(`${sigTag}: ${layers.length} layers, only the first ${MAX_SIGNATURE_LAYERS} were checked`);
     for (const [i, layer] of layers.slice(0, MAX_SIGNATURE_LAYERS).entries()) {
       const location = `${sigTag} layer ${i}`;
       const annotations = layer.annotations ?? {};
-      if (budgetSpent) {
+      if (budget.spent) {
         out.notes.push(`${location}: not examined: the verification's byte budget is spent`);
         continue;
       }
@@ -130,14 +160,14 @@ export class ImageVerifier {
       try {
         out.cosign.push({ location, annotations, payload: await repo.blob(layer.digest, maxPayload, typeof layer.size === 'number' ? layer.size : undefined) });
       } catch (err) {
-        const failure = perSignature(err);
-        out.cosign.push({ location, annotations, failure });
-        spent(failure);
+        out.cosign.push({ location, annotations, failure: budget.failed(err) });
       }
     }
+  }
 
-    // Sigstore bundles as OCI 1.1 referrers (or the referrers tag fallback).
-    let referrers = budgetSpent ? [] : await repo.referrers(digest, BUNDLE_ARTIFACT_TYPE);
+  /** Sigstore bundles as OCI 1.1 referrers of `digest` (or the referrers tag fallback). */
+  private async fetchBundleReferrers(repo: RepositoryClient, digest: string, out: SignatureMaterial, budget: ByteBudget): Promise<void> {
+    let referrers = budget.spent ? [] : await repo.referrers(digest, BUNDLE_ARTIFACT_TYPE);
     if (referrers === undefined) {
       const fallback = await repo.manifest(digest.replace(':', '-'));
       referrers = (fallback?.manifest.manifests ?? []).filter((d) => d.artifactType === BUNDLE_ARTIFACT_TYPE);
@@ -146,35 +176,16 @@ export class ImageVerifier {
     if (referrers.length > MAX_REFERRERS) out.notes.push(`${referrers.length} bundle referrers, only the first ${MAX_REFERRERS} were checked`);
     for (const d of referrers.slice(0, MAX_REFERRERS)) {
       const location = `referrer ${d.digest}`;
-      if (budgetSpent) {
+      if (budget.spent) {
         out.notes.push(`${location}: not examined: the verification's byte budget is spent`);
         continue;
       }
       try {
-        const m = await repo.manifest(d.digest);
-        if (!m) throw new RegistryError('NOT_FOUND', `referrer ${d.digest} is listed but missing`, 404);
-        if (m.manifest.subject && m.manifest.subject.digest !== digest) {
-          out.referrers.push({ location, failure: `its subject is ${m.manifest.subject.digest}, not ${digest}` });
-          continue;
-        }
-        const layer = m.manifest.layers?.[0];
-        if (!layer) {
-          out.referrers.push({ location, failure: 'no bundle layer' });
-          continue;
-        }
-        const bytes = await repo.blob(layer.digest, undefined, typeof layer.size === 'number' ? layer.size : undefined);
-        try {
-          out.referrers.push({ location, bundle: JSON.parse(bytes.toString('utf8')) });
-        } catch {
-          out.referrers.push({ location, failure: 'MALFORMED_BUNDLE: not JSON' });
-        }
+        out.referrers.push({ location, ...(await fetchBundle(repo, d.digest, digest)) });
       } catch (err) {
-        const failure = perSignature(err);
-        out.referrers.push({ location, failure });
-        spent(failure);
+        out.referrers.push({ location, failure: budget.failed(err) });
       }
     }
-    return out;
   }
 
   /** The policy applied to what was fetched: pure, no request. */

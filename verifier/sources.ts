@@ -12,10 +12,10 @@ export function trustRootsFromStore(store: Store, config: Config): TrustRootProv
     defaultRepository: config.repositories.find((r) => r.default)?.name,
     generationOf: (name) => store.currentGeneration(name)?.id,
     load: (name) =>
-      store.db.transaction(() => {
+      store.readConsistently(() => {
         const g = store.currentGeneration(name);
         if (!g) return undefined;
         return { generation: g.id, timestampVersion: g.timestampVersion, trustedRoot: store.resolvedTarget(g.id, TRUSTED_ROOT_TARGET)?.bytes };
-      })(),
+      }),
   });
 }

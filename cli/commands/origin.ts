@@ -53,7 +53,7 @@ const log = (option: string) => (spec: string, start: string): LogSpec => {
 
 type MaterialOptions = { fulcio?: string[]; fulcioUrl?: string; rekor?: string[]; ctlog?: string[]; tsa?: string[]; oidcIssuer?: string[]; startTime?: string };
 
-function material(o: MaterialOptions, now: Date): Partial<TrustMaterial> {
+function material(o: MaterialOptions, now: Date): TrustMaterial {
   const start = time(o.startTime, '--start-time', now.toISOString().replace(/\.\d{3}Z$/, 'Z'));
   return {
     certificateAuthorities: (o.fulcio ?? []).map((s) => authority('--fulcio', 'chain', o.fulcioUrl)(s, start)),
@@ -63,6 +63,24 @@ function material(o: MaterialOptions, now: Date): Partial<TrustMaterial> {
     oidcIssuers: (o.oidcIssuer ?? []).map((url) => ({ url, validFor: { start } })),
   };
 }
+
+type UpdateKeysOptions = {
+  addFulcio?: string[];
+  fulcioUrl?: string;
+  addRekor?: string[];
+  addCtlog?: string[];
+  addTsa?: string[];
+  addOidcIssuer?: string[];
+  startTime?: string;
+  retire?: string[];
+  operator?: string;
+  keysDir?: string;
+  json?: boolean;
+};
+
+/** What `--retire KIND=URL` may name, and the trust material list each kind is in. */
+const RETIRABLE = { fulcio: 'certificateAuthorities', rekor: 'tlogs', ctlog: 'ctlogs', tsa: 'timestampAuthorities' } as const;
+const isRetirable = (kind: string): kind is keyof typeof RETIRABLE => Object.hasOwn(RETIRABLE, kind);
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -93,7 +111,7 @@ export function registerOrigin(program: Command): void {
   ).action(async (name: string, o: MaterialOptions & KeyCountFlags & { operator?: string; json?: boolean }, cmd: Command) => {
     await withSigned(cmd, 'origin', name, async (ctx) => {
       const now = new Date();
-      const m = material(o, now) as TrustMaterial;
+      const m = material(o, now);
       if (!m.certificateAuthorities.length && !m.tlogs.length) throw new OriginError('BAD_INPUT', 'give at least a --fulcio or a --rekor');
       const r = await initOrigin(ctx, { material: m, operator: o.operator ?? name, ...keyOptionsOf(o, now) });
       report(o.json, initializedFacts(name, r), initialized(name, r));
@@ -107,22 +125,21 @@ export function registerOrigin(program: Command): void {
     .option('--operator <name>', 'operator named in the signing config (default: the repository name)')
     .option('--keys-dir <dir>', 'where the (offline) targets keys are, if not in the configured keysDir')
     .option('--json', 'print the new generation as JSON')
-    .action(async (name: string, o: Record<string, string[] | string | boolean | undefined>, cmd: Command) => {
+    .action(async (name: string, o: UpdateKeysOptions, cmd: Command) => {
       await withSigned(cmd, 'origin', name, async (ctx) => {
         const now = new Date();
         const add = material(
-          { fulcio: o.addFulcio as string[], fulcioUrl: o.fulcioUrl as string, rekor: o.addRekor as string[], ctlog: o.addCtlog as string[], tsa: o.addTsa as string[], oidcIssuer: o.addOidcIssuer as string[], startTime: o.startTime as string },
+          { fulcio: o.addFulcio, fulcioUrl: o.fulcioUrl, rekor: o.addRekor, ctlog: o.addCtlog, tsa: o.addTsa, oidcIssuer: o.addOidcIssuer, startTime: o.startTime },
           now,
         );
-        const kinds = { fulcio: 'certificateAuthorities', rekor: 'tlogs', ctlog: 'ctlogs', tsa: 'timestampAuthorities' } as const;
-        const retire = ((o.retire as string[] | undefined) ?? []).map((spec) => {
+        const retire = (o.retire ?? []).map((spec) => {
           const [head, ...rest] = spec.split(',');
           const [kind, url] = [head.slice(0, head.indexOf('=')), head.slice(head.indexOf('=') + 1)];
-          if (!(kind in kinds) || !url) throw new OriginError('BAD_INPUT', `--retire ${spec}: expected KIND=URL with KIND one of ${Object.keys(kinds).join(', ')}`);
+          if (!isRetirable(kind) || !url) throw new OriginError('BAD_INPUT', `--retire ${spec}: expected KIND=URL with KIND one of ${Object.keys(RETIRABLE).join(', ')}`);
           const f = fields(rest.join(',') || 'end=' + now.toISOString(), '--retire', ['end']);
-          return { kind: kinds[kind as keyof typeof kinds], url, end: time(f.end, '--retire end', now.toISOString()) };
+          return { kind: RETIRABLE[kind], url, end: time(f.end, '--retire end', now.toISOString()) };
         });
-        const r = await updateOriginKeys(ctx, { add, retire, operator: (o.operator as string) ?? name, keysDir: (o.keysDir as string) ?? ctx.repository.origin?.keysDir ?? '', now });
+        const r = await updateOriginKeys(ctx, { add, retire, operator: o.operator ?? name, keysDir: o.keysDir ?? ctx.repository.origin?.keysDir ?? '', now });
         report(o.json === true, generationFacts(name, r.generation), `${name}: generation ${r.generation.id} (targets v${r.generation.targetsVersion}); targets: ${r.generation.summary.targets.join(', ')}\n`);
       });
     });

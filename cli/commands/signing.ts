@@ -93,7 +93,15 @@ export function keyOptionsOf(o: KeyCountFlags, now: Date): KeyOptions {
 
 /** `resign`, `rotate-root`, `sign`, `publish` under `group` (`tuf-mirror origin` or `tuf-mirror bridge`). */
 export function registerKeyRoutines(group: Command, kind: SignedKind): void {
-  const cli = `tuf-mirror ${kind}`;
+  registerResign(group, kind);
+  registerRotateRoot(group, kind);
+  registerSign(group);
+  registerPublish(group, kind);
+}
+
+type RotateRootOptions = { replace: string; threshold?: string[]; keysDir?: string; keyType: string; out?: string; pendingFile?: string; json?: boolean };
+
+function registerResign(group: Command, kind: SignedKind): void {
   group
     .command('resign')
     .description(`re-sign timestamp (and snapshot, targets when due and its keys are at hand) with the online key now; the service does this on ${kind}.resignSchedule`)
@@ -105,7 +113,10 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
         if (g) report(o.json, generationFacts(name, g), `${name}: generation ${g.id} (timestamp v${g.timestampVersion}, snapshot v${g.snapshotVersion}, targets v${g.targetsVersion})\n`);
       });
     });
+}
 
+function registerRotateRoot(group: Command, kind: SignedKind): void {
+  const cli = `tuf-mirror ${kind}`;
   group
     .command('rotate-root')
     .description('make root N+1 with new keys / thresholds, signed by every key at hand; publish it if both thresholds are met')
@@ -117,25 +128,10 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
     .option('--out <file>', 'write the pending root here for offline signers instead of publishing')
     .option('--pending-file <file>', 'where the pending root goes when the keys at hand cannot meet both thresholds (default: <keys-dir>/<name>-root-v<N>.pending.json)')
     .option('--json', 'print the outcome as JSON')
-    .action(async (name: string, o: { replace: string; threshold?: string[]; keysDir?: string; keyType: string; out?: string; pendingFile?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, o: RotateRootOptions, cmd: Command) => {
       await withSigned(cmd, kind, name, async (ctx) => {
-        const replace: TopRole[] = [];
-        for (const r of o.replace ? o.replace.split(',') : []) {
-          const role = TOP_ROLES.find((t) => t === r);
-          if (!role) throw new OriginError('BAD_INPUT', `--replace: unknown role ${r}`);
-          replace.push(role);
-        }
-        const thresholds: Partial<Record<TopRole, number>> = {};
-        for (const t of o.threshold ?? []) {
-          const [r, n] = t.split('=');
-          const role = TOP_ROLES.find((x) => x === r);
-          if (!role || !(Number(n) >= 1)) throw new OriginError('BAD_INPUT', `--threshold ${t}: expected ROLE=N`);
-          thresholds[role] = Number(n);
-        }
-        if (o.keyType !== 'ecdsa' && o.keyType !== 'ed25519') throw new OriginError('BAD_INPUT', `--key-type: "${o.keyType}" is not ecdsa or ed25519`);
-        const keyType: KeyType = o.keyType;
         const keysDir = o.keysDir ?? ctx.repository.origin?.keysDir ?? '';
-        const { pending, newKeyFiles, signatures } = prepareRootRotation(ctx, { replace, thresholds, keysDir, keyType });
+        const { pending, newKeyFiles, signatures } = prepareRootRotation(ctx, { ...rotationOf(o), keysDir });
         const version = pending.signed.version;
         if (!o.json) for (const f of newKeyFiles) process.stdout.write(`new key: ${f}\n`);
         if (o.out) {
@@ -160,7 +156,28 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
         }
       });
     });
+}
 
+/** What --replace, --threshold and --key-type ask of a root rotation. */
+function rotationOf(o: RotateRootOptions): { replace: TopRole[]; thresholds: Partial<Record<TopRole, number>>; keyType: KeyType } {
+  const replace: TopRole[] = [];
+  for (const r of o.replace ? o.replace.split(',') : []) {
+    const role = TOP_ROLES.find((t) => t === r);
+    if (!role) throw new OriginError('BAD_INPUT', `--replace: unknown role ${r}`);
+    replace.push(role);
+  }
+  const thresholds: Partial<Record<TopRole, number>> = {};
+  for (const t of o.threshold ?? []) {
+    const [r, n] = t.split('=');
+    const role = TOP_ROLES.find((x) => x === r);
+    if (!role || !(Number(n) >= 1)) throw new OriginError('BAD_INPUT', `--threshold ${t}: expected ROLE=N`);
+    thresholds[role] = Number(n);
+  }
+  if (o.keyType !== 'ecdsa' && o.keyType !== 'ed25519') throw new OriginError('BAD_INPUT', `--key-type: "${o.keyType}" is not ecdsa or ed25519`);
+  return { replace, thresholds, keyType: o.keyType };
+}
+
+function registerSign(group: Command): void {
   group
     .command('sign')
     .description('add the signature of one key (an offline signer) to a pending root file')
@@ -171,7 +188,9 @@ export function registerKeyRoutines(group: Command, kind: SignedKind): void {
       const r = signPendingRoot(file, o.key);
       report(o.json, { pending: path.resolve(file), keyId: r.keyID, signatures: r.signatures }, `signed by ${r.keyID}; ${r.signatures} signature(s) now\n`);
     });
+}
 
+function registerPublish(group: Command, kind: SignedKind): void {
   group
     .command('publish')
     .description('check the thresholds of root N and N+1 on a pending root and publish it')

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { configFrom, EXIT, unknownRepository } from '../options';
+import { configFrom, EXIT, repositoriesNamed } from '../options';
 import { printJson } from '../report';
 import { Store } from '../../store/store';
 import { silentLogger } from '../../lib/log';
@@ -16,8 +16,7 @@ export function registerStatus(program: Command): void {
     .action((names: string[], opts: { json?: boolean }, cmd: Command) => {
       const config = configFrom(cmd);
       // A misspelt name must not make a check pass: it is a configuration error, like everywhere.
-      const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
-      if (unknown.length) throw unknownRepository(config, unknown);
+      repositoriesNamed(config, names);
       const store = Store.open(config.dataDir);
       try {
         // Read-only: status reports states, it does not record or notify them.

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { configFrom, EXIT, quietFrom, unknownRepository } from '../options';
+import { configFrom, EXIT, quietFrom, repositoriesNamed } from '../options';
 import { progressOnStderr } from '../progress';
 import { bridgeFailed, bridgeReport, operationReport, printJson, printOperation, type BridgeReport } from '../report';
 import { isSignedHere } from '../../config/config';
@@ -19,9 +19,7 @@ export function registerSync(program: Command): void {
     .option('--json', 'print the outcome as JSON')
     .action(async (names: string[], opts: { json?: boolean }, cmd: Command) => {
       const config = configFrom(cmd);
-      const unknown = names.filter((n) => !config.repositories.some((r) => r.name === n));
-      if (unknown.length) throw unknownRepository(config, unknown);
-      const named = names.length ? config.repositories.filter((r) => names.includes(r.name)) : config.repositories;
+      const named = repositoriesNamed(config, names);
       // An origin is signed here, not synced from anywhere; a bridge looks at its source after the syncs.
       for (const r of named.filter((r) => r.kind === 'origin')) process.stderr.write(`${r.name}: an origin repository, nothing to sync (tuf-mirror origin resign ${r.name} re-signs it)\n`);
       const selected = named.filter((r) => !isSignedHere(r));

@@ -3,6 +3,7 @@ import { clusterReportSchema } from '../../lib/cluster-report';
 import type { AppDeps } from '../deps';
 import { requireBearer } from '../auth';
 import { sendRefusal } from '../http-errors';
+import { repositoryOf, resolveRepository } from './repository';
 
 /**
  * `/api/v1/repositories/<name>/cluster-reports`: what each cluster's `tuf-mirror refresh-cluster`
@@ -11,7 +12,6 @@ import { sendRefusal } from '../http-errors';
  */
 export function clusterReportsRouter({ config, store, watcher }: Pick<AppDeps, 'config' | 'store' | 'watcher'>): Router {
   const router = Router();
-  const repositoryOf = (name: string) => config.repositories.find((r) => r.name === name);
 
   router.post(
     '/repositories/:name/cluster-reports',
@@ -20,12 +20,9 @@ export function clusterReportsRouter({ config, store, watcher }: Pick<AppDeps, '
       message: 'cluster reports are disabled: set reportToken or TUF_MIRROR_REPORT_TOKEN, and give the refresh-cluster job the same token',
     }),
     express.json({ limit: '256kb' }),
+    resolveRepository(config),
     (req, res) => {
-      const repository = repositoryOf(String(req.params.name));
-      if (!repository) {
-        sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
-        return;
-      }
+      const repository = repositoryOf(res);
       const parsed = clusterReportSchema.safeParse(req.body);
       if (!parsed.success) {
         const issues = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '<report>'}: ${i.message}`);
@@ -39,12 +36,8 @@ export function clusterReportsRouter({ config, store, watcher }: Pick<AppDeps, '
     },
   );
 
-  router.get('/repositories/:name/cluster-reports', (req, res) => {
-    const repository = repositoryOf(String(req.params.name));
-    if (!repository) {
-      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
-      return;
-    }
+  router.get('/repositories/:name/cluster-reports', resolveRepository(config), (_req, res) => {
+    const repository = repositoryOf(res);
     const items = new Map(watcher.items(repository).map((i) => [i.item, i]));
     res.json({
       outputs: store.clusterOutputs(repository.name).map((o) => {

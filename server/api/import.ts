@@ -8,6 +8,7 @@ import { configuredSyncOptions } from '../../sync/sync';
 import type { AppDeps } from '../deps';
 import { requireAdmin } from '../auth';
 import { httpStatusOf, sendRefusal } from '../http-errors';
+import { repositoryOf, resolveRepository } from './repository';
 
 /** An upload refused before it was verified: answered like an import that failed. */
 function refuse(res: Response, err: SyncError): void {
@@ -28,12 +29,8 @@ function tooLarge(res: Response, max: number): void {
  */
 export function importRouter({ config, store, index, logger, watcher }: AppDeps): Router {
   const router = Router();
-  router.post('/repositories/:name/import', requireAdmin(config.adminToken), async (req, res) => {
-    const repository = config.repositories.find((r) => r.name === req.params.name);
-    if (!repository) {
-      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
-      return;
-    }
+  router.post('/repositories/:name/import', requireAdmin(config.adminToken), resolveRepository(config), async (req, res) => {
+    const repository = repositoryOf(res);
     if (isSignedHere(repository)) {
       // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
       sendRefusal(res, 'NOT_A_MIRROR', `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);

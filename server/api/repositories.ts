@@ -5,6 +5,7 @@ import { allStatuses, repositoryStatus } from '../../watch/status';
 import type { AppDeps } from '../deps';
 import { requireAdmin } from '../auth';
 import { httpStatusOf, sendRefusal } from '../http-errors';
+import { repositoryOf, resolveRepository } from './repository';
 
 /**
  * `/api/v1/repositories…`: what each repository holds, its events and root history (public),
@@ -15,34 +16,27 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   const itemsOf = (r: RepositoryConfig) => watcher.items(r);
 
   // Resolves :name or answers 404; handlers below only run for configured repositories.
-  router.param('name', (req, res, next, name: string) => {
-    const repository = config.repositories.find((r) => r.name === name);
-    if (!repository) {
-      sendRefusal(res, 'NOT_FOUND', `no repository named ${name}`);
-      return;
-    }
-    res.locals.repository = repository;
-    next();
-  });
+  const resolve = resolveRepository(config);
+  router.param('name', (req, res, next) => resolve(req, res, next));
 
   router.get('/repositories', (_req, res) => {
     res.json({ repositories: allStatuses(store, config, itemsOf) });
   });
 
   router.get('/repositories/:name', (_req, res) => {
-    const repository = res.locals.repository as RepositoryConfig;
+    const repository = repositoryOf(res);
     res.json(repositoryStatus(store, repository, itemsOf(repository)));
   });
 
   router.get('/repositories/:name/events', (req, res) => {
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit ?? 100) || 100));
     const kind = typeof req.query.kind === 'string' ? req.query.kind : undefined;
-    res.json({ events: store.events((res.locals.repository as RepositoryConfig).name, limit, kind) });
+    res.json({ events: store.events(repositoryOf(res).name, limit, kind) });
   });
 
   // Root history: every root held, when first seen, its expiry, keys and thresholds per role.
   router.get('/repositories/:name/roots', (_req, res) => {
-    const roots = store.roots((res.locals.repository as RepositoryConfig).name).map((r) => {
+    const roots = store.roots(repositoryOf(res).name).map((r) => {
       const root = parseRoot(store.blob(r.sha256)!, `${r.version}.root.json`);
       return {
         version: r.version,
@@ -59,7 +53,7 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   });
 
   router.post('/repositories/:name/sync', requireAdmin(config.adminToken), express.json({ limit: '1kb' }), async (_req, res) => {
-    const repository = res.locals.repository as RepositoryConfig;
+    const repository = repositoryOf(res);
     if (isSignedHere(repository)) {
       sendRefusal(res, 'ORIGIN', `${repository.name} is signed here, not synced: tuf-mirror ${repository.kind} resign ${repository.name}`);
       return;

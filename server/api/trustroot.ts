@@ -4,6 +4,7 @@ import { loadTrustMaterial } from '../../trust/material';
 import { parseList, resolveMirrorUrl } from '../../trust/options';
 import type { AppDeps } from '../deps';
 import { errorAnswer, sendRefusal, type ErrorAnswer } from '../http-errors';
+import { repositoryOf, resolveRepository } from './repository';
 
 /** A query parameter as one string (a repeated parameter counts as its first value). */
 function param(value: unknown): string | undefined {
@@ -27,12 +28,8 @@ const headerSafe = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?');
  */
 export function trustrootRouter({ config, store }: Pick<AppDeps, 'config' | 'store'>): Router {
   const router = Router();
-  router.get('/repositories/:name/trustroot', (req, res) => {
-    const repository = config.repositories.find((r) => r.name === req.params.name);
-    if (!repository) {
-      sendRefusal(res, 'NOT_FOUND', `no repository named ${req.params.name}`);
-      return;
-    }
+  router.get('/repositories/:name/trustroot', resolveRepository(config), (req, res) => {
+    const repository = repositoryOf(res);
     try {
       const format = checkFormat(param(req.query.format));
       const mirrorUrl = needsMirrorUrl(format) ? resolveMirrorUrl(param(req.query.mirrorUrl), config, repository) : undefined;
