@@ -4,6 +4,8 @@ import type { FileIndex } from './file-index';
 /** First path segments that belong to the service, never to a repository's files. */
 const SERVICE_ROUTES = new Set(['api', 'healthz', 'readyz', 'metrics', 'status', 'favicon.ico']);
 
+const BACKSLASH_OR_ENCODED = { kind: 'bad', reason: 'encoded slash, backslash or NUL in path' } as const;
+
 export type FileRequest =
   | { kind: 'file'; repository: string; path: string }
   | { kind: 'service' } // not a TUF file: the express app answers
@@ -26,12 +28,16 @@ export function parseFileRequest(url: string, index: FileIndex): FileRequest {
 
   const segments: string[] = [];
   for (const seg of rawSegments) {
-    if (/%(2f|5c|00)/i.test(seg) || seg.includes('\\')) return { kind: 'bad', reason: 'encoded slash, backslash or NUL in path' };
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(seg);
-    } catch {
-      return { kind: 'bad', reason: 'malformed percent-encoding' };
+    if (seg.includes('\\')) return BACKSLASH_OR_ENCODED;
+    let decoded = seg;
+    // Most paths hold no escape at all: then there is nothing to decode (the serve path's hot case).
+    if (seg.includes('%')) {
+      if (/%(2f|5c|00)/i.test(seg)) return BACKSLASH_OR_ENCODED;
+      try {
+        decoded = decodeURIComponent(seg);
+      } catch {
+        return { kind: 'bad', reason: 'malformed percent-encoding' };
+      }
     }
     if (decoded === '' || decoded === '.' || decoded === '..' || decoded.includes('\0')) {
       return { kind: 'bad', reason: 'empty, . or .. segment in path' };
@@ -48,7 +54,8 @@ export function parseFileRequest(url: string, index: FileIndex): FileRequest {
   return { kind: 'unknown' };
 }
 
-export type FileServedHook = (repository: string, status: number, started: bigint) => void;
+/** Called once per answer of the file path; `startedMs` is the `performance.now()` the answer started at. */
+export type FileServedHook = (repository: string, status: number, startedMs: number) => void;
 
 /**
  * The hot path: GET/HEAD of a TUF file straight from memory, before express is involved.
@@ -58,47 +65,32 @@ export function handleFileRequest(req: IncomingMessage, res: ServerResponse, ind
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const parsed = parseFileRequest(req.url ?? '/', index);
   if (parsed.kind === 'service') return false;
-  const started = process.hrtime.bigint();
-  const done = (repository: string, status: number): void => onServed?.(repository, status, started);
-
-  if (parsed.kind === 'bad') {
-    plain(res, 400, `bad request: ${parsed.reason}\n`);
-    done('', 400);
-    return true;
-  }
-  if (parsed.kind === 'unknown') {
-    plain(res, 404, 'not found\n');
-    done('', 404);
-    return true;
-  }
-  if (index.generationOf(parsed.repository) === undefined) {
-    res.setHeader('Retry-After', '30');
-    plain(res, 503, `repository ${parsed.repository} holds no verified generation yet\n`);
-    done(parsed.repository, 503);
-    return true;
-  }
-  const file = index.lookup(parsed.repository, parsed.path);
-  if (!file) {
-    plain(res, 404, 'not found\n');
-    done(parsed.repository, 404);
-    return true;
-  }
-
-  res.setHeader('ETag', file.etag);
-  res.setHeader('Cache-Control', file.cacheControl);
-  res.setHeader('X-TUF-Mirror-Generation', String(file.generationId));
-  if (matchesEtag(req.headers['if-none-match'], file.etag)) {
-    res.statusCode = 304;
-    res.end();
-    done(parsed.repository, 304);
-    return true;
-  }
-  res.statusCode = 200;
-  res.setHeader('Content-Type', file.contentType);
-  res.setHeader('Content-Length', file.body.length);
-  res.end(req.method === 'HEAD' ? undefined : file.body);
-  done(parsed.repository, 200);
+  const started = performance.now();
+  const status = answer(req, res, index, parsed);
+  onServed?.(parsed.kind === 'file' ? parsed.repository : '', status, started);
   return true;
+}
+
+/**
+ * Each answer's headers go to writeHead in one array, in the order the tests and clients have
+ * always seen them (no setHeader: it lowercases and stores each name for nothing here).
+ */
+function answer(req: IncomingMessage, res: ServerResponse, index: FileIndex, parsed: Exclude<FileRequest, { kind: 'service' }>): number {
+  if (parsed.kind === 'bad') return plain(res, 400, `bad request: ${parsed.reason}\n`);
+  if (parsed.kind === 'unknown') return plain(res, 404, NOT_FOUND);
+  const generation = index.generationHeaderOf(parsed.repository);
+  if (generation === undefined) return plain(res, 503, `repository ${parsed.repository} holds no verified generation yet\n`, ['Retry-After', '30']);
+  const file = index.held(parsed.repository, parsed.path);
+  if (!file) return plain(res, 404, NOT_FOUND);
+
+  const headers = ['ETag', file.etag, 'Cache-Control', file.cacheControl, 'X-TUF-Mirror-Generation', generation];
+  if (matchesEtag(req.headers['if-none-match'], file.etag)) {
+    res.writeHead(304, headers).end();
+    return 304;
+  }
+  headers.push('Content-Type', file.contentType, 'Content-Length', file.contentLength);
+  res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : file.body);
+  return 200;
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {
@@ -107,10 +99,10 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
-function plain(res: ServerResponse, status: number, text: string): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(text);
+const NOT_FOUND = 'not found\n';
+
+/** A short text answer (a string, so that Node writes it in one piece with the headers). */
+function plain(res: ServerResponse, status: number, text: string, first: string[] = []): number {
+  res.writeHead(status, [...first, 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(text)), 'Cache-Control', 'no-store']).end(text);
+  return status;
 }
