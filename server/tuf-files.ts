@@ -26,30 +26,32 @@ export function parseFileRequest(url: string, index: FileIndex): FileRequest {
   const first = rawSegments[0];
   if ((first === '' && rawSegments.length === 1) || SERVICE_ROUTES.has(first)) return { kind: 'service' };
 
-  const segments: string[] = [];
+  // Most paths hold no escape at all (the serve path's hot case): nothing to decode, and the
+  // path is a slice of the URL.
+  const escaped = raw.includes('%');
+  const segments: string[] = escaped ? [] : rawSegments;
   for (const seg of rawSegments) {
     if (seg.includes('\\')) return BACKSLASH_OR_ENCODED;
     let decoded = seg;
-    // Most paths hold no escape at all: then there is nothing to decode (the serve path's hot case).
-    if (seg.includes('%')) {
+    if (escaped) {
       if (/%(2f|5c|00)/i.test(seg)) return BACKSLASH_OR_ENCODED;
       try {
         decoded = decodeURIComponent(seg);
       } catch {
         return { kind: 'bad', reason: 'malformed percent-encoding' };
       }
+      segments.push(decoded);
     }
     if (decoded === '' || decoded === '.' || decoded === '..' || decoded.includes('\0')) {
       return { kind: 'bad', reason: 'empty, . or .. segment in path' };
     }
-    segments.push(decoded);
   }
 
   if (index.hasRepository(segments[0]) && segments.length > 1) {
-    return { kind: 'file', repository: segments[0], path: segments.slice(1).join('/') };
+    return { kind: 'file', repository: segments[0], path: escaped ? segments.slice(1).join('/') : raw.slice(first.length + 2) };
   }
   if (index.defaultRepository && !index.hasRepository(segments[0])) {
-    return { kind: 'file', repository: index.defaultRepository, path: segments.join('/') };
+    return { kind: 'file', repository: index.defaultRepository, path: escaped ? segments.join('/') : raw.slice(1) };
   }
   return { kind: 'unknown' };
 }
@@ -84,13 +86,26 @@ function answer(req: IncomingMessage, res: ServerResponse, index: FileIndex, par
   if (!file) return plain(res, 404, NOT_FOUND);
 
   const headers = ['ETag', file.etag, 'Cache-Control', file.cacheControl, 'X-TUF-Mirror-Generation', generation];
-  if (matchesEtag(req.headers['if-none-match'], file.etag)) {
+  if (matchesEtag(ifNoneMatch(req), file.etag)) {
     res.writeHead(304, headers).end();
     return 304;
   }
   headers.push('Content-Type', file.contentType, 'Content-Length', file.contentLength);
   res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : file.body);
   return 200;
+}
+
+/**
+ * If-None-Match as req.headers would give it (several joined with ", "), read from the raw list:
+ * req.headers builds an object of every header on first use, for this one.
+ */
+function ifNoneMatch(req: IncomingMessage): string | undefined {
+  let value: string | undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 13 && raw[i].toLowerCase() === 'if-none-match') value = value === undefined ? raw[i + 1] : `${value}, ${raw[i + 1]}`;
+  }
+  return value;
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {

@@ -128,6 +128,7 @@ describe('TUF files', () => {
     const end = 'Date: *\r\nConnection: close\r\n\r\n';
     assert.equal(await head('/timestamp.json'), `HTTP/1.1 200 OK\r\n${file}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n${end}`);
     assert.equal(await head('/timestamp.json', `If-None-Match: ${etag}\r\n`), `HTTP/1.1 304 Not Modified\r\n${file}${end}`);
+    assert.equal(await head('/timestamp.json', `If-None-Match: "other"\r\nif-none-match: ${etag}\r\n`), `HTTP/1.1 304 Not Modified\r\n${file}${end}`);
     assert.equal(await head('/nope.json'), `HTTP/1.1 404 Not Found\r\n${text(10)}${end}`);
     assert.equal(await head('/%zz'), `HTTP/1.1 400 Bad Request\r\n${text(40)}${end}`);
     assert.equal(await head('/staging/timestamp.json'), `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n${text(52)}${end}`);
