@@ -79,11 +79,11 @@ export function handleFileRequest(req: IncomingMessage, res: ServerResponse, ind
  */
 function answer(req: IncomingMessage, res: ServerResponse, index: FileIndex, parsed: Exclude<FileRequest, { kind: 'service' }>): number {
   if (parsed.kind === 'bad') return plain(res, 400, `bad request: ${parsed.reason}\n`);
-  if (parsed.kind === 'unknown') return plain(res, 404, NOT_FOUND);
+  if (parsed.kind === 'unknown') return notFound(res);
   const generation = index.generationHeaderOf(parsed.repository);
   if (generation === undefined) return plain(res, 503, `repository ${parsed.repository} holds no verified generation yet\n`, ['Retry-After', '30']);
   const file = index.held(parsed.repository, parsed.path);
-  if (!file) return plain(res, 404, NOT_FOUND);
+  if (!file) return notFound(res);
 
   const headers = ['ETag', file.etag, 'Cache-Control', file.cacheControl, 'X-TUF-Mirror-Generation', generation];
   if (matchesEtag(ifNoneMatch(req), file.etag)) {
@@ -114,10 +114,18 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
-const NOT_FOUND = 'not found\n';
-
 /** A short text answer (a string, so that Node writes it in one piece with the headers). */
 function plain(res: ServerResponse, status: number, text: string, first: string[] = []): number {
-  res.writeHead(status, [...first, 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(text)), 'Cache-Control', 'no-store']).end(text);
+  res.writeHead(status, [...first, ...textHeaders(String(Buffer.byteLength(text)))]).end(text);
   return status;
+}
+
+const textHeaders = (length: string): string[] => ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', length, 'Cache-Control', 'no-store'];
+
+const NOT_FOUND = 'not found\n';
+const NOT_FOUND_HEADERS = textHeaders(String(NOT_FOUND.length));
+
+function notFound(res: ServerResponse): number {
+  res.writeHead(404, NOT_FOUND_HEADERS).end(NOT_FOUND);
+  return 404;
 }
