@@ -27,6 +27,7 @@ import {
   envNumber,
   findExecutable,
   FIXTURE,
+  groupPids,
   fmt,
   fmtRatio,
   freePort,
@@ -114,6 +115,24 @@ function versionOf(command: string, args: string[]): string {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
 }
 
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time (user + system, every thread) used so far by a process group, in ms (nginx: master and workers). */
+function groupCpuMs(pgid: number): number {
+  let ticks = 0;
+  for (const pid of groupPids(pgid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // pid (comm) state ...: utime and stime are the 12th and 13th fields after the comm.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
 const loadAverage = (): string =>
   os
     .loadavg()
@@ -181,7 +200,7 @@ async function preflight(server: Started): Promise<void> {
 // Report
 
 /** One server and one file: every measured round (index = round), summarised by the median. */
-type Row = { server: ServerName; file: File; runs: WrkResult[]; loads: number[]; problems: string[] };
+type Row = { server: ServerName; file: File; runs: WrkResult[]; loads: number[]; cpuUsPerRequest: number[]; problems: string[] };
 
 /** Everything that says the runs did not measure what they should (status, full bodies), summed over rounds. */
 function problemsOf(runs: WrkResult[], file: File): string[] {
@@ -208,7 +227,7 @@ function checks(r: Row): string {
 }
 
 /** tuf-mirror against one reference for one file: the median of the per-round ratios (each from runs seconds apart). */
-type Ratio = { file: string; against: ServerName; throughput: number[]; p99: number[] };
+type Ratio = { file: string; against: ServerName; throughput: number[]; p99: number[]; cpuPerRequest: number[] };
 
 function report(s: Settings, rows: Row[], machine: Record<string, string>): { text: string; ratios: Ratio[] } {
   let out = '';
@@ -218,7 +237,7 @@ function report(s: Settings, rows: Row[], machine: Record<string, string>): { te
   out += '\n';
   const multi = s.rounds > 1;
   out += table(
-    ['server', 'file', 'req/s', 'p99 ms', 'p50 ms', ...(multi ? ['req/s min-max', 'p99 ms min-max'] : []), 'load 1m', 'checks'],
+    ['server', 'file', 'req/s', 'p99 ms', 'p50 ms', ...(multi ? ['req/s min-max', 'p99 ms min-max'] : []), 'CPU us/req', 'load 1m', 'checks'],
     rows.map((r) => {
       const rps = r.runs.map((x) => x.requestsPerSec);
       const p99 = r.runs.map((x) => x.p99Ms);
@@ -229,11 +248,12 @@ function report(s: Settings, rows: Row[], machine: Record<string, string>): { te
         fmt(median(p99), 2),
         fmt(median(r.runs.map((x) => x.p50Ms)), 2),
         ...(multi ? [`${fmt(Math.min(...rps), 0)}-${fmt(Math.max(...rps), 0)}`, `${fmt(Math.min(...p99), 2)}-${fmt(Math.max(...p99), 2)}`] : []),
+        fmt(median(r.cpuUsPerRequest), 1),
         fmt(median(r.loads), 2),
         checks(r),
       ];
     }),
-    [false, false, true, true, true, ...(multi ? [true, true] : []), true, false],
+    [false, false, true, true, true, ...(multi ? [true, true] : []), true, true, false],
   );
 
   const ratios: Ratio[] = [];
@@ -250,6 +270,7 @@ function report(s: Settings, rows: Row[], machine: Record<string, string>): { te
         against,
         throughput: mine.runs.map((r, i) => r.requestsPerSec / ref.runs[i].requestsPerSec),
         p99: mine.runs.map((r, i) => r.p99Ms / ref.runs[i].p99Ms),
+        cpuPerRequest: mine.cpuUsPerRequest.map((c, i) => c / ref.cpuUsPerRequest[i]),
       };
       ratios.push(ratio);
       const throughput = median(ratio.throughput);
@@ -260,14 +281,17 @@ function report(s: Settings, rows: Row[], machine: Record<string, string>): { te
         fmtRatio(throughput),
         ...(multi ? [`${fmtRatio(Math.min(...ratio.throughput))}-${fmtRatio(Math.max(...ratio.throughput))}`] : []),
         fmtRatio(p99),
+        fmtRatio(median(ratio.cpuPerRequest)),
         goal ? (missed.length ? `goal NOT met (${missed.join(' and ')})` : 'goal met') : '',
       ]);
     }
     if (!lines.length) continue;
     out += `\ntuf-mirror / ${DISPLAY[against]}${goal ? ` (${goal.text})` : ''}, median of the per-round ratios\n`;
-    out += table(['file', 'throughput', ...(multi ? ['min-max'] : []), 'p99', ''], lines, [false, true, ...(multi ? [true] : []), true, false]);
+    out += table(['file', 'throughput', ...(multi ? ['min-max'] : []), 'p99', 'CPU/req', ''], lines, [false, true, ...(multi ? [true] : []), true, true, false]);
   }
   out += '\nthroughput ratio > 1: tuf-mirror serves more requests/s; p99 ratio < 1: tuf-mirror answers faster.\n';
+  out += 'CPU us/req: CPU time (user + system, all threads and workers) the server used during the run, per request: unlike req/s it does not\n';
+  out += 'depend on the share of the cores the server got, so on a busy machine its ratio is the steadier figure of the work per request.\n';
   out += `NOTE: ${machine.note}\n`;
   return { text: out, ratios };
 }
@@ -330,19 +354,22 @@ async function run(): Promise<void> {
     }
   }
 
-  const rows: Row[] = servers.flatMap((server) => FILES.map((file) => ({ server: server.name, file, runs: [], loads: [], problems: [] })));
+  const rows: Row[] = servers.flatMap((server) => FILES.map((file) => ({ server: server.name, file, runs: [], loads: [], cpuUsPerRequest: [], problems: [] })));
   for (let round = 0; round < s.rounds; round++) {
     // Rotate the order so no server always runs first or right after python's connection churn.
     const order = servers.map((_, i) => servers[(i + round) % servers.length]);
     for (const f of FILES) {
       for (const server of order) {
         progress(`round ${round + 1}/${s.rounds}, ${s.seconds}s: ${DISPLAY[server.name]} ${f.label}`);
+        const cpuBefore = groupCpuMs(server.proc.pid);
         const result = await runWrk(wrk, s, server.baseUrl + f.urlPath, s.seconds);
+        const cpuUs = ((groupCpuMs(server.proc.pid) - cpuBefore) * 1000) / result.requests;
         alive(server);
         const row = rows.find((r) => r.server === server.name && r.file === f);
         row?.runs.push(result);
         row?.loads.push(os.loadavg()[0]);
-        progress(`  ${fmt(result.requestsPerSec, 0)} req/s, p99 ${fmt(result.p99Ms, 2)} ms, p50 ${fmt(result.p50Ms, 2)} ms, load ${loadAverage()}`);
+        row?.cpuUsPerRequest.push(cpuUs);
+        progress(`  ${fmt(result.requestsPerSec, 0)} req/s, p99 ${fmt(result.p99Ms, 2)} ms, p50 ${fmt(result.p50Ms, 2)} ms, ${fmt(cpuUs, 1)} us CPU/req, load ${loadAverage()}`);
       }
     }
   }
@@ -352,7 +379,7 @@ async function run(): Promise<void> {
   const { text, ratios } = report(s, rows, machine);
   process.stdout.write(text);
   if (s.jsonOut) {
-    const json = rows.map((r) => ({ server: r.server, file: r.file.label, runs: r.runs, loads: r.loads, problems: r.problems }));
+    const json = rows.map((r) => ({ server: r.server, file: r.file.label, runs: r.runs, loads: r.loads, cpuUsPerRequest: r.cpuUsPerRequest, problems: r.problems }));
     fs.writeFileSync(s.jsonOut, JSON.stringify({ settings: { ...s, jsonOut: undefined }, machine, rows: json, ratios }, null, 2) + '\n');
     progress(`wrote ${s.jsonOut}`);
   }
