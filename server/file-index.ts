@@ -11,7 +11,8 @@ export type ServedFile = {
   generationId: number;
 };
 
-type Served = Omit<ServedFile, 'generationId'>;
+/** A file as held, shared by every generation that serves it; its headers' text made once. */
+type Served = Omit<ServedFile, 'generationId'> & { contentLength: string };
 
 /**
  * One repository's files in memory: its current generation's head (timestamp.json) and body,
@@ -20,6 +21,8 @@ type Served = Omit<ServedFile, 'generationId'>;
  */
 type Tree = {
   generationId: number;
+  /** generationId as the X-TUF-Mirror-Generation header says it. */
+  generationHeader: string;
   head: Map<string, Served>;
   bodyBlocks: Set<number>;
   body: Map<string, { file: Served; blocks: number }>;
@@ -67,9 +70,22 @@ export class FileIndex {
 
   lookup(repository: string, path: string): ServedFile | undefined {
     const tree = this.trees.get(repository);
-    if (!tree) return undefined;
-    const file = tree.head.get(path) ?? tree.body.get(path)?.file ?? tree.older.get(path);
+    const file = tree && held(tree, path);
     return file && { ...file, generationId: tree.generationId };
+  }
+
+  /**
+   * The serve path's lookup: the generation a repository is served from, as header text
+   * (undefined: holds nothing yet), and a file of it as held, nothing copied. Both in the same
+   * synchronous step see the same generation: a switch is one synchronous step too.
+   */
+  generationHeaderOf(repository: string): string | undefined {
+    return this.trees.get(repository)?.generationHeader;
+  }
+
+  held(repository: string, path: string): Served | undefined {
+    const tree = this.trees.get(repository);
+    return tree && held(tree, path);
   }
 
   /** Pick up generations committed since the last call (by this process or another). Returns the repositories that switched. */
@@ -85,7 +101,7 @@ export class FileIndex {
   private switchTo(name: string): boolean {
     const layout = this.store.servedLayout(name, this.servedGenerations);
     if (!layout) return false;
-    const tree = this.trees.get(name) ?? { generationId: layout.generationId, head: new Map(), bodyBlocks: new Set<number>(), body: new Map(), older: new Map() };
+    const tree = this.trees.get(name) ?? { generationId: layout.generationId, generationHeader: String(layout.generationId), head: new Map(), bodyBlocks: new Set<number>(), body: new Map(), older: new Map() };
     const body = new Set(layout.body);
     const added = layout.body.filter((id) => !tree.bodyBlocks.has(id));
     const removed = [...tree.bodyBlocks].filter((id) => !body.has(id));
@@ -143,6 +159,7 @@ export class FileIndex {
       }
     }
     tree.generationId = layout.generationId;
+    tree.generationHeader = String(layout.generationId);
     this.trees.set(name, tree);
 
     for (const sha of released) {
@@ -163,6 +180,16 @@ export class FileIndex {
     const held = this.bodies.get(sha);
     if (!held) throw new Error(`no body held for ${sha}`);
     held.uses++;
-    return { body: held.body, etag: `"${sha}"`, contentType: contentType(path), cacheControl: isVersionedPath(path) ? IMMUTABLE : SHORT };
+    return {
+      body: held.body,
+      etag: `"${sha}"`,
+      contentType: contentType(path),
+      cacheControl: isVersionedPath(path) ? IMMUTABLE : SHORT,
+      contentLength: String(held.body.length),
+    };
   }
+}
+
+function held(tree: Tree, path: string): Served | undefined {
+  return tree.head.get(path) ?? tree.body.get(path)?.file ?? tree.older.get(path);
 }

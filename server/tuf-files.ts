@@ -3,6 +3,8 @@ import { SERVICE_ROUTES } from '../lib/routes';
 import type { FileIndex } from './file-index';
 
 
+const BACKSLASH_OR_ENCODED = { kind: 'bad', reason: 'encoded slash, backslash or NUL in path' } as const;
+
 export type FileRequest =
   | { kind: 'file'; repository: string; path: string }
   | { kind: 'service' } // not a TUF file: the express app answers
@@ -23,31 +25,38 @@ export function parseFileRequest(url: string, index: FileIndex): FileRequest {
   const first = rawSegments[0];
   if ((first === '' && rawSegments.length === 1) || SERVICE_ROUTES.has(first)) return { kind: 'service' };
 
-  const segments: string[] = [];
+  // Most paths hold no escape at all (the serve path's hot case): nothing to decode, and the
+  // path is a slice of the URL.
+  const escaped = raw.includes('%');
+  const segments: string[] = escaped ? [] : rawSegments;
   for (const seg of rawSegments) {
-    if (/%(2f|5c|00)/i.test(seg) || seg.includes('\\')) return { kind: 'bad', reason: 'encoded slash, backslash or NUL in path' };
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(seg);
-    } catch {
-      return { kind: 'bad', reason: 'malformed percent-encoding' };
+    if (seg.includes('\\')) return BACKSLASH_OR_ENCODED;
+    let decoded = seg;
+    if (escaped) {
+      if (/%(2f|5c|00)/i.test(seg)) return BACKSLASH_OR_ENCODED;
+      try {
+        decoded = decodeURIComponent(seg);
+      } catch {
+        return { kind: 'bad', reason: 'malformed percent-encoding' };
+      }
+      segments.push(decoded);
     }
     if (decoded === '' || decoded === '.' || decoded === '..' || decoded.includes('\0')) {
       return { kind: 'bad', reason: 'empty, . or .. segment in path' };
     }
-    segments.push(decoded);
   }
 
   if (index.hasRepository(segments[0]) && segments.length > 1) {
-    return { kind: 'file', repository: segments[0], path: segments.slice(1).join('/') };
+    return { kind: 'file', repository: segments[0], path: escaped ? segments.slice(1).join('/') : raw.slice(first.length + 2) };
   }
   if (index.defaultRepository && !index.hasRepository(segments[0])) {
-    return { kind: 'file', repository: index.defaultRepository, path: segments.join('/') };
+    return { kind: 'file', repository: index.defaultRepository, path: escaped ? segments.join('/') : raw.slice(1) };
   }
   return { kind: 'unknown' };
 }
 
-export type FileServedHook = (repository: string, status: number, started: bigint) => void;
+/** Called once per answer of the file path; `startedMs` is the `performance.now()` the answer started at. */
+export type FileServedHook = (repository: string, status: number, startedMs: number) => void;
 
 /**
  * The hot path: GET/HEAD of a TUF file straight from memory, before express is involved.
@@ -57,47 +66,45 @@ export function handleFileRequest(req: IncomingMessage, res: ServerResponse, ind
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const parsed = parseFileRequest(req.url ?? '/', index);
   if (parsed.kind === 'service') return false;
-  const started = process.hrtime.bigint();
-  const done = (repository: string, status: number): void => onServed?.(repository, status, started);
-
-  if (parsed.kind === 'bad') {
-    plain(res, 400, `bad request: ${parsed.reason}\n`);
-    done('', 400);
-    return true;
-  }
-  if (parsed.kind === 'unknown') {
-    plain(res, 404, 'not found\n');
-    done('', 404);
-    return true;
-  }
-  if (index.generationOf(parsed.repository) === undefined) {
-    res.setHeader('Retry-After', '30');
-    plain(res, 503, `repository ${parsed.repository} holds no verified generation yet\n`);
-    done(parsed.repository, 503);
-    return true;
-  }
-  const file = index.lookup(parsed.repository, parsed.path);
-  if (!file) {
-    plain(res, 404, 'not found\n');
-    done(parsed.repository, 404);
-    return true;
-  }
-
-  res.setHeader('ETag', file.etag);
-  res.setHeader('Cache-Control', file.cacheControl);
-  res.setHeader('X-TUF-Mirror-Generation', String(file.generationId));
-  if (matchesEtag(req.headers['if-none-match'], file.etag)) {
-    res.statusCode = 304;
-    res.end();
-    done(parsed.repository, 304);
-    return true;
-  }
-  res.statusCode = 200;
-  res.setHeader('Content-Type', file.contentType);
-  res.setHeader('Content-Length', file.body.length);
-  res.end(req.method === 'HEAD' ? undefined : file.body);
-  done(parsed.repository, 200);
+  const started = performance.now();
+  const status = answer(req, res, index, parsed);
+  onServed?.(parsed.kind === 'file' ? parsed.repository : '', status, started);
   return true;
+}
+
+/**
+ * Each answer's headers go to writeHead in one array, in the order the tests and clients have
+ * always seen them (no setHeader: it lowercases and stores each name for nothing here).
+ */
+function answer(req: IncomingMessage, res: ServerResponse, index: FileIndex, parsed: Exclude<FileRequest, { kind: 'service' }>): number {
+  if (parsed.kind === 'bad') return plain(res, 400, `bad request: ${parsed.reason}\n`);
+  if (parsed.kind === 'unknown') return notFound(res);
+  const generation = index.generationHeaderOf(parsed.repository);
+  if (generation === undefined) return plain(res, 503, `repository ${parsed.repository} holds no verified generation yet\n`, ['Retry-After', '30']);
+  const file = index.held(parsed.repository, parsed.path);
+  if (!file) return notFound(res);
+
+  const headers = ['ETag', file.etag, 'Cache-Control', file.cacheControl, 'X-TUF-Mirror-Generation', generation];
+  if (matchesEtag(ifNoneMatch(req), file.etag)) {
+    res.writeHead(304, headers).end();
+    return 304;
+  }
+  headers.push('Content-Type', file.contentType, 'Content-Length', file.contentLength);
+  res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : file.body);
+  return 200;
+}
+
+/**
+ * If-None-Match as req.headers would give it (several joined with ", "), read from the raw list:
+ * req.headers builds an object of every header on first use, for this one.
+ */
+function ifNoneMatch(req: IncomingMessage): string | undefined {
+  let value: string | undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 13 && raw[i].toLowerCase() === 'if-none-match') value = value === undefined ? raw[i + 1] : `${value}, ${raw[i + 1]}`;
+  }
+  return value;
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {
@@ -106,10 +113,18 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
-function plain(res: ServerResponse, status: number, text: string): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(text);
+/** A short text answer (a string, so that Node writes it in one piece with the headers). */
+function plain(res: ServerResponse, status: number, text: string, first: string[] = []): number {
+  res.writeHead(status, [...first, ...textHeaders(String(Buffer.byteLength(text)))]).end(text);
+  return status;
+}
+
+const textHeaders = (length: string): string[] => ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', length, 'Cache-Control', 'no-store'];
+
+const NOT_FOUND = 'not found\n';
+const NOT_FOUND_HEADERS = textHeaders(String(NOT_FOUND.length));
+
+function notFound(res: ServerResponse): number {
+  res.writeHead(404, NOT_FOUND_HEADERS).end(NOT_FOUND);
+  return 404;
 }

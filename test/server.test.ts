@@ -1,7 +1,10 @@
 /** The HTTP surface: exact bytes, caching headers, refusals of odd paths, health and the JSON API. */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { after, before, describe, mock, test } from 'node:test';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { fileAnswerMetrics } from '../server/metrics';
 import type { Service } from '../server/service';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, testConfig } from './helpers/mirror';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
@@ -10,18 +13,23 @@ const fixture = readTree(FIXTURE);
 let upstream: UpstreamServer;
 let mirror: Service;
 
-/** Send a raw request line, so that paths reach the server exactly as written (fetch normalizes them). */
-function rawGet(url: string, path: string): Promise<number> {
+/** Send a raw request, so that paths reach the server exactly as written (fetch normalizes them); the whole answer as latin1 text. */
+function rawResponse(url: string, request: string): Promise<string> {
   const { port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), '127.0.0.1', () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      socket.write(request);
     });
     let data = '';
     socket.on('data', (d) => (data += d.toString('latin1')));
-    socket.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1])));
+    socket.on('end', () => resolve(data));
     socket.on('error', reject);
   });
+}
+
+async function rawGet(url: string, path: string): Promise<number> {
+  const data = await rawResponse(url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1]);
 }
 
 before(async () => {
@@ -107,6 +115,25 @@ describe('TUF files', () => {
     assert.equal(await rawGet(mirror.url, '/timestamp.json?x=1'), 200);
   });
 
+  test('each kind of answer carries exactly these header lines, in this order', async () => {
+    const head = async (path: string, extra = ''): Promise<string> => {
+      const data = await rawResponse(mirror.url, `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`);
+      return data.slice(0, data.indexOf('\r\n\r\n') + 4).replace(/\r\nDate: [^\r]+/, '\r\nDate: *');
+    };
+    const body = fixture.get('timestamp.json')!;
+    const etag = `"${createHash('sha256').update(body).digest('hex')}"`;
+    const generation = String(mirror.index.generationOf('sigstore'));
+    const file = `ETag: ${etag}\r\nCache-Control: public, max-age=60, must-revalidate\r\nX-TUF-Mirror-Generation: ${generation}\r\n`;
+    const text = (length: number): string => `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${length}\r\nCache-Control: no-store\r\n`;
+    const end = 'Date: *\r\nConnection: close\r\n\r\n';
+    assert.equal(await head('/timestamp.json'), `HTTP/1.1 200 OK\r\n${file}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n${end}`);
+    assert.equal(await head('/timestamp.json', `If-None-Match: ${etag}\r\n`), `HTTP/1.1 304 Not Modified\r\n${file}${end}`);
+    assert.equal(await head('/timestamp.json', `If-None-Match: "other"\r\nif-none-match: ${etag}\r\n`), `HTTP/1.1 304 Not Modified\r\n${file}${end}`);
+    assert.equal(await head('/nope.json'), `HTTP/1.1 404 Not Found\r\n${text(10)}${end}`);
+    assert.equal(await head('/%zz'), `HTTP/1.1 400 Bad Request\r\n${text(40)}${end}`);
+    assert.equal(await head('/staging/timestamp.json'), `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n${text(52)}${end}`);
+  });
+
   test('other methods are not served', async () => {
     const res = await fetch(`${mirror.url}/timestamp.json`, { method: 'POST' });
     assert.equal(res.status, 404);
@@ -151,5 +178,45 @@ describe('health and API', () => {
     assert.equal(s.upstreamReachable, false);
     assert.equal(s.lastSync.error.code, 'UPSTREAM_UNREACHABLE');
     assert.equal((await get(`${mirror.url}/timestamp.json`)).status, 200);
+  });
+});
+
+describe('metrics of the file path', () => {
+  test('/metrics shows what prom-client Counter and Histogram would for the same answers', async () => {
+    const ours = new Registry();
+    const countAnswer = fileAnswerMetrics(ours);
+    const reference = new Registry();
+    const requests = new Counter({ name: 'tuf_mirror_http_requests_total', help: 'TUF file requests served, by repository and status', labelNames: ['repository', 'status'], registers: [reference] });
+    const latency = new Histogram({
+      name: 'tuf_mirror_http_request_duration_seconds',
+      help: 'Time to answer a TUF file request',
+      labelNames: ['repository'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+      registers: [reference],
+    });
+    const answer = (repository: string, status: number, seconds: number): void => {
+      countAnswer(repository, status, seconds);
+      requests.inc({ repository, status: String(status) });
+      latency.observe({ repository }, seconds);
+    };
+    const same = async (): Promise<void> => {
+      assert.equal(await ours.metrics(), await reference.metrics());
+      assert.deepEqual(await ours.getMetricsAsJSON(), await reference.getMetricsAsJSON());
+    };
+    await same();
+    // On a bound, between bounds, above the last one; statuses and repositories first seen in a mixed order.
+    for (const [repository, status, seconds] of [
+      ['sigstore', 200, 0.00004],
+      ['none', 404, 0.0001],
+      ['sigstore', 404, 0.00025],
+      ['staging', 503, 0.3],
+      ['sigstore', 200, 0.00021],
+      ['none', 400, 0.05],
+    ] as const) {
+      answer(repository, status, seconds);
+    }
+    await same();
+    for (let i = 0; i < 1000; i++) answer(i % 3 ? 'sigstore' : 'none', i % 7 ? 200 : 304, (i % 13) * 0.0007);
+    await same();
   });
 });
