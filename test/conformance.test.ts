@@ -1,8 +1,11 @@
 /**
  * All 70 Sigstore conformance `bundle-verify` cases (test/fixtures/sigstore-conformance), each run
  * twice as the conformance suite does (the artifact file, and `sha256:<hex>` of it), through the
- * real `tuf-mirror verify-bundle` command line. Cases without their own trusted_root.json use the
- * public-good trusted_root.json of a mirror synced from the real 2026-08-21 TUF repository.
+ * `tuf-mirror verify-bundle` command line: every case through the CLI's run() inside this process
+ * (the same parsing, verification and exit code as the binary, without 140 starts), and a handful,
+ * with the tests of the mirrored trust root below, through the real binary. Cases without their
+ * own trusted_root.json use the public-good trusted_root.json of a mirror synced from the real
+ * 2026-08-21 TUF repository.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +15,7 @@ import * as path from 'node:path';
 import { after, before, describe, mock, test } from 'node:test';
 import YAML from 'yaml';
 import { packageRoot } from '../lib/paths';
+import { runCliInProcess } from './helpers/cli';
 import { FIXTURE, FIXTURE_NOW, startMirror, tempDir, testConfig } from './helpers/mirror';
 import { startUpstreamServer } from './helpers/upstream-server';
 
@@ -75,13 +79,14 @@ function argsFor(name: string, mode: 'file' | 'digest'): string[] {
 
 const tally = { right: 0, wrong: [] as string[] };
 
-describe('Sigstore conformance bundle-verify, through tuf-mirror verify-bundle', { concurrency: 8 }, () => {
+// In-process runs share stdout, stderr and the exit code: one at a time (each takes milliseconds).
+describe('Sigstore conformance bundle-verify, through tuf-mirror verify-bundle', { concurrency: 1 }, () => {
   assert.equal(caseNames.length, 70, 'the 70 cases of sigstore-conformance a73de497');
   for (const name of caseNames) {
     for (const mode of ['file', 'digest'] as const) {
       const expectOk = !name.endsWith('_fail');
       test(`${name} [${mode}] expects ${expectOk ? 'verified' : 'rejected'}`, async (t) => {
-        const r = await run(argsFor(name, mode));
+        const r = await runCliInProcess(['--config', configFile, ...argsFor(name, mode)]);
         const ok = r.status === 0;
         // The suite's rule: exit 0 = verified, anything else = rejected.
         const right = ok === expectOk;
@@ -91,6 +96,26 @@ describe('Sigstore conformance bundle-verify, through tuf-mirror verify-bundle',
         assert.ok(right, `${name} [${mode}]: expected ${expectOk ? 'exit 0' : 'a non-zero exit'}, got ${r.status}: ${r.stdout}${r.stderr}`);
       });
     }
+  }
+});
+
+/** One case of each kind (identity, key, own trusted root; verified and rejected), through the binary. */
+const THROUGH_THE_BINARY: [string, 'file' | 'digest'][] = [
+  ['happy-path-v0.3', 'digest'],
+  ['managed-key-happy-path', 'file'],
+  ['intoto-with-custom-trust-root', 'file'],
+  ['signature-mismatch_fail', 'file'],
+  ['managed-key-wrong-key_fail', 'digest'],
+];
+
+describe('conformance cases through the real tuf-mirror binary', { concurrency: 2 }, () => {
+  for (const [name, mode] of THROUGH_THE_BINARY) {
+    const expectOk = !name.endsWith('_fail');
+    test(`${name} [${mode}] expects ${expectOk ? 'verified' : 'rejected'}, with the same answer as in-process`, async () => {
+      const [real, inProcess] = [await run(argsFor(name, mode)), await runCliInProcess(['--config', configFile, ...argsFor(name, mode)])];
+      assert.equal(real.status === 0, expectOk, `${name} [${mode}]: exit ${real.status}: ${real.stdout}${real.stderr}`);
+      assert.deepEqual(real, inProcess);
+    });
   }
 });
 
