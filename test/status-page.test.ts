@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, mock, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { packageRoot } from '../lib/paths';
 import type { Service } from '../server/service';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, testConfig } from './helpers/mirror';
@@ -21,6 +21,8 @@ const OUTPUT = path.join(packageRoot(), 'test-output');
 let upstream: UpstreamServer;
 let mirror: Service;
 let browser: Browser;
+/** The page of a test that did not pass: its screenshot is kept in test-output/ to see why. */
+let failed: Page | undefined;
 
 before(async () => {
   if (skip) return;
@@ -37,14 +39,20 @@ before(async () => {
 });
 after(async () => {
   if (skip) return;
+  if (failed) {
+    fs.mkdirSync(OUTPUT, { recursive: true });
+    await failed.screenshot({ path: path.join(OUTPUT, 'status-page.png'), fullPage: true });
+    process.stderr.write(`status page: screenshot in ${path.join(OUTPUT, 'status-page.png')}\n`);
+  }
   await browser?.close();
   await mirror?.close();
   await upstream?.close();
   mock.timers.reset();
 });
 
-test('the status page renders in Chromium with the expiring role as warning and no console errors', { skip }, async (t) => {
+test('the status page renders in Chromium with the expiring role as warning and no console errors', { skip }, async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+  failed = page;
   const problems: string[] = [];
   const foreign: string[] = [];
   page.on('console', (m) => {
@@ -58,7 +66,8 @@ test('the status page renders in Chromium with the expiring role as warning and 
   const response = await page.goto(`${mirror.url}/`);
   assert.equal(response?.status(), 200);
   assert.match(response!.headers()['content-type'], /text\/html/);
-  await page.waitForTimeout(1200); // let the countdown tick at least once
+  // Let the countdown's timer rewrite it once (its first run is at load).
+  await page.evaluate(`new Promise((resolve) => new MutationObserver(resolve).observe(document.querySelector('tr[data-role="timestamp"] .countdown'), { childList: true, characterData: true, subtree: true }))`);
 
   assert.equal(await page.locator('tr[data-role="timestamp"] .badge').innerText(), 'warning');
   assert.equal(await page.locator('tr[data-role="snapshot"] .badge').innerText(), 'ok');
@@ -69,12 +78,8 @@ test('the status page renders in Chromium with the expiring role as warning and 
   assert.deepEqual(problems, []);
   assert.deepEqual(foreign, [], 'no request leaves the mirror');
 
-  fs.mkdirSync(OUTPUT, { recursive: true });
-  const shot = path.join(OUTPUT, 'status-page.png');
-  await page.screenshot({ path: shot, fullPage: true });
-  t.diagnostic(`screenshot: ${shot}`);
-
   // The same URL still answers JSON to a client that asks for it.
   const json = await get(`${mirror.url}/`, { accept: 'application/json' });
   assert.equal(JSON.parse(json.body.toString()).state, 'warning');
+  failed = undefined;
 });
