@@ -7,6 +7,7 @@ import { get, startMirror, testConfig } from './helpers/mirror';
 import { startReceiver } from './helpers/receiver';
 import { TestRepository } from './helpers/tuf-repo';
 import { startUpstreamServer, type UpstreamServer } from './helpers/upstream-server';
+import { waitFor } from './helpers/wait';
 
 // Real keys with their real log ids: a trusted root that loads (the compatibility gate checks it).
 const newKey = (): Buffer => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
@@ -48,8 +49,9 @@ test('a new transparency log and a retired one in trusted_root.json make one tru
   );
   repo.publish();
   receiver.setStatus(500); // the receiver fails at first: deliveries are retried
+  const seen = receiver.received.length;
   assert.equal((await mirror.syncAll())[0].outcome, 'updated');
-  await new Promise((r) => setTimeout(r, 30));
+  await waitFor(async () => receiver.received.length > seen || undefined, 'the first delivery, answered 500');
   receiver.setStatus(200);
   await mirror.notifier.drain();
 
