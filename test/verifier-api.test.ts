@@ -314,7 +314,10 @@ describe('every failure is an answer', () => {
   });
 
   test('a registry outside the allowlist: 403 before any request', async () => {
-    for (const image of ['169.254.169.254/latest/meta-data:x', 'localhost:8080/x', 'nginx', `127.0.0.1:${Number(stub.host.split(':')[1]) + 1}/x`]) {
+    // Another port of the stub's address, one the allowlist does not name (it names the stub's and down's).
+    const listed = [stub.host, down.host].map((host) => Number(host.split(':')[1]));
+    const otherPort = [1, 2, 3].map((d) => listed[0] + (listed[0] < 65000 ? d : -d)).find((p) => !listed.includes(p));
+    for (const image of ['169.254.169.254/latest/meta-data:x', 'localhost:8080/x', 'nginx', `127.0.0.1:${otherPort}/x`]) {
       const before = stub.requests.length;
       const r = await verify(image, keyPolicy(KEY1));
       assert.equal(r.status, 403, image);
