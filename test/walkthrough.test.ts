@@ -79,7 +79,9 @@ test('README "Try it offline in five minutes", command by command', { skip, time
   // What `npm install -g .` provides: tuf-mirror on PATH, running this checkout.
   const bin = tempDir('tuf-mirror-walkthrough-bin-');
   fs.writeFileSync(path.join(bin, 'tuf-mirror'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))} "$@"\n`, { mode: 0o755 });
-  shell = spawn('bash', [], { cwd: ROOT, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, detached: true });
+  // Its `mktemp -d` lands in a folder of ours, removed with the others when this file ends.
+  const tmp = tempDir('tuf-mirror-walkthrough-');
+  shell = spawn('bash', [], { cwd: ROOT, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, TMPDIR: tmp }, detached: true });
   let out = '';
   shell.stdout.on('data', (d: Buffer) => (out += d.toString()));
   shell.stdin.write('exec 2>&1\n');
