@@ -21,7 +21,6 @@ repo.addTarget('trusted_root.json', 'generation 0\n');
 repo.publish();
 
 let upstream: UpstreamServer;
-let churn: NodeJS.Timeout;
 let changes = 0;
 const dataDir = tempDir();
 const configFile = path.join(dataDir, 'config.yaml');
@@ -30,16 +29,20 @@ before(async () => {
   upstream = await startUpstreamServer(() => repo.files());
   fs.writeFileSync(path.join(dataDir, 'anchor.json'), repo.rootBytes(1));
   fs.writeFileSync(configFile, YAML.stringify({ dataDir, repositories: [{ name: 'r', upstream: upstream.url, trustAnchor: './anchor.json' }] }));
-  // The upstream changes all the time, so nearly every sync commits a generation with new targets.
-  churn = setInterval(() => {
-    changes++;
-    repo.addTarget(`file-${changes % 7}.json`, `change ${changes}\n`.repeat(200));
-    if (changes % 5 === 0) repo.rotateRoot({ replaceKeys: ['timestamp'] });
-    repo.publish();
-  }, 15);
+  // The upstream changes at every sync (each time timestamp.json is asked for), so nearly every
+  // sync commits a generation with new targets. Paced by the syncs, not by a timer: on a loaded
+  // machine a timer piled up thousands of root versions that every later sync had to walk.
+  upstream.setHandler((req, _res, next) => {
+    if (req.url?.endsWith('/timestamp.json')) {
+      changes++;
+      repo.addTarget(`file-${changes % 7}.json`, `change ${changes}\n`.repeat(200));
+      if (changes % 5 === 0) repo.rotateRoot({ replaceKeys: ['timestamp'] });
+      repo.publish();
+    }
+    return next();
+  });
 });
 after(async () => {
-  clearInterval(churn);
   await upstream.close();
 });
 
