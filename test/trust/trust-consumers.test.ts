@@ -414,7 +414,7 @@ describe('an origin repository signed here, with its own PKI', () => {
       assert.equal(bad.status, 400);
       assert.equal(JSON.parse(bad.body.toString()).error.code, code);
     }
-    const file = path.join(path.dirname(config.dataDir), 'acme.yaml');
+    const file = path.join(tempDir(), 'acme.yaml'); // not beside dataDir: that is the system's temp dir
     fs.writeFileSync(file, YAML.stringify({ dataDir: config.dataDir, server: { publicUrl: MIRROR }, repositories: [{ name: 'acme', kind: 'origin', origin: { timestampExpiry: '2d' } }] }));
     const cli = (...args: string[]) =>
       new Promise<{ status: number; stderr: string }>((resolve) =>
