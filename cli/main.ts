@@ -1,46 +1,67 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { packageVersion } from '../lib/paths';
-import { registerBridge } from './commands/bridge';
-import { registerConfig } from './commands/config';
-import { registerExport } from './commands/export';
-import { registerImport } from './commands/import';
-import { registerOrigin } from './commands/origin';
-import { registerPublish } from './commands/publish';
-import { registerRefresh } from './commands/refresh';
-import { registerServe } from './commands/serve';
-import { registerStatus } from './commands/status';
-import { registerSync } from './commands/sync';
-import { registerTrustroot } from './commands/trustroot';
-import { registerVerify, registerVerifyBundle } from './commands/verify';
 import { EXIT, exitCodeHelp, failureOf } from './exit-codes';
 
-export function buildProgram(): Command {
-  const program = new Command('tuf-mirror')
-    .description('A verifying mirror for Sigstore TUF repositories')
-    .version(packageVersion())
+type Register = (program: Command) => void;
+
+/**
+ * Every command, in the order `--help` lists them, each with the module that defines it. A module
+ * is loaded only when its command runs: a start pays for one command's dependencies, not for all
+ * of them (the verifier, the server, the origin signer...).
+ */
+const COMMANDS: [name: string, load: () => Promise<Register>][] = [
+  ['serve', async () => (await import('./commands/serve')).registerServe],
+  ['sync', async () => (await import('./commands/sync')).registerSync],
+  ['status', async () => (await import('./commands/status')).registerStatus],
+  ['publish', async () => (await import('./commands/publish')).registerPublish],
+  ['trustroot', async () => (await import('./commands/trustroot')).registerTrustroot],
+  ['export', async () => (await import('./commands/export')).registerExport],
+  ['import', async () => (await import('./commands/import')).registerImport],
+  ['origin', async () => (await import('./commands/origin')).registerOrigin],
+  ['bridge', async () => (await import('./commands/bridge')).registerBridge],
+  ['verify', async () => (await import('./commands/verify')).registerVerify],
+  ['verify-bundle', async () => (await import('./commands/verify')).registerVerifyBundle],
+  ['refresh-cluster', async () => (await import('./commands/refresh')).registerRefresh],
+  ['config', async () => (await import('./commands/config')).registerConfig],
+];
+
+function withGlobalOptions(program: Command): Command {
+  return program
     .addOption(new Option('-c, --config <file>', 'YAML configuration file').env('TUF_MIRROR_CONFIG'))
     .addOption(new Option('--data-dir <dir>', 'where the store lives (overrides dataDir)').env('TUF_MIRROR_DATA_DIR'))
-    .option('-q, --quiet', 'no progress display on stderr')
+    .option('-q, --quiet', 'no progress display on stderr');
+}
+
+/**
+ * The command argv runs, found as commander finds it: the first operand once the global options
+ * are parsed. Undefined when there is none or commander would stop before it (help, version, an
+ * unknown or incomplete option): then every command is loaded, so that help and suggestions list
+ * them all.
+ */
+function commandOf(argv: string[]): string | undefined {
+  const probe = withGlobalOptions(new Command()).exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  try {
+    return probe.parseOptions(argv.slice(2)).operands[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The program with the command argv names, or with every command when argv names none. */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
+  const program = withGlobalOptions(
+    new Command('tuf-mirror').description('A verifying mirror for Sigstore TUF repositories').version(packageVersion()),
+  )
     // Set before the commands are added: subcommands inherit them. Errors come back to run()
     // instead of exiting, so that one place decides every exit code.
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .showSuggestionAfterError()
     .addHelpText('afterAll', exitCodeHelp());
-  registerServe(program);
-  registerSync(program);
-  registerStatus(program);
-  registerPublish(program);
-  registerTrustroot(program);
-  registerExport(program);
-  registerImport(program);
-  registerOrigin(program);
-  registerBridge(program);
-  registerVerify(program);
-  registerVerifyBundle(program);
-  registerRefresh(program);
-  registerConfig(program);
+  const named = commandOf(argv);
+  const wanted = COMMANDS.some(([name]) => name === named) ? COMMANDS.filter(([name]) => name === named) : COMMANDS;
+  for (const [, load] of wanted) (await load())(program);
   return program;
 }
 
@@ -56,7 +77,7 @@ const wantsJson = (argv: string[]): boolean => {
  */
 export async function run(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return Number(process.exitCode ?? EXIT.ok);
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -13,7 +13,7 @@
  * Metadata.fromJSON and verifyDelegate, Signed.isExpired, MetaFile.verify, Delegations.roles in
  * insertion order with DelegatedRole.isDelegatedPath (minimatch per path segment; path hash
  * prefixes are matched here the same way, hashing a name once per search) and rolesForTarget
- * for succinct delegations, and SuccinctRoles' bin naming. test/tuf-client.test.ts fails loudly if an upgrade changes any of
+ * for succinct delegations, and SuccinctRoles' bin naming. test/sync/tuf-client.test.ts fails loudly if an upgrade changes any of
  * it, and compares every resolution with tuf-js's Updater on nested, terminating, hash-prefixed
  * and succinct delegations.
  */

@@ -1,13 +1,13 @@
 /**
  * Debian's real `prometheus-alertmanager` (0.25), started by a test on 127.0.0.1 with its storage
- * in a temp dir and its cluster listener off (`.ci/run` installs the package). Alertmanager wants
- * an explicit port: a free one is found by binding port 0 first.
+ * in a temp dir and its cluster listener off (`.ci/run` installs the package). It listens on port 0
+ * and its log says which port it got.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from './mirror';
-import { freePort, waitFor } from './wait';
+import { waitFor } from './wait';
 
 export type AmAlert = { labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; endsAt: string; status: { state: string } };
 
@@ -34,20 +34,32 @@ export class Alertmanager {
       path.join(dir, 'alertmanager.yml'),
       `route:\n  receiver: test\n  group_by: [alertname, repository, item, severity]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: test\n${receiver}`,
     );
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
     const child = spawn(
       binary,
-      [`--config.file=${path.join(dir, 'alertmanager.yml')}`, `--storage.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='],
+      [`--config.file=${path.join(dir, 'alertmanager.yml')}`, `--storage.path=${path.join(dir, 'data')}`, '--web.listen-address=127.0.0.1:0', '--cluster.listen-address='],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let log = '';
     child.stdout!.on('data', (c: Buffer) => (log += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    const exited = (): void => {
+      if (child.exitCode !== null) throw new Error(`alertmanager exited with ${child.exitCode}:\n${log}`);
+    };
+    let url: string;
+    try {
+      url = await waitFor(async () => {
+        exited();
+        const address = /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(log)?.[1];
+        return address && `http://${address}`;
+      }, 'alertmanager to listen');
+    } catch (err) {
+      child.kill('SIGTERM');
+      throw err;
+    }
     const am = new Alertmanager(child, url, dir, () => log);
     try {
       await waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`alertmanager exited with ${child.exitCode}:\n${log}`);
+        exited();
         return (await fetch(`${url}/-/ready`)).ok || undefined;
       }, 'alertmanager to be ready');
     } catch (err) {

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { packageRoot } from '../../lib/paths';
-import { crdSchema, validateResource } from '../trust-schema';
+import { crdSchema, validateResource } from './trust-schema';
 import { MODELS, modelDts, unknownFields, type Obj } from './k8s-manifests';
 
 const FIXTURES = path.join(packageRoot(), 'test', 'fixtures');

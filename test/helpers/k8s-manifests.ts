@@ -1,7 +1,7 @@
 /**
  * Kubernetes manifests in tests: the subset of kustomize deploy/kubernetes uses, and validation of
  * built-in objects against the Kubernetes OpenAPI schemas (kubernetes-models) with no field those
- * schemas lack. Shared by test/deploy.test.ts and the refresh-cluster tests.
+ * schemas lack. Shared by test/deploy/deploy.test.ts and the refresh-cluster tests.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

@@ -14,8 +14,24 @@ export const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-tu
 /** A moment when every role of FIXTURE is valid. */
 export const FIXTURE_NOW = Date.parse('2026-08-22T00:00:00Z');
 
+/** The folders tempDir made in this process, removed when it exits: each test file is a process. */
+const made: string[] = [];
+
+function removeMade(): void {
+  for (const dir of made) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A folder a test made unreadable stays; it is under the system's temp dir.
+    }
+  }
+}
+
 export function tempDir(prefix = 'tuf-mirror-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (!made.length) process.once('exit', removeMade);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 /** Every file of a directory tree, by its path relative to the root. */
