@@ -12,8 +12,8 @@ import { Updater } from 'tuf-js';
 import { resignOrigin } from '../../origin/origin';
 import { FIXTURE, get, tempDir } from '../helpers/mirror';
 import { carry, initSite, SOURCE, startConnected, startGap, tufJsTarget, type Connected, type Gap } from '../helpers/bridge';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const DAY = 86400_000;
 const START = Date.parse('2026-09-01T03:00:00Z');

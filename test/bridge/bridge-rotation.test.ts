@@ -17,8 +17,8 @@ import type { WatchItem } from '../../watch/evaluate';
 import { FIXTURE, get, tempDir } from '../helpers/mirror';
 import { carry, initSite, SITE, SOURCE, startConnected, startGap, tufJsTarget, type Connected, type Gap } from '../helpers/bridge';
 import { startReceiver } from '../helpers/receiver';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const START = Date.parse('2026-09-01T00:00:00Z');
 const DAY = 86400_000;

@@ -20,7 +20,7 @@ import { uncompressMemFS } from '../helpers/trust-go-reader';
 import { crdSchema, validateResource } from '../helpers/trust-schema';
 import { FIXTURE, FIXTURE_NOW, get, tempDir } from '../helpers/mirror';
 import { carry, initSite, sigstoreTufTrustedRoot, SITE, SOURCE, startConnected, startGap, tufJsTarget, type Connected, type Gap } from '../helpers/bridge';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const PUBLIC_TRUSTED_ROOT = fs.readFileSync(path.join(FIXTURE, 'targets', '6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json'));
 const CASES = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-conformance', 'bundle-verify');

@@ -12,8 +12,8 @@ import { redactSecrets, REDACTED } from '../../cli/commands/config';
 import { humanBytes, Progress, progressWanted, renderProgress } from '../../cli/progress';
 import { packageRoot } from '../../lib/paths';
 import { tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 

@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { packageRoot } from '../../lib/paths';
 import { get, tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const repo = new TestRepository();

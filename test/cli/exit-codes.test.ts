@@ -17,10 +17,10 @@ import { EXIT, EXIT_MEANINGS, type ExitKind } from '../../cli/exit-codes';
 import { buildProgram } from '../../cli/main';
 import { packageRoot } from '../../lib/paths';
 import { pushDemoImage } from '../../scripts/demo-image';
-import { DockerRegistry, dockerRegistryBinary } from '../helpers/docker-registry';
+import { DockerRegistry, dockerRegistryBinary } from '../../testing/docker-registry';
 import { FIXTURE, tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import { waitFor } from '../helpers/wait';
 
 const ROOT = packageRoot();

@@ -13,8 +13,8 @@ import YAML from 'yaml';
 import { packageRoot } from '../../lib/paths';
 import type { Service } from '../../server/service';
 import { get, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const RULES = path.join(packageRoot(), 'deploy', 'prometheus', 'tuf-mirror-rules.yaml');
 const promtool = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' }).stdout.trim();

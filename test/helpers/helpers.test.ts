@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { Updater } from 'tuf-js';
-import { TestRepository, type TestRepositoryOptions, flipByte, generateKey, tufDate } from './tuf-repo';
-import { type UpstreamServer, startUpstreamServer } from './upstream-server';
+import { TestRepository, type TestRepositoryOptions, flipByte, generateKey, tufDate } from '../../testing/tuf-repo';
+import { type UpstreamServer, startUpstreamServer } from '../../testing/upstream-server';
 
 const NPM_KEYS = Buffer.from('{"keys":[{"keyId":"SHA256:npm"}]}\n');
 const TRUSTED_ROOT = Buffer.from('{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}\n');

@@ -6,8 +6,8 @@ import { parseConfig, type Config } from '../../config/config';
 import { silentLogger } from '../../lib/log';
 import { packageRoot } from '../../lib/paths';
 import { startService, type Service, type ServiceOptions } from '../../server/service';
-import type { TestRepository } from './tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from './upstream-server';
+import type { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 /** The public-good repository as published on 2026-08-21 (see test/fixtures/README.md). */
 export const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-tuf-2026-08-21');

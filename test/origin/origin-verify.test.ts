@@ -13,7 +13,7 @@ import { initOrigin } from '../../origin/origin';
 import { parseTrustMaterial } from '../../origin/trust-material';
 import type { Service } from '../../server/service';
 import { get, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { GHA_ISSUER, SigstoreInfra } from '../helpers/sigstore-infra';
+import { GHA_ISSUER, SigstoreInfra } from '../../testing/sigstore-infra';
 
 let infra: SigstoreInfra;
 let origin: Service;

@@ -11,7 +11,7 @@ import { Updater } from 'tuf-js';
 import { publishRepository } from '../../publish/publish';
 import type { Service } from '../../server/service';
 import { FIXTURE, FIXTURE_NOW, readTree, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const TRUSTED_ROOT = 'targets/6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json';
 let upstream: UpstreamServer;

@@ -16,8 +16,8 @@ import { isVersionedPath } from '../../lib/layout';
 import { publishOrder, publishRepository, PublishError } from '../../publish/publish';
 import type { Service } from '../../server/service';
 import { get, readTree, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

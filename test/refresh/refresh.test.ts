@@ -33,8 +33,8 @@ import { DEFAULT_POLICY_SERVER, objectProblems } from '../helpers/crds';
 import { ISSUER, SUBJECT } from '../helpers/identity';
 import { startKubeStub, type KubeStub } from '../helpers/kube-stub';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const PUBLIC_URL = 'http://tuf-mirror.tuf-mirror.svc:8080';

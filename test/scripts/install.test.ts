@@ -17,8 +17,8 @@ import YAML from 'yaml';
 import { packageRoot, packageVersion } from '../../lib/paths';
 import { releaseFileName } from '../../scripts/release';
 import { tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const ROOT = packageRoot();
 /** Installed trees are large (~60 MB each): removed after the file. */

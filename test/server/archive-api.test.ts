@@ -9,7 +9,7 @@ import type { Service } from '../../server/service';
 import { exportGeneration } from '../../sync/export';
 import { alter, alterSigned } from '../helpers/archive';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, testConfig } from '../helpers/mirror';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
 const fixture = readTree(FIXTURE);

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { Updater } from 'tuf-js';
 import { mirrorOfRepository, tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
+import { TestRepository } from '../../testing/tuf-repo';
 
 const CLIENTS = 16;
 const DURATION_MS = 4000;

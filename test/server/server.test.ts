@@ -7,7 +7,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { fileAnswerMetrics } from '../../server/metrics';
 import type { Service } from '../../server/service';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, testConfig } from '../helpers/mirror';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const fixture = readTree(FIXTURE);
 let upstream: UpstreamServer;

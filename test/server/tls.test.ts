@@ -11,8 +11,8 @@ import pino from 'pino';
 import { ConfigError } from '../../config/config';
 import { startService } from '../../server/service';
 import { startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer } from '../../testing/upstream-server';
 import { waitFor } from '../helpers/wait';
 
 function certificate(dir: string): { cert: string; key: string } {

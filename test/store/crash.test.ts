@@ -12,8 +12,8 @@ import YAML from 'yaml';
 import { Store } from '../../store/store';
 import { FileIndex } from '../../server/file-index';
 import { tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const KILLS = 25;
 const repo = new TestRepository();

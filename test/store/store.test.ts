@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { migrate, SCHEMA_VERSION } from '../../store/migrations';
 import { Store } from '../../store/store';
 import { get, mirrorOfRepository, tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
+import { TestRepository } from '../../testing/tuf-repo';
 
 const repo = new TestRepository();
 repo.addTarget('trusted_root.json', 'state 0\n');

@@ -8,8 +8,8 @@ import YAML from 'yaml';
 import { packageRoot } from '../../lib/paths';
 import { alter, alterSigned, filesOf, forgeArchive } from '../helpers/archive';
 import { tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const repo = new TestRepository();

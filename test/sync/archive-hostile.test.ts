@@ -13,8 +13,8 @@ import type { SyncErrorCode } from '../../sync/errors';
 import type { ImportResult } from '../../sync/import';
 import { alter, alterSigned, filesOf, forgeArchive, importBytes, manifestOf, membersOf, rawArchive } from '../helpers/archive';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, testConfig } from '../helpers/mirror';
-import { flipByte, generateKey, TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { flipByte, generateKey, TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const fixture = readTree(FIXTURE);
 const TRUSTED_ROOT = 'targets/6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json';

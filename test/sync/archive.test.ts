@@ -18,7 +18,7 @@ import { packTarGz } from '../../sync/archive-tar';
 import { repositoryStatus } from '../../watch/status';
 import { filesOf, importBytes, manifestOf, membersOf } from '../helpers/archive';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const fixture = readTree(FIXTURE);
 const TRUSTED_ROOT = 'targets/6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json';

@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Service } from '../../server/service';
 import type { SyncErrorCode } from '../../sync/errors';
 import { get, startMirror, testConfig } from '../helpers/mirror';
-import { flipByte, generateKey, TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type Override, type UpstreamServer } from '../helpers/upstream-server';
+import { flipByte, generateKey, TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type Override, type UpstreamServer } from '../../testing/upstream-server';
 
 const repo = new TestRepository({ roles: { targets: { keys: 3, threshold: 2 } } });
 repo.addTarget('trusted_root.json', '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}\n');

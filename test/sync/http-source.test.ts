@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { SyncError } from '../../sync/errors';
 import { HttpSource } from '../../sync/source';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const servers: UpstreamServer[] = [];
 after(async () => {

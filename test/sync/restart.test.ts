@@ -18,8 +18,8 @@ import { startService } from '../../server/service';
 import { holderIsGone, lockOwner } from '../../store/lock-owner';
 import { Store } from '../../store/store';
 import { tempDir } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const KILLS = 10;

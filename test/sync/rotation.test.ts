@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Updater } from 'tuf-js';
 import { get, mirrorOfRepository, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
+import { TestRepository } from '../../testing/tuf-repo';
 
 // ECDSA P-256, as Sigstore signs.
 const repo = new TestRepository({ keyType: 'ecdsa', roles: { root: { keys: 3, threshold: 2 } } });

@@ -6,7 +6,7 @@ import { SyncError } from '../../sync/errors';
 import { SyncScheduler } from '../../daemon/scheduler';
 import type { SyncResult } from '../../sync/sync';
 import { mirrorOfRepository, testConfig } from '../helpers/mirror';
-import { TestRepository } from '../helpers/tuf-repo';
+import { TestRepository } from '../../testing/tuf-repo';
 
 const repo = new TestRepository();
 repo.addTarget('trusted_root.json', 'x\n');

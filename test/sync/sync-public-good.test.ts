@@ -9,7 +9,7 @@ import { after, before, describe, mock, test } from 'node:test';
 import { initTUF, getTrustedRoot } from '@sigstore/tuf';
 import { Updater } from 'tuf-js';
 import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import type { Service } from '../../server/service';
 
 const fixture = readTree(FIXTURE);

@@ -23,8 +23,8 @@ import { SCHEMA_VERSION } from '../../store/migrations';
 import { Store } from '../../store/store';
 import { syncRepository, type SyncOptions, type SyncResult } from '../../sync/sync';
 import { get, readTree, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { flipByte, TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { flipByte, TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');

@@ -18,8 +18,8 @@ import type { Service } from '../../server/service';
 import { SyncError } from '../../sync/errors';
 import { CLIENT_LIMITS, parseTargets } from '../../sync/tuf-client';
 import { startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { generateKey, TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { generateKey, TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const packageJson = (dir: string): { version: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> } =>
   JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));

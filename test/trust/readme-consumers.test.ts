@@ -16,7 +16,7 @@ import { packageRoot } from '../../lib/paths';
 import { OBJECT_FORMATS } from '../../trust/formats';
 import { objectProblems } from '../helpers/crds';
 import { FIXTURE, FIXTURE_NOW, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { startUpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer } from '../../testing/upstream-server';
 
 const ROOT = packageRoot();
 const PUBLIC_URL = 'http://tuf-mirror.tuf-mirror.svc:8080';

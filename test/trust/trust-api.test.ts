@@ -18,7 +18,7 @@ import type { Service } from '../../server/service';
 import { FORMAT_NAMES, renderTrustRoot } from '../../trust/formats';
 import { loadTrustMaterial } from '../../trust/material';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import { identityArgs, identityFor, identityQuery } from '../helpers/identity';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');

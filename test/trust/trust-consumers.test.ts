@@ -38,7 +38,7 @@ import { CRDS, objectProblems } from '../helpers/crds';
 import { type Obj } from '../helpers/k8s-manifests';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from '../helpers/mirror';
 import { makePki, pkiMaterial } from '../helpers/pki';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import { validate } from '../helpers/trust-schema';
 
 const ROOT = packageRoot();

@@ -29,9 +29,9 @@ import { archiveMembers } from '../../trust/mirror-fs';
 import { trustRootsFromStore } from '../../verifier/sources';
 import { membersOf } from '../helpers/archive';
 import { FIXTURE, get, readTree, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { TestRepository, tufDate } from '../helpers/tuf-repo';
+import { TestRepository, tufDate } from '../../testing/tuf-repo';
 import { identityFor } from '../helpers/identity';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CONFORMANCE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-conformance', 'bundle-verify');
 /** The public-good trusted root: what every hostile repository below honestly publishes. */

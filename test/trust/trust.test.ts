@@ -24,7 +24,7 @@ import { sizeWarnings } from '../../trust/k8s';
 import { sigstoreKeysFrom } from '../../trust/sigstore-keys';
 import { parseTrustedRoot } from '../../lib/trusted-root';
 import { FIXTURE, FIXTURE_NOW, readTree, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import { goAvailable, readWithGo, uncompressMemFS } from '../helpers/trust-go-reader';
 import { identityFor } from '../helpers/identity';
 import { crdSchema, validate, validateResource } from '../helpers/trust-schema';

@@ -17,7 +17,7 @@ import YAML from 'yaml';
 import { packageRoot } from '../../lib/paths';
 import { runCliInProcess } from '../helpers/cli';
 import { FIXTURE, FIXTURE_NOW, startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { startUpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const CASES = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-conformance', 'bundle-verify');

@@ -5,7 +5,7 @@
  * policies varied to dodge the cache, a registry redirecting to an internal service or sending
  * its credentials' token realm elsewhere, malformed paths and pod specs.
  *
- * Registries here are small hostile stubs (test/helpers/oci-stub.ts) on 127.0.0.1: a real
+ * Registries here are small hostile stubs (testing/oci-stub.ts) on 127.0.0.1: a real
  * registry will not redirect to another service, name a foreign token realm, or list layers it
  * does not hold. The heap test runs the real CLI in a child process with the Deployment's heap
  * cap, so a crash is observed as a crash rather than taking the test runner down.
@@ -21,9 +21,9 @@ import YAML from 'yaml';
 import { packageRoot } from '../../lib/paths';
 import type { Service } from '../../server/service';
 import { startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { cosignSigManifest, OciStub, sha256 } from '../helpers/oci-stub';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { cosignSigManifest, OciStub, sha256 } from '../../testing/oci-stub';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const F = path.join(packageRoot(), 'test', 'fixtures', 'cosign-image-signatures');
 const KEY1 = fs.readFileSync(path.join(F, 'cosign.pub'), 'utf8');

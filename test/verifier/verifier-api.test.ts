@@ -13,8 +13,8 @@ import { after, before, describe, mock, test } from 'node:test';
 import { packageRoot } from '../../lib/paths';
 import type { Service } from '../../server/service';
 import { FIXTURE, FIXTURE_NOW, startMirror, testConfig } from '../helpers/mirror';
-import { bundleReferrerManifest, cosignSigManifest, OciStub, sha256 } from '../helpers/oci-stub';
-import { startUpstreamServer } from '../helpers/upstream-server';
+import { bundleReferrerManifest, cosignSigManifest, OciStub, sha256 } from '../../testing/oci-stub';
+import { startUpstreamServer } from '../../testing/upstream-server';
 
 const F = path.join(packageRoot(), 'test', 'fixtures', 'cosign-image-signatures');
 const CONFORMANCE = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-conformance', 'bundle-verify');

@@ -15,11 +15,11 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { packageRoot } from '../../lib/paths';
 import type { Service } from '../../server/service';
-import { DockerRegistry, dockerRegistryBinary } from '../helpers/docker-registry';
+import { DockerRegistry, dockerRegistryBinary } from '../../testing/docker-registry';
 import { startMirror, tempDir, testConfig } from '../helpers/mirror';
-import { GHA_ISSUER, SigstoreInfra } from '../helpers/sigstore-infra';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { GHA_ISSUER, SigstoreInfra } from '../../testing/sigstore-infra';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const binary = dockerRegistryBinary();
 const skip = binary ? false : 'docker-registry is not installed (.ci/run installs it: apt-get install docker-registry)';

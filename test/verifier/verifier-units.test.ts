@@ -14,7 +14,7 @@ import { entryMatches, parsePolicy, PolicyError } from '../../lib/policy';
 import { parseReference } from '../../verifier/reference';
 import { parseTrustRoot } from '../../verifier/trust-root';
 import { FIXTURE, tempDir } from '../helpers/mirror';
-import { cosignSigManifest, OciStub } from '../helpers/oci-stub';
+import { cosignSigManifest, OciStub } from '../../testing/oci-stub';
 
 const F = path.join(packageRoot(), 'test', 'fixtures', 'cosign-image-signatures');
 const KEY1 = fs.readFileSync(path.join(F, 'cosign.pub'), 'utf8');

@@ -13,8 +13,8 @@ import type { Service } from '../../server/service';
 import { Alertmanager, alertmanagerBinary, type AmAlert } from '../helpers/alertmanager';
 import { FIXTURE, startMirror, testConfig } from '../helpers/mirror';
 import { startReceiver } from '../helpers/receiver';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import { waitFor } from '../helpers/wait';
 
 const binary = alertmanagerBinary();

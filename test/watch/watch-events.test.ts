@@ -5,8 +5,8 @@ import { after, before, test } from 'node:test';
 import type { Service } from '../../server/service';
 import { get, startMirror, testConfig } from '../helpers/mirror';
 import { startReceiver } from '../helpers/receiver';
-import { TestRepository } from '../helpers/tuf-repo';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { TestRepository } from '../../testing/tuf-repo';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import { waitFor } from '../helpers/wait';
 
 // Real keys with their real log ids: a trusted root that loads (the compatibility gate checks it).

@@ -12,7 +12,7 @@ import type { Config } from '../../config/config';
 import type { Service } from '../../server/service';
 import { FIXTURE, FIXTURE_NOW, get, startMirror, testConfig } from '../helpers/mirror';
 import { startReceiver } from '../helpers/receiver';
-import { startUpstreamServer, type UpstreamServer } from '../helpers/upstream-server';
+import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const TOKEN = 'test-admin-token-0123456789';
 let upstream: UpstreamServer;

@@ -7,21 +7,21 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CommanderError } from 'commander';
-import { BridgeError } from '../bridge/errors';
-import { failureOf, UsageError } from '../cli/exit-codes';
-import { OutputError } from '../cli/output';
-import { ConfigError } from '../config/config';
-import { BoundedJsonError } from '../lib/bounded-json';
-import { systemCode, TrustRootError, TufMirrorError } from '../lib/errors';
-import { OriginError } from '../origin/errors';
-import { errorAnswer, httpStatusOf, refusal } from '../server/http-errors';
-import { SyncError } from '../sync/errors';
-import { TrustRootError as TrustOutputError } from '../trust/errors';
-import { VerifyRequestError } from '../verifier/errors';
-import { RegistryError } from '../verifier/oci';
-import { PolicyError } from '../lib/policy';
-import { ImageReferenceError, parseReference } from '../verifier/reference';
-import { NoTrustRootError, parseTrustRoot, TrustRootError as VerifierTrustRootError } from '../verifier/trust-root';
+import { BridgeError } from '../../bridge/errors';
+import { failureOf, UsageError } from '../../cli/exit-codes';
+import { OutputError } from '../../cli/output';
+import { ConfigError } from '../../config/config';
+import { BoundedJsonError } from '../../lib/bounded-json';
+import { systemCode, TrustRootError, TufMirrorError } from '../../lib/errors';
+import { OriginError } from '../../origin/errors';
+import { errorAnswer, httpStatusOf, refusal } from '../../server/http-errors';
+import { SyncError } from '../../sync/errors';
+import { TrustRootError as TrustOutputError } from '../../trust/errors';
+import { VerifyRequestError } from '../../verifier/errors';
+import { RegistryError } from '../../verifier/oci';
+import { PolicyError } from '../../lib/policy';
+import { ImageReferenceError, parseReference } from '../../verifier/reference';
+import { NoTrustRootError, parseTrustRoot, TrustRootError as VerifierTrustRootError } from '../../verifier/trust-root';
 
 describe('one coded base error', () => {
   test('every module error is a TufMirrorError named after its class, with its code and cause', () => {

@@ -24,7 +24,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['bench', 'test'], // benchmarks and tests: neither imports the other
 ];
 
-const root = path.resolve(__dirname, '..', '..');
+const root = path.resolve(__dirname, '..', '..', '..');
 const layerOf = new Map(LAYERS.flatMap((folders, i) => folders.map((f) => [f, i] as const)));
 
 function sourcesUnder(dir: string): string[] {

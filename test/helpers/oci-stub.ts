@@ -1,2 +1,0 @@
-// Moved to testing/ (the benchmarks use it too, and bench/ never imports test/).
-export * from '../../testing/oci-stub';
