@@ -4,7 +4,7 @@
  * that is expired by today's clock. Only the benchmark's one-off sync runs with it; `serve` does not.
  *
  * `new Date()`, `Date()` and `Date.now()` start at BENCH_PIN_DATE (default 2026-08-22T00:00:00Z)
- * and advance with real time from there, so anything that measures durations still works.
+ * when first read and advance with real time from there, so anything that measures durations still works.
  * `new Date(x)` with an argument, timers and `performance.now()` are untouched.
  */
 const PIN = Date.parse(process.env.BENCH_PIN_DATE ?? '2026-08-22T00:00:00Z');
@@ -12,8 +12,13 @@ if (Number.isNaN(PIN)) throw new Error(`pin-date: BENCH_PIN_DATE is not a date: 
 
 const RealDate = Date;
 const realNow = Date.now.bind(Date);
-const startedAt = realNow();
-const pinnedNow = (): number => PIN + (realNow() - startedAt);
+// The pinned clock starts at its first reading, not at preload: loading the program (seconds on a
+// loaded machine) does not move the instant a command signs or checks at.
+let startedAt: number | undefined;
+const pinnedNow = (): number => {
+  startedAt ??= realNow();
+  return PIN + (realNow() - startedAt);
+};
 
 const PinnedDate: DateConstructor = new Proxy(RealDate, {
   construct(target, args: unknown[], newTarget): object {
