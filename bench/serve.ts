@@ -13,9 +13,9 @@
  * tuf-mirror store from the bare Node server, with the clock pinned to when the fixture is valid
  * (bench/pin-date.ts); start every server and check it answers each URL with the right status and
  * (for 200s) the fixture's exact bytes; warm each up; then rounds in which every file is measured on
- * every server back to back, tuf-mirror and bare Node last and adjacent (which first alternating per round), so that each ratio compares runs
- * made seconds apart. Everything runs on 127.0.0.1 and every process started here is stopped on
- * exit, error or signal.
+ * every server back to back, tuf-mirror and bare Node last and adjacent (which goes first
+ * alternating per round), so that each ratio compares runs made seconds apart. Everything runs on
+ * 127.0.0.1 and every process started here is stopped on exit, error or signal.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
