@@ -13,9 +13,9 @@
  * tuf-mirror store from the bare Node server, with the clock pinned to when the fixture is valid
  * (bench/pin-date.ts); start every server and check it answers each URL with the right status and
  * (for 200s) the fixture's exact bytes; warm each up; then rounds in which every file is measured on
- * every server back to back, the server order rotated per round, so that each ratio compares runs
- * made seconds apart. Everything runs on 127.0.0.1 and every process started here is stopped on
- * exit, error or signal.
+ * every server back to back, tuf-mirror and bare Node last and adjacent (which goes first
+ * alternating per round), so that each ratio compares runs made seconds apart. Everything runs on
+ * 127.0.0.1 and every process started here is stopped on exit, error or signal.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -39,6 +39,7 @@ import {
   ROOT,
   runToEnd,
   runWrk,
+  sleep,
   startNginx,
   table,
   tailOf,
@@ -139,6 +140,19 @@ const loadAverage = (): string =>
     .map((n) => n.toFixed(2))
     .join(', ');
 
+/**
+ * The order of one round's runs of a URL: the other references first (rotated per round), then
+ * tuf-mirror and bare Node back to back, which of the two first alternating per round. A run right
+ * after nginx's or python's sees a busier machine (their connections closing), so the pair whose
+ * ratio is the goal takes that place in turn.
+ */
+function runOrder(servers: Started[], round: number): Started[] {
+  const others = servers.filter((x) => x.name !== 'tuf-mirror' && x.name !== 'node');
+  const pair = servers.filter((x) => x.name === 'tuf-mirror' || x.name === 'node');
+  if (round % 2) pair.reverse();
+  return [...others.map((_, i) => others[(i + round) % others.length]), ...pair];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Servers
 
@@ -232,7 +246,7 @@ type Ratio = { file: string; against: ServerName; throughput: number[]; p99: num
 function report(s: Settings, rows: Row[], machine: Record<string, string>): { text: string; ratios: Ratio[] } {
   let out = '';
   out += `\nServing benchmark: wrk -c ${s.connections} -t ${s.threads} -d ${s.seconds}s --timeout ${s.timeoutSeconds}s --latency, keep-alive, 127.0.0.1\n`;
-  out += `  ${s.rounds} round${s.rounds === 1 ? '' : 's'}; in each, every file on every server back to back (order rotated per round), after a ${s.warmupSeconds}s warm-up each; figures are medians over rounds\n`;
+  out += `  ${s.rounds} round${s.rounds === 1 ? '' : 's'}; in each, every file on every server back to back (tuf-mirror and bare node:http last, adjacent, alternating), after a ${s.warmupSeconds}s warm-up each; figures are medians over rounds\n`;
   for (const [k, v] of Object.entries(machine)) if (k !== 'note') out += `  ${k}: ${v}\n`;
   out += '\n';
   const multi = s.rounds > 1;
@@ -356,11 +370,10 @@ async function run(): Promise<void> {
 
   const rows: Row[] = servers.flatMap((server) => FILES.map((file) => ({ server: server.name, file, runs: [], loads: [], cpuUsPerRequest: [], problems: [] })));
   for (let round = 0; round < s.rounds; round++) {
-    // Rotate the order so no server always runs first or right after python's connection churn.
-    const order = servers.map((_, i) => servers[(i + round) % servers.length]);
     for (const f of FILES) {
-      for (const server of order) {
+      for (const server of runOrder(servers, round)) {
         progress(`round ${round + 1}/${s.rounds}, ${s.seconds}s: ${DISPLAY[server.name]} ${f.label}`);
+        await sleep(1000); // the previous run's connections close
         const cpuBefore = groupCpuMs(server.proc.pid);
         const result = await runWrk(wrk, s, server.baseUrl + f.urlPath, s.seconds);
         const cpuUs = ((groupCpuMs(server.proc.pid) - cpuBefore) * 1000) / result.requests;
