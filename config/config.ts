@@ -424,6 +424,6 @@ export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CON
 }
 
 /** `repositories[0].bridge.source`: where a zod issue is, as messages name it. */
-export function formatPath(p: ReadonlyArray<PropertyKey>): string {
+export function formatPath(p: readonly PropertyKey[]): string {
   return p.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? String(seg) : `.${String(seg)}`)).join('');
 }

@@ -130,7 +130,7 @@ export class PolicyError extends Error {
   }
 }
 
-function formatPath(prefix: string, p: ReadonlyArray<PropertyKey>): string {
+function formatPath(prefix: string, p: readonly PropertyKey[]): string {
   return p.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), prefix);
 }
 
