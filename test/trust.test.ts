@@ -420,7 +420,7 @@ describe('Kyverno and cosign', () => {
     assert.deepEqual([secret.metadata.namespace, secret.metadata.name, secret.type], ['flux-system', 'tuf-mirror-sigstore-trusted-root', 'Opaque']);
     assert.deepEqual(Object.keys(secret.data), ['trusted_root.json']);
     assert.ok(Buffer.from(secret.data['trusted_root.json'], 'base64').equals(trustedRootBytes));
-    assert.match(out.body.toString('utf8'), /#     trustedRootSecretRef:\n#       name: tuf-mirror-sigstore-trusted-root/);
+    assert.match(out.body.toString('utf8'), /# {5}trustedRootSecretRef:\n# {7}name: tuf-mirror-sigstore-trusted-root/);
     assert.equal(parseYaml(render('flux-secret', { namespace: 'apps', name: 'root' }).body).metadata.namespace, 'apps');
   });
 
