@@ -106,7 +106,7 @@ export class ImageVerifier {
       throw err;
     };
     let budgetSpent = false;
-    const spent = (failure: string | undefined): boolean => (budgetSpent ||= failure !== undefined && /byte budget/.test(failure));
+    const spent = (failure: string | undefined): boolean => (budgetSpent ||= failure !== undefined && failure.includes('byte budget'));
 
     // cosign: sha256-<hex>.sig
     const sigManifest = await repo.manifest(sigTag);
