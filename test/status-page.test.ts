@@ -57,7 +57,7 @@ test('the status page renders in Chromium with the expiring role as warning and 
 
   const response = await page.goto(`${mirror.url}/`);
   assert.equal(response?.status(), 200);
-  assert.match(response!.headers()['content-type'], /text\/html/);
+  assert.match(response.headers()['content-type'], /text\/html/);
   await page.waitForTimeout(1200); // let the countdown tick at least once
 
   assert.equal(await page.locator('tr[data-role="timestamp"] .badge').innerText(), 'warning');

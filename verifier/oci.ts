@@ -124,7 +124,7 @@ function guardedLookup(allowInternal: boolean): net.LookupFunction {
       if (options.all) callback(null, usable);
       else callback(null, usable[0].address, usable[0].family);
     });
-  }) as net.LookupFunction;
+  });
 }
 
 
@@ -366,7 +366,7 @@ function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   } catch {
     throw new ConfigError('invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
   }
-  json = json as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+  json = json;
   for (const [host, a] of Object.entries(json.auths ?? {})) {
     if (a.auth) {
       const decoded = Buffer.from(a.auth, 'base64').toString('utf8');

@@ -42,8 +42,8 @@ export class Alertmanager {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let log = '';
-    child.stdout!.on('data', (c: Buffer) => (log += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    child.stdout.on('data', (c: Buffer) => (log += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (log += c.toString()));
     const am = new Alertmanager(child, url, dir, () => log);
     try {
       await waitFor(async () => {
