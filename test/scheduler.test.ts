@@ -1,6 +1,6 @@
 /** Scheduled refresh: cron ticks run syncs; failures are retried with backoff; stopping cancels. */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { silentLogger } from '../lib/log';
 import { SyncError } from '../sync/errors';
 import { SyncScheduler } from '../sync/scheduler';
