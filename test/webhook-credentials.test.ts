@@ -16,7 +16,11 @@ const alert: Alert = { kind: 'state-change', repository: 'sigstore', item: 'role
 
 function capturingLogger(): { logger: pino.Logger; lines: string[] } {
   const lines: string[] = [];
-  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
+  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
