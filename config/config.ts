@@ -31,7 +31,7 @@ const duration = z
     return seconds;
   });
 
-const cronExpression = z.string().refine((e) => cron.validate(e), { message: 'is not a cron expression (e.g. "*/30 * * * *")' });
+const cronExpression = z.string().refine((e) => cron.validate(e), { error: 'is not a cron expression (e.g. "*/30 * * * *")' });
 
 /**
  * Warn when less than `warning` is left, page when less than `critical`; for `sync` the other
@@ -78,11 +78,11 @@ const bridgeSchema = z
     source: z.string().min(1),
     /** auto: promote every candidate that passes the compatibility gate; manual: `tuf-mirror bridge promote`. */
     promote: z.enum(['auto', 'manual']).default('auto'),
-    timestampExpiry: duration.refine((s) => s >= 86400, { message: 'must be at least 1d (longer than the time between two transfers)' }),
+    timestampExpiry: duration.refine((s) => s >= 86400, { error: 'must be at least 1d (longer than the time between two transfers)' }),
     rootExpiry: duration.default(365 * 86400),
   })
   .refine((b) => b.snapshotExpiry > b.timestampExpiry && b.targetsExpiry > b.timestampExpiry, {
-    message: 'snapshotExpiry and targetsExpiry must be longer than timestampExpiry',
+    error: 'snapshotExpiry and targetsExpiry must be longer than timestampExpiry',
     path: ['timestampExpiry'],
   });
 
@@ -91,7 +91,7 @@ const repositorySchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it is used in URLs)')
     .max(63)
-    .refine((n) => !RESERVED_NAMES.has(n), { message: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
+    .refine((n) => !RESERVED_NAMES.has(n), { error: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
   /**
    * mirror (default): sync and verify `upstream`. origin: a repository this service signs
    * (`tuf-mirror origin`). bridge: the verified targets of another repository, re-signed here.
@@ -100,7 +100,7 @@ const repositorySchema = z.strictObject({
   upstream: z
     .string()
     .url('must be an absolute http(s) URL')
-    .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+    .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
     .optional(),
   /** A pinned root.json; for an origin, defaults to the root v1 `origin init` wrote. */
   trustAnchor: z.string().min(1, 'must name a root.json file').optional(),
@@ -114,12 +114,12 @@ const repositorySchema = z.strictObject({
   /** For kind bridge: its source, promotion, keys and validity periods. */
   bridge: bridgeSchema.optional(),
 })
-  .refine((r) => r.kind !== 'mirror' || r.upstream !== undefined, { message: 'a mirror needs an upstream', path: ['upstream'] })
-  .refine((r) => r.kind !== 'origin' || r.upstream === undefined, { message: 'an origin has no upstream: it is signed here', path: ['upstream'] })
-  .refine((r) => r.kind !== 'bridge' || r.upstream === undefined, { message: 'a bridge has no upstream: it re-signs its bridge.source', path: ['upstream'] })
-  .refine((r) => r.kind === 'origin' || r.origin === undefined, { message: 'only for kind: origin', path: ['origin'] })
-  .refine((r) => (r.kind === 'bridge') === (r.bridge !== undefined), { message: 'kind: bridge needs a bridge block (source, timestampExpiry), and only it has one', path: ['bridge'] })
-  .refine((r) => r.kind !== 'mirror' || r.trustAnchor !== undefined, { message: 'a mirror needs a trustAnchor (a pinned root.json)', path: ['trustAnchor'] });
+  .refine((r) => r.kind !== 'mirror' || r.upstream !== undefined, { error: 'a mirror needs an upstream', path: ['upstream'] })
+  .refine((r) => r.kind !== 'origin' || r.upstream === undefined, { error: 'an origin has no upstream: it is signed here', path: ['upstream'] })
+  .refine((r) => r.kind !== 'bridge' || r.upstream === undefined, { error: 'a bridge has no upstream: it re-signs its bridge.source', path: ['upstream'] })
+  .refine((r) => r.kind === 'origin' || r.origin === undefined, { error: 'only for kind: origin', path: ['origin'] })
+  .refine((r) => (r.kind === 'bridge') === (r.bridge !== undefined), { error: 'kind: bridge needs a bridge block (source, timestampExpiry), and only it has one', path: ['bridge'] })
+  .refine((r) => r.kind !== 'mirror' || r.trustAnchor !== undefined, { error: 'a mirror needs a trustAnchor (a pinned root.json)', path: ['trustAnchor'] });
 
 const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
@@ -136,7 +136,7 @@ const configSchema = z.strictObject({
       publicUrl: z
         .string()
         .url('must be an absolute http(s) URL')
-        .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+        .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
         .optional(),
     })
     .prefault({}),

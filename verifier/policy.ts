@@ -76,7 +76,7 @@ const entry = z.unknown().transform((value, ctx) => {
 
 const policySchema = z
   .strictObject({
-    apiVersion: z.literal('v1', { message: 'must be "v1"' }),
+    apiVersion: z.literal('v1', { error: 'must be "v1"' }),
     allOf: z.array(entry).optional(),
     anyOf: z
       .strictObject({
