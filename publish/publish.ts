@@ -250,7 +250,7 @@ export function publishRepository(store: Store, repository: string, dir: string,
   const todo: string[] = [];
   for (const p of order) {
     const existing = readIfExists(targets.get(p)!);
-    if (existing === undefined || !existing.equals(body(p))) {
+    if (!existing?.equals(body(p))) {
       if (existing !== undefined && isVersionedPath(p)) throw new PublishError('CONFLICT', `${path.join(root, p)} exists with other bytes: not overwriting a versioned file (publish into an empty directory, or this repository's own tree)`);
       todo.push(p);
     }
