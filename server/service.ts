@@ -230,7 +230,7 @@ export async function startService(config: Config, logger: Logger, options: Serv
         for (const r of signed) await resignNow(r);
         for (const r of mirrors) await scheduler.runWithRetries(r);
         for (const r of bridges) await bridgeNow(r);
-      })().catch((err) => logger.error({ err }, 'initial sync failed'))
+      })().catch((err: unknown) => logger.error({ err }, 'initial sync failed'))
     : Promise.resolve();
 
   let closing = false;
