@@ -189,7 +189,7 @@ export class RegistryClient {
     };
     let res = await this.follow(entry, url, accept, auth(), maxBytes, budget);
     if (res.status === 401) {
-      const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
+      const challenge = parseChallenge((res.headers['www-authenticate'] ?? ''));
       if (challenge?.scheme === 'bearer' && challenge.params.realm) {
         this.tokens.set(tokenKey, await this.token(entry, challenge.params, scope, budget));
       } else if (challenge?.scheme === 'basic' && entry.credentials) {
@@ -253,7 +253,7 @@ export class RegistryClient {
         if (hop >= 3) throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host}: more than 3 redirects`, res.status);
         let next: URL;
         try {
-          next = new URL(String(res.headers.location), current);
+          next = new URL(res.headers.location, current);
         } catch {
           throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host} redirected to an invalid URL`, res.status);
         }
@@ -312,7 +312,7 @@ export class RepositoryClient {
     } catch {
       throw new RegistryError('REGISTRY_BAD_RESPONSE', `${this.registry}: manifest ${this.repository}:${reference} is not a JSON object`, res.status);
     }
-    const mediaType = manifest.mediaType ?? String(res.headers['content-type'] ?? '').split(';')[0];
+    const mediaType = manifest.mediaType ?? (res.headers['content-type'] ?? '').split(';')[0];
     return { digest, mediaType, bytes: res.body, manifest };
   }
 

@@ -39,7 +39,7 @@ export function clusterReportsRouter({ config, store, watcher }: Pick<AppDeps, '
   );
 
   router.get('/repositories/:name/cluster-reports', (req, res) => {
-    const repository = repositoryOf(String(req.params.name));
+    const repository = repositoryOf(req.params.name);
     if (!repository) {
       res.status(404).json({ error: { code: 'NOT_FOUND', message: `no repository named ${req.params.name}` } });
       return;
