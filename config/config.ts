@@ -340,7 +340,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     const wanted = r.bridge?.source;
     if (wanted === undefined) return;
     const source = parsed.repositories.find((s) => s.name === wanted);
-    if (!source || source.kind !== 'mirror') {
+    if (source?.kind !== 'mirror') {
       throw new ConfigError(`invalid configuration in ${origin}:\n  repositories[${i}].bridge.source: "${wanted}" is not a mirror repository of this configuration`);
     }
   });

@@ -98,7 +98,7 @@ describe('a hostile policy cannot take the process down or hold up TUF files', (
     }
   });
   after(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
+    if (child?.exitCode === null && child.signalCode === null) {
       const gone = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await gone;
