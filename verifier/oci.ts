@@ -366,7 +366,6 @@ function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   } catch {
     throw new ConfigError('invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
   }
-  json = json;
   for (const [host, a] of Object.entries(json.auths ?? {})) {
     if (a.auth) {
       const decoded = Buffer.from(a.auth, 'base64').toString('utf8');
