@@ -187,7 +187,7 @@ async function run(): Promise<void> {
 }
 
 if (process.argv[2] === '--abuser') {
-  abuseFor(JSON.parse(process.argv[3]) as AbuseSpec).catch((err) => {
+  abuseFor(JSON.parse(process.argv[3]) as AbuseSpec).catch((err: unknown) => {
     process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });

@@ -100,8 +100,8 @@ export function runToEnd(name: string, command: string, args: string[], env: Nod
   const m = track(name, child);
   let stdout = '';
   let stderr = '';
-  const outDone = new Promise<void>((r) => child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d)).once('close', r));
-  const errDone = new Promise<void>((r) => child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d)).once('close', r));
+  const outDone = new Promise<void>((r) => child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d)).once('close', r));
+  const errDone = new Promise<void>((r) => child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d)).once('close', r));
   return Promise.all([m.exited, outDone, errDone]).then(([r]) => ({ code: r.code, stdout, stderr }));
 }
 

@@ -54,7 +54,7 @@ const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,50000').split(',').map((s)
 });
 const VARIANTS = (process.env.BENCH_VARIANTS ?? 'flat,hash-bin').split(',').map((v) => {
   if (v !== 'flat' && v !== 'hash-bin') throw new UsageError(`BENCH_VARIANTS: ${v} is not flat or hash-bin`);
-  return v as Variant;
+  return v;
 });
 /** Connections of the reference client; the mirror gets the same through sync.downloadConcurrency. */
 const CONCURRENCY = envNumber('BENCH_CONCURRENCY', 6, { integer: true, min: 1 });

@@ -77,7 +77,7 @@ class Walkers {
     this.responses++;
     if (res.status !== 200) throw new Error(`${p}: HTTP ${res.status}`);
     const sha = sha256(res.body);
-    const etag = String(res.headers.etag ?? '');
+    const etag = (res.headers.etag ?? '');
     if (etag !== `"${sha}"`) {
       this.mixed.push(`${p}: body sha256 ${sha} but ETag ${etag}`);
       return res.body;

@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
+main().catch((err: unknown) => {
   process.stderr.write(`bench/verify: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -63,7 +63,7 @@ export function provenanceOf(value: unknown): Provenance | undefined {
 }
 
 const contentKey = (bytes: Buffer, custom: Record<string, unknown>): string =>
-  `${createHash('sha256').update(bytes).digest('hex')} ${canonicalize(custom).toString()}`;
+  `${createHash('sha256').update(bytes).digest('hex')} ${canonicalize(custom)}`;
 
 /** Targets the candidate adds, removes or changes (bytes or custom), against the promoted ones. */
 function changesOf(specs: TargetFileSpec[], promoted: Map<string, PromotedTarget> | undefined): string[] {

@@ -27,7 +27,7 @@ const duration = z
     return seconds;
   });
 
-const cronExpression = z.string().refine((e) => cron.validate(e), { message: 'is not a cron expression (e.g. "*/30 * * * *")' });
+const cronExpression = z.string().refine((e) => cron.validate(e), { error: 'is not a cron expression (e.g. "*/30 * * * *")' });
 
 /**
  * Warn when less than `warning` is left, page when less than `critical`; for `sync` the other
@@ -74,11 +74,11 @@ const bridgeSchema = z
     source: z.string().min(1),
     /** auto: promote every candidate that passes the compatibility gate; manual: `tuf-mirror bridge promote`. */
     promote: z.enum(['auto', 'manual']).default('auto'),
-    timestampExpiry: duration.refine((s) => s >= 86400, { message: 'must be at least 1d (longer than the time between two transfers)' }),
+    timestampExpiry: duration.refine((s) => s >= 86400, { error: 'must be at least 1d (longer than the time between two transfers)' }),
     rootExpiry: duration.default(365 * 86400),
   })
   .refine((b) => b.snapshotExpiry > b.timestampExpiry && b.targetsExpiry > b.timestampExpiry, {
-    message: 'snapshotExpiry and targetsExpiry must be longer than timestampExpiry',
+    error: 'snapshotExpiry and targetsExpiry must be longer than timestampExpiry',
     path: ['timestampExpiry'],
   });
 
@@ -87,7 +87,7 @@ const repositorySchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it is used in URLs)')
     .max(63)
-    .refine((n) => !RESERVED_NAMES.has(n), { message: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
+    .refine((n) => !RESERVED_NAMES.has(n), { error: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
   /**
    * mirror (default): sync and verify `upstream`. origin: a repository this service signs
    * (`tuf-mirror origin`). bridge: the verified targets of another repository, re-signed here.
@@ -96,7 +96,7 @@ const repositorySchema = z.strictObject({
   upstream: z
     .string()
     .url('must be an absolute http(s) URL')
-    .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+    .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
     .optional(),
   /** A pinned root.json; for an origin, defaults to the root v1 `origin init` wrote. */
   trustAnchor: z.string().min(1, 'must name a root.json file').optional(),
@@ -110,12 +110,12 @@ const repositorySchema = z.strictObject({
   /** For kind bridge: its source, promotion, keys and validity periods. */
   bridge: bridgeSchema.optional(),
 })
-  .refine((r) => r.kind !== 'mirror' || r.upstream !== undefined, { message: 'a mirror needs an upstream', path: ['upstream'] })
-  .refine((r) => r.kind !== 'origin' || r.upstream === undefined, { message: 'an origin has no upstream: it is signed here', path: ['upstream'] })
-  .refine((r) => r.kind !== 'bridge' || r.upstream === undefined, { message: 'a bridge has no upstream: it re-signs its bridge.source', path: ['upstream'] })
-  .refine((r) => r.kind === 'origin' || r.origin === undefined, { message: 'only for kind: origin', path: ['origin'] })
-  .refine((r) => (r.kind === 'bridge') === (r.bridge !== undefined), { message: 'kind: bridge needs a bridge block (source, timestampExpiry), and only it has one', path: ['bridge'] })
-  .refine((r) => r.kind !== 'mirror' || r.trustAnchor !== undefined, { message: 'a mirror needs a trustAnchor (a pinned root.json)', path: ['trustAnchor'] });
+  .refine((r) => r.kind !== 'mirror' || r.upstream !== undefined, { error: 'a mirror needs an upstream', path: ['upstream'] })
+  .refine((r) => r.kind !== 'origin' || r.upstream === undefined, { error: 'an origin has no upstream: it is signed here', path: ['upstream'] })
+  .refine((r) => r.kind !== 'bridge' || r.upstream === undefined, { error: 'a bridge has no upstream: it re-signs its bridge.source', path: ['upstream'] })
+  .refine((r) => r.kind === 'origin' || r.origin === undefined, { error: 'only for kind: origin', path: ['origin'] })
+  .refine((r) => (r.kind === 'bridge') === (r.bridge !== undefined), { error: 'kind: bridge needs a bridge block (source, timestampExpiry), and only it has one', path: ['bridge'] })
+  .refine((r) => r.kind !== 'mirror' || r.trustAnchor !== undefined, { error: 'a mirror needs a trustAnchor (a pinned root.json)', path: ['trustAnchor'] });
 
 const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
@@ -132,7 +132,7 @@ const configSchema = z.strictObject({
       publicUrl: z
         .string()
         .url('must be an absolute http(s) URL')
-        .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+        .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
         .optional(),
     })
     .prefault({}),
@@ -328,7 +328,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     const wanted = r.bridge?.source;
     if (wanted === undefined) return;
     const source = parsed.repositories.find((s) => s.name === wanted);
-    if (!source || source.kind !== 'mirror') {
+    if (source?.kind !== 'mirror') {
       throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  repositories[${i}].bridge.source: "${wanted}" is not a mirror repository of this configuration`);
     }
   });
@@ -412,6 +412,6 @@ export function loadConfig(file: string | undefined = process.env.TUF_MIRROR_CON
 }
 
 /** `repositories[0].bridge.source`: where a zod issue is, as messages name it. */
-export function formatPath(p: ReadonlyArray<PropertyKey>): string {
+export function formatPath(p: readonly PropertyKey[]): string {
   return p.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : i === 0 ? String(seg) : `.${String(seg)}`)).join('');
 }

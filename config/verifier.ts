@@ -56,7 +56,7 @@ const admissionPolicy = z
     /** Mirrored repository whose trusted_root.json applies (default: the default repository). */
     repository: z.string().optional(),
   })
-  .refine((p) => (p.policy === undefined) !== (p.policyFile === undefined), { message: 'give exactly one of policy and policyFile' });
+  .refine((p) => (p.policy === undefined) !== (p.policyFile === undefined), { error: 'give exactly one of policy and policyFile' });
 
 const tlsFiles = z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) });
 

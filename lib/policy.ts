@@ -77,7 +77,7 @@ const entry = z.unknown().transform((value, ctx) => {
 
 const policySchema = z
   .strictObject({
-    apiVersion: z.literal('v1', { message: 'must be "v1"' }),
+    apiVersion: z.literal('v1', { error: 'must be "v1"' }),
     allOf: z.array(entry).optional(),
     anyOf: z
       .strictObject({
@@ -131,7 +131,7 @@ export class PolicyError extends TufMirrorError<'BAD_POLICY'> {
   }
 }
 
-function formatPath(prefix: string, p: ReadonlyArray<PropertyKey>): string {
+function formatPath(prefix: string, p: readonly PropertyKey[]): string {
   return p.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : `${acc}.${String(seg)}`), prefix);
 }
 

@@ -18,7 +18,7 @@ import { systemCode } from '../lib/errors';
 const url = z
   .string()
   .url('must be an absolute http(s) URL')
-  .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+  .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
   .transform((u) => u.replace(/\/+$/, ''));
 const list = z.array(z.string().min(1)).optional();
 
@@ -52,7 +52,7 @@ const jobSchema = z.strictObject({
    */
   replicas: z
     .strictObject({ dns: z.string().min(1).optional(), urls: z.array(url).min(1).optional() })
-    .refine((r) => !!r.dns !== !!r.urls, { message: 'give either dns or urls' })
+    .refine((r) => !!r.dns !== !!r.urls, { error: 'give either dns or urls' })
     .optional(),
   /** Report what the cluster holds back to the mirror (with TUF_MIRROR_REPORT_TOKEN). */
   report: z.boolean().default(true),

@@ -55,8 +55,8 @@ if (require.main === module) {
       process.stdout.write(
         `pushed ${reference} (${digest}) with its public-good attestation as a referrer: signed by ${DEMO_SIGNER.subject}, issuer ${DEMO_SIGNER.issuer}\n`,
       ),
-    (err: Error) => {
-      process.stderr.write(`demo-image: ${err.message}\n`);
+    (err: unknown) => {
+      process.stderr.write(`demo-image: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(1);
     },
   );

@@ -141,7 +141,7 @@ export class FileIndex {
     for (const id of added) {
       for (const [path, sha] of files.get(id) ?? []) {
         const entry = tree.body.get(path);
-        if (entry && entry.file.etag === `"${sha}"`) entry.blocks++;
+        if (entry?.file.etag === `"${sha}"`) entry.blocks++;
         else {
           if (entry) release(entry.file);
           tree.body.set(path, { file: this.served(path, sha), blocks: 1 });

@@ -43,7 +43,7 @@ function badge(state: string): string {
   return `<span class="badge ${esc(state)}">${esc(state)}</span>`;
 }
 
-function repositorySection(s: RepositoryStatus, history: History[string] | undefined, now: Date): string {
+function repositorySection(s: RepositoryStatus, history: History[string] | undefined): string {
   const stateOf = (item: string) => s.items.find((i) => i.item === item)?.state ?? 'ok';
   const roles = s.roles
     .map(
@@ -104,6 +104,6 @@ export function renderStatusPage(statuses: RepositoryStatus[], history: History,
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>tuf-mirror — ${esc(overall)}</title><style>${STYLE}</style></head>
 <body data-now="${esc(now.toISOString())}"><header><h1>tuf-mirror</h1><span class="meta">rendered ${esc(now.toISOString())}</span><span class="overall">${badge(overall)}</span></header>
-<main>${statuses.map((s) => repositorySection(s, history[s.name], now)).join('\n')}</main>
+<main>${statuses.map((s) => repositorySection(s, history[s.name])).join('\n')}</main>
 <script>${SCRIPT}</script></body></html>`;
 }

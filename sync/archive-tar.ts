@@ -118,7 +118,7 @@ export async function readTarGz(input: Readable, limits: TarReadLimits): Promise
   let head: Buffer | undefined = Buffer.alloc(0); // the first block, until it is checked
   try {
     await pipeline(input, counter, gunzip, async (tar: AsyncIterable<Buffer>) => {
-      for await (let chunk of tar as AsyncIterable<Buffer>) {
+      for await (let chunk of tar) {
         unpacked += chunk.length;
         if (unpacked > maxBytes) throw stop(tooLarge(name, maxBytes, 'its unpacked content is'));
         if (head) {

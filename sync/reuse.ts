@@ -42,7 +42,7 @@ export type Settled = { generation: GenerationRecord };
  */
 export function settledGeneration(held: HeldGeneration, trusted: TrustedSet, options: Pick<WalkOptions, 'referenceTime' | 'maxDelegatedRoles'>): Settled | undefined {
   const generation = held.generation;
-  if (!generation || generation.summary.resolvedTargets === undefined) return undefined;
+  if (generation?.summary.resolvedTargets === undefined) return undefined;
   if (trusted.root.signed.version !== generation.rootVersion) return undefined;
   const { roles, failedRoles = [], refusedTargets = [] } = generation.summary;
   if (failedRoles.some((f) => !SETTLED_ROLE_CODES.has(f.code))) return undefined;

@@ -17,7 +17,7 @@ export type FetchLimits = {
  * Where a sync reads a repository from: an upstream over HTTP, another tuf-mirror, an archive.
  * A source only transports bytes; nothing it returns is trusted until the TUF workflow says so.
  */
-export interface Source {
+export type Source = {
   /** Shown in logs, status and sync runs; never holds credentials. */
   readonly description: string;
   /** The bytes of `path` in the upstream layout (`timestamp.json`, `targets/<hash>.x`). */

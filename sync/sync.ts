@@ -204,7 +204,7 @@ function problemsOf(summary: { failedRoles?: RoleProblem[]; refusedTargets?: Tar
 function sameGeneration(store: Store, current: GenerationRecord, next: WalkedGeneration): boolean {
   if (current.summary.resolvedTargets === undefined) return false;
   const body = store.generationBody(current.id);
-  if (!body || body.fileSetKey !== next.fileSetKey || body.headKey !== next.head.key) return false;
+  if (body?.fileSetKey !== next.fileSetKey || body.headKey !== next.head.key) return false;
   const problems = (s: { failedRoles?: unknown; refusedTargets?: unknown }) => JSON.stringify([s.failedRoles ?? [], s.refusedTargets ?? []]);
   return problems(current.summary) === problems(next.summary);
 }

@@ -62,12 +62,12 @@ export class DockerRegistry {
           resolve(m[1]);
         }
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code) => reject(new Error(`docker-registry exited with ${code}:\n${log}`)));
     });
-    child.stdout!.resume();
-    child.stderr!.resume();
+    child.stdout.resume();
+    child.stderr.resume();
     return new DockerRegistry(child, host, dir);
   }
 

@@ -23,14 +23,14 @@ type JSONObject = ReturnType<AnyMetadata['toJSON']>;
 
 export const TOP_LEVEL_ROLES: readonly TopLevelRole[] = ['root', 'timestamp', 'snapshot', 'targets'];
 
-export interface TestKey {
+export type TestKey = {
   readonly keyID: string;
   /** The public key as it appears in root or in a delegation. */
   readonly key: Key;
   readonly privateKey: crypto.KeyObject;
 }
 
-export interface RoleOptions {
+export type RoleOptions = {
   /** Number of keys (default: the threshold). */
   keys?: number;
   /** Default 1. */
@@ -41,7 +41,7 @@ export interface RoleOptions {
   expires?: Date;
 }
 
-export interface TestRepositoryOptions {
+export type TestRepositoryOptions = {
   /** Default true. */
   consistentSnapshot?: boolean;
   /** Default ed25519. */
@@ -56,7 +56,7 @@ export interface TestRepositoryOptions {
   roles?: Partial<Record<TopLevelRole, RoleOptions>>;
 }
 
-export interface DelegationOptions extends RoleOptions {
+export type DelegationOptions = {
   /** Path patterns, e.g. `registry.npmjs.org/*` (or pathHashPrefixes instead). */
   paths?: string[];
   /** Hex prefixes of the sha256 of target paths, instead of paths. */
@@ -67,9 +67,9 @@ export interface DelegationOptions extends RoleOptions {
   delegator?: string;
   /** Delegate with these keys instead of the role's own (a delegation its role's signatures do not meet). */
   keysOverride?: TestKey[];
-}
+} & RoleOptions
 
-export interface SuccinctDelegationOptions extends RoleOptions {
+export type SuccinctDelegationOptions = {
   bitLength: number;
   namePrefix: string;
   /** Default the top-level `targets`. */
@@ -79,9 +79,9 @@ export interface SuccinctDelegationOptions extends RoleOptions {
    * delegation is published, its 2^bitLength bins are not.
    */
   createBins?: boolean;
-}
+} & RoleOptions
 
-export interface RotateRootOptions {
+export type RotateRootOptions = {
   /** Roles whose keys are all replaced by fresh ones. */
   replaceKeys?: TopLevelRole[];
   newThreshold?: Partial<Record<TopLevelRole, number>>;
@@ -95,7 +95,7 @@ export interface RotateRootOptions {
   expires?: Date;
 }
 
-interface RoleState {
+type RoleState = {
   keys: TestKey[];
   threshold: number;
   expires: Date;
@@ -103,7 +103,7 @@ interface RoleState {
   version: number;
 }
 
-interface StoredTarget {
+type StoredTarget = {
   info: TargetFile;
   bytes: Buffer;
 }

@@ -15,7 +15,7 @@ export type UpstreamSource = Map<string, Buffer> | (() => Map<string, Buffer>) |
 export type PathMatcher = string | RegExp;
 
 /** Misbehaviours; they combine (e.g. a delay and a drip). */
-export interface Override {
+export type Override = {
   /** Respond with this status; its body is `body` or a short text, not the file. */
   status?: number;
   /** Wait this long before the headers. */
@@ -38,7 +38,7 @@ export interface Override {
 /** Full control of a request; `next()` serves it the normal way (files and overrides). */
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, next: () => Promise<void>) => unknown;
 
-export interface UpstreamServer {
+export type UpstreamServer = {
   /** `http://127.0.0.1:<port>[/<basePath>]`, without trailing slash. */
   readonly url: string;
   readonly port: number;
@@ -56,7 +56,7 @@ export interface UpstreamServer {
 
 const CHUNK = 64 * 1024;
 
-export interface UpstreamServerOptions {
+export type UpstreamServerOptions = {
   /**
    * Serve the repository under this path (e.g. `repo`: `/repo/timestamp.json`); anything outside
    * it is a 404, and recorded like every request, so a test can prove nothing outside was asked for.

@@ -75,7 +75,7 @@ export function podSpecOf(kind: string, object: unknown): PodSpec | undefined {
   if (!at) return undefined;
   let node: unknown = object;
   for (const key of at) node = isObject(node) ? node[key] : undefined;
-  return isObject(node) ? (node as PodSpec) : undefined;
+  return isObject(node) ? (node) : undefined;
 }
 
 /** One container's image and the JSON pointer of its `image` field in the reviewed object. */

@@ -126,7 +126,7 @@ function guardedLookup(allowInternal: boolean): net.LookupFunction {
       if (options.all) callback(null, usable);
       else callback(null, usable[0].address, usable[0].family);
     });
-  }) as net.LookupFunction;
+  });
 }
 
 
@@ -191,7 +191,7 @@ export class RegistryClient {
     };
     let res = await this.follow(entry, url, accept, auth(), maxBytes, budget);
     if (res.status === 401) {
-      const challenge = parseChallenge(String(res.headers['www-authenticate'] ?? ''));
+      const challenge = parseChallenge((res.headers['www-authenticate'] ?? ''));
       if (challenge?.scheme === 'bearer' && challenge.params.realm) {
         this.tokens.set(tokenKey, await this.token(entry, challenge.params, scope, budget));
       } else if (challenge?.scheme === 'basic' && entry.credentials) {
@@ -255,7 +255,7 @@ export class RegistryClient {
         if (hop >= 3) throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host}: more than 3 redirects`, res.status);
         let next: URL;
         try {
-          next = new URL(String(res.headers.location), current);
+          next = new URL(res.headers.location, current);
         } catch {
           throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host} redirected to an invalid URL`, res.status);
         }
@@ -314,7 +314,7 @@ export class RepositoryClient {
     } catch {
       throw new RegistryError('REGISTRY_BAD_RESPONSE', `${this.registry}: manifest ${this.repository}:${reference} is not a JSON object`, res.status);
     }
-    const mediaType = manifest.mediaType ?? String(res.headers['content-type'] ?? '').split(';')[0];
+    const mediaType = manifest.mediaType ?? (res.headers['content-type'] ?? '').split(';')[0];
     return { digest, mediaType, bytes: res.body, manifest };
   }
 
@@ -368,7 +368,6 @@ function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   } catch {
     throw new ConfigError('INVALID_CONFIG', 'invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
   }
-  json = json as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
   for (const [host, a] of Object.entries(json.auths ?? {})) {
     if (a.auth) {
       const decoded = Buffer.from(a.auth, 'base64').toString('utf8');

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config';
 import type { Store } from '../store/store';
-import { timestampVersionOf, trustRootProvider, type TrustRootProvider } from './trust-root';
+import { trustRootProvider, type TrustRootProvider } from './trust-root';
 
 /** The target holding the trusted root, read as TUF's search resolves it in a generation (never by its plain path). */
 export const TRUSTED_ROOT_TARGET = 'trusted_root.json';

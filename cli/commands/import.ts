@@ -11,7 +11,6 @@ import { Store } from '../../store/store';
 import { SyncError } from '../../sync/errors';
 import { importArchive, importReport, spoolToFile, type Spooled } from '../../sync/import';
 import { configuredSyncOptions } from '../../sync/sync';
-import { problemLines } from '../../watch/status';
 
 type ImportFlags = { repo?: string; allowExpired?: boolean; json?: boolean };
 

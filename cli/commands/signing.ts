@@ -122,7 +122,7 @@ function registerRotateRoot(group: Command, kind: SignedKind): void {
     .description('make root N+1 with new keys / thresholds, signed by every key at hand; publish it if both thresholds are met')
     .argument('<name>')
     .option('--replace <roles>', `roles whose keys are all replaced, comma-separated (${TOP_ROLES.join(', ')})`, '')
-    .option('--threshold <role=n>', 'a new threshold, e.g. root=2 (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--threshold <role=n>', 'a new threshold, e.g. root=2 (repeatable)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .option('--keys-dir <dir>', 'where the current keys are and the new ones go (default: the configured keysDir)')
     .option('--key-type <type>', 'type of new keys: ecdsa or ed25519', 'ecdsa')
     .option('--out <file>', 'write the pending root here for offline signers instead of publishing')

@@ -59,8 +59,8 @@ describe('the public-good repository across a gap, by the command line', () => {
     assert.equal(lines[1], `trust anchor (give it to clients): ${anchor}`);
     for (const role of ['root', 'targets', 'snapshot', 'timestamp']) assert.ok(lines.includes(`  ${path.join(connected, 'data', 'bridge', 'sigstore-site', 'keys', `${role}-1.pem`)}`), role);
     assert.match(init.stdout, /\nsigstore-site: promoted: initialized from sigstore generation 1 \(11 targets\)\n/);
-    assert.match(init.stdout, /\n  notice KEY_TYPE_UNSUPPORTED \[policy-controller\]: tlog https:\/\/log2025-1\.rekor\.sigstore\.dev has a key of type ed25519/);
-    assert.match(init.stdout, /\n  policy-controller \(remote, repository, sigstore-keys\) leaves out: tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)\n/);
+    assert.match(init.stdout, /\n {2}notice KEY_TYPE_UNSUPPORTED \[policy-controller\]: tlog https:\/\/log2025-1\.rekor\.sigstore\.dev has a key of type ed25519/);
+    assert.match(init.stdout, /\n {2}policy-controller \(remote, repository, sigstore-keys\) leaves out: tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)\n/);
 
     const check = await run(connected, '2026-08-22T06:00:00Z', ['bridge', 'check', 'sigstore-site']);
     assert.equal(check.status, 0);
@@ -73,9 +73,9 @@ describe('the public-good repository across a gap, by the command line', () => {
     const status = await run(connected, '2026-08-23T03:00:00Z', ['status', 'sigstore-site']);
     assert.equal(status.status, 0, status.stdout);
     assert.match(status.stdout, /^sigstore-site {2}← bridge of sigstore \(re-signed by this service\)\n/);
-    assert.match(status.stdout, /\n  timestamp +2 +2026-10-22T03:00:00Z +59d 23h +OK\n/);
-    assert.match(status.stdout, /\n  compatibility OK: served trust material passes the compatibility gate \(2 notices: policy-controller leaves out tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)\)\n/);
-    assert.match(status.stdout, /\n  bridge OK: promoted: initialized from sigstore generation 1/);
+    assert.match(status.stdout, /\n {2}timestamp +2 +2026-10-22T03:00:00Z +59d 23h +OK\n/);
+    assert.match(status.stdout, /\n {2}compatibility OK: served trust material passes the compatibility gate \(2 notices: policy-controller leaves out tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)\)\n/);
+    assert.match(status.stdout, /\n {2}bridge OK: promoted: initialized from sigstore generation 1/);
 
     const exported = await run(connected, '2026-08-23T03:00:00Z', ['export', 'sigstore-site', '--out', path.join(gap, 'sigstore-site.tar.gz')]);
     assert.equal(exported.status, 0, exported.stderr);
@@ -100,7 +100,7 @@ describe('the public-good repository across a gap, by the command line', () => {
 
     const status = await run(gap, '2026-10-11T12:00:00Z', ['status']);
     assert.equal(status.status, 0, status.stdout);
-    assert.match(status.stdout, /\n  timestamp .* WARNING\n/);
+    assert.match(status.stdout, /\n {2}timestamp .* WARNING\n/);
     const json = await run(gap, '2026-10-11T12:00:00Z', ['status', '--json']);
     const items = JSON.parse(json.stdout).repositories[0].items;
     const ts = items.find((i: { item: string }) => i.item === 'role:timestamp');

@@ -41,8 +41,8 @@ const run = (...args: string[]): Promise<{ status: number; stdout: string; stder
 async function serve(args: string[], cwd = dir): Promise<{ child: ChildProcess; url: string; log: () => string }> {
   const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   for (let i = 0; i < 200; i++) {
     const line = out.split('\n').find((l) => l.includes('"tuf-mirror listening"'));
     if (line) return { child, url: JSON.parse(line).url as string, log: () => out };

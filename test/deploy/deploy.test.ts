@@ -82,7 +82,7 @@ describe('deploy/kubernetes renders', () => {
     // The validator does catch mistakes:
     const broken = structuredClone(deployment);
     broken.spec.template.spec.containers[0].ports[0].containerPort = 'http';
-    assert.throws(() => new Deployment(broken as any).validate(), /containerPort must be integer/);
+    assert.throws(() => new Deployment(broken).validate(), /containerPort must be integer/);
     const typo = structuredClone(deployment);
     typo.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
     typo.spec.template.spec.containers[0].livenessProbe.httpGet.paht = '/healthz';

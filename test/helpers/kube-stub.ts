@@ -101,7 +101,7 @@ export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { na
       // /api/v1[/namespaces/ns]/resource/name  or  /apis/group/version[/namespaces/ns]/resource/name
       const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+))?\/([^/]+)\/([^/]+)$/.exec(url.pathname);
       const def = m && STUB_RESOURCES.find((r) => r.group === (m[2] ?? '') && r.version === (m[1] ?? m[3]) && r.resource === m[5]);
-      if (!m || !def || !!m[4] !== def.namespaced) {
+      if (!m || !!m[4] !== def?.namespaced) {
         record('-', 404, url.pathname);
         return status(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
       }

@@ -36,7 +36,7 @@ describe('@tufjs/models patch: linear (de)serialization of key, role, meta and t
     const targets = Metadata.fromJSON(MetadataKind.Targets, json as Parameters<typeof Metadata.fromJSON>[1]).signed;
     assert.deepEqual(Object.keys(targets.targets), ['b.txt', '__proto__', 'a.txt']);
     assert.equal(Object.getPrototypeOf(targets.targets), Object.prototype);
-    assert.equal(targets.targets['__proto__'].length, 2);
+    assert.equal(targets.targets.__proto__.length, 2);
     assert.deepEqual(Object.keys(targets.toJSON().targets as object), ['b.txt', '__proto__', 'a.txt']);
   });
 });

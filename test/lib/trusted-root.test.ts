@@ -165,7 +165,7 @@ describe('every consumer refuses what the parser refuses', () => {
   const bad = Buffer.from(root({ tlogs: [tlog({ end: '2030-01-01T00:00:00Z' })] }));
 
   test('verifier: TrustRootError (503 BAD_TRUSTED_ROOT over HTTP)', () => {
-    assert.throws(() => parseTrustRoot(bad, { repository: 'r', generation: 1, timestampVersion: 1 }), (e: unknown) => e instanceof VerifierError && /validFor\.start is missing/.test(e.message));
+    assert.throws(() => parseTrustRoot(bad, { repository: 'r', generation: 1, timestampVersion: 1 }), (e: unknown) => e instanceof VerifierError && e.message.includes('validFor.start is missing'));
     assert.equal(parseTrustRoot(PUBLIC_GOOD, { repository: 'r', generation: 1, timestampVersion: 1 }).material.tlogs.length, 2);
   });
 

@@ -34,7 +34,7 @@ async function upload(m: Service, body: Body, { token = TOKEN, repository = 'sig
     headers: { 'content-type': 'application/gzip', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body,
     duplex: 'half',
-  } as RequestInit);
+  });
   return { status: res.status, json: (await res.json()) as Record<string, any>, headers: res.headers };
 }
 
@@ -131,7 +131,7 @@ describe('POST /api/v1/repositories/<name>/import', () => {
     async function* chunks(): AsyncGenerator<Uint8Array> {
       for (let i = 0; i < archive.length; i += 1024) yield archive.subarray(i, i + 1024);
     }
-    const streamed = await upload(m, chunks() as unknown as Body);
+    const streamed = await upload(m, chunks());
     assert.equal(streamed.status, 413);
     assert.equal(streamed.json.error.code, 'RESPONSE_TOO_LARGE');
     assert.equal(m.store.lastSyncRun('sigstore'), undefined, 'no run started');

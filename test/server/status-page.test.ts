@@ -65,7 +65,7 @@ test('the status page renders in Chromium with the expiring role as warning and 
 
   const response = await page.goto(`${mirror.url}/`);
   assert.equal(response?.status(), 200);
-  assert.match(response!.headers()['content-type'], /text\/html/);
+  assert.match(response.headers()['content-type'], /text\/html/);
   // Let the countdown's timer rewrite it once (its first run is at load).
   await page.evaluate(`new Promise((resolve) => new MutationObserver(resolve).observe(document.querySelector('tr[data-role="timestamp"] .countdown'), { childList: true, characterData: true, subtree: true }))`);
 

@@ -60,7 +60,7 @@ test('a missing file or a key that does not match the certificate is a configura
   const other = certificate(tempDir());
   const bad = (tls: object) => startMirror(testConfig([{ upstream: 'http://127.0.0.1:9', anchor: new TestRepository().rootBytes(1) }], { server: { host: '127.0.0.1', port: 0, tls } }));
   await assert.rejects(bad({ certFile: cert, keyFile: path.join(dir, 'nope.key') }), (e: unknown) => e instanceof ConfigError && /cannot read .*nope\.key: ENOENT/.test(e.message));
-  await assert.rejects(bad({ certFile: cert, keyFile: other.key }), (e: unknown) => e instanceof ConfigError && /server\.tls/.test(e.message));
+  await assert.rejects(bad({ certFile: cert, keyFile: other.key }), (e: unknown) => e instanceof ConfigError && e.message.includes('server.tls'));
 });
 
 /** The certificate a TLS server presents now, as its sha256 fingerprint. */

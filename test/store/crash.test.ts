@@ -49,7 +49,7 @@ after(async () => {
 function startLoop(): { child: ChildProcess; outcomes: string[] } {
   const outcomes: string[] = [];
   const child = spawn(process.execPath, [path.join(__dirname, '..', 'helpers', 'sync-loop.js'), configFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  child.stdout!.on('data', (d: Buffer) => outcomes.push(...d.toString().trim().split('\n')));
+  child.stdout.on('data', (d: Buffer) => outcomes.push(...d.toString().trim().split('\n')));
   return { child, outcomes };
 }
 

@@ -1,6 +1,6 @@
 /** The store on its own: retention of versioned files, pruning, content addressing, migrations. */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -54,7 +54,7 @@ test('redirects are followed; credentials go to the same origin only; too many e
     assert.ok(authorizations.every((a) => a !== undefined), 'same origin: credentials kept');
     assert.equal((await src.get('away.json', { maxBytes: 100 })).toString(), 'elsewhere\n');
     assert.deepEqual(other.authorizations, [undefined], 'another origin: no credentials');
-    await assert.rejects(src.get('loop.json', { maxBytes: 100 }), (err: unknown) => err instanceof SyncError && err.code === 'UPSTREAM_UNREACHABLE' && /redirects/.test(err.message));
+    await assert.rejects(src.get('loop.json', { maxBytes: 100 }), (err: unknown) => err instanceof SyncError && err.code === 'UPSTREAM_UNREACHABLE' && err.message.includes('redirects'));
   } finally {
     src.close();
   }
@@ -67,7 +67,7 @@ test('a status other than 200, a body over the cap, a refused path', async () =>
     await assert.rejects(src.get('missing.json', { maxBytes: 100 }), (err: unknown) => err instanceof SyncError && err.code === 'UPSTREAM_HTTP_ERROR' && err.status === 404);
     await assert.rejects(src.get('big.json', { maxBytes: 100 }), (err: unknown) => err instanceof SyncError && err.code === 'RESPONSE_TOO_LARGE');
     up.override('big.json', { oversizeTo: 5000 });
-    await assert.rejects(src.get('big.json', { maxBytes: 2000 }), (err: unknown) => err instanceof SyncError && err.code === 'RESPONSE_TOO_LARGE' && /kept coming/.test(err.message));
+    await assert.rejects(src.get('big.json', { maxBytes: 2000 }), (err: unknown) => err instanceof SyncError && err.code === 'RESPONSE_TOO_LARGE' && err.message.includes('kept coming'));
     await assert.rejects(src.get('../x.json', { maxBytes: 100 }), (err: unknown) => err instanceof SyncError && err.code === 'UNSAFE_PATH');
     assert.ok(!up.requests.includes('x.json'));
   } finally {

@@ -92,8 +92,8 @@ async function startSyncing(args: string[]): Promise<{ child: ChildProcess; outp
   const seen = upstream.requests.length;
   const child = spawn(process.execPath, [CLI, ...args, '--config', configFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await until(`${args[0]} to reach the upstream\n${out}`, () => upstream.requests.length > seen || child.exitCode !== null);
   assert.equal(child.exitCode, null, out);
   return { child, output: () => out };
@@ -143,7 +143,7 @@ describe('restart after a crash', () => {
     const seen = upstream.requests.length;
     const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await until('serve to listen', () => out.includes('"tuf-mirror listening"'));
     const url = JSON.parse(out.split('\n').find((l) => l.includes('"tuf-mirror listening"'))!).url as string;
     const answer = fetch(`${url}/api/v1/repositories/r/sync`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).catch(() => undefined);
@@ -169,7 +169,7 @@ describe('lock owners', () => {
   test('a live holder of this machine is not gone; once it exits, it is', async () => {
     const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     await until('the child to run', () => child.pid !== undefined && fs.existsSync(`/proc/${child.pid}/stat`));
-    const owner = lockOwner(child.pid!);
+    const owner = lockOwner(child.pid);
     assert.match(owner, /^[^:]*:\d+:[0-9a-f]{8}@[0-9a-f-]+\/\d+\/\d+$/, 'Linux: boot id, pid namespace and start time');
     assert.equal(holderIsGone(owner), false);
     child.kill('SIGKILL');
@@ -198,7 +198,7 @@ describe('lock owners', () => {
       store.ensureRepository('x', 'http://upstream.invalid');
       const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
       await until('the child to run', () => child.pid !== undefined && fs.existsSync(`/proc/${child.pid}/stat`));
-      const holder = lockOwner(child.pid!);
+      const holder = lockOwner(child.pid);
       assert.equal(store.acquireSyncLock('x', holder, 60_000), true);
       assert.equal(store.acquireSyncLock('x', lockOwner(), 60_000), false, 'alive and fresh');
       child.kill('SIGKILL');

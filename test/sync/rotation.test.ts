@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Updater } from 'tuf-js';
 import { get, mirrorOfRepository, startMirror, tempDir, testConfig } from '../helpers/mirror';
 import { TestRepository } from '../../testing/tuf-repo';

@@ -59,7 +59,7 @@ describe('@tufjs/models behaviours the name rules rest on', () => {
 
   test('a delegation list naming a role twice is refused (the model would keep one silently)', () => {
     const bytes = Buffer.from(JSON.stringify(targets(['a', 'b', 'a'])));
-    assert.throws(() => parseTargets(bytes, 'targets'), (e: unknown) => e instanceof SyncError && e.code === 'MALFORMED_METADATA' && /more than once/.test(e.message));
+    assert.throws(() => parseTargets(bytes, 'targets'), (e: unknown) => e instanceof SyncError && e.code === 'MALFORMED_METADATA' && e.message.includes('more than once'));
     assert.equal(Object.keys(Metadata.fromJSON(MetadataKind.Targets, targets(['a', 'b', 'a'])).signed.delegations?.roles ?? {}).length, 2);
   });
 

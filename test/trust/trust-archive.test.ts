@@ -132,7 +132,7 @@ describe('mirrorFS archive layout', () => {
   test('a member larger than 32 KiB cannot be read whole by that loader: MEMBER_TOO_LARGE', () => {
     assert.throws(
       () => buildMirrorArchive(membersOf([100, 32769])),
-      (e: unknown) => e instanceof TrustRootError && e.code === 'MEMBER_TOO_LARGE' && /--targets/.test(e.message),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'MEMBER_TOO_LARGE' && e.message.includes('--targets'),
     );
   });
 

@@ -317,9 +317,9 @@ describe('identity flags: a missing or malformed identity is the caller\'s to fi
 
   test('an unanchored pattern is allowed, with a warning; identity flags on a format that ignores them are named', () => {
     const out = renderTrustRoot(publicGood, 'cluster-image-policy', { identity: { issuer: ISSUER, subjectRegexps: ['github\\.com/acme/'], images: [IMAGE] } });
-    assert.ok(out.warnings.some((w) => /not anchored/.test(w)));
-    assert.ok(renderTrustRoot(publicGood, 'remote', { mirrorUrl: MIRROR, identity: IDENTITY }).warnings.some((w) => /ignores them/.test(w)));
-    assert.ok(renderTrustRoot(publicGood, 'kubewarden-verification-config', { identity: IDENTITY }).warnings.some((w) => /--image does not apply/.test(w)));
+    assert.ok(out.warnings.some((w) => w.includes('not anchored')));
+    assert.ok(renderTrustRoot(publicGood, 'remote', { mirrorUrl: MIRROR, identity: IDENTITY }).warnings.some((w) => w.includes('ignores them')));
+    assert.ok(renderTrustRoot(publicGood, 'kubewarden-verification-config', { identity: IDENTITY }).warnings.some((w) => w.includes('--image does not apply')));
   });
 });
 

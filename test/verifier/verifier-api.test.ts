@@ -200,13 +200,13 @@ describe('POST /api/v1/verify with the real cosign signatures of containers/imag
   test('wrong key: verified false', async () => {
     const r = await verify(`${stub.host}/cosign/valid:v1`, keyPolicy(KEY2));
     assert.equal(r.json.verified, false);
-    assert.ok(r.json.reasons.some((x: string) => /SIGNATURE_ERROR/.test(x)), JSON.stringify(r.json.reasons));
+    assert.ok(r.json.reasons.some((x: string) => x.includes('SIGNATURE_ERROR')), JSON.stringify(r.json.reasons));
   });
 
   test('custom X.509 PKI as keyless (not public-good Fulcio, no Rekor): rejected with the reason', async () => {
     const r = await verify(`${stub.host}/cosign/pki:v1`, { apiVersion: 'v1', allOf: [{ kind: 'genericIssuer', issuer: 'x', subject: { equal: 'y' } }] });
     assert.equal(r.json.verified, false);
-    assert.ok(r.json.reasons.some((x: string) => /layer 0: TIMESTAMP_ERROR: expected 1 timestamps, got 0/.test(x)), JSON.stringify(r.json.reasons));
+    assert.ok(r.json.reasons.some((x: string) => x.includes('layer 0: TIMESTAMP_ERROR: expected 1 timestamps, got 0')), JSON.stringify(r.json.reasons));
   });
 
   test('custom X.509 PKI with a certificate policy (Kubewarden kind certificate): verified through the given chain', async () => {

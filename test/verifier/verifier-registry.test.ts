@@ -167,7 +167,7 @@ describe('images in a real registry, signed in this test, verified through the m
   test('tampered payload: neither the keyed nor the keyless signature verifies', async () => {
     const keyed = await verify(`${host}/acme/tampered:1.0`, keyPolicy(key1.publicKey));
     assert.equal(keyed.verified, false);
-    assert.ok(keyed.reasons.some((x: string) => /layer 0: SIGNATURE_ERROR/.test(x)), JSON.stringify(keyed.reasons));
+    assert.ok(keyed.reasons.some((x: string) => x.includes('layer 0: SIGNATURE_ERROR')), JSON.stringify(keyed.reasons));
     const keyless = await verify(`${host}/acme/tampered:1.0`, issuerPolicy({ urlPrefix: 'https://github.com/acme' }));
     assert.equal(keyless.verified, false);
     assert.ok(keyless.reasons.some((x: string) => /layer 1: TLOG_BODY_ERROR: digest mismatch|layer 1: SIGNATURE_ERROR/.test(x)), JSON.stringify(keyless.reasons));

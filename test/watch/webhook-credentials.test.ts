@@ -16,7 +16,11 @@ const alert: Alert = { kind: 'state-change', repository: 'sigstore', item: 'role
 
 function capturingLogger(): { logger: pino.Logger; lines: string[] } {
   const lines: string[] = [];
-  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
+  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
@@ -38,7 +42,7 @@ test('user:password@ in a webhook URL becomes a Basic Authorization header; no l
   const notifier = new WebhookNotifier([{ url: 'http://alert:s3cret@127.0.0.1:9/hook', format: 'generic' }], logger, { attempts: 1 });
   notifier.send(alert);
   await notifier.drain();
-  assert.ok(lines.some((l) => /alert delivery failed; giving up/.test(l)));
+  assert.ok(lines.some((l) => l.includes('alert delivery failed; giving up')));
   for (const l of lines) assert.doesNotMatch(l, /s3cret|s3cr%3At/, l);
 });
 
