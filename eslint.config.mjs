@@ -43,10 +43,7 @@ export default defineConfig(
       // node:test tracks every test() and describe() it is handed and awaits them itself (the
       // runner, not the caller, reports a failure); awaiting them at the top of a test file adds
       // nothing. Every other promise must still be awaited or handled.
-      '@typescript-eslint/no-floating-promises': [
-        'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
-      ],
+      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] }],
     },
   },
   // This file is not part of tsconfig.json's program.

@@ -25,7 +25,28 @@ import YAML from 'yaml';
 import { cosignSigManifest, OciStub } from '../testing/oci-stub';
 import { TestRepository } from '../testing/tuf-repo';
 import { startUpstreamServer } from '../testing/upstream-server';
-import { benchMain, CLI, runToEnd, envNumber, findExecutable, fmt, fmtRatio, freePort, launch, median, progress, request, ROOT, runWrk, table, tempDir, UsageError, waitFor, wrkProblems, type WrkResult } from './lib';
+import {
+  benchMain,
+  CLI,
+  runToEnd,
+  envNumber,
+  findExecutable,
+  fmt,
+  fmtRatio,
+  freePort,
+  launch,
+  median,
+  progress,
+  request,
+  ROOT,
+  runWrk,
+  table,
+  tempDir,
+  UsageError,
+  waitFor,
+  wrkProblems,
+  type WrkResult,
+} from './lib';
 
 const F = path.join(ROOT, 'test', 'fixtures', 'cosign-image-signatures');
 const TRUSTED_ROOT = path.join(ROOT, 'test', 'fixtures', 'sigstore-tuf-2026-08-21', 'targets', '6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.trusted_root.json');
@@ -55,11 +76,23 @@ async function abuseFor(spec: AbuseSpec): Promise<void> {
   }
   const { verifyBase, host, digest, key } = spec;
   const nested = JSON.stringify({ image: `${host}/acme/app:v1`, policy: '['.repeat(200_000) + ']'.repeat(200_000) });
-  const thousand = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'x', kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: { containers: Array.from({ length: 1000 }, (_, i) => ({ name: `c${i}`, image: `${host}/acme/img${i}:1` })) } } } });
-  const review = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'y', kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: { containers: [{ name: 'a', image: `${host}/acme/app:v1` }] } } } });
+  const thousand = JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'x', kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: { containers: Array.from({ length: 1000 }, (_, i) => ({ name: `c${i}`, image: `${host}/acme/img${i}:1` })) } } },
+  });
+  const review = JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'y', kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: { containers: [{ name: 'a', image: `${host}/acme/app:v1` }] } } },
+  });
   let n = 0;
   const kinds: [string, () => Promise<number>][] = [
-    ['verify, a new policy each time', () => post(`${verifyBase}/api/v1/verify`, JSON.stringify({ image: `${host}/acme/app@${digest}`, policy: { apiVersion: 'v1', allOf: [{ kind: 'pubKey', key, annotations: { n: String(n++) } }] } }))],
+    [
+      'verify, a new policy each time',
+      () =>
+        post(`${verifyBase}/api/v1/verify`, JSON.stringify({ image: `${host}/acme/app@${digest}`, policy: { apiVersion: 'v1', allOf: [{ kind: 'pubKey', key, annotations: { n: String(n++) } }] } })),
+    ],
     ['verify, 400 KB nested policy', () => post(`${verifyBase}/api/v1/verify`, nested)],
     ['admission, 1000 images', () => post(`${verifyBase}/api/v1/admission`, thousand)],
     ['mutating admission, signed image', () => post(`${verifyBase}/api/v1/admission/mutate`, review)],
@@ -116,7 +149,13 @@ async function run(): Promise<void> {
       },
     }),
   );
-  const mirror = launch('tuf-mirror', process.execPath, ['--max-old-space-size=192', ...(process.env.BENCH_MIRROR_NODE_ARGS ?? '').split(' ').filter(Boolean), CLI, 'serve', '--config', path.join(work, 'config.yaml')], path.join(work, 'tuf-mirror.log'), { ...process.env, TUF_MIRROR_LOG_LEVEL: 'error' });
+  const mirror = launch(
+    'tuf-mirror',
+    process.execPath,
+    ['--max-old-space-size=192', ...(process.env.BENCH_MIRROR_NODE_ARGS ?? '').split(' ').filter(Boolean), CLI, 'serve', '--config', path.join(work, 'config.yaml')],
+    path.join(work, 'tuf-mirror.log'),
+    { ...process.env, TUF_MIRROR_LOG_LEVEL: 'error' },
+  );
   const base = `http://127.0.0.1:${port}`;
   const verifyBase = `http://127.0.0.1:${verifyPort}`;
   await waitFor('readiness', mirror, async () => (await request(`${base}/readyz`)).status === 200);
@@ -169,17 +208,35 @@ async function run(): Promise<void> {
   const of = (phase: string, f: (r: WrkResult) => number): number => median(results.filter((x) => x.phase === phase).map((x) => f(x.r)));
   const rows = ['reference', 'abuse'].map((phase) => [
     phase === 'reference' ? 'no abuse (reference)' : `${abusers} abusive callers`,
-    fmt(of(phase, (r) => r.requestsPerSec), 0),
-    fmt(of(phase, (r) => r.p50Ms), 2),
-    fmt(of(phase, (r) => r.p99Ms), 2),
-    results.filter((x) => x.phase === phase).map((x) => fmt(x.r.p99Ms, 2)).join(', '),
+    fmt(
+      of(phase, (r) => r.requestsPerSec),
+      0,
+    ),
+    fmt(
+      of(phase, (r) => r.p50Ms),
+      2,
+    ),
+    fmt(
+      of(phase, (r) => r.p99Ms),
+      2,
+    ),
+    results
+      .filter((x) => x.phase === phase)
+      .map((x) => fmt(x.r.p99Ms, 2))
+      .join(', '),
   ]);
   const out = [
     `tuf-mirror timestamp.json under wrk -c ${wrkOptions.connections} -t ${wrkOptions.threads}, each connection pausing ${delayMs} ms between requests, ${rounds} x ${seconds}s per phase, medians; node ${process.version}`,
     table(['phase', 'req/s', 'p50 ms', 'p99 ms', 'p99 per round'], rows, [false, true, true, true, false]),
     `p99 under abuse / p99 without: ${fmtRatio(of('abuse', (r) => r.p99Ms) / of('reference', (r) => r.p99Ms))} (goal: under 2x); throughput ${fmtRatio(of('abuse', (r) => r.requestsPerSec) / of('reference', (r) => r.requestsPerSec))}`,
     'what the abusive callers got (status: count):',
-    ...[...statuses].map(([name, m]) => `  ${name}: ${[...m].sort((a, b) => Number(a[0]) - Number(b[0])).map(([s, c]) => `${s}: ${c}`).join(', ')}`),
+    ...[...statuses].map(
+      ([name, m]) =>
+        `  ${name}: ${[...m]
+          .sort((a, b) => Number(a[0]) - Number(b[0]))
+          .map(([s, c]) => `${s}: ${c}`)
+          .join(', ')}`,
+    ),
     `tuf-mirror still running: ${!mirror.hasExited()}`,
     '',
   ];

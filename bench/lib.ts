@@ -100,8 +100,18 @@ export function runToEnd(name: string, command: string, args: string[], env: Nod
   const m = track(name, child);
   let stdout = '';
   let stderr = '';
-  const outDone = new Promise<void>((r) => child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d)).once('close', r));
-  const errDone = new Promise<void>((r) => child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d)).once('close', r));
+  const outDone = new Promise<void>((r) =>
+    child.stdout
+      .setEncoding('utf8')
+      .on('data', (d: string) => (stdout += d))
+      .once('close', r),
+  );
+  const errDone = new Promise<void>((r) =>
+    child.stderr
+      .setEncoding('utf8')
+      .on('data', (d: string) => (stderr += d))
+      .once('close', r),
+  );
   return Promise.all([m.exited, outDone, errDone]).then(([r]) => ({ code: r.code, stdout, stderr }));
 }
 
@@ -277,9 +287,7 @@ export function parseWrk(text: string): WrkResult {
     p90Ms: pct('90'),
     p99Ms: pct('99'),
     maxMs: max ? timeMs(max[1], max[2]) : NaN,
-    socketErrors: sock
-      ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) }
-      : { connect: 0, read: 0, write: 0, timeout: 0 },
+    socketErrors: sock ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) } : { connect: 0, read: 0, write: 0, timeout: 0 },
     non2xx3xx: non ? Number(non[1]) : 0,
   };
 }
@@ -364,7 +372,16 @@ export function table(header: string[], rows: string[][], rightAlign: boolean[])
       .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
       .join('  ')
       .trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  ').trimEnd(), ...rows.map(line)].join('\n') + '\n';
+  return (
+    [
+      line(header),
+      widths
+        .map((w) => '-'.repeat(w))
+        .join('  ')
+        .trimEnd(),
+      ...rows.map(line),
+    ].join('\n') + '\n'
+  );
 }
 
 export function median(values: number[]): number {

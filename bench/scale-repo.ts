@@ -24,7 +24,10 @@ function newKey(): SigningKey {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
   const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
   const keyval = { public: raw };
-  const keyID = crypto.createHash('sha256').update(canonicalize({ keytype: 'ed25519', keyval, scheme: 'ed25519' })).digest('hex');
+  const keyID = crypto
+    .createHash('sha256')
+    .update(canonicalize({ keytype: 'ed25519', keyval, scheme: 'ed25519' }))
+    .digest('hex');
   return { key: new Key({ keyID, keyType: 'ed25519', scheme: 'ed25519', keyVal: keyval }), privateKey };
 }
 
@@ -107,9 +110,7 @@ export class DiskRepository {
       let bytes: Buffer;
       if (role === 'targets') {
         const targets = this.succinct ? {} : Object.fromEntries([...this.contents.keys()].map((n) => [n, this.targetFile(n)]));
-        const delegations = this.succinct
-          ? new Delegations({ keys: { [this.keys.bins.key.keyID]: this.keys.bins.key }, succinctRoles: this.succinct })
-          : undefined;
+        const delegations = this.succinct ? new Delegations({ keys: { [this.keys.bins.key.keyID]: this.keys.bins.key }, succinctRoles: this.succinct }) : undefined;
         bytes = signed(new Targets({ ...common(version), targets, delegations }), this.keys.targets);
       } else {
         const succinct = this.succinct;
@@ -123,10 +124,7 @@ export class DiskRepository {
     this.snapshotVersion++;
     // Lengths pinned: a flat role of 50 000 targets (6 MB) is over the 5 MB clients accept unpinned.
     const meta = Object.fromEntries([...this.roleVersions].map(([role, { version, length }]) => [`${role}.json`, new MetaFile({ version, length })]));
-    fs.writeFileSync(
-      path.join(this.dir, `${this.snapshotVersion}.snapshot.json`),
-      signed(new Snapshot({ ...common(this.snapshotVersion), meta }), this.keys.snapshot),
-    );
+    fs.writeFileSync(path.join(this.dir, `${this.snapshotVersion}.snapshot.json`), signed(new Snapshot({ ...common(this.snapshotVersion), meta }), this.keys.snapshot));
     this.writeTimestamp();
   }
 
@@ -143,10 +141,7 @@ export class DiskRepository {
     this.timestampVersion++;
     fs.writeFileSync(
       path.join(this.dir, 'timestamp.json'),
-      signed(
-        new Timestamp({ ...common(this.timestampVersion), snapshotMeta: new MetaFile({ version: this.snapshotVersion }) }),
-        this.keys.timestamp,
-      ),
+      signed(new Timestamp({ ...common(this.timestampVersion), snapshotMeta: new MetaFile({ version: this.snapshotVersion }) }), this.keys.timestamp),
     );
   }
 }

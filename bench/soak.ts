@@ -16,28 +16,7 @@ import * as path from 'node:path';
 import { Updater } from 'tuf-js';
 import { TestRepository } from '../testing/tuf-repo';
 import { startUpstreamServer } from '../testing/upstream-server';
-import {
-  benchMain,
-  CLI,
-  envNumber,
-  fdCount,
-  FIXTURE,
-  fmt,
-  fmtRatio,
-  freePort,
-  launch,
-  machineLine,
-  mib,
-  progress,
-  request,
-  rssOf,
-  sleep,
-  slope,
-  table,
-  tempDir,
-  UsageError,
-  waitFor,
-} from './lib';
+import { benchMain, CLI, envNumber, fdCount, FIXTURE, fmt, fmtRatio, freePort, launch, machineLine, mib, progress, request, rssOf, sleep, slope, table, tempDir, UsageError, waitFor } from './lib';
 
 type Sample = { t: number; rss: number; fds: number; heap: number; heapTotal: number; db: number; generation: number };
 
@@ -98,7 +77,11 @@ async function run(): Promise<void> {
       lastRotation = Date.now();
       rotations++;
       // Alternate: new root, timestamp and snapshot keys; then new targets keys and a 2-of-3 root.
-      repo.rotateRoot(rotations % 2 ? { replaceKeys: ['root', 'timestamp', 'snapshot'], newThreshold: { root: 1 }, keyCount: { root: 1 } } : { replaceKeys: ['targets'], newThreshold: { root: 2 }, keyCount: { root: 3 } });
+      repo.rotateRoot(
+        rotations % 2
+          ? { replaceKeys: ['root', 'timestamp', 'snapshot'], newThreshold: { root: 1 }, keyCount: { root: 1 } }
+          : { replaceKeys: ['targets'], newThreshold: { root: 2 }, keyCount: { root: 3 } },
+      );
     } else if (ticks % 5 === 0) {
       repo.addTarget('trusted_root.json', Buffer.concat([trustedRoot, Buffer.from(`\n${ticks}\n`)]));
       repo.publish();
@@ -135,8 +118,7 @@ async function run(): Promise<void> {
 
   const samples: Sample[] = [];
   const started = Date.now();
-  const dbSize = (): number =>
-    ['tuf-mirror.db', 'tuf-mirror.db-wal'].reduce((n, f) => n + (fs.statSync(path.join(dataDir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+  const dbSize = (): number => ['tuf-mirror.db', 'tuf-mirror.db-wal'].reduce((n, f) => n + (fs.statSync(path.join(dataDir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
   try {
     while (Date.now() - started < seconds * 1000) {
       await sleep(sampleEvery * 1000);
@@ -153,7 +135,9 @@ async function run(): Promise<void> {
       });
       const s = samples[samples.length - 1];
       if (samples.length % Math.max(1, Math.round(30 / sampleEvery)) === 0) {
-        progress(`${Math.round(s.t)}s: RSS ${mib(s.rss)} MiB, ${s.fds} fds, heap ${mib(s.heap)} MiB, store ${mib(s.db)} MiB, generation ${s.generation}, ${rotations} rotations, clients ${clientStats.ok} ok / ${clientStats.failed} failed`);
+        progress(
+          `${Math.round(s.t)}s: RSS ${mib(s.rss)} MiB, ${s.fds} fds, heap ${mib(s.heap)} MiB, store ${mib(s.db)} MiB, generation ${s.generation}, ${rotations} rotations, clients ${clientStats.ok} ok / ${clientStats.failed} failed`,
+        );
       }
     }
   } finally {

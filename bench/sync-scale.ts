@@ -27,24 +27,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  CLI,
-  benchMain,
-  findExecutable,
-  fmt,
-  fmtRatio,
-  machineLine,
-  median,
-  mib,
-  progress,
-  runToEnd,
-  startNginx,
-  stop,
-  table,
-  tempDir,
-  UsageError,
-  envNumber,
-} from './lib';
+import { CLI, benchMain, findExecutable, fmt, fmtRatio, machineLine, median, mib, progress, runToEnd, startNginx, stop, table, tempDir, UsageError, envNumber } from './lib';
 import { BIN_BITS, DiskRepository, type Variant } from './scale-repo';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,50000').split(',').map((s) => {

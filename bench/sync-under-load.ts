@@ -77,7 +77,7 @@ class Walkers {
     this.responses++;
     if (res.status !== 200) throw new Error(`${p}: HTTP ${res.status}`);
     const sha = sha256(res.body);
-    const etag = (res.headers.etag ?? '');
+    const etag = res.headers.etag ?? '';
     if (etag !== `"${sha}"`) {
       this.mixed.push(`${p}: body sha256 ${sha} but ETag ${etag}`);
       return res.body;
@@ -140,7 +140,9 @@ async function run(): Promise<void> {
   // The upstream: a signed repository shaped like Sigstore's (a delegated role, the real trusted_root.json).
   const repo = new TestRepository({ keyType: 'ecdsa' });
   repo.addDelegation('registry.npmjs.org', { paths: ['registry.npmjs.org/*'] });
-  repo.addTarget('registry.npmjs.org/keys.json', fs.readFileSync(path.join(FIXTURE, 'targets', 'registry.npmjs.org', '160677eb6e1c7083c89b166b20f8fe4e837fb71181506aff1991b80b89184f7d.keys.json')), { role: 'registry.npmjs.org' });
+  repo.addTarget('registry.npmjs.org/keys.json', fs.readFileSync(path.join(FIXTURE, 'targets', 'registry.npmjs.org', '160677eb6e1c7083c89b166b20f8fe4e837fb71181506aff1991b80b89184f7d.keys.json')), {
+    role: 'registry.npmjs.org',
+  });
   let revision = 0;
   repo.addTarget('trusted_root.json', trustedRoot(revision));
   repo.publish();
@@ -244,9 +246,7 @@ async function run(): Promise<void> {
   let verified = 0;
   for (const w of Object.values(walkers)) {
     for (const o of w.observations.values()) {
-      const ok =
-        files(o.generation).get(o.path) === o.sha ||
-        (isVersionedPath(o.path) && older(o.generation).some((id) => files(id).get(o.path) === o.sha));
+      const ok = files(o.generation).get(o.path) === o.sha || (isVersionedPath(o.path) && older(o.generation).some((id) => files(id).get(o.path) === o.sha));
       if (ok) verified++;
       else w.mixed.push(`${o.path}: the body served as generation ${o.generation} is not that generation's file`);
     }

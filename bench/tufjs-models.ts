@@ -77,7 +77,15 @@ benchMain(async () => {
       };
     });
     const [ours, theirs] = figures;
-    rows.push([String(n), fmt(theirs.parse, 1), fmt(ours.parse, 1), fmtRatio(theirs.parse / ours.parse), fmt(theirs.serialize, 1), fmt(ours.serialize, 1), fmtRatio(theirs.serialize / ours.serialize)]);
+    rows.push([
+      String(n),
+      fmt(theirs.parse, 1),
+      fmt(ours.parse, 1),
+      fmtRatio(theirs.parse / ours.parse),
+      fmt(theirs.serialize, 1),
+      fmt(ours.serialize, 1),
+      fmtRatio(theirs.serialize / ours.serialize),
+    ]);
   }
   process.stdout.write(`${machineLine()}\n@tufjs/models 4.1.1, targets role of N targets, median of ${rounds} (ms)\n`);
   process.stdout.write(

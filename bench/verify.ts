@@ -62,10 +62,21 @@ async function main(): Promise<void> {
     registryName = 'registry stub (docker-registry not installed)';
     host = stub.host;
     stub.addBlob('{}');
-    digest = stub.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 2, digest: `sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a` }, layers: [] }, ['1.0']);
+    digest = stub.addManifest(
+      'acme/app',
+      {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 2, digest: `sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a` },
+        layers: [],
+      },
+      ['1.0'],
+    );
     layer = await infra.signKeyless(payloadFor(digest, host), 'acme/app');
     const blob = stub.addBlob(layer.payload);
-    stub.addManifest('acme/app', cosignSigManifest([{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: layer.payload.length, digest: blob, annotations: layer.annotations }]), [`${digest.replace(':', '-')}.sig`]);
+    stub.addManifest('acme/app', cosignSigManifest([{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: layer.payload.length, digest: blob, annotations: layer.annotations }]), [
+      `${digest.replace(':', '-')}.sig`,
+    ]);
     stop = () => stub.close();
   }
   const trustRoot = parseTrustRoot(infra.trustedRoot(), { repository: 'bench', generation: 1, timestampVersion: 1 });

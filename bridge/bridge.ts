@@ -62,8 +62,7 @@ export function provenanceOf(value: unknown): Provenance | undefined {
   return parsed.success ? parsed.data.provenance : undefined;
 }
 
-const contentKey = (bytes: Buffer, custom: Record<string, unknown>): string =>
-  `${createHash('sha256').update(bytes).digest('hex')} ${canonicalize(custom)}`;
+const contentKey = (bytes: Buffer, custom: Record<string, unknown>): string => `${createHash('sha256').update(bytes).digest('hex')} ${canonicalize(custom)}`;
 
 /** Targets the candidate adds, removes or changes (bytes or custom), against the promoted ones. */
 function changesOf(specs: TargetFileSpec[], promoted: Map<string, PromotedTarget> | undefined): string[] {
@@ -117,7 +116,10 @@ function record(ctx: BridgeContext, decision: BridgeDecision): BridgeDecision {
   if (decision.outcome !== 'promoted' && last && gist(last) === gist(decision)) return decision;
   ctx.store.recordBridgeDecision(ctx.repository.name, decision, SEVERITY[decision.outcome]);
   const level = SEVERITY[decision.outcome] === 'info' ? 'info' : 'warn';
-  ctx.logger[level]({ repository: ctx.repository.name, outcome: decision.outcome, source: decision.sourceGeneration, generation: decision.generation, findings: describeFindings(decision.findings) }, decision.message);
+  ctx.logger[level](
+    { repository: ctx.repository.name, outcome: decision.outcome, source: decision.sourceGeneration, generation: decision.generation, findings: describeFindings(decision.findings) },
+    decision.message,
+  );
   return decision;
 }
 
@@ -150,7 +152,16 @@ export async function checkBridge(ctx: BridgeContext, now: Date = new Date()): P
   const facts = { ...c, sourceGeneration: c.source.generation.id };
   if (!c.changes.length) return record(ctx, decision('current', facts, served, `promoted content equals ${ctx.source.name} generation ${c.source.generation.id}${notBridged(c)}`, now));
   if (!c.gate.passed) return record(ctx, decision('held', facts, served, held(c, name), now));
-  return record(ctx, decision('pending', facts, served, `candidate from ${ctx.source.name} generation ${c.source.generation.id} (${c.changes.join(' ')}) passed the gate: tuf-mirror bridge promote ${name}${notBridged(c)}`, now));
+  return record(
+    ctx,
+    decision(
+      'pending',
+      facts,
+      served,
+      `candidate from ${ctx.source.name} generation ${c.source.generation.id} (${c.changes.join(' ')}) passed the gate: tuf-mirror bridge promote ${name}${notBridged(c)}`,
+      now,
+    ),
+  );
 }
 
 export type PromoteOptions = {
@@ -176,7 +187,16 @@ export async function promoteBridge(ctx: BridgeContext, options: PromoteOptions 
   const reason = `promote ${ctx.source.name} generation ${c.source.generation.id}${c.gate.passed ? '' : ' (forced past the gate)'}`;
   const generation = await publishNewTargets(ctx, c.specs, options.keysDir, reason, now);
   const forced = c.gate.passed ? '' : ` FORCED past the gate: ${describeFindings(c.gate.findings.filter((f) => f.blocking)).join('; ')}`;
-  return record(ctx, decision('promoted', facts, generation.id, `promoted ${ctx.source.name} generation ${c.source.generation.id} as targets v${generation.targetsVersion} (${c.changes.join(' ')})${forced}${notBridged(c)}`, now));
+  return record(
+    ctx,
+    decision(
+      'promoted',
+      facts,
+      generation.id,
+      `promoted ${ctx.source.name} generation ${c.source.generation.id} as targets v${generation.targetsVersion} (${c.changes.join(' ')})${forced}${notBridged(c)}`,
+      now,
+    ),
+  );
 }
 
 /** The service's routine: check, and with `promote: auto` promote what passes. Never throws for the source's or the gate's sake. */

@@ -66,10 +66,7 @@ function unverifiedParts(generation: GenerationRecord): { blocking: string[]; no
   const describe = (t: (typeof refused)[number]): string => `target ${JSON.stringify(t.name)} of ${t.role} (${t.code})`;
   return {
     blocking: refused.filter((t) => t.role === TOP_LEVEL_TARGETS).map(describe),
-    notBridged: [
-      ...(generation.summary.failedRoles ?? []).map((r) => `role ${r.role} (${r.code})`),
-      ...refused.filter((t) => t.role !== TOP_LEVEL_TARGETS).map(describe),
-    ],
+    notBridged: [...(generation.summary.failedRoles ?? []).map((r) => `role ${r.role} (${r.code})`), ...refused.filter((t) => t.role !== TOP_LEVEL_TARGETS).map(describe)],
   };
 }
 

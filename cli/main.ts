@@ -40,7 +40,9 @@ function withGlobalOptions(program: Command): Command {
  * them all.
  */
 function commandOf(argv: string[]): string | undefined {
-  const probe = withGlobalOptions(new Command()).exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  const probe = withGlobalOptions(new Command())
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
   try {
     return probe.parseOptions(argv.slice(2)).operands[0];
   } catch {
@@ -50,9 +52,7 @@ function commandOf(argv: string[]): string | undefined {
 
 /** The program with the command argv names, or with every command when argv names none. */
 export async function buildProgram(argv: string[] = []): Promise<Command> {
-  const program = withGlobalOptions(
-    new Command('tuf-mirror').description('A verifying mirror for Sigstore TUF repositories').version(packageVersion()),
-  )
+  const program = withGlobalOptions(new Command('tuf-mirror').description('A verifying mirror for Sigstore TUF repositories').version(packageVersion()))
     // Set before the commands are added: subcommands inherit them. Errors come back to run()
     // instead of exiting, so that one place decides every exit code.
     .exitOverride()

@@ -124,7 +124,14 @@ function logIdFindings(root: TrustedRoot): Finding[] {
         );
         continue;
       }
-      out.push(blocking('LOG_ID_MISMATCH', TRUSTED_ROOT_TARGET, `${kind === 'tlogs' ? 'tlog' : 'ctlog'} ${log.baseUrl}: logId ${id.toString('base64')} is not the sha256 of its key (${sha256(der).toString('base64')})`, log.baseUrl));
+      out.push(
+        blocking(
+          'LOG_ID_MISMATCH',
+          TRUSTED_ROOT_TARGET,
+          `${kind === 'tlogs' ? 'tlog' : 'ctlog'} ${log.baseUrl}: logId ${id.toString('base64')} is not the sha256 of its key (${sha256(der).toString('base64')})`,
+          log.baseUrl,
+        ),
+      );
     }
   }
   return out;
@@ -138,7 +145,9 @@ function keyTypeFindings(root: TrustedRoot, reports: ConsumerReport[]): Finding[
       const type = spkiKeyType(log.publicKey?.rawBytes);
       if (acceptsTlogKey(consumer, type)) continue;
       leftOut.push(`tlog ${log.baseUrl} (${type})`);
-      out.push(notice('KEY_TYPE_UNSUPPORTED', TRUSTED_ROOT_TARGET, `tlog ${log.baseUrl} has a key of type ${type}: ${consumer.name}: ${consumer.refusal}`, { subject: log.baseUrl, consumer: consumer.name }));
+      out.push(
+        notice('KEY_TYPE_UNSUPPORTED', TRUSTED_ROOT_TARGET, `tlog ${log.baseUrl} has a key of type ${type}: ${consumer.name}: ${consumer.refusal}`, { subject: log.baseUrl, consumer: consumer.name }),
+      );
     }
     reports.push({ consumer: consumer.name, outputs: consumer.outputs, leftOut });
   }

@@ -16,16 +16,14 @@ export function parseDuration(value: string | number): number {
   return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
-const duration = z
-  .union([z.number().nonnegative(), z.string()])
-  .transform((v, ctx) => {
-    const seconds = parseDuration(v);
-    if (Number.isNaN(seconds)) {
-      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (e.g. 90s, 45m, 12h, 5d)` });
-      return z.NEVER;
-    }
-    return seconds;
-  });
+const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  const seconds = parseDuration(v);
+  if (Number.isNaN(seconds)) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (e.g. 90s, 45m, 12h, 5d)` });
+    return z.NEVER;
+  }
+  return seconds;
+});
 
 const cronExpression = z.string().refine((e) => cron.validate(e), { error: 'is not a cron expression (e.g. "*/30 * * * *")' });
 
@@ -43,7 +41,9 @@ const thresholds = z.record(z.string(), threshold).superRefine((record, ctx) => 
       ctx.addIssue({
         code: 'custom',
         path: [name],
-        message: !since ? 'critical must not be longer than warning' : `critical (time since ${name === 'sync' ? 'the last success' : name === 'clusterReport' ? 'the last report' : 'the last time in sync'}) must not be shorter than warning`,
+        message: !since
+          ? 'critical must not be longer than warning'
+          : `critical (time since ${name === 'sync' ? 'the last success' : name === 'clusterReport' ? 'the last report' : 'the last time in sync'}) must not be shorter than warning`,
       });
     }
   }
@@ -82,34 +82,35 @@ const bridgeSchema = z
     path: ['timestampExpiry'],
   });
 
-const repositorySchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it is used in URLs)')
-    .max(63)
-    .refine((n) => !RESERVED_NAMES.has(n), { error: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
-  /**
-   * mirror (default): sync and verify `upstream`. origin: a repository this service signs
-   * (`tuf-mirror origin`). bridge: the verified targets of another repository, re-signed here.
-   */
-  kind: z.enum(['mirror', 'origin', 'bridge']).default('mirror'),
-  upstream: z
-    .string()
-    .url('must be an absolute http(s) URL')
-    .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
-    .optional(),
-  /** A pinned root.json; for an origin, defaults to the root v1 `origin init` wrote. */
-  trustAnchor: z.string().min(1, 'must name a root.json file').optional(),
-  default: z.boolean().optional(),
-  /** When to refresh (cron, in the server's time zone); default: sync.schedule. */
-  schedule: cronExpression.optional(),
-  /** Per-role (or trustedRoot / sync) thresholds over alerts.thresholds, for this repository. */
-  thresholds: thresholds.optional(),
-  /** For kind origin: where its keys live and how long what it signs stays valid. */
-  origin: originSchema.optional(),
-  /** For kind bridge: its source, promotion, keys and validity periods. */
-  bridge: bridgeSchema.optional(),
-})
+const repositorySchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it is used in URLs)')
+      .max(63)
+      .refine((n) => !RESERVED_NAMES.has(n), { error: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
+    /**
+     * mirror (default): sync and verify `upstream`. origin: a repository this service signs
+     * (`tuf-mirror origin`). bridge: the verified targets of another repository, re-signed here.
+     */
+    kind: z.enum(['mirror', 'origin', 'bridge']).default('mirror'),
+    upstream: z
+      .string()
+      .url('must be an absolute http(s) URL')
+      .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
+      .optional(),
+    /** A pinned root.json; for an origin, defaults to the root v1 `origin init` wrote. */
+    trustAnchor: z.string().min(1, 'must name a root.json file').optional(),
+    default: z.boolean().optional(),
+    /** When to refresh (cron, in the server's time zone); default: sync.schedule. */
+    schedule: cronExpression.optional(),
+    /** Per-role (or trustedRoot / sync) thresholds over alerts.thresholds, for this repository. */
+    thresholds: thresholds.optional(),
+    /** For kind origin: where its keys live and how long what it signs stays valid. */
+    origin: originSchema.optional(),
+    /** For kind bridge: its source, promotion, keys and validity periods. */
+    bridge: bridgeSchema.optional(),
+  })
   .refine((r) => r.kind !== 'mirror' || r.upstream !== undefined, { error: 'a mirror needs an upstream', path: ['upstream'] })
   .refine((r) => r.kind !== 'origin' || r.upstream === undefined, { error: 'an origin has no upstream: it is signed here', path: ['upstream'] })
   .refine((r) => r.kind !== 'bridge' || r.upstream === undefined, { error: 'a bridge has no upstream: it re-signs its bridge.source', path: ['upstream'] })
@@ -153,7 +154,11 @@ const configSchema = z.strictObject({
       /** Per request to the upstream, headers and body together. */
       requestTimeoutSeconds: z.number().positive().max(600).default(30),
       /** Cap on any one target file; metadata caps come from TUF itself. */
-      maxTargetBytes: z.number().int().positive().default(64 * 1024 * 1024),
+      maxTargetBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024),
       /**
        * Target files downloaded at once. Memory grows with this times the largest target, never
        * with the repository; a handful keeps one upstream busy without looking like a flood.
@@ -222,7 +227,11 @@ const configSchema = z.strictObject({
        * beyond. An import holds up to ~10x this in memory: 16 MiB fits deploy/kubernetes' 192 MB
        * heap (public-good's archive is ~0.1 MiB).
        */
-      maxBytes: z.number().int().positive().default(16 * 1024 * 1024),
+      maxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(16 * 1024 * 1024),
     })
     .prefault({}),
   repositories: z.array(repositorySchema).min(1, 'needs at least one repository'),
@@ -293,9 +302,7 @@ export const EMBEDDED_ANCHOR = (): string => path.join(packageRoot(), 'config', 
 export function embeddedDefault(): unknown {
   return {
     dataDir: './data',
-    repositories: [
-      { name: 'sigstore', upstream: 'https://tuf-repo-cdn.sigstore.dev', trustAnchor: EMBEDDED_ANCHOR(), default: true },
-    ],
+    repositories: [{ name: 'sigstore', upstream: 'https://tuf-repo-cdn.sigstore.dev', trustAnchor: EMBEDDED_ANCHOR(), default: true }],
   };
 }
 

@@ -82,9 +82,17 @@ export const verifierConfigSchema = z
     /** Verifications (and reviews) in flight at once; more are answered 429 with Retry-After. */
     maxInFlight: z.number().int().min(1).max(1024).default(8),
     /** Bytes one verification may fetch from registries, all requests together. */
-    maxBytesPerVerification: z.number().int().positive().default(8 * 1024 * 1024),
+    maxBytesPerVerification: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024 * 1024),
     /** Cap on one simple-signing payload (a few hundred bytes in practice). */
-    maxPayloadBytes: z.number().int().positive().default(64 * 1024),
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024),
     /** Only these registries are ever contacted (enforced before any request). */
     registries: z.array(registry).default([]),
     /** A docker config.json whose `auths` supply credentials for allowlisted registries. */
@@ -94,9 +102,17 @@ export const verifierConfigSchema = z
     /** Per registry request, headers and body together. */
     requestTimeoutSeconds: z.number().positive().max(300).default(15),
     /** Cap on manifests, indexes and referrer lists. */
-    maxManifestBytes: z.number().int().positive().default(1024 * 1024),
+    maxManifestBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024),
     /** Cap on a Sigstore bundle fetched as a blob. */
-    maxBlobBytes: z.number().int().positive().default(2 * 1024 * 1024),
+    maxBlobBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(2 * 1024 * 1024),
     admission: z
       .strictObject({
         /** The first policy whose glob matches an image applies. */

@@ -114,11 +114,14 @@ export class Daemon {
       setInterval(() => this.reload(), this.options.reloadIntervalMs ?? 2000),
       // Expiry moves with the clock, not only with syncs. An origin whose timestamp is past half its
       // life is re-signed here too, so a missed cron tick (the service was down) cannot let it lapse.
-      setInterval(() => {
-        mirrors.forEach((r) => this.watcher.watch(r));
-        signed.forEach((r) => void this.resign(r));
-        bridges.forEach((r) => void this.bridge(r));
-      }, this.options.evaluateIntervalMs ?? config.alerts.evaluateEverySeconds * 1000),
+      setInterval(
+        () => {
+          mirrors.forEach((r) => this.watcher.watch(r));
+          signed.forEach((r) => void this.resign(r));
+          bridges.forEach((r) => void this.bridge(r));
+        },
+        this.options.evaluateIntervalMs ?? config.alerts.evaluateEverySeconds * 1000,
+      ),
     ];
     this.timers.forEach((t) => t.unref());
   }

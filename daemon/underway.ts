@@ -21,7 +21,10 @@ export class WorkUnderway {
    */
   serialized<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const run = (this.publishing.get(name) ?? Promise.resolve()).then(fn, fn);
-    this.publishing.set(name, run.catch(() => undefined));
+    this.publishing.set(
+      name,
+      run.catch(() => undefined),
+    );
     return this.track(run);
   }
 

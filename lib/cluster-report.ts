@@ -8,7 +8,10 @@ import { z } from 'zod';
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 (64 hex digits)');
 const time = z.iso.datetime({ offset: true });
 // Kubernetes names and kinds: what the job may touch, nothing that could smuggle markup into a status page.
-const name = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).max(253);
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+  .max(253);
 
 export const OUTCOMES = ['applied', 'unchanged', 'waiting', 'failed', 'refused'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -24,11 +27,20 @@ const holding = z.strictObject({
 
 export const outputReportSchema = z.strictObject({
   /** The trustroot format and the query it was fetched with (format=…&name=…). */
-  format: z.string().regex(/^[a-z][a-z0-9-]*$/).max(64),
+  format: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/)
+    .max(64),
   query: z.string().max(4096),
   object: z.strictObject({
-    apiVersion: z.string().regex(/^([a-z0-9.-]+\/)?v[0-9a-z]+$/).max(128),
-    kind: z.string().regex(/^[A-Z][A-Za-z0-9]*$/).max(64),
+    apiVersion: z
+      .string()
+      .regex(/^([a-z0-9.-]+\/)?v[0-9a-z]+$/)
+      .max(128),
+    kind: z
+      .string()
+      .regex(/^[A-Z][A-Za-z0-9]*$/)
+      .max(64),
     namespace: name.max(63).optional(),
     name,
   }),
@@ -56,5 +68,4 @@ export type ClusterReport = z.output<typeof clusterReportSchema>;
 export const objectKey = (o: OutputReport['object']): string => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 
 /** The cluster holds exactly what the mirror served on this run. */
-export const inSync = (o: OutputReport): boolean =>
-  (o.outcome === 'applied' || o.outcome === 'unchanged') && !!o.cluster && o.cluster.contentSha256 === o.mirror?.contentSha256;
+export const inSync = (o: OutputReport): boolean => (o.outcome === 'applied' || o.outcome === 'unchanged') && !!o.cluster && o.cluster.contentSha256 === o.mirror?.contentSha256;

@@ -14,8 +14,7 @@ export function isVersionedPath(path: string): boolean {
   return VERSIONED_METADATA.test(path) || HASH_PREFIXED_TARGET.test(path);
 }
 
-export const metadataPath = (role: string, version?: number): string =>
-  version === undefined ? `${role}.json` : `${version}.${role}.json`;
+export const metadataPath = (role: string, version?: number): string => (version === undefined ? `${role}.json` : `${version}.${role}.json`);
 
 /** `registry.npmjs.org/keys.json` + hash → `targets/registry.npmjs.org/<hash>.keys.json` */
 export function targetPath(target: string, hash?: string): string {

@@ -8,12 +8,15 @@ export type Logger = pino.Logger;
  * Tokens never reach a log line: they are redacted wherever they appear.
  */
 export function createLogger(level: string = process.env.TUF_MIRROR_LOG_LEVEL ?? 'info', fd: 1 | 2 = 1): Logger {
-  return pino({
-    level,
-    base: { service: 'tuf-mirror' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: ['adminToken', '*.adminToken', 'headers.authorization', 'req.headers.authorization'],
-  }, pino.destination({ fd, sync: true }));
+  return pino(
+    {
+      level,
+      base: { service: 'tuf-mirror' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: ['adminToken', '*.adminToken', 'headers.authorization', 'req.headers.authorization'],
+    },
+    pino.destination({ fd, sync: true }),
+  );
 }
 
 /** A logger that drops everything: for library callers and tests that want silence. */

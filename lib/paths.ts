@@ -12,5 +12,4 @@ export function packageRoot(): string {
   return dir;
 }
 
-export const packageVersion = (): string =>
-  (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+export const packageVersion = (): string => (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;

@@ -23,10 +23,7 @@ const pubKeyEntry = z.strictObject({
   annotations,
 });
 
-const subject = z.union([
-  z.strictObject({ equal: z.string().min(1, 'must not be empty') }),
-  z.strictObject({ urlPrefix: z.string().min(1, 'must not be empty') }),
-]);
+const subject = z.union([z.strictObject({ equal: z.string().min(1, 'must not be empty') }), z.strictObject({ urlPrefix: z.string().min(1, 'must not be empty') })]);
 
 const genericIssuerEntry = z.strictObject({
   kind: z.literal('genericIssuer'),
@@ -61,8 +58,7 @@ const KINDS = ['pubKey', 'genericIssuer', 'githubAction', 'certificate'] as cons
 
 const entry = z.unknown().transform((value, ctx) => {
   const kind = (value as { kind?: unknown })?.kind;
-  const schema =
-    kind === 'pubKey' ? pubKeyEntry : kind === 'genericIssuer' ? genericIssuerEntry : kind === 'githubAction' ? githubActionEntry : kind === 'certificate' ? certificateEntry : undefined;
+  const schema = kind === 'pubKey' ? pubKeyEntry : kind === 'genericIssuer' ? genericIssuerEntry : kind === 'githubAction' ? githubActionEntry : kind === 'certificate' ? certificateEntry : undefined;
   if (!schema) {
     ctx.addIssue({ code: 'custom', path: ['kind'], message: `must be one of ${KINDS.join(', ')}${kind === undefined ? '' : ` (got ${JSON.stringify(kind)})`}` });
     return z.NEVER;

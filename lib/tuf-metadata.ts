@@ -34,8 +34,7 @@ function parse<T>(bytes: Buffer | string, what: string, kind: MetadataKind, read
   }
 }
 
-export const parseRoot = (bytes: Buffer | string, what = 'root.json'): Metadata<Root> =>
-  parse(bytes, what, MetadataKind.Root, (json) => Metadata.fromJSON(MetadataKind.Root, json));
+export const parseRoot = (bytes: Buffer | string, what = 'root.json'): Metadata<Root> => parse(bytes, what, MetadataKind.Root, (json) => Metadata.fromJSON(MetadataKind.Root, json));
 
 export const parseTimestamp = (bytes: Buffer | string, what = 'timestamp.json'): Metadata<Timestamp> =>
   parse(bytes, what, MetadataKind.Timestamp, (json) => Metadata.fromJSON(MetadataKind.Timestamp, json));
@@ -43,5 +42,4 @@ export const parseTimestamp = (bytes: Buffer | string, what = 'timestamp.json'):
 export const parseSnapshot = (bytes: Buffer | string, what = 'snapshot.json'): Metadata<Snapshot> =>
   parse(bytes, what, MetadataKind.Snapshot, (json) => Metadata.fromJSON(MetadataKind.Snapshot, json));
 
-export const parseTargets = (bytes: Buffer | string, what = 'targets.json'): Metadata<Targets> =>
-  parse(bytes, what, MetadataKind.Targets, (json) => Metadata.fromJSON(MetadataKind.Targets, json));
+export const parseTargets = (bytes: Buffer | string, what = 'targets.json'): Metadata<Targets> => parse(bytes, what, MetadataKind.Targets, (json) => Metadata.fromJSON(MetadataKind.Targets, json));

@@ -30,7 +30,10 @@ export function publicKeyOf(privateKey: crypto.KeyObject): SigningKey {
   }
   const keyval = { public: publicValue };
   // The key ID is the sha256 of the key's canonical JSON, as every TUF implementation computes it.
-  const keyID = crypto.createHash('sha256').update(canonicalize({ keytype: keyType, scheme, keyval })).digest('hex');
+  const keyID = crypto
+    .createHash('sha256')
+    .update(canonicalize({ keytype: keyType, scheme, keyval }))
+    .digest('hex');
   return { keyID, key: new Key({ keyID, keyType, scheme, keyVal: keyval }), privateKey };
 }
 
@@ -70,7 +73,10 @@ export function readKeyFile(file: string): SigningKey {
 export function readKeyDir(dir: string): Map<string, SigningKey> {
   const keys = new Map<string, SigningKey>();
   if (!fs.existsSync(dir)) return keys;
-  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.pem')).sort()) {
+  for (const name of fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.pem'))
+    .sort()) {
     const key = readKeyFile(path.join(dir, name));
     keys.set(key.keyID, key);
   }
@@ -82,4 +88,3 @@ export function sign(metadata: Metadata<Root | Targets | Snapshot | Timestamp>, 
   const algorithm = key.key.keyType === 'ed25519' ? null : 'sha256';
   metadata.sign((data) => new Signature({ keyID: key.keyID, sig: crypto.sign(algorithm, data, key.privateKey).toString('hex') }), true);
 }
-

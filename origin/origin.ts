@@ -9,21 +9,7 @@ import { MapSource } from '../sync/source';
 import { syncRepository } from '../sync/sync';
 import { OriginError } from './errors';
 import { generateKey, readKeyDir, readKeyFile, sign, writeKeyFile, type KeyType, type SigningKey } from './keys';
-import {
-  currentState,
-  initialRepository,
-  nextRoot,
-  publishRoot,
-  publishTargets,
-  resign,
-  serialize,
-  signRoot,
-  TOP_ROLES,
-  type Files,
-  type Periods,
-  type RootChange,
-  type TopRole,
-} from './repository';
+import { currentState, initialRepository, nextRoot, publishRoot, publishTargets, resign, serialize, signRoot, TOP_ROLES, type Files, type Periods, type RootChange, type TopRole } from './repository';
 import { parseTrustMaterial, trustTargets, type TargetFileSpec, type TrustMaterial } from './trust-material';
 
 /**

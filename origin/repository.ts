@@ -129,7 +129,9 @@ export function initialRepository(roles: RoleKeys, targets: TargetFileSpec[], pe
     ['1.root.json', rootBytes],
     ['root.json', rootBytes],
   ]);
-  const targetsMd = new Metadata(new Targets({ version: 1, specVersion: SPEC_VERSION, expires: after(now, periods.targets), targets: Object.fromEntries(targets.map((t) => [t.name, targetFile(t)])) }));
+  const targetsMd = new Metadata(
+    new Targets({ version: 1, specVersion: SPEC_VERSION, expires: after(now, periods.targets), targets: Object.fromEntries(targets.map((t) => [t.name, targetFile(t)])) }),
+  );
   signAs(targetsMd, 'targets', root.signed.roles.targets.keyIDs, roles.targets.threshold, keys);
   return publishChain(base, root, targetsMd, new Map(targets.map((t) => [t.name, t.bytes])), 1, 1, keys, periods, now);
 }

@@ -66,7 +66,11 @@ function keyDetails(key: crypto.KeyObject): string {
 
 const der = (key: crypto.KeyObject): Buffer => key.export({ format: 'der', type: 'spki' });
 /** A log's id is the sha256 of its DER public key (RFC 6962 for CT; Rekor does the same). */
-export const logId = (keyPem: string): string => crypto.createHash('sha256').update(der(publicKey(keyPem, 'log key'))).digest('base64');
+export const logId = (keyPem: string): string =>
+  crypto
+    .createHash('sha256')
+    .update(der(publicKey(keyPem, 'log key')))
+    .digest('base64');
 
 function subjectOf(cert: crypto.X509Certificate): { organization?: string; commonName?: string } {
   const fields = Object.fromEntries(cert.subject.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
@@ -154,12 +158,28 @@ export function trustTargets(m: TrustMaterial, operator: string, now: Date): Tar
     { name: 'signing_config.v0.2.json', bytes: signingConfigJson(m, operator) },
   ];
   m.certificateAuthorities.forEach((a, i) =>
-    targets.push({ name: numbered('fulcio_v1', i, '.crt.pem'), bytes: Buffer.from(certificates(a.chainPem, 'ca').map((c) => c.toString()).join('')), custom: custom('Fulcio', a.url, a.validFor) }),
+    targets.push({
+      name: numbered('fulcio_v1', i, '.crt.pem'),
+      bytes: Buffer.from(
+        certificates(a.chainPem, 'ca')
+          .map((c) => c.toString())
+          .join(''),
+      ),
+      custom: custom('Fulcio', a.url, a.validFor),
+    }),
   );
   m.tlogs.forEach((l, i) => targets.push({ name: numbered('rekor', i, '.pub'), bytes: Buffer.from(spkiPem(l.keyPem)), custom: custom('Rekor', l.url, l.validFor) }));
   m.ctlogs.forEach((l, i) => targets.push({ name: numbered('ctfe', i, '.pub'), bytes: Buffer.from(spkiPem(l.keyPem)), custom: custom('CTFE', l.url, l.validFor) }));
   m.timestampAuthorities.forEach((t, i) =>
-    targets.push({ name: `tsa_${i + 1}.crt.pem`, bytes: Buffer.from(certificates(t.chainPem, 'tsa').map((c) => c.toString()).join('')), custom: custom('TSA', t.url, t.validFor) }),
+    targets.push({
+      name: `tsa_${i + 1}.crt.pem`,
+      bytes: Buffer.from(
+        certificates(t.chainPem, 'tsa')
+          .map((c) => c.toString())
+          .join(''),
+      ),
+      custom: custom('TSA', t.url, t.validFor),
+    }),
   );
   return targets;
 }

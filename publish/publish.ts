@@ -111,7 +111,8 @@ function placeVersioned(final: string, bytes: Buffer, p: string): boolean {
     } catch (err) {
       const code = systemCode(err);
       if (code === 'EEXIST') {
-        if (!readIfExists(final)?.equals(bytes)) throw new PublishError('CONFLICT', `${p} exists with other bytes (another publisher, or not this repository's tree): not overwriting a versioned file`);
+        if (!readIfExists(final)?.equals(bytes))
+          throw new PublishError('CONFLICT', `${p} exists with other bytes (another publisher, or not this repository's tree): not overwriting a versioned file`);
         return false;
       }
       // Filesystems without hard links (some FUSE mounts): check, then rename.
@@ -194,7 +195,8 @@ export function publishRepository(store: Store, repository: string, dir: string,
   for (const [p, file] of targets) {
     const existing = readIfExists(file);
     if (existing === undefined || !existing.equals(body(p))) {
-      if (existing !== undefined && isVersionedPath(p)) throw new PublishError('CONFLICT', `${path.join(root, p)} exists with other bytes: not overwriting a versioned file (publish into an empty directory, or this repository's own tree)`);
+      if (existing !== undefined && isVersionedPath(p))
+        throw new PublishError('CONFLICT', `${path.join(root, p)} exists with other bytes: not overwriting a versioned file (publish into an empty directory, or this repository's own tree)`);
       todo.push([p, file]);
     }
   }

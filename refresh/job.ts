@@ -44,7 +44,10 @@ const jobSchema = z.strictObject({
   mirror: url,
   repository: z.string().min(1),
   /** Names this cluster in the reports a mirror receives from many clusters. */
-  cluster: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase name (letters, digits, - and .)').max(63),
+  cluster: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase name (letters, digits, - and .)')
+    .max(63),
   /**
    * The mirror's replicas, when it has several that share nothing (deploy/kubernetes): every output
    * is fetched from each and applied only when they agree, and reports go to each. `dns`: a headless
@@ -57,7 +60,11 @@ const jobSchema = z.strictObject({
   /** Report what the cluster holds back to the mirror (with TUF_MIRROR_REPORT_TOKEN). */
   report: z.boolean().default(true),
   /** The server-side apply field manager: the job owns exactly the fields it applies. */
-  fieldManager: z.string().regex(/^[a-z0-9][-a-z0-9.]*$/).max(128).default('tuf-mirror'),
+  fieldManager: z
+    .string()
+    .regex(/^[a-z0-9][-a-z0-9.]*$/)
+    .max(128)
+    .default('tuf-mirror'),
   /** Where the Kubernetes API is; in a pod: the in-cluster service and the mounted service account. */
   kubernetes: z.strictObject({ server: url, tokenFile: z.string().min(1), caFile: z.string().min(1).optional() }).optional(),
   outputs: z.array(outputSchema).min(1, 'needs at least one output').max(64),
@@ -122,7 +129,11 @@ export function parseJob(raw: unknown, origin: string): Job {
       if (err instanceof TrustRootError) throw new ConfigError('INVALID_CONFIG', `invalid refresh-cluster job in ${origin}:\n  ${at}: ${err.message}`);
       throw err;
     }
-    if (!object) throw new ConfigError('INVALID_CONFIG', `invalid refresh-cluster job in ${origin}:\n  ${at}: --format ${format} is not a Kubernetes object; the job keeps these fresh: ${OBJECT_FORMATS.join(', ')}`);
+    if (!object)
+      throw new ConfigError(
+        'INVALID_CONFIG',
+        `invalid refresh-cluster job in ${origin}:\n  ${at}: --format ${format} is not a Kubernetes object; the job keeps these fresh: ${OBJECT_FORMATS.join(', ')}`,
+      );
     const key = describeObject(object);
     const twice = seen.get(key);
     if (twice !== undefined) throw new ConfigError('INVALID_CONFIG', `invalid refresh-cluster job in ${origin}:\n  ${at}: ${key} is outputs[${twice}] already (give one of them another name)`);

@@ -156,7 +156,11 @@ function rollback(live: unknown, doc: Doc): string | undefined {
 }
 
 async function refreshOne(job: Job, output: JobOutput, sources: string[], options: RefreshOptions): Promise<OutputResult> {
-  const base = { format: output.format, query: output.query, object: { apiVersion: output.object.apiVersion, kind: output.object.kind, ...(output.object.namespace ? { namespace: output.object.namespace } : {}), name: output.object.name } };
+  const base = {
+    format: output.format,
+    query: output.query,
+    object: { apiVersion: output.object.apiVersion, kind: output.object.kind, ...(output.object.namespace ? { namespace: output.object.namespace } : {}), name: output.object.name },
+  };
   let live: LiveObject | undefined;
   const result = (outcome: OutputResult['outcome'], message: string | undefined, mirror?: HoldingReport, object: unknown = live): OutputResult => {
     const cluster = holdingOf(object);
@@ -172,7 +176,11 @@ async function refreshOne(job: Job, output: JobOutput, sources: string[], option
     throw err;
   }
   const [first] = fetched;
-  const served: HoldingReport = { contentSha256: first.contentSha256, ...(first.generation !== undefined ? { generation: first.generation } : {}), ...(first.expires ? { expires: first.expires } : {}) };
+  const served: HoldingReport = {
+    contentSha256: first.contentSha256,
+    ...(first.generation !== undefined ? { generation: first.generation } : {}),
+    ...(first.expires ? { expires: first.expires } : {}),
+  };
   let parsed: unknown;
   try {
     parsed = YAML.parse(first.body.toString('utf8'));
@@ -200,7 +208,12 @@ async function refreshOne(job: Job, output: JobOutput, sources: string[], option
   if (!live && isPatchOnly(output.format)) return result('failed', `${describeObject(output.object)} does not exist: it is a patch of an object the consumer's installation creates`, served);
   const back = live && rollback(live, doc);
   if (back) return result('refused', back, served);
-  if (options.dryRun) return result('would-apply', held ? `the cluster holds content ${held.contentSha256.slice(0, 12)}, the mirror serves ${first.contentSha256.slice(0, 12)}` : 'not applied by refresh-cluster yet', served);
+  if (options.dryRun)
+    return result(
+      'would-apply',
+      held ? `the cluster holds content ${held.contentSha256.slice(0, 12)}, the mirror serves ${first.contentSha256.slice(0, 12)}` : 'not applied by refresh-cluster yet',
+      served,
+    );
 
   const body = { ...doc, metadata: { ...doc.metadata, annotations: { ...(doc.metadata.annotations ?? {}), [CONTENT_ANNOTATION]: first.contentSha256 } } };
   try {
@@ -244,7 +257,13 @@ export async function refreshCluster(job: Job, options: RefreshOptions): Promise
   for (const output of job.outputs) {
     if (!sources) {
       const { object } = output;
-      outputs.push({ format: output.format, query: output.query, object: { apiVersion: object.apiVersion, kind: object.kind, ...(object.namespace ? { namespace: object.namespace } : {}), name: object.name }, outcome: 'failed', message: unreachable });
+      outputs.push({
+        format: output.format,
+        query: output.query,
+        object: { apiVersion: object.apiVersion, kind: object.kind, ...(object.namespace ? { namespace: object.namespace } : {}), name: object.name },
+        outcome: 'failed',
+        message: unreachable,
+      });
       continue;
     }
     outputs.push(await refreshOne(job, output, sources, options));
@@ -268,7 +287,9 @@ export function refreshSucceeded(r: RefreshResult): boolean {
 export function formatRefresh(r: RefreshResult): string {
   const lines = r.outputs.map((o) => {
     const object = `${o.object.kind} ${o.object.namespace ? `${o.object.namespace}/` : ''}${o.object.name}`;
-    const held = o.cluster ? `; holds generation ${o.cluster.generation ?? '?'}${o.cluster.timestampVersion !== undefined ? ` (timestamp v${o.cluster.timestampVersion})` : ''}${o.cluster.expires ? `, valid until ${o.cluster.expires}` : ''}` : '';
+    const held = o.cluster
+      ? `; holds generation ${o.cluster.generation ?? '?'}${o.cluster.timestampVersion !== undefined ? ` (timestamp v${o.cluster.timestampVersion})` : ''}${o.cluster.expires ? `, valid until ${o.cluster.expires}` : ''}`
+      : '';
     return `${object}: ${o.outcome}${o.message ? `: ${o.message}` : ''}${held}`;
   });
   for (const d of r.reports) lines.push(`report to ${d.url}: ${d.ok ? 'delivered' : `FAILED: ${d.message}`}`);

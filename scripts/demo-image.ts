@@ -51,10 +51,7 @@ if (require.main === module) {
     process.exit(2);
   }
   pushDemoImage(reference).then(
-    (digest) =>
-      process.stdout.write(
-        `pushed ${reference} (${digest}) with its public-good attestation as a referrer: signed by ${DEMO_SIGNER.subject}, issuer ${DEMO_SIGNER.issuer}\n`,
-      ),
+    (digest) => process.stdout.write(`pushed ${reference} (${digest}) with its public-good attestation as a referrer: signed by ${DEMO_SIGNER.subject}, issuer ${DEMO_SIGNER.issuer}\n`),
     (err: unknown) => {
       process.stderr.write(`demo-image: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(1);

@@ -101,7 +101,14 @@ export class FileIndex {
   private switchTo(name: string): boolean {
     const layout = this.store.servedLayout(name, this.servedGenerations);
     if (!layout) return false;
-    const tree = this.trees.get(name) ?? { generationId: layout.generationId, generationHeader: String(layout.generationId), head: new Map(), bodyBlocks: new Set<number>(), body: new Map(), older: new Map() };
+    const tree = this.trees.get(name) ?? {
+      generationId: layout.generationId,
+      generationHeader: String(layout.generationId),
+      head: new Map(),
+      bodyBlocks: new Set<number>(),
+      body: new Map(),
+      older: new Map(),
+    };
     const body = new Set(layout.body);
     const added = layout.body.filter((id) => !tree.bodyBlocks.has(id));
     const removed = [...tree.bodyBlocks].filter((id) => !body.has(id));

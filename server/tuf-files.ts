@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SERVICE_ROUTES } from '../lib/routes';
 import type { FileIndex } from './file-index';
 
-
 const BACKSLASH_OR_ENCODED = { kind: 'bad', reason: 'encoded slash, backslash or NUL in path' } as const;
 
 export type FileRequest =

@@ -415,7 +415,9 @@ export class Store {
   /** A block's files: path → sha256 (a targets block's are those of its targets, derived from their names and hashes). */
   blockFiles(blockId: number): [string, string][] {
     const files = this.sql<[string, string]>('SELECT path, sha256 FROM block_files WHERE block_id = ?').raw().all(blockId);
-    const targets = this.sql<[string, string, string]>(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`).raw().all(blockId);
+    const targets = this.sql<[string, string, string]>(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`)
+      .raw()
+      .all(blockId);
     for (const [name, hashes, sha] of targets) for (const p of targetFilePaths(name, storedJson<Hashes>(hashes))) files.push([p, sha]);
     return files;
   }
@@ -502,9 +504,9 @@ export class Store {
 
   /** The names of resolvedTargets, sorted. */
   targetNames(generationId: number): string[] {
-    return this.sql<string>(
-      `SELECT t.name FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id WHERE g.id = ? ORDER BY t.name`,
-    ).pluck().all(generationId);
+    return this.sql<string>(`SELECT t.name FROM generations g JOIN file_set_blocks s ON s.file_set_id = g.file_set_id JOIN block_targets t ON t.block_id = s.block_id WHERE g.id = ? ORDER BY t.name`)
+      .pluck()
+      .all(generationId);
   }
 
   /**
@@ -532,23 +534,25 @@ export class Store {
    * every generation sharing that set has it. Does nothing if the generation has one already.
    */
   recordResolvedTargets(generationId: number, targets: TargetRecord[]): boolean {
-    return this.db.transaction(() => {
-      const row = this.db
-        .prepare<unknown[], { repository_id: number; file_set_id: number | null; summary: string }>('SELECT repository_id, file_set_id, summary FROM generations WHERE id = ?')
-        .get(generationId);
-      if (!row || row.file_set_id === null) return false;
-      const summary = storedJson<StoredSummary>(row.summary);
-      if (summary.resolvedTargets !== undefined) return false;
-      const key = `resolutions:${generationId}:${fileSetKey(targets.map((t) => `${t.name}\n${t.sha256}`))}`;
-      // The blobs are held (the generation's files); a missing one fails the foreign key, and the whole.
-      const block = this.insertBlock(row.repository_id, { key, kind: 'resolutions', files: [], targets });
-      this.db.prepare('INSERT OR IGNORE INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)').run(row.file_set_id, block.id);
-      for (const g of this.db.prepare<unknown[], { id: number; summary: string }>('SELECT id, summary FROM generations WHERE file_set_id = ?').all(row.file_set_id)) {
-        const s = storedJson<StoredSummary>(g.summary);
-        if (s.resolvedTargets === undefined) this.db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify({ ...s, resolvedTargets: targets.length }), g.id);
-      }
-      return true;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const row = this.db
+          .prepare<unknown[], { repository_id: number; file_set_id: number | null; summary: string }>('SELECT repository_id, file_set_id, summary FROM generations WHERE id = ?')
+          .get(generationId);
+        if (!row || row.file_set_id === null) return false;
+        const summary = storedJson<StoredSummary>(row.summary);
+        if (summary.resolvedTargets !== undefined) return false;
+        const key = `resolutions:${generationId}:${fileSetKey(targets.map((t) => `${t.name}\n${t.sha256}`))}`;
+        // The blobs are held (the generation's files); a missing one fails the foreign key, and the whole.
+        const block = this.insertBlock(row.repository_id, { key, kind: 'resolutions', files: [], targets });
+        this.db.prepare('INSERT OR IGNORE INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)').run(row.file_set_id, block.id);
+        for (const g of this.db.prepare<unknown[], { id: number; summary: string }>('SELECT id, summary FROM generations WHERE file_set_id = ?').all(row.file_set_id)) {
+          const s = storedJson<StoredSummary>(g.summary);
+          if (s.resolvedTargets === undefined) this.db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify({ ...s, resolvedTargets: targets.length }), g.id);
+        }
+        return true;
+      })
+      .immediate();
   }
 
   blob(sha256: string): Buffer | undefined {
@@ -580,7 +584,10 @@ export class Store {
     const held = new Set<string>();
     for (let i = 0; i < list.length; i += 500) {
       const chunk = list.slice(i, i + 500);
-      const rows = this.db.prepare<unknown[], string>(`SELECT sha256 FROM blobs WHERE sha256 IN (${chunk.map(() => '?').join(',')})`).pluck().all(...chunk);
+      const rows = this.db
+        .prepare<unknown[], string>(`SELECT sha256 FROM blobs WHERE sha256 IN (${chunk.map(() => '?').join(',')})`)
+        .pluck()
+        .all(...chunk);
       rows.forEach((sha) => held.add(sha));
     }
     return held;
@@ -622,7 +629,9 @@ export class Store {
        JOIN file_set_blocks s ON s.file_set_id = o.file_set_id
        WHERE o.file_set_id IS NOT @fileSet AND s.block_id NOT IN (SELECT block_id FROM file_set_blocks WHERE file_set_id IS @fileSet)
        ORDER BY s.block_id`,
-    ).pluck().all({ repository, current: current.id, older: generations - 1, fileSet: current.fileSet });
+    )
+      .pluck()
+      .all({ repository, current: current.id, older: generations - 1, fileSet: current.fileSet });
     return { generationId: current.id, headBlockId: current.head, fileSetId: current.fileSet, body, older };
   }
 
@@ -641,18 +650,12 @@ export class Store {
 
   startSyncRun(repository: string, source: string): number {
     const repositoryId = this.requireRepositoryId(repository);
-    return Number(
-      this.db
-        .prepare(`INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, ?, 'running')`)
-        .run(repositoryId, source, nowIso()).lastInsertRowid,
-    );
+    return Number(this.db.prepare(`INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, ?, 'running')`).run(repositoryId, source, nowIso()).lastInsertRowid);
   }
 
   finishSyncRun(runId: number, outcome: 'unchanged' | 'failed', totals: RunTotals, failure?: RunFailure, problems?: SyncProblems): void {
     this.db
-      .prepare(
-        `UPDATE sync_runs SET finished_at = ?, outcome = ?, requests = ?, bytes = ?, error_code = ?, error_message = ?, error_role = ?, problems = ? WHERE id = ?`,
-      )
+      .prepare(`UPDATE sync_runs SET finished_at = ?, outcome = ?, requests = ?, bytes = ?, error_code = ?, error_message = ?, error_role = ?, problems = ? WHERE id = ?`)
       .run(nowIso(), outcome, totals.requests, totals.bytes, failure?.code ?? null, failure?.message ?? null, failure?.role ?? null, problemsJson(problems), runId);
   }
 
@@ -663,43 +666,59 @@ export class Store {
    */
   commitGeneration(repository: string, runId: number, gen: NewGeneration, totals: RunTotals): GenerationRecord {
     const repositoryId = this.requireRepositoryId(repository);
-    return this.db.transaction(() => {
-      const createdAt = nowIso();
-      const head = this.insertBlock(repositoryId, gen.head);
-      const fileSetId = 'fileSetId' in gen.body ? gen.body.fileSetId : this.insertFileSet(repositoryId, gen.body.blocks.map((b) => ('id' in b ? b : this.insertBlock(repositoryId, b))));
-      const counts = this.sql<{ files: number; bytes: number; targets: number }>(
-        `SELECT count(*) AS blocks, coalesce(sum(b.files), 0) AS files, coalesce(sum(b.bytes), 0) AS bytes, coalesce(sum(b.targets), 0) AS targets
+    return this.db
+      .transaction(() => {
+        const createdAt = nowIso();
+        const head = this.insertBlock(repositoryId, gen.head);
+        const fileSetId =
+          'fileSetId' in gen.body
+            ? gen.body.fileSetId
+            : this.insertFileSet(
+                repositoryId,
+                gen.body.blocks.map((b) => ('id' in b ? b : this.insertBlock(repositoryId, b))),
+              );
+        const counts = this.sql<{ files: number; bytes: number; targets: number }>(
+          `SELECT count(*) AS blocks, coalesce(sum(b.files), 0) AS files, coalesce(sum(b.bytes), 0) AS bytes, coalesce(sum(b.targets), 0) AS targets
          FROM file_set_blocks s JOIN blocks b ON b.id = s.block_id WHERE s.file_set_id = ?`,
-      ).get(fileSetId) ?? { files: 0, bytes: 0, targets: 0 };
-      const insertRoot = this.sql('INSERT OR IGNORE INTO roots (repository_id, version, sha256, expires, first_seen_at) VALUES (?, ?, ?, ?, ?)');
-      for (const r of gen.roots) insertRoot.run(repositoryId, r.version, r.sha256, r.expires, createdAt);
-      const summary: StoredSummary = { ...gen.summary, files: counts.files + head.files, bytes: counts.bytes + head.bytes, resolvedTargets: counts.targets };
-      const generationId = Number(
-        this.sql(
-          `INSERT INTO generations (repository_id, created_at, sync_run_id, root_version, timestamp_version, snapshot_version, targets_version, summary, file_set_id, head_block_id)
+        ).get(fileSetId) ?? { files: 0, bytes: 0, targets: 0 };
+        const insertRoot = this.sql('INSERT OR IGNORE INTO roots (repository_id, version, sha256, expires, first_seen_at) VALUES (?, ?, ?, ?, ?)');
+        for (const r of gen.roots) insertRoot.run(repositoryId, r.version, r.sha256, r.expires, createdAt);
+        const summary: StoredSummary = { ...gen.summary, files: counts.files + head.files, bytes: counts.bytes + head.bytes, resolvedTargets: counts.targets };
+        const generationId = Number(
+          this.sql(
+            `INSERT INTO generations (repository_id, created_at, sync_run_id, root_version, timestamp_version, snapshot_version, targets_version, summary, file_set_id, head_block_id)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(repositoryId, createdAt, runId, gen.versions.root, gen.versions.timestamp, gen.versions.snapshot, gen.versions.targets, JSON.stringify(summary), fileSetId, head.id)
-          .lastInsertRowid,
-      );
-      this.sql('UPDATE repositories SET current_generation_id = ? WHERE id = ?').run(generationId, repositoryId);
-      this.sql('DELETE FROM sync_run_writes WHERE run_id = ?').run(runId);
-      this.sql('DELETE FROM sync_run_blobs WHERE run_id = ?').run(runId);
-      const lease = this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) VALUES (?, ?)');
-      for (const sha of gen.unused) lease.run(runId, sha);
-      const problems = { failedRoles: gen.summary.failedRoles ?? [], refusedTargets: gen.summary.refusedTargets ?? [] };
-      this.sql(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ?, problems = ? WHERE id = ?`).run(
-        createdAt,
-        totals.requests,
-        totals.bytes,
-        generationId,
-        problemsJson(problems),
-        runId,
-      );
-      return this.record(
-        { id: generationId, repository, createdAt, syncRunId: runId, rootVersion: gen.versions.root, timestampVersion: gen.versions.timestamp, snapshotVersion: gen.versions.snapshot, targetsVersion: gen.versions.targets },
-        summary,
-      );
-    }).immediate();
+          ).run(repositoryId, createdAt, runId, gen.versions.root, gen.versions.timestamp, gen.versions.snapshot, gen.versions.targets, JSON.stringify(summary), fileSetId, head.id).lastInsertRowid,
+        );
+        this.sql('UPDATE repositories SET current_generation_id = ? WHERE id = ?').run(generationId, repositoryId);
+        this.sql('DELETE FROM sync_run_writes WHERE run_id = ?').run(runId);
+        this.sql('DELETE FROM sync_run_blobs WHERE run_id = ?').run(runId);
+        const lease = this.sql('INSERT OR IGNORE INTO sync_run_blobs (run_id, sha256) VALUES (?, ?)');
+        for (const sha of gen.unused) lease.run(runId, sha);
+        const problems = { failedRoles: gen.summary.failedRoles ?? [], refusedTargets: gen.summary.refusedTargets ?? [] };
+        this.sql(`UPDATE sync_runs SET finished_at = ?, outcome = 'updated', requests = ?, bytes = ?, generation_id = ?, problems = ? WHERE id = ?`).run(
+          createdAt,
+          totals.requests,
+          totals.bytes,
+          generationId,
+          problemsJson(problems),
+          runId,
+        );
+        return this.record(
+          {
+            id: generationId,
+            repository,
+            createdAt,
+            syncRunId: runId,
+            rootVersion: gen.versions.root,
+            timestampVersion: gen.versions.timestamp,
+            snapshotVersion: gen.versions.snapshot,
+            targetsVersion: gen.versions.targets,
+          },
+          summary,
+        );
+      })
+      .immediate();
   }
 
   /** The block of `repositoryId` with `block.key`: the one held, or this one, written now. */
@@ -768,27 +787,25 @@ export class Store {
    */
   acquireSyncLock(repository: string, owner: string, staleMs: number): boolean {
     const repositoryId = this.requireRepositoryId(repository);
-    return this.db.transaction(() => {
-      const now = Date.now();
-      const held = this.db.prepare<unknown[], { owner: string; heartbeat_at: number }>('SELECT owner, heartbeat_at FROM sync_locks WHERE repository_id = ?').get(repositoryId);
-      if (held && held.owner !== owner && now - held.heartbeat_at < staleMs && !holderIsGone(held.owner)) return false;
-      this.db
-        .prepare('INSERT OR REPLACE INTO sync_locks (repository_id, owner, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?)')
-        .run(repositoryId, owner, new Date(now).toISOString(), now);
-      this.db
-        .prepare(
-          `UPDATE sync_runs SET outcome = 'failed', finished_at = ?, error_code = 'INTERRUPTED', error_message = 'the process running this sync stopped before it finished'
+    return this.db
+      .transaction(() => {
+        const now = Date.now();
+        const held = this.db.prepare<unknown[], { owner: string; heartbeat_at: number }>('SELECT owner, heartbeat_at FROM sync_locks WHERE repository_id = ?').get(repositoryId);
+        if (held && held.owner !== owner && now - held.heartbeat_at < staleMs && !holderIsGone(held.owner)) return false;
+        this.db.prepare('INSERT OR REPLACE INTO sync_locks (repository_id, owner, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?)').run(repositoryId, owner, new Date(now).toISOString(), now);
+        this.db
+          .prepare(
+            `UPDATE sync_runs SET outcome = 'failed', finished_at = ?, error_code = 'INTERRUPTED', error_message = 'the process running this sync stopped before it finished'
            WHERE outcome = 'running' AND repository_id = ?`,
-        )
-        .run(new Date(now).toISOString(), repositoryId);
-      return true;
-    }).immediate();
+          )
+          .run(new Date(now).toISOString(), repositoryId);
+        return true;
+      })
+      .immediate();
   }
 
   heartbeatSyncLock(repository: string, owner: string): void {
-    this.db
-      .prepare('UPDATE sync_locks SET heartbeat_at = ? WHERE owner = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)')
-      .run(Date.now(), owner, repository);
+    this.db.prepare('UPDATE sync_locks SET heartbeat_at = ? WHERE owner = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)').run(Date.now(), owner, repository);
   }
 
   releaseSyncLock(repository: string, owner: string): void {
@@ -814,14 +831,14 @@ export class Store {
    */
   recordGenerationEvents(repository: string, fromGenerationId: number | null, watchedGenerationId: number, events: NewEvent[]): boolean {
     const repositoryId = this.requireRepositoryId(repository);
-    return this.db.transaction(() => {
-      const moved = this.db
-        .prepare('UPDATE repositories SET watched_generation_id = ? WHERE id = ? AND watched_generation_id IS ?')
-        .run(watchedGenerationId, repositoryId, fromGenerationId).changes;
-      if (!moved) return false;
-      this.insertEvents(repositoryId, events);
-      return true;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const moved = this.db.prepare('UPDATE repositories SET watched_generation_id = ? WHERE id = ? AND watched_generation_id IS ?').run(watchedGenerationId, repositoryId, fromGenerationId).changes;
+        if (!moved) return false;
+        this.insertEvents(repositoryId, events);
+        return true;
+      })
+      .immediate();
   }
 
   private insertEvents(repositoryId: number, events: NewEvent[]): void {
@@ -863,14 +880,16 @@ export class Store {
       `INSERT INTO cluster_outputs (repository_id, cluster, object, report, first_reported_at, reported_at, in_sync_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (repository_id, cluster, object) DO UPDATE SET report = excluded.report, reported_at = excluded.reported_at, in_sync_at = excluded.in_sync_at`,
     );
-    this.db.transaction(() => {
-      for (const output of report.outputs) {
-        const object = objectKey(output.object);
-        const previous = select.get(repositoryId, report.cluster, object);
-        const syncedAt = inSync(output) ? receivedAt : (previous?.in_sync_at ?? null);
-        upsert.run(repositoryId, report.cluster, object, JSON.stringify(output), receivedAt, receivedAt, syncedAt);
-      }
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const output of report.outputs) {
+          const object = objectKey(output.object);
+          const previous = select.get(repositoryId, report.cluster, object);
+          const syncedAt = inSync(output) ? receivedAt : (previous?.in_sync_at ?? null);
+          upsert.run(repositoryId, report.cluster, object, JSON.stringify(output), receivedAt, receivedAt, syncedAt);
+        }
+      })
+      .immediate();
   }
 
   /** Every object some cluster reported about, with its latest report. */
@@ -896,24 +915,23 @@ export class Store {
    * per item, the previous state when this call made the change (so exactly one caller
    * notifies), undefined otherwise.
    */
-  transitionAlertStates(
-    repository: string,
-    transitions: { item: string; state: string; event: (from: string | null) => NewEvent | undefined }[],
-  ): ({ from: string | null } | undefined)[] {
+  transitionAlertStates(repository: string, transitions: { item: string; state: string; event: (from: string | null) => NewEvent | undefined }[]): ({ from: string | null } | undefined)[] {
     const repositoryId = this.requireRepositoryId(repository);
     const current = this.sql<string>('SELECT state FROM alert_states WHERE repository_id = ? AND item = ?').pluck();
     const set = this.sql('INSERT OR REPLACE INTO alert_states (repository_id, item, state, since) VALUES (?, ?, ?, ?)');
-    return this.db.transaction(() =>
-      transitions.map(({ item, state, event }) => {
-        const held = current.get(repositoryId, item);
-        if (held === state) return undefined;
-        const from = held ?? null;
-        const e = event(from);
-        set.run(repositoryId, item, state, e?.at ?? nowIso());
-        if (e) this.insertEvents(repositoryId, [e]);
-        return { from };
-      }),
-    ).immediate();
+    return this.db
+      .transaction(() =>
+        transitions.map(({ item, state, event }) => {
+          const held = current.get(repositoryId, item);
+          if (held === state) return undefined;
+          const from = held ?? null;
+          const e = event(from);
+          set.run(repositoryId, item, state, e?.at ?? nowIso());
+          if (e) this.insertEvents(repositoryId, [e]);
+          return { from };
+        }),
+      )
+      .immediate();
   }
 
   /**
@@ -928,57 +946,59 @@ export class Store {
   prune(repository: string, keep: number): { generations: number; blobs: number } {
     const repositoryId = this.repositoryId(repository);
     if (repositoryId === undefined) return { generations: 0, blobs: 0 };
-    return this.db.transaction(() => {
-      const doomed = this.db
-        .prepare<unknown[], { id: number; fileSet: number | null; head: number | null }>(
-          `SELECT id, file_set_id AS fileSet, head_block_id AS head FROM generations WHERE repository_id = ? AND id NOT IN (SELECT id FROM generations WHERE repository_id = ? ORDER BY id DESC LIMIT ?)
+    return this.db
+      .transaction(() => {
+        const doomed = this.db
+          .prepare<unknown[], { id: number; fileSet: number | null; head: number | null }>(
+            `SELECT id, file_set_id AS fileSet, head_block_id AS head FROM generations WHERE repository_id = ? AND id NOT IN (SELECT id FROM generations WHERE repository_id = ? ORDER BY id DESC LIMIT ?)
            AND id IS NOT (SELECT current_generation_id FROM repositories WHERE id = ?)`,
-        )
-        .all(repositoryId, repositoryId, keep, repositoryId);
-      const fileSets = new Set<number>();
-      const blocks = new Set<number>();
-      for (const g of doomed) {
-        this.sql('UPDATE sync_runs SET generation_id = NULL WHERE generation_id = ?').run(g.id);
-        this.sql('DELETE FROM generations WHERE id = ?').run(g.id);
-        if (g.fileSet !== null) fileSets.add(g.fileSet);
-        if (g.head !== null) blocks.add(g.head);
-      }
-      for (const id of fileSets) {
-        if (this.sql('SELECT 1 FROM generations WHERE file_set_id = ?').get(id)) continue;
-        for (const block of this.sql<number>('SELECT block_id FROM file_set_blocks WHERE file_set_id = ?').pluck().all(id)) blocks.add(block);
-        this.sql('DELETE FROM file_set_blocks WHERE file_set_id = ?').run(id);
-        this.sql('DELETE FROM file_sets WHERE id = ?').run(id);
-      }
-      const candidates = new Set<string>();
-      for (const id of blocks) {
-        if (this.sql('SELECT 1 FROM file_set_blocks WHERE block_id = ?').get(id) || this.sql('SELECT 1 FROM generations WHERE head_block_id = ?').get(id)) continue;
-        for (const sha of this.sql<string>('SELECT sha256 FROM block_files WHERE block_id = ? UNION SELECT sha256 FROM block_targets WHERE block_id = ?').pluck().all(id, id)) {
-          candidates.add(sha);
+          )
+          .all(repositoryId, repositoryId, keep, repositoryId);
+        const fileSets = new Set<number>();
+        const blocks = new Set<number>();
+        for (const g of doomed) {
+          this.sql('UPDATE sync_runs SET generation_id = NULL WHERE generation_id = ?').run(g.id);
+          this.sql('DELETE FROM generations WHERE id = ?').run(g.id);
+          if (g.fileSet !== null) fileSets.add(g.fileSet);
+          if (g.head !== null) blocks.add(g.head);
         }
-        this.sql('DELETE FROM block_files WHERE block_id = ?').run(id);
-        this.sql('DELETE FROM block_targets WHERE block_id = ?').run(id);
-        this.sql('DELETE FROM blocks WHERE id = ?').run(id);
-      }
-      // Leases of ended runs: what they wrote is either referenced by now or an orphan to collect.
-      const endedRuns = `SELECT id FROM sync_runs WHERE outcome != 'running'`;
-      for (const sha of this.sql<string>(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).pluck().all()) candidates.add(sha);
-      const written = `SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${endedRuns})`;
-      for (const sha of this.sql<string>(written).pluck().all()) candidates.add(sha);
-      this.sql(`DELETE FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).run();
-      this.sql(`DELETE FROM sync_run_writes WHERE run_id IN (${endedRuns})`).run();
-      // Most candidates are targets' files, referenced: the first test usually answers.
-      const deleteBlob = this.sql(
-        `DELETE FROM blobs WHERE sha256 = @sha
+        for (const id of fileSets) {
+          if (this.sql('SELECT 1 FROM generations WHERE file_set_id = ?').get(id)) continue;
+          for (const block of this.sql<number>('SELECT block_id FROM file_set_blocks WHERE file_set_id = ?').pluck().all(id)) blocks.add(block);
+          this.sql('DELETE FROM file_set_blocks WHERE file_set_id = ?').run(id);
+          this.sql('DELETE FROM file_sets WHERE id = ?').run(id);
+        }
+        const candidates = new Set<string>();
+        for (const id of blocks) {
+          if (this.sql('SELECT 1 FROM file_set_blocks WHERE block_id = ?').get(id) || this.sql('SELECT 1 FROM generations WHERE head_block_id = ?').get(id)) continue;
+          for (const sha of this.sql<string>('SELECT sha256 FROM block_files WHERE block_id = ? UNION SELECT sha256 FROM block_targets WHERE block_id = ?').pluck().all(id, id)) {
+            candidates.add(sha);
+          }
+          this.sql('DELETE FROM block_files WHERE block_id = ?').run(id);
+          this.sql('DELETE FROM block_targets WHERE block_id = ?').run(id);
+          this.sql('DELETE FROM blocks WHERE id = ?').run(id);
+        }
+        // Leases of ended runs: what they wrote is either referenced by now or an orphan to collect.
+        const endedRuns = `SELECT id FROM sync_runs WHERE outcome != 'running'`;
+        for (const sha of this.sql<string>(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).pluck().all()) candidates.add(sha);
+        const written = `SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${endedRuns})`;
+        for (const sha of this.sql<string>(written).pluck().all()) candidates.add(sha);
+        this.sql(`DELETE FROM sync_run_blobs WHERE run_id IN (${endedRuns})`).run();
+        this.sql(`DELETE FROM sync_run_writes WHERE run_id IN (${endedRuns})`).run();
+        // Most candidates are targets' files, referenced: the first test usually answers.
+        const deleteBlob = this.sql(
+          `DELETE FROM blobs WHERE sha256 = @sha
          AND NOT EXISTS (SELECT 1 FROM block_targets WHERE sha256 = @sha)
          AND NOT EXISTS (SELECT 1 FROM block_files WHERE sha256 = @sha)
          AND NOT EXISTS (SELECT 1 FROM roots WHERE sha256 = @sha)
          AND NOT EXISTS (SELECT 1 FROM sync_run_blobs WHERE sha256 = @sha)
          AND NOT EXISTS (SELECT 1 FROM sync_run_writes w WHERE blobs.rowid BETWEEN w.first_rowid AND w.last_rowid)`,
-      );
-      let collected = 0;
-      for (const sha of candidates) collected += deleteBlob.run({ sha }).changes;
-      return { generations: doomed.length, blobs: collected };
-    }).immediate();
+        );
+        let collected = 0;
+        for (const sha of candidates) collected += deleteBlob.run({ sha }).changes;
+        return { generations: doomed.length, blobs: collected };
+      })
+      .immediate();
   }
 
   /** Every file of the current generation has its blob and its blob its hash: what a crash must never break. */

@@ -134,4 +134,3 @@ function checkManifest(name: string, manifest: ArchiveManifest, files: Map<strin
 export function describeArchive(label: string, sha256?: string): string {
   return `archive ${label}${sha256 ? ` (sha256:${sha256})` : ''}`;
 }
-

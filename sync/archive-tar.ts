@@ -55,8 +55,7 @@ export type TarReadLimits = {
 };
 
 const invalid = (name: string, why: string): SyncError => new SyncError('ARCHIVE_INVALID', `${name}: ${why}`);
-const tooLarge = (name: string, max: number, what: string): SyncError =>
-  new SyncError('RESPONSE_TOO_LARGE', `${name}: ${what} more than the ${max} bytes allowed (import.maxBytes)`);
+const tooLarge = (name: string, max: number, what: string): SyncError => new SyncError('RESPONSE_TOO_LARGE', `${name}: ${what} more than the ${max} bytes allowed (import.maxBytes)`);
 
 /**
  * Every member of a tar.gz, by path. Throws SyncError: ARCHIVE_INVALID for anything that is not

@@ -36,6 +36,9 @@ export async function backfillResolvedTargets(store: Store, repository: Pick<Rep
       logger.info({ repository: repository.name, generation: generation.id, targets: targets.length }, 'recorded the target resolutions of a generation committed before they were recorded');
     }
   } catch (err) {
-    logger.warn({ repository: repository.name, generation: generation.id, err: err instanceof Error ? err.message : String(err) }, 'could not derive the target resolutions of the served generation; the next successful sync records them');
+    logger.warn(
+      { repository: repository.name, generation: generation.id, err: err instanceof Error ? err.message : String(err) },
+      'could not derive the target resolutions of the served generation; the next successful sync records them',
+    );
   }
 }

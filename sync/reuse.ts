@@ -154,7 +154,15 @@ export async function incrementalWalk(input: IncrementalInput): Promise<WalkResu
     );
     files.touched.forEach((sha) => touched.add(sha));
     for (const f of failedFiles) refused.push({ name: printable(f.target.name), role: f.target.role, code: f.error.code, message: f.error.message });
-    if (collides(held, layout.fileSetId, new Set(changed), fetched.map((f) => ({ ...f.target, sha256: f.sha256 })))) return undefined;
+    if (
+      collides(
+        held,
+        layout.fileSetId,
+        new Set(changed),
+        fetched.map((f) => ({ ...f.target, sha256: f.sha256 })),
+      )
+    )
+      return undefined;
     for (const grp of groupTargets(fetched.map((f) => ({ ...f.target, sha256: f.sha256 }))).values()) blocks.push(targetsBlock(grp.role, grp.part, grp.targets));
   }
 

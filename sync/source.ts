@@ -26,7 +26,7 @@ export type Source = {
   open?(): Promise<void>;
   /** Optional: release what the source holds open (idle connections) once the run is over. */
   close?(): void;
-}
+};
 
 export type HttpSourceOptions = {
   /** Whole-request deadline: redirects, headers and body. A slow drip cannot hold a sync forever. */
@@ -60,7 +60,10 @@ export class HttpSource implements Source {
   private readonly authorization?: string;
   private readonly agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 
-  constructor(upstream: string, private readonly options: HttpSourceOptions) {
+  constructor(
+    upstream: string,
+    private readonly options: HttpSourceOptions,
+  ) {
     // Credentials never go into a request URL; they are sent as a header instead.
     const { url, authorization } = splitCredentials(upstream);
     this.authorization = authorization;
@@ -158,8 +161,7 @@ function unreachable(where: string, err: Error): SyncError {
   return new SyncError('UPSTREAM_UNREACHABLE', `${where}: ${detail}`, undefined, { cause: err });
 }
 
-const tooLarge = (source: string, path: string, max: number, what: string): SyncError =>
-  new SyncError('RESPONSE_TOO_LARGE', `${source}/${path}: larger than the ${max} bytes allowed (${what})`);
+const tooLarge = (source: string, path: string, max: number, what: string): SyncError => new SyncError('RESPONSE_TOO_LARGE', `${source}/${path}: larger than the ${max} bytes allowed (${what})`);
 
 /**
  * Files already in memory: what an origin repository just signed. It still goes through the

@@ -89,9 +89,7 @@ export function syncRepository(options: SyncOptions): Promise<SyncResult> {
 
 async function runSync(options: SyncOptions): Promise<SyncResult> {
   const { store, repository, logger } = options;
-  const source =
-    options.source ??
-    new HttpSource(repository.upstream, { timeoutMs: options.requestTimeoutMs ?? 30_000, userAgent: `tuf-mirror/${packageVersion()}` });
+  const source = options.source ?? new HttpSource(repository.upstream, { timeoutMs: options.requestTimeoutMs ?? 30_000, userAgent: `tuf-mirror/${packageVersion()}` });
   store.ensureRepository(repository.name, repository.upstream);
   const staleMs = options.lockStaleMs ?? 60_000;
   if (!store.acquireSyncLock(repository.name, LOCK_OWNER, staleMs)) {

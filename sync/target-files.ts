@@ -147,7 +147,10 @@ export class TargetFiles {
   /** Write the batch (synchronously: no download interleaves with it). */
   private flush(): void {
     if (!this.pending.size) return;
-    this.options.store.putBlobs(this.options.runId, [...this.pending].map(([sha256, bytes]) => ({ sha256, bytes })));
+    this.options.store.putBlobs(
+      this.options.runId,
+      [...this.pending].map(([sha256, bytes]) => ({ sha256, bytes })),
+    );
     this.pending = new Map();
     this.pendingBytes = 0;
   }

@@ -33,5 +33,4 @@ export type WalkedGeneration = Omit<NewGeneration, 'summary'> & {
 
 export type WalkResult =
   /** The upstream's timestamp is the one held, nothing held went stale: nothing else was read. */
-  | { kind: 'unchanged' }
-  | ({ kind: 'walked' } & WalkedGeneration);
+  { kind: 'unchanged' } | ({ kind: 'walked' } & WalkedGeneration);

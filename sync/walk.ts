@@ -353,11 +353,7 @@ class DelegationGraph {
     const node = this.nodes.get(role);
     const edge = node?.edges.get(delegator);
     if (node?.content && edge === null) return { metadata: node.content.metadata };
-    const error =
-      node?.failure ??
-      edge ??
-      this.nodes.get(delegator)?.delegationsRefused ??
-      new SyncError('INTERNAL', `${delegator} → ${role} was not examined`, role);
+    const error = node?.failure ?? edge ?? this.nodes.get(delegator)?.delegationsRefused ?? new SyncError('INTERNAL', `${delegator} → ${role} was not examined`, role);
     return { error };
   }
 
@@ -416,7 +412,10 @@ async function fullAssembly(
     head: headBlock(timestampBytes),
     body: { blocks },
     fileSetKey: fileSetKey(blocks.map((b) => b.key)),
-    unused: unusedBlobs(files.touched, blocks.filter((b): b is NewBlock => !('id' in b))),
+    unused: unusedBlobs(
+      files.touched,
+      blocks.filter((b): b is NewBlock => !('id' in b)),
+    ),
     roots: metadata.rootVersions.map((version, i) => ({ version, sha256: metadata.rootFiles[i].sha256, expires: parseRoot(rootBytes(roots, version)).signed.expires })),
     versions: { root: newestRoot, timestamp: trusted.timestamp.signed.version, snapshot: trusted.snapshot.signed.version, targets: graph.metadataOf('targets').metadata.signed.version },
     summary: {
@@ -568,7 +567,11 @@ function collisionFreeBlocks(
     if (clash) claimants.forEach((t) => colliding.add(t));
   }
   for (const t of colliding) {
-    const others = targetFilePaths(t.name, t.hashes).flatMap((p) => claimsOf(p).filter((o) => o !== t && colliding.has(o)).map((o) => o.name));
+    const others = targetFilePaths(t.name, t.hashes).flatMap((p) =>
+      claimsOf(p)
+        .filter((o) => o !== t && colliding.has(o))
+        .map((o) => o.name),
+    );
     refused.push({
       name: t.name,
       role: t.role,
@@ -580,7 +583,14 @@ function collisionFreeBlocks(
   for (const g of groups) {
     const survivors = g.targets.filter((t) => !failedTargets.has(t) && !colliding.has(t));
     if (g.block && survivors.length === g.targets.length) targetBlocks.push(g.block);
-    else if (survivors.length) targetBlocks.push(targetsBlock(g.role, g.part, survivors.map((t) => ({ ...t, sha256: shaOf(t) }))));
+    else if (survivors.length)
+      targetBlocks.push(
+        targetsBlock(
+          g.role,
+          g.part,
+          survivors.map((t) => ({ ...t, sha256: shaOf(t) })),
+        ),
+      );
   }
   return { colliding, targetBlocks };
 }

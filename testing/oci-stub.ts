@@ -91,32 +91,49 @@ export class OciStub {
     }
     if (url.pathname === '/token') {
       const expected = this.auth && `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}`;
-      if (req.headers.authorization !== expected) { this.json(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }); return; }
-      this.json(res, 200, { token: 'stub-token' }); return;
+      if (req.headers.authorization !== expected) {
+        this.json(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] });
+        return;
+      }
+      this.json(res, 200, { token: 'stub-token' });
+      return;
     }
     if (this.auth && req.headers.authorization !== 'Bearer stub-token') {
       res.setHeader('www-authenticate', `Bearer realm="${this.url}/token",service="stub",scope="repository:x:pull"`);
-      this.json(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }); return;
+      this.json(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
+      return;
     }
     const m = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/.exec(url.pathname);
-    if (!m) { this.json(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'no route' }] }); return; }
+    if (!m) {
+      this.json(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'no route' }] });
+      return;
+    }
     const [, repository, kind, ref] = m;
     if (kind === 'manifests') {
       const entry = this.manifests.get(repository)?.get(ref);
-      if (!entry) { this.json(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }); return; }
+      if (!entry) {
+        this.json(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] });
+        return;
+      }
       res.writeHead(200, { 'content-type': entry.mediaType, 'docker-content-digest': sha256(entry.bytes), 'content-length': entry.bytes.length });
       res.end(entry.bytes);
       return;
     }
     if (kind === 'blobs') {
       const blob = this.blobs.get(ref);
-      if (!blob) { this.json(res, 404, { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] }); return; }
+      if (!blob) {
+        this.json(res, 404, { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] });
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
       this.blobBytesSent += blob.length;
       res.end(blob);
       return;
     }
-    if (!this.referrersApi) { this.json(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'no referrers API' }] }); return; }
+    if (!this.referrersApi) {
+      this.json(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'no referrers API' }] });
+      return;
+    }
     const manifests: object[] = [];
     for (const [key, entry] of this.manifests.get(repository) ?? []) {
       if (!key.startsWith('sha256:')) continue;

@@ -31,7 +31,10 @@ const rekor = require('@sigstore/mock/dist/rekor') as {
 
 type KeyPair = { publicKey: crypto.KeyObject; privateKey: crypto.KeyObject };
 type Handler = { path: string; fn: (body: string) => Promise<{ statusCode: number; response: string | ArrayBufferView; contentType?: string }> };
-type CA = { rootCertificate: ArrayBufferView; issueCertificate(o: { publicKey: ArrayBufferView; subjectAltName: string; extensions?: { oid: string; value: string; legacy?: boolean }[] }): Promise<ArrayBufferView> };
+type CA = {
+  rootCertificate: ArrayBufferView;
+  issueCertificate(o: { publicKey: ArrayBufferView; subjectAltName: string; extensions?: { oid: string; value: string; legacy?: boolean }[] }): Promise<ArrayBufferView>;
+};
 type TSA = {
   rootCertificate: ArrayBufferView;
   intCertificate: ArrayBufferView;
@@ -113,31 +116,33 @@ export class SigstoreInfra {
       publicKey: { rawBytes: spki.toString('base64'), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
       logId: { keyId: logId },
     });
-    return JSON.stringify(
-      {
-        mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-        tlogs: [log('https://rekor.test')],
-        certificateAuthorities: [
-          {
-            subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
-            uri: this.url,
-            certChain: { certificates: [{ rawBytes: der(this.ca.rootCertificate).toString('base64') }] },
-            validFor: { start },
-          },
-        ],
-        ctlogs: [log('https://ctfe.test')],
-        timestampAuthorities: [
-          {
-            subject: { organization: 'sigstore.mock', commonName: 'tsa' },
-            uri: this.url,
-            certChain: { certificates: [der(this.tsa.intCertificate), der(this.tsa.rootCertificate)].map((c) => ({ rawBytes: c.toString('base64') })) },
-            validFor: { start },
-          },
-        ],
-      },
-      null,
-      2,
-    ) + '\n';
+    return (
+      JSON.stringify(
+        {
+          mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+          tlogs: [log('https://rekor.test')],
+          certificateAuthorities: [
+            {
+              subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
+              uri: this.url,
+              certChain: { certificates: [{ rawBytes: der(this.ca.rootCertificate).toString('base64') }] },
+              validFor: { start },
+            },
+          ],
+          ctlogs: [log('https://ctfe.test')],
+          timestampAuthorities: [
+            {
+              subject: { organization: 'sigstore.mock', commonName: 'tsa' },
+              uri: this.url,
+              certChain: { certificates: [der(this.tsa.intCertificate), der(this.tsa.rootCertificate)].map((c) => ({ rawBytes: c.toString('base64') })) },
+              validFor: { start },
+            },
+          ],
+        },
+        null,
+        2,
+      ) + '\n'
+    );
   }
 
   /** A Fulcio certificate for a GitHub Actions workflow identity of `repository` (owner/name). */

@@ -28,7 +28,7 @@ export type TestKey = {
   /** The public key as it appears in root or in a delegation. */
   readonly key: Key;
   readonly privateKey: crypto.KeyObject;
-}
+};
 
 export type RoleOptions = {
   /** Number of keys (default: the threshold). */
@@ -39,7 +39,7 @@ export type RoleOptions = {
   keyType?: KeyType;
   /** Default 10 years from now. */
   expires?: Date;
-}
+};
 
 export type TestRepositoryOptions = {
   /** Default true. */
@@ -54,7 +54,7 @@ export type TestRepositoryOptions = {
    */
   metaHashes?: boolean;
   roles?: Partial<Record<TopLevelRole, RoleOptions>>;
-}
+};
 
 export type DelegationOptions = {
   /** Path patterns, e.g. `registry.npmjs.org/*` (or pathHashPrefixes instead). */
@@ -67,7 +67,7 @@ export type DelegationOptions = {
   delegator?: string;
   /** Delegate with these keys instead of the role's own (a delegation its role's signatures do not meet). */
   keysOverride?: TestKey[];
-} & RoleOptions
+} & RoleOptions;
 
 export type SuccinctDelegationOptions = {
   bitLength: number;
@@ -79,7 +79,7 @@ export type SuccinctDelegationOptions = {
    * delegation is published, its 2^bitLength bins are not.
    */
   createBins?: boolean;
-} & RoleOptions
+} & RoleOptions;
 
 export type RotateRootOptions = {
   /** Roles whose keys are all replaced by fresh ones. */
@@ -93,7 +93,7 @@ export type RotateRootOptions = {
   /** Type of generated keys (default: the repository's keyType). */
   keyType?: KeyType;
   expires?: Date;
-}
+};
 
 type RoleState = {
   keys: TestKey[];
@@ -101,12 +101,12 @@ type RoleState = {
   expires: Date;
   /** Version of the latest published metadata, 0 before the first. */
   version: number;
-}
+};
 
 type StoredTarget = {
   info: TargetFile;
   bytes: Buffer;
-}
+};
 
 const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000;
 

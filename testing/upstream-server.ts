@@ -33,7 +33,7 @@ export type Override = {
   destroy?: 'before-headers' | 'mid-body';
   /** Apply to the next `times` matching requests only (default: until removed). */
   times?: number;
-}
+};
 
 /** Full control of a request; `next()` serves it the normal way (files and overrides). */
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, next: () => Promise<void>) => unknown;
@@ -52,7 +52,7 @@ export type UpstreamServer = {
   setSource(source: UpstreamSource): void;
   /** Stops the server, ending in-flight responses and idle keep-alive connections. */
   close(): Promise<void>;
-}
+};
 
 const CHUNK = 64 * 1024;
 
@@ -62,7 +62,7 @@ export type UpstreamServerOptions = {
    * it is a 404, and recorded like every request, so a test can prove nothing outside was asked for.
    */
   basePath?: string;
-}
+};
 
 export async function startUpstreamServer(initialSource: UpstreamSource, options: UpstreamServerOptions = {}): Promise<UpstreamServer> {
   const prefix = options.basePath ? `${options.basePath.replace(/^\/+|\/+$/g, '')}/` : '';

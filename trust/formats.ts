@@ -48,14 +48,18 @@ function raw(format: string, m: TrustMaterial, name: string, bytes: Buffer): Tru
   return { format, contentType: 'application/json', body: bytes, notes: [`${name} of ${describeSource(m)}, ${bytes.length} bytes`], warnings: [] };
 }
 
-const cluster = (apiVersion: string, kind: string, resource: string) => (name: string): ObjectRef => ({ apiVersion, kind, resource, name: checkObjectName(name) });
-const namespaced = (kind: 'ConfigMap' | 'Secret', resource: string) => (name: string, namespace: string): ObjectRef => ({
-  apiVersion: 'v1',
-  kind,
-  resource,
-  namespace: checkNamespace(namespace),
-  name: checkObjectName(name),
-});
+const cluster =
+  (apiVersion: string, kind: string, resource: string) =>
+  (name: string): ObjectRef => ({ apiVersion, kind, resource, name: checkObjectName(name) });
+const namespaced =
+  (kind: 'ConfigMap' | 'Secret', resource: string) =>
+  (name: string, namespace: string): ObjectRef => ({
+    apiVersion: 'v1',
+    kind,
+    resource,
+    namespace: checkNamespace(namespace),
+    name: checkObjectName(name),
+  });
 const trustRoot = cluster('policy.sigstore.dev/v1alpha1', 'TrustRoot', 'trustroots');
 const configMap = namespaced('ConfigMap', 'configmaps');
 const r = (repository: string) => ({ repository });
@@ -205,7 +209,9 @@ export function renderTrustRoot(material: TrustMaterial, format: FormatName, opt
   // One clock for both renderings: what is valid "now" (sigstore-keys, validity) must not differ.
   const at = { ...options, now: options.now ?? Date.now() };
   const output = f.render(material, at);
-  output.contentSha256 = createHash('sha256').update(f.render(withoutProvenance(material), at).body).digest('hex');
+  output.contentSha256 = createHash('sha256')
+    .update(f.render(withoutProvenance(material), at).body)
+    .digest('hex');
   // repository says when its archive stops working in its own words.
   if (output.validity && format !== 'repository') output.notes.push(describeValidity(output.validity));
   // A filter that silently did nothing would hand out more than the operator meant to.

@@ -95,8 +95,7 @@ export function requireImages(options: IdentityOptions, format: string): string[
 }
 
 /** Whether any identity flag was given at all (an output that ignores them says so). */
-export const hasIdentityFlags = (o: IdentityOptions): boolean =>
-  !!(o.issuer || o.subjects?.length || o.subjectRegexps?.length || o.subjectUrlPrefixes?.length || o.images?.length);
+export const hasIdentityFlags = (o: IdentityOptions): boolean => !!(o.issuer || o.subjects?.length || o.subjectRegexps?.length || o.subjectUrlPrefixes?.length || o.images?.length);
 
 /** A Kubewarden-style URL prefix (it must end at a `/`, so `…/acme` never admits `…/acme-evil`). */
 export const urlPrefixWithSlash = (prefix: string): string => (prefix.endsWith('/') ? prefix : `${prefix}/`);

@@ -65,15 +65,15 @@ export function sizeWarnings(bytes: number, what: string): string[] {
   const warnings: string[] = [];
   if (bytes >= MiB) warnings.push(`${what} is ${bytes} bytes, over 1 MiB: the API server refuses it (ConfigMap/Secret data and etcd requests stop near 1 MiB); hand out fewer targets (--targets)`);
   else if (bytes >= 0.8 * MiB) warnings.push(`${what} is ${bytes} bytes, near the 1 MiB limit of a ConfigMap/Secret value and of etcd requests`);
-  if (bytes >= 256 * KiB) warnings.push(`${what} is ${bytes} bytes: \`kubectl apply\` fails above 256 KiB (it copies the object into an annotation); use \`kubectl apply --server-side\` or \`kubectl create\``);
+  if (bytes >= 256 * KiB)
+    warnings.push(`${what} is ${bytes} bytes: \`kubectl apply\` fails above 256 KiB (it copies the object into an annotation); use \`kubectl apply --server-side\` or \`kubectl create\``);
   else if (bytes >= 0.8 * 256 * KiB) warnings.push(`${what} is ${bytes} bytes, near the 256 KiB at which client-side \`kubectl apply\` fails; prefer \`kubectl apply --server-side\``);
   return warnings;
 }
 
 /** The annotation and the header comment line of an output that holds until `v.expires`. */
 export const validityAnnotation = (v: Validity | undefined): Record<string, string> => (v ? { [`${ANNOTATION}/expires`]: v.expires } : {});
-export const validityComment = (v: Validity | undefined): string[] =>
-  v ? [`Valid until ${v.expires} (${v.what}): re-generate and re-apply before then.`] : [];
+export const validityComment = (v: Validity | undefined): string[] => (v ? [`Valid until ${v.expires} (${v.what}): re-generate and re-apply before then.`] : []);
 
 /**
  * The Kubernetes object an output is, found without rendering it: what `tuf-mirror

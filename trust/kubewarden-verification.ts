@@ -35,7 +35,10 @@ const sha256 = (s: string | Buffer): string => createHash('sha256').update(s).di
  */
 function entry(issuer: string, s: SubjectMatch): Record<string, unknown> {
   if (s.kind === 'regexp') {
-    throw new TrustRootError('INVALID_IDENTITY', `Kubewarden matches subjects exactly or by URL prefix, never by regular expression: use --subject or --subject-url-prefix instead of --subject-regexp "${s.value}"`);
+    throw new TrustRootError(
+      'INVALID_IDENTITY',
+      `Kubewarden matches subjects exactly or by URL prefix, never by regular expression: use --subject or --subject-url-prefix instead of --subject-regexp "${s.value}"`,
+    );
   }
   if (s.kind === 'equal') return { kind: 'genericIssuer', issuer, subject: { equal: s.value } };
   const github = /^https:\/\/github\.com\/([A-Za-z0-9_.-]+)(?:\/([A-Za-z0-9_.-]+))?\/?$/.exec(s.value);

@@ -48,7 +48,8 @@ export function kyvernoClusterPolicy(m: TrustMaterial, options: TrustOptions): T
   if (action !== 'Audit' && action !== 'Enforce') throw new TrustRootError('INVALID_IDENTITY', `--failure-action must be Audit or Enforce, not "${action}"`);
   // Kyverno reads `subject` with wildcards: an exact subject holding one would admit more than it says.
   for (const s of identity.subjects) {
-    if (s.kind === 'equal' && /[*?]/.test(s.value)) throw new TrustRootError('INVALID_IDENTITY', `--subject "${s.value}": Kyverno reads * and ? in a subject as wildcards; use --subject-regexp to say what you mean`);
+    if (s.kind === 'equal' && /[*?]/.test(s.value))
+      throw new TrustRootError('INVALID_IDENTITY', `--subject "${s.value}": Kyverno reads * and ? in a subject as wildcards; use --subject-regexp to say what you mean`);
   }
   const k = keysOf(m, options);
   const validity = entriesValidity(embeddedEntries(k));
@@ -59,9 +60,7 @@ export function kyvernoClusterPolicy(m: TrustMaterial, options: TrustOptions): T
     ...(k.rekor ? { rekor: { url: k.rekor.baseUrl, pubkey: logKeyPem(k.rekor) } } : {}),
     ...(k.ctlog ? { ctlog: { pubkey: logKeyPem(k.ctlog) } } : {}),
   });
-  const entries = identity.subjects.map((s) =>
-    ({ keyless: keyless(s.kind === 'equal' ? { subject: s.value } : { subjectRegExp: s.kind === 'regexp' ? s.value : urlPrefixRegexp(s.value) }) }),
-  );
+  const entries = identity.subjects.map((s) => ({ keyless: keyless(s.kind === 'equal' ? { subject: s.value } : { subjectRegExp: s.kind === 'regexp' ? s.value : urlPrefixRegexp(s.value) }) }));
   const name = checkObjectName(options.name ?? defaultKyvernoClusterPolicyName(m));
   const policy = {
     apiVersion: 'kyverno.io/v1',

@@ -74,10 +74,7 @@ export function resolveMirrorUrl(explicit: string | undefined, config: Pick<Conf
   if (explicit !== undefined && explicit !== '') return checkUrl(explicit, 'the mirror URL');
   const base = config.server.publicUrl;
   if (!base) {
-    throw new TrustRootError(
-      'MIRROR_URL_REQUIRED',
-      'this format names the URL clients reach the mirror at: pass --mirror-url (HTTP: ?mirrorUrl=) or set server.publicUrl in the config',
-    );
+    throw new TrustRootError('MIRROR_URL_REQUIRED', 'this format names the URL clients reach the mirror at: pass --mirror-url (HTTP: ?mirrorUrl=) or set server.publicUrl in the config');
   }
   const root = checkUrl(base, 'server.publicUrl');
   return repository.default ? root : `${root}/${repository.name}`;
@@ -86,6 +83,9 @@ export function resolveMirrorUrl(explicit: string | undefined, config: Pick<Conf
 /** "a,b , c" → ["a", "b", "c"]; empty entries dropped. */
 export function parseList(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return items.length ? items : undefined;
 }

@@ -91,8 +91,7 @@ export const defaultClusterImagePolicyName = (m: Pick<TrustMaterial, 'repository
 export const CLUSTER_IMAGE_POLICY_AUTHORITY = 'tuf-mirror-keyless';
 
 /** policy-controller's identities: exact strings or RE2 patterns (a URL prefix becomes one). */
-const cipIdentity = (issuer: string, s: SubjectMatch) =>
-  s.kind === 'equal' ? { issuer, subject: s.value } : { issuer, subjectRegExp: s.kind === 'regexp' ? s.value : urlPrefixRegexp(s.value) };
+const cipIdentity = (issuer: string, s: SubjectMatch) => (s.kind === 'equal' ? { issuer, subject: s.value } : { issuer, subjectRegExp: s.kind === 'regexp' ? s.value : urlPrefixRegexp(s.value) });
 
 /**
  * A keyless ClusterImagePolicy (policy.sigstore.dev/v1beta1) whose Fulcio and Rekor come from the
@@ -124,6 +123,11 @@ export function clusterImagePolicy(m: TrustMaterial, options: TrustOptions): Tru
     `Apply the TrustRoot first (tuf-mirror trustroot ${m.repository} --format remote, repository or sigstore-keys --name ${trustRootRef}), then: kubectl apply -f <this file>`,
     'Only namespaces labelled policy.sigstore.dev/include=true are checked (the chart default).',
   ]);
-  const out = yamlOutput('cluster-image-policy', yaml, [`authority ${CLUSTER_IMAGE_POLICY_AUTHORITY}: ${identity.subjects.length} identit${identity.subjects.length > 1 ? 'ies' : 'y'}, images ${images.join(', ')}`], warnings);
+  const out = yamlOutput(
+    'cluster-image-policy',
+    yaml,
+    [`authority ${CLUSTER_IMAGE_POLICY_AUTHORITY}: ${identity.subjects.length} identit${identity.subjects.length > 1 ? 'ies' : 'y'}, images ${images.join(', ')}`],
+    warnings,
+  );
   return { ...out, warnings: [...out.warnings, ...sizeWarnings(out.body.length, 'the ClusterImagePolicy')] };
 }

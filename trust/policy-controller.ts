@@ -44,10 +44,7 @@ function trustRootDocument(m: TrustMaterial, format: string, options: TrustOptio
 }
 
 function header(m: TrustMaterial, what: string): string[] {
-  return [
-    `policy-controller TrustRoot (${what}) from tuf-mirror: ${describeSource(m)}.`,
-    'Cluster-scoped. Apply: kubectl apply --server-side -f <this file>',
-  ];
+  return [`policy-controller TrustRoot (${what}) from tuf-mirror: ${describeSource(m)}.`, 'Cluster-scoped. Apply: kubectl apply --server-side -f <this file>'];
 }
 
 /**
@@ -138,6 +135,17 @@ export function sigstoreKeysTrustRoot(m: TrustMaterial, options: TrustOptions): 
     'Static: it does not follow key rotations. Re-generate after the mirror syncs a new trusted root.',
     ...validityComment(validity),
   ]);
-  const counts = Object.entries(keys).map(([k, v]) => `${(v as unknown[]).length} ${k}`).join(', ');
-  return { ...output('sigstore-keys', yaml, [`sigstoreKeys: ${counts}`], leftOut.map((l) => `left out: ${l}`), 'the TrustRoot'), ...(validity ? { validity } : {}) };
+  const counts = Object.entries(keys)
+    .map(([k, v]) => `${(v as unknown[]).length} ${k}`)
+    .join(', ');
+  return {
+    ...output(
+      'sigstore-keys',
+      yaml,
+      [`sigstoreKeys: ${counts}`],
+      leftOut.map((l) => `left out: ${l}`),
+      'the TrustRoot',
+    ),
+    ...(validity ? { validity } : {}),
+  };
 }

@@ -71,10 +71,15 @@ export function sigstoreKeysFrom(root: TrustedRootEntries, now: number, all: boo
 
   const cas = pick('certificateAuthorities', root.certificateAuthorities, (c) => c.uri || '?');
   const tsas = pick('timestampAuthorities', root.timestampAuthorities, (c) => c.uri || '?');
-  const tlogs = pick('tLogs', root.tlogs, (l) => l.baseUrl || '?', (l) => {
-    const type = logKeyType(l);
-    return acceptsTlogKey(POLICY_CONTROLLER, type) ? undefined : `key of type ${type}; policy-controller accepts only ECDSA Rekor keys in a TrustRoot (it would refuse the whole TrustRoot)`;
-  });
+  const tlogs = pick(
+    'tLogs',
+    root.tlogs,
+    (l) => l.baseUrl || '?',
+    (l) => {
+      const type = logKeyType(l);
+      return acceptsTlogKey(POLICY_CONTROLLER, type) ? undefined : `key of type ${type}; policy-controller accepts only ECDSA Rekor keys in a TrustRoot (it would refuse the whole TrustRoot)`;
+    },
+  );
   const ctlogs = pick('ctLogs', root.ctlogs, (l) => l.baseUrl || '?');
 
   if (!cas.length && !tsas.length) {

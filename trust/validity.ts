@@ -16,8 +16,7 @@ export type Validity = {
   what: string;
 };
 
-const earliest = (candidates: Validity[]): Validity | undefined =>
-  candidates.reduce<Validity | undefined>((a, b) => (!a || Date.parse(b.expires) < Date.parse(a.expires) ? b : a), undefined);
+const earliest = (candidates: Validity[]): Validity | undefined => candidates.reduce<Validity | undefined>((a, b) => (!a || Date.parse(b.expires) < Date.parse(a.expires) ? b : a), undefined);
 
 /** `2031-10-05T13:56:58Z`: the form trusted_root.json and TUF metadata write times in. */
 const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');

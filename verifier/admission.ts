@@ -40,7 +40,10 @@ export function loadAdmissionPolicies(config: VerifierConfig, baseDir: string): 
       try {
         raw = fs.readFileSync(path.resolve(baseDir, p.policyFile), 'utf8');
       } catch (err) {
-        throw new ConfigError('INVALID_CONFIG', `invalid configuration:\n  ${where}.policyFile: cannot read ${path.resolve(baseDir, p.policyFile)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+        throw new ConfigError(
+          'INVALID_CONFIG',
+          `invalid configuration:\n  ${where}.policyFile: cannot read ${path.resolve(baseDir, p.policyFile)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        );
       }
     }
     try {
@@ -75,7 +78,7 @@ export function podSpecOf(kind: string, object: unknown): PodSpec | undefined {
   if (!at) return undefined;
   let node: unknown = object;
   for (const key of at) node = isObject(node) ? node[key] : undefined;
-  return isObject(node) ? (node) : undefined;
+  return isObject(node) ? node : undefined;
 }
 
 /** One container's image and the JSON pointer of its `image` field in the reviewed object. */
@@ -151,9 +154,11 @@ export async function review(body: unknown, options: AdmissionOptions, verifier:
 
   const outcomes: ImageOutcome[] = [];
   const queue = [...images];
-  await Promise.all(Array.from({ length: Math.min(REVIEW_CONCURRENCY, queue.length) }, async () => {
-    for (let image = queue.shift(); image !== undefined; image = queue.shift()) outcomes.push(await checkImage(image, !unchanged.has(image), options, verifier, mode));
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(REVIEW_CONCURRENCY, queue.length) }, async () => {
+      for (let image = queue.shift(); image !== undefined; image = queue.shift()) outcomes.push(await checkImage(image, !unchanged.has(image), options, verifier, mode));
+    }),
+  );
   const denials = outcomes.flatMap((o) => (o.denial ? [o.denial] : []));
   const warnings = outcomes.flatMap((o) => (o.warning ? [o.warning] : []));
   if (denials.length) return answer(false, denials.sort().join('\n'), warnings);

@@ -6,10 +6,7 @@ import type { Artifact } from '../lib/signature';
 import type { TrustRoot, TrustRootSource } from './trust-root';
 
 /** What a bundle must prove beyond its own validity. */
-export type Requirement =
-  | { kind: 'key'; keys: KeyObject[] }
-  | { kind: 'identity'; subject: SubjectMatcher; issuer: string }
-  | { kind: 'policy'; policy: Policy };
+export type Requirement = { kind: 'key'; keys: KeyObject[] } | { kind: 'identity'; subject: SubjectMatcher; issuer: string } | { kind: 'policy'; policy: Policy };
 
 export type SignerSummary = {
   kind: 'key' | 'certificate';
@@ -20,9 +17,7 @@ export type SignerSummary = {
   timestamps: string[];
 };
 
-export type BundleAnswer =
-  | { verified: true; signer: SignerSummary; matched?: string[]; trustRoot: TrustRootSource }
-  | { verified: false; reasons: string[]; trustRoot: TrustRootSource };
+export type BundleAnswer = { verified: true; signer: SignerSummary; matched?: string[]; trustRoot: TrustRootSource } | { verified: false; reasons: string[]; trustRoot: TrustRootSource };
 
 export function summarize(s: VerifiedSigner): SignerSummary {
   const log = s.tlogEntries[0];
@@ -78,10 +73,10 @@ export function verifyBlobBundle(bundleJson: unknown, artifact: Artifact, trustR
       return reasons.length ? { verified: false, reasons, trustRoot: trust } : { verified: true, signer: summary, trustRoot: trust };
     }
     case 'policy': {
-      const outcome = evaluatePolicy(requirement.policy, [{ keyId: signer.keyId, identity: signer.identity, kind: signer.kind, annotations: {}, integratedTime: signer.tlogEntries[0]?.integratedTime ?? null }]);
-      return outcome.verified
-        ? { verified: true, signer: summary, matched: outcome.matches.map((m) => m.entry), trustRoot: trust }
-        : { verified: false, reasons: outcome.reasons, trustRoot: trust };
+      const outcome = evaluatePolicy(requirement.policy, [
+        { keyId: signer.keyId, identity: signer.identity, kind: signer.kind, annotations: {}, integratedTime: signer.tlogEntries[0]?.integratedTime ?? null },
+      ]);
+      return outcome.verified ? { verified: true, signer: summary, matched: outcome.matches.map((m) => m.entry), trustRoot: trust } : { verified: false, reasons: outcome.reasons, trustRoot: trust };
     }
   }
 }

@@ -82,7 +82,7 @@ export function verifyBundle(input: Bundle | unknown, check: BundleCheck): Verif
         throw new BundleRejected('MALFORMED_BUNDLE', `unparseable certificate in the chain: ${(err as Error).message}`);
       }
       if (cert.isCA && cert.subject.equals(cert.issuer)) {
-        throw new BundleRejected('CERTIFICATE_ERROR', 'the bundle\'s certificate chain contains a root certificate');
+        throw new BundleRejected('CERTIFICATE_ERROR', "the bundle's certificate chain contains a root certificate");
       }
     }
   }
@@ -114,9 +114,7 @@ export function verifyBundle(input: Bundle | unknown, check: BundleCheck): Verif
   for (const key of keys) {
     try {
       const entity = signedEntity(bundle, check.artifact);
-      const material: TrustMaterial = key
-        ? withKeys(check.trustRoot, () => ({ publicKey: key, validFor: () => true }))
-        : check.trustRoot.material;
+      const material: TrustMaterial = key ? withKeys(check.trustRoot, () => ({ publicKey: key, validFor: () => true })) : check.trustRoot.material;
       const verifier = new Verifier(material, {
         tlogThreshold: check.tlogThreshold ?? 1,
         ctlogThreshold: check.ctlogThreshold ?? 1,

@@ -139,7 +139,12 @@ export function verifyCosignSignature(sig: CosignSignature, digest: string, trus
   if (keys.length) {
     const keyed = { ...bundle, verificationMaterial: { ...(bundle.verificationMaterial as object), x509CertificateChain: undefined, publicKey: { hint: '' } } };
     try {
-      out.push({ ...verifyBundle(keyed, { trustRoot, artifact: { kind: 'bytes', bytes: sig.payload }, expect: { kind: 'key', keys }, tlogThreshold: 0, timestampThreshold: 0 }), kind: 'key', identity: undefined, ...extra });
+      out.push({
+        ...verifyBundle(keyed, { trustRoot, artifact: { kind: 'bytes', bytes: sig.payload }, expect: { kind: 'key', keys }, tlogThreshold: 0, timestampThreshold: 0 }),
+        kind: 'key',
+        identity: undefined,
+        ...extra,
+      });
     } catch (err) {
       keyedError = asRejection(err);
     }

@@ -201,7 +201,16 @@ export class ImageVerifier {
       try {
         for (const v of verifyCosignSignature({ payload: sig.payload, annotations: sig.annotations }, digest, trustRoot, keys)) {
           const log = v.tlogEntries[0];
-          found.push({ source: 'cosign', location: sig.location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: v.annotations, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
+          found.push({
+            source: 'cosign',
+            location: sig.location,
+            keyId: v.keyId,
+            identity: v.identity,
+            kind: v.kind,
+            annotations: v.annotations,
+            logIndex: log?.logIndex ?? null,
+            integratedTime: log?.integratedTime ?? null,
+          });
         }
       } catch (err) {
         const r = asRejection(err);
@@ -222,7 +231,16 @@ export class ImageVerifier {
           expect: managed ? { kind: 'key', keys } : { kind: 'certificate' },
         });
         const log = v.tlogEntries[0];
-        found.push({ source: 'referrer', location: ref.location, keyId: v.keyId, identity: v.identity, kind: v.kind, annotations: {}, logIndex: log?.logIndex ?? null, integratedTime: log?.integratedTime ?? null });
+        found.push({
+          source: 'referrer',
+          location: ref.location,
+          keyId: v.keyId,
+          identity: v.identity,
+          kind: v.kind,
+          annotations: {},
+          logIndex: log?.logIndex ?? null,
+          integratedTime: log?.integratedTime ?? null,
+        });
       } catch (err) {
         const r = asRejection(err);
         failures.push(`${ref.location}: ${r.code}: ${r.message}`);

@@ -98,8 +98,28 @@ type Entry = { config: RegistryConfig; ca?: string[]; credentials?: Credentials;
 
 /** Loopback, link-local, private, CGNAT, unspecified, multicast and reserved ranges, v4 and v6. */
 const INTERNAL = new net.BlockList();
-for (const [a, p] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 3]] as const) INTERNAL.addSubnet(a, p, 'ipv4');
-for (const [a, p] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96]] as const) INTERNAL.addSubnet(a, p, 'ipv6');
+for (const [a, p] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 3],
+] as const)
+  INTERNAL.addSubnet(a, p, 'ipv4');
+for (const [a, p] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+] as const)
+  INTERNAL.addSubnet(a, p, 'ipv6');
 
 /** Is this address one an allowlisted name must not lead to (IPv4-mapped IPv6 judged as IPv4)? */
 export function isInternalAddress(address: string): boolean {
@@ -114,7 +134,7 @@ const ADDRESS_REFUSED = 'ETUFMIRROR_ADDRESS_REFUSED';
 
 /** dns.lookup that refuses internal addresses: checked when connecting, so a name cannot resolve one way for a check and another for the request. */
 function guardedLookup(allowInternal: boolean): net.LookupFunction {
-  return ((hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void) => {
+  return (hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);
       const usable = allowInternal ? addresses : addresses.filter((a) => !isInternalAddress(a.address));
@@ -126,9 +146,8 @@ function guardedLookup(allowInternal: boolean): net.LookupFunction {
       if (options.all) callback(null, usable);
       else callback(null, usable[0].address, usable[0].family);
     });
-  });
+  };
 }
-
 
 export class RegistryClient {
   private readonly registries = new Map<string, Entry>();
@@ -147,7 +166,10 @@ export class RegistryClient {
     for (const [i, given] of options.registries.entries()) {
       const r: RegistryConfig = { allowedHosts: [], allowPrivateAddresses: false, ...given };
       const ca = r.ca ? [...tls.rootCertificates, read(r.ca, `verifier.registries[${i}].ca`)] : undefined;
-      const credentials = r.username !== undefined ? { username: r.username, password: r.password ?? '' } : dockerAuths.get(r.host) ?? (r.host === 'docker.io' ? dockerAuths.get('https://index.docker.io/v1/') : undefined);
+      const credentials =
+        r.username !== undefined
+          ? { username: r.username, password: r.password ?? '' }
+          : (dockerAuths.get(r.host) ?? (r.host === 'docker.io' ? dockerAuths.get('https://index.docker.io/v1/') : undefined));
       // Keep-alive per registry: a cached verification by tag costs one manifest request, not a handshake too.
       const agent = r.insecure ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent({ keepAlive: true, maxSockets: 32, ...(ca ? { ca } : {}) });
       this.registries.set(r.host, { config: r, ca, credentials, agent, hosts: new Set([apiHost(r.host), ...r.allowedHosts]), lookup: guardedLookup(r.allowPrivateAddresses) });
@@ -191,7 +213,7 @@ export class RegistryClient {
     };
     let res = await this.follow(entry, url, accept, auth(), maxBytes, budget);
     if (res.status === 401) {
-      const challenge = parseChallenge((res.headers['www-authenticate'] ?? ''));
+      const challenge = parseChallenge(res.headers['www-authenticate'] ?? '');
       if (challenge?.scheme === 'bearer' && challenge.params.realm) {
         this.tokens.set(tokenKey, await this.token(entry, challenge.params, scope, budget));
       } else if (challenge?.scheme === 'basic' && entry.credentials) {
@@ -413,7 +435,10 @@ function httpError(registry: string, what: string, res: Raw): RegistryError {
 function refuseInternalLiteral(entry: Entry, host: string): void {
   const literal = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
   if (!entry.config.allowPrivateAddresses && isInternalAddress(literal)) {
-    throw new RegistryError('REGISTRY_ADDRESS_REFUSED', `${host} is a loopback, link-local or private address; set allowPrivateAddresses: true on the verifier.registries entry for ${entry.config.host} if it is meant`);
+    throw new RegistryError(
+      'REGISTRY_ADDRESS_REFUSED',
+      `${host} is a loopback, link-local or private address; set allowPrivateAddresses: true on the verifier.registries entry for ${entry.config.host} if it is meant`,
+    );
   }
 }
 
@@ -475,7 +500,12 @@ function rawRequest(url: URL, headers: Record<string, string>, o: RequestOptions
     const timer = setTimeout(() => fail(new RegistryError('REGISTRY_TIMEOUT', `${registry}: no complete answer for ${url.pathname} within ${o.timeoutMs} ms`)), o.timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === ADDRESS_REFUSED) {
-        fail(new RegistryError('REGISTRY_ADDRESS_REFUSED', `${err.message}: a loopback, link-local or private address; set allowPrivateAddresses: true on the verifier.registries entry for ${registry} if it is meant`));
+        fail(
+          new RegistryError(
+            'REGISTRY_ADDRESS_REFUSED',
+            `${err.message}: a loopback, link-local or private address; set allowPrivateAddresses: true on the verifier.registries entry for ${registry} if it is meant`,
+          ),
+        );
       } else fail(new RegistryError('REGISTRY_UNREACHABLE', `${registry}: ${err.code ?? err.message}`));
     });
     req.end();

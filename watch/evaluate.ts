@@ -91,7 +91,8 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
   for (const failed of generation?.summary.failedRoles ?? []) {
     const i = items.findIndex((x) => x.item === `role:${failed.role}`);
     const served = i >= 0 ? items[i] : undefined;
-    const still = failed.servedVersion !== null && served ? `; serving v${failed.servedVersion} (${served.state === 'expired' ? 'EXPIRED' : 'expires'} ${served.deadline})` : '; nothing of it is served';
+    const still =
+      failed.servedVersion !== null && served ? `; serving v${failed.servedVersion} (${served.state === 'expired' ? 'EXPIRED' : 'expires'} ${served.deadline})` : '; nothing of it is served';
     const item: WatchItem = {
       item: `role:${failed.role}`,
       kind: 'role',
@@ -131,7 +132,13 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
       kind: 'trusted-root',
       name: kind,
       state,
-      deadline: best ? best.end : entries.map((e) => e.end).filter((e): e is string => !!e).sort().at(-1) ?? null,
+      deadline: best
+        ? best.end
+        : (entries
+            .map((e) => e.end)
+            .filter((e): e is string => !!e)
+            .sort()
+            .at(-1) ?? null),
       secondsLeft: left,
       message: !best
         ? `no ${KIND_NAMES[kind]} in trusted_root.json is valid now`
@@ -150,7 +157,15 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
   if (fed && generation) {
     const since = input.lastSuccessAt ?? generation.createdAt;
     const age = Math.floor((now.getTime() - Date.parse(since)) / 1000);
-    items.push({ item: 'sync', kind: 'sync', name: 'sync', state: 'ok', deadline: null, secondsLeft: null, message: `last ${fed} ${humanDuration(age)} ago (${since}); its timestamp's expiry is the deadline` });
+    items.push({
+      item: 'sync',
+      kind: 'sync',
+      name: 'sync',
+      state: 'ok',
+      deadline: null,
+      secondsLeft: null,
+      message: `last ${fed} ${humanDuration(age)} ago (${since}); its timestamp's expiry is the deadline`,
+    });
     return items;
   }
 
@@ -167,9 +182,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
     state: syncState,
     deadline: new Date(Date.parse(since) + t.critical * 1000).toISOString(),
     secondsLeft: t.critical - age,
-    message: generation
-      ? `last successful sync ${humanDuration(age)} ago (${since})`
-      : `no sync has succeeded yet (configured ${humanDuration(age)} ago): nothing is served`,
+    message: generation ? `last successful sync ${humanDuration(age)} ago (${since})` : `no sync has succeeded yet (configured ${humanDuration(age)} ago): nothing is served`,
   });
   return items;
 }
@@ -205,7 +218,17 @@ function compatibilityItems(input: EvaluationInput): WatchItem[] {
   const d = input.bridge;
   if (d) {
     const state: ItemState = d.outcome === 'held' || d.outcome === 'failed' ? 'critical' : d.outcome === 'pending' || d.outcome === 'source-unavailable' ? 'warning' : 'ok';
-    items.push({ item: 'bridge', kind: 'bridge', name: 'bridge', state, deadline: null, secondsLeft: null, message: `${d.outcome}: ${d.message} (checked ${d.at})`, findings: d.findings, consumers: d.consumers });
+    items.push({
+      item: 'bridge',
+      kind: 'bridge',
+      name: 'bridge',
+      state,
+      deadline: null,
+      secondsLeft: null,
+      message: `${d.outcome}: ${d.message} (checked ${d.at})`,
+      findings: d.findings,
+      consumers: d.consumers,
+    });
   }
   return items;
 }
@@ -234,7 +257,8 @@ function clusterItem(o: ClusterOutputRecord, now: Date, thresholds: (name: strin
   const parts: string[] = [];
   if (expiryState === 'expired') parts.push(`what it holds EXPIRED ${humanDuration(-(left ?? 0))} ago (${expires})`);
   else if (expiryState !== 'ok') parts.push(`what it holds expires in ${humanDuration(left ?? 0)} (${expires})`);
-  if (lagState !== 'ok') parts.push(`not what the mirror serves for ${humanDuration(lag)}${o.inSyncAt ? ` (in sync last at ${o.inSyncAt})` : ' (never in sync)'}: ${r.outcome}${r.message ? `: ${r.message}` : ''}`);
+  if (lagState !== 'ok')
+    parts.push(`not what the mirror serves for ${humanDuration(lag)}${o.inSyncAt ? ` (in sync last at ${o.inSyncAt})` : ' (never in sync)'}: ${r.outcome}${r.message ? `: ${r.message}` : ''}`);
   if (reportState !== 'ok') parts.push(`no report for ${humanDuration(quiet)} (last ${o.reportedAt}): is its refresh-cluster CronJob running?`);
   const held = r.cluster ? `generation ${r.cluster.generation ?? '?'}'s content${r.cluster.timestampVersion !== undefined ? ` (timestamp v${r.cluster.timestampVersion})` : ''}` : 'nothing';
   const message = parts.length
@@ -257,5 +281,4 @@ function clusterItem(o: ClusterOutputRecord, now: Date, thresholds: (name: strin
   };
 }
 
-export const worst = (items: WatchItem[]): ItemState =>
-  (['expired', 'critical', 'warning', 'ok'] as ItemState[]).find((s) => items.some((i) => i.state === s)) ?? 'ok';
+export const worst = (items: WatchItem[]): ItemState => (['expired', 'critical', 'warning', 'ok'] as ItemState[]).find((s) => items.some((i) => i.state === s)) ?? 'ok';

@@ -66,11 +66,7 @@ export function repositoryStatus(store: Store, repository: RepositoryConfig, ite
   return {
     name: repository.name,
     upstream:
-      repository.kind === 'origin'
-        ? 'origin (signed by this service)'
-        : repository.bridge
-          ? `bridge of ${repository.bridge.source} (re-signed by this service)`
-          : redactUrl(repository.upstream),
+      repository.kind === 'origin' ? 'origin (signed by this service)' : repository.bridge ? `bridge of ${repository.bridge.source} (re-signed by this service)` : redactUrl(repository.upstream),
     default: repository.default,
     generation: generation
       ? {
@@ -106,7 +102,9 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
     if (!s.generation) {
       lines.push('  holds nothing yet: no sync has succeeded');
     } else {
-      lines.push(`  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${s.generation.rootVersions.at(-1)}`);
+      lines.push(
+        `  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${s.generation.rootVersions.at(-1)}`,
+      );
       const accepted = s.generation.expiredMetadataAccepted;
       if (accepted) lines.push(`  imported with --allow-expired: ${accepted.map((r) => `${r.role} v${r.version} had expired ${r.expires}`).join(', ')}`);
       lines.push('  role                  version  expires                   left                 state');
@@ -124,14 +122,17 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
     if (last) {
       const when = last.finishedAt ?? last.startedAt;
       const ago = humanDuration(Math.floor((now.getTime() - Date.parse(when)) / 1000));
-      lines.push(`  last sync: ${last.outcome} ${ago} ago (${last.requests} requests, ${last.bytes} bytes)${last.error ? `: ${last.error.code}${last.error.role ? ` [${last.error.role}]` : ''} ${last.error.message}` : ''}`);
+      lines.push(
+        `  last sync: ${last.outcome} ${ago} ago (${last.requests} requests, ${last.bytes} bytes)${last.error ? `: ${last.error.code}${last.error.role ? ` [${last.error.role}]` : ''} ${last.error.message}` : ''}`,
+      );
     } else {
       lines.push('  last sync: never');
     }
     for (const i of s.items.filter((i) => i.kind === 'compatibility' || i.kind === 'bridge')) {
       lines.push(`  ${i.name} ${i.state.toUpperCase()}: ${i.message}`);
       // The bridge item repeats the candidate's findings: its blocking ones are news, its notices are not.
-      for (const f of (i.findings ?? []).filter((f) => i.kind === 'compatibility' || f.blocking)) lines.push(`    ${f.blocking ? 'BLOCKING ' : ''}${f.code}${f.consumer ? ` [${f.consumer}]` : ''}: ${f.message}`);
+      for (const f of (i.findings ?? []).filter((f) => i.kind === 'compatibility' || f.blocking))
+        lines.push(`    ${f.blocking ? 'BLOCKING ' : ''}${f.code}${f.consumer ? ` [${f.consumer}]` : ''}: ${f.message}`);
     }
     for (const i of s.items.filter((i) => i.kind === 'cluster')) lines.push(`  cluster ${i.state.toUpperCase()}: ${i.message}`);
     if (s.upstreamReachable === false) lines.push('  upstream UNREACHABLE: serving what is held');

@@ -32,12 +32,6 @@ const OWN_FAMILY = new Set(['root', 'timestamp', 'snapshot', 'targets', 'trusted
 export function thresholdsFor(config: Pick<Config, 'alerts'>, repository: Pick<RepositoryConfig, 'thresholds'>): (name: string) => Threshold {
   return (name) => {
     const family = OWN_FAMILY.has(name) ? name : 'delegated';
-    return (
-      repository.thresholds?.[name] ??
-      config.alerts.thresholds[name] ??
-      repository.thresholds?.[family] ??
-      config.alerts.thresholds[family] ??
-      DEFAULT_THRESHOLDS[family]
-    );
+    return repository.thresholds?.[name] ?? config.alerts.thresholds[name] ?? repository.thresholds?.[family] ?? config.alerts.thresholds[family] ?? DEFAULT_THRESHOLDS[family];
   };
 }

@@ -104,7 +104,17 @@ export class Watcher {
         ? `root rotated v${e.data.fromVersion} → v${e.data.toVersion}: ${(e.data.changes as { role: string }[]).map((c) => c.role).join(', ')} changed`
         : `trusted_root.json changed its trust material${blocking ? `; ${blocking} authorit${blocking > 1 ? 'ies' : 'y'} removed without a validFor.end` : ''}`;
       this.logger.warn({ repository: name, kind: e.kind, data: e.data }, message);
-      this.notify({ kind: e.kind as Alert['kind'], repository: name, item: rotation ? 'root' : 'trusted-root', state: 'changed', previousState: null, severity: e.severity, message, at: new Date().toISOString(), data: e.data });
+      this.notify({
+        kind: e.kind as Alert['kind'],
+        repository: name,
+        item: rotation ? 'root' : 'trusted-root',
+        state: 'changed',
+        previousState: null,
+        severity: e.severity,
+        message,
+        at: new Date().toISOString(),
+        data: e.data,
+      });
     }
   }
 

@@ -144,10 +144,13 @@ export class WebhookNotifier {
         }
         stats.retried++;
         await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            this.timers.delete(t);
-            resolve();
-          }, backoff * 2 ** (attempt - 1));
+          const t = setTimeout(
+            () => {
+              this.timers.delete(t);
+              resolve();
+            },
+            backoff * 2 ** (attempt - 1),
+          );
           t.unref();
           this.timers.add(t);
         });
@@ -156,4 +159,3 @@ export class WebhookNotifier {
     if (this.stopped) stats.dropped++;
   }
 }
-

@@ -41,7 +41,11 @@ export function checkDeployment(config: Config): void {
       return systemCode(err) ?? 'EACCES';
     }
   })();
-  if (problem) throw new ConfigError('DATA_DIR_NOT_WRITABLE', `data dir ${config.dataDir} is not writable (${problem} at ${dir}): make it writable for this user, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`);
+  if (problem)
+    throw new ConfigError(
+      'DATA_DIR_NOT_WRITABLE',
+      `data dir ${config.dataDir} is not writable (${problem} at ${dir}): make it writable for this user, or give another with --data-dir, TUF_MIRROR_DATA_DIR or dataDir`,
+    );
 }
 
 /** `tuf-mirror config check`: is this configuration one `serve` would start with, and what does it amount to. */

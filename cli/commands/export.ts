@@ -42,7 +42,9 @@ export function registerExport(program: Command): void {
         if (opts.json) {
           report(JSON.stringify({ repository: name, generation: generation.id, out, bytes: bytes.length, sha256, files, roots: manifest.roots, roles: manifest.roles }, null, 2) + '\n');
         } else {
-          report(`${name}: exported generation ${generation.id} (${rolesText(manifest.roles)}; ${files} files, ${roots}) to ${toStdout ? 'stdout' : opts.out}: ${bytes.length} bytes, sha256 ${sha256}\n`);
+          report(
+            `${name}: exported generation ${generation.id} (${rolesText(manifest.roles)}; ${files} files, ${roots}) to ${toStdout ? 'stdout' : opts.out}: ${bytes.length} bytes, sha256 ${sha256}\n`,
+          );
         }
         process.exitCode = EXIT.ok;
       } finally {

@@ -39,17 +39,21 @@ function validity(f: Record<string, string>, option: string, start: string): Val
   return v;
 }
 
-const authority = (option: string, keyField: string, defaultUrl?: string) => (spec: string, start: string): AuthoritySpec => {
-  const f = fields(spec, option, ['file', 'url', keyField, 'start', 'end']);
-  const url = f.url ?? defaultUrl;
-  if (!url) throw new OriginError('BAD_INPUT', `${option} ${spec}: url= is required`);
-  return { url, chainPem: readFile(f[keyField] ?? f.file, option), validFor: validity(f, option, start) };
-};
-const log = (option: string) => (spec: string, start: string): LogSpec => {
-  const f = fields(spec, option, ['url', 'key', 'start', 'end']);
-  if (!f.url) throw new OriginError('BAD_INPUT', `${option} ${spec}: url= is required`);
-  return { url: f.url, keyPem: readFile(f.key, option), validFor: validity(f, option, start) };
-};
+const authority =
+  (option: string, keyField: string, defaultUrl?: string) =>
+  (spec: string, start: string): AuthoritySpec => {
+    const f = fields(spec, option, ['file', 'url', keyField, 'start', 'end']);
+    const url = f.url ?? defaultUrl;
+    if (!url) throw new OriginError('BAD_INPUT', `${option} ${spec}: url= is required`);
+    return { url, chainPem: readFile(f[keyField] ?? f.file, option), validFor: validity(f, option, start) };
+  };
+const log =
+  (option: string) =>
+  (spec: string, start: string): LogSpec => {
+    const f = fields(spec, option, ['url', 'key', 'start', 'end']);
+    if (!f.url) throw new OriginError('BAD_INPUT', `${option} ${spec}: url= is required`);
+    return { url: f.url, keyPem: readFile(f.key, option), validFor: validity(f, option, start) };
+  };
 
 type MaterialOptions = { fulcio?: string[]; fulcioUrl?: string; rekor?: string[]; ctlog?: string[]; tsa?: string[]; oidcIssuer?: string[]; startTime?: string };
 
@@ -128,10 +132,7 @@ export function registerOrigin(program: Command): void {
     .action(async (name: string, o: UpdateKeysOptions, cmd: Command) => {
       await withSigned(cmd, 'origin', name, async (ctx) => {
         const now = new Date();
-        const add = material(
-          { fulcio: o.addFulcio, fulcioUrl: o.fulcioUrl, rekor: o.addRekor, ctlog: o.addCtlog, tsa: o.addTsa, oidcIssuer: o.addOidcIssuer, startTime: o.startTime },
-          now,
-        );
+        const add = material({ fulcio: o.addFulcio, fulcioUrl: o.fulcioUrl, rekor: o.addRekor, ctlog: o.addCtlog, tsa: o.addTsa, oidcIssuer: o.addOidcIssuer, startTime: o.startTime }, now);
         const retire = (o.retire ?? []).map((spec) => {
           const [head, ...rest] = spec.split(',');
           const [kind, url] = [head.slice(0, head.indexOf('=')), head.slice(head.indexOf('=') + 1)];
@@ -140,7 +141,11 @@ export function registerOrigin(program: Command): void {
           return { kind: RETIRABLE[kind], url, end: time(f.end, '--retire end', now.toISOString()) };
         });
         const r = await updateOriginKeys(ctx, { add, retire, operator: o.operator ?? name, keysDir: o.keysDir ?? ctx.repository.origin?.keysDir ?? '', now });
-        report(o.json === true, generationFacts(name, r.generation), `${name}: generation ${r.generation.id} (targets v${r.generation.targetsVersion}); targets: ${r.generation.summary.targets.join(', ')}\n`);
+        report(
+          o.json === true,
+          generationFacts(name, r.generation),
+          `${name}: generation ${r.generation.id} (targets v${r.generation.targetsVersion}); targets: ${r.generation.summary.targets.join(', ')}\n`,
+        );
       });
     });
 

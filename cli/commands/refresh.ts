@@ -43,10 +43,14 @@ export function registerRefresh(program: Command): void {
       try {
         kube = new KubeClient(connection);
       } catch (err) {
-        throw new ConfigError('INVALID_CONFIG', `cannot read the service account's token or CA (${systemCode(err) ?? (err as Error).message}): ${connection.tokenFile}${connection.caFile ? `, ${connection.caFile}` : ''}`);
+        throw new ConfigError(
+          'INVALID_CONFIG',
+          `cannot read the service account's token or CA (${systemCode(err) ?? (err as Error).message}): ${connection.tokenFile}${connection.caFile ? `, ${connection.caFile}` : ''}`,
+        );
       }
       const reportToken = process.env.TUF_MIRROR_REPORT_TOKEN || undefined;
-      if (job.report && !reportToken && !opts.dryRun) process.stderr.write('tuf-mirror: warning: TUF_MIRROR_REPORT_TOKEN is not set: nothing is reported to the mirror (its watch cannot tell whether this cluster lags)\n');
+      if (job.report && !reportToken && !opts.dryRun)
+        process.stderr.write('tuf-mirror: warning: TUF_MIRROR_REPORT_TOKEN is not set: nothing is reported to the mirror (its watch cannot tell whether this cluster lags)\n');
       const result = await refreshCluster(job, { kube, dryRun: opts.dryRun, reportToken });
       if (opts.json) printJson(result);
       else process.stdout.write(formatRefresh(result));

@@ -30,7 +30,7 @@ const repeatable = (value: string, previous: string[] = []): string[] => [...pre
 export function registerTrustroot(program: Command): void {
   program
     .command('trustroot')
-    .description('hand out a repository\'s trust root: policy-controller TrustRoot, Kubewarden, Kyverno, cosign')
+    .description("hand out a repository's trust root: policy-controller TrustRoot, Kubewarden, Kyverno, cosign")
     .argument('<repository>', 'repository name')
     .option('-f, --format <format>', `one of:\n${FORMAT_NAMES.map((f) => `  ${f.padEnd(21)} ${FORMATS[f].description}`).join('\n')}`)
     .option('-o, --out <file>', 'write to FILE instead of stdout')

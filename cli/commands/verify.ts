@@ -153,7 +153,7 @@ function mirroredTrustRoot(cmd: Command, repository: string | undefined): TrustR
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description('verify an image\'s signatures against a policy and the mirrored trusted_root.json')
+    .description("verify an image's signatures against a policy and the mirrored trusted_root.json")
     .argument('<image>', 'image reference: registry/repository[:tag][@sha256:digest]')
     .requiredOption('--policy <file>', 'Kubewarden v1 verification config (YAML or JSON)')
     .option('--repository <name>', 'the mirrored repository whose trusted_root.json to use (default: the default one)')

@@ -61,7 +61,16 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
     const result = await syncNow(repository);
     if (result.outcome !== 'failed') {
       const { roles, failedRoles, refusedTargets } = result.generation.summary;
-      res.json({ outcome: result.outcome, runId: result.runId, generation: result.generation.id, roles, ...(failedRoles ? { failedRoles } : {}), ...(refusedTargets ? { refusedTargets } : {}), requests: result.requests, bytes: result.bytes });
+      res.json({
+        outcome: result.outcome,
+        runId: result.runId,
+        generation: result.generation.id,
+        roles,
+        ...(failedRoles ? { failedRoles } : {}),
+        ...(refusedTargets ? { refusedTargets } : {}),
+        requests: result.requests,
+        bytes: result.bytes,
+      });
       return;
     }
     const { code, role, message } = result.error;

@@ -74,7 +74,10 @@ describe('the public-good repository across a gap, by the command line', () => {
     assert.equal(status.status, 0, status.stdout);
     assert.match(status.stdout, /^sigstore-site {2}← bridge of sigstore \(re-signed by this service\)\n/);
     assert.match(status.stdout, /\n {2}timestamp +2 +2026-10-22T03:00:00Z +59d 23h +OK\n/);
-    assert.match(status.stdout, /\n {2}compatibility OK: served trust material passes the compatibility gate \(2 notices: policy-controller leaves out tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)\)\n/);
+    assert.match(
+      status.stdout,
+      /\n {2}compatibility OK: served trust material passes the compatibility gate \(2 notices: policy-controller leaves out tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)\)\n/,
+    );
     assert.match(status.stdout, /\n {2}bridge OK: promoted: initialized from sigstore generation 1/);
 
     const exported = await run(connected, '2026-08-23T03:00:00Z', ['export', 'sigstore-site', '--out', path.join(gap, 'sigstore-site.tar.gz')]);
@@ -105,11 +108,16 @@ describe('the public-good repository across a gap, by the command line', () => {
     const items = JSON.parse(json.stdout).repositories[0].items;
     const ts = items.find((i: { item: string }) => i.item === 'role:timestamp');
     // (The pinned clock moves on from 12:00 while the process runs: 10d 15h, or 14h and some minutes.)
-    assert.match(ts.message, /^timestamp v2 expires in 10d 1[45]h \(2026-10-22T03:00:00Z\): carry the next archive by 2026-10-15T03:00:00Z \(tuf-mirror export on the connected side, tuf-mirror import here\)$/);
+    assert.match(
+      ts.message,
+      /^timestamp v2 expires in 10d 1[45]h \(2026-10-22T03:00:00Z\): carry the next archive by 2026-10-15T03:00:00Z \(tuf-mirror export on the connected side, tuf-mirror import here\)$/,
+    );
     assert.equal(items.find((i: { item: string }) => i.item === 'sync').state, 'ok');
 
     const cosign = await run(gap, '2026-10-11T12:00:00Z', ['trustroot', 'sigstore-site', '--format', 'cosign', '--mirror-url', 'http://tuf-mirror.site.svc:8080']);
-    const checksum = createHash('sha256').update(fs.readFileSync(path.join(gap, 'site-root.json'))).digest('hex');
+    const checksum = createHash('sha256')
+      .update(fs.readFileSync(path.join(gap, 'site-root.json')))
+      .digest('hex');
     assert.equal(cosign.stderr, `tuf-mirror: --root-checksum ${checksum} (sha256 of root v1, for cosign initialize --root sigstore-site-root-v1.json)\n`);
     const trusted = await run(gap, '2026-10-11T12:00:00Z', ['trustroot', 'sigstore-site', '--format', 'trusted-root']);
     assert.equal(trusted.stdout, PUBLIC_TRUSTED_ROOT.toString('utf8'));

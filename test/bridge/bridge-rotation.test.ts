@@ -118,7 +118,10 @@ describe('a candidate whose trusted_root.json does not load', () => {
   test('is held: the bridge item is critical with the reason, a webhook says so, the source reports it too', async () => {
     const decision = connected.service.store.latestBridgeDecision(SITE)!;
     assert.equal(decision.outcome, 'held');
-    assert.deepEqual(decision.findings.filter((f) => f.blocking).map((f) => f.code), ['TRUSTED_ROOT_UNLOADABLE']);
+    assert.deepEqual(
+      decision.findings.filter((f) => f.blocking).map((f) => f.code),
+      ['TRUSTED_ROOT_UNLOADABLE'],
+    );
     const bridgeItem = itemOf(await status(connected.service.url, SITE), 'bridge');
     assert.equal(bridgeItem.state, 'critical');
     assert.match(bridgeItem.message, /HELD by the compatibility gate \(BLOCKING TRUSTED_ROOT_UNLOADABLE trusted_root\.json: @sigstore\/verify cannot load it/);
@@ -166,10 +169,16 @@ describe('a hostile source', () => {
     repo.publish();
     const [r] = await connected.service.syncAll();
     assert.equal(r.outcome, 'updated', 'the trust core refuses the name alone and commits the rest');
-    assert.deepEqual(connected.service.store.currentGeneration(SOURCE)!.summary.refusedTargets?.map((t) => t.code), ['TARGET_NAME_UNSAFE']);
+    assert.deepEqual(
+      connected.service.store.currentGeneration(SOURCE)!.summary.refusedTargets?.map((t) => t.code),
+      ['TARGET_NAME_UNSAFE'],
+    );
     const decision = connected.service.store.latestBridgeDecision(SITE)!;
     assert.equal(decision.outcome, 'source-unavailable');
-    assert.match(decision.message, /^SOURCE_NOT_VERIFIED: sigstore generation \d+ was committed with parts it could not verify \(target "win\\\\\.\.\\\\evil\.pem" of targets \(TARGET_NAME_UNSAFE\)\): not verified in full/);
+    assert.match(
+      decision.message,
+      /^SOURCE_NOT_VERIFIED: sigstore generation \d+ was committed with parts it could not verify \(target "win\\\\\.\.\\\\evil\.pem" of targets \(TARGET_NAME_UNSAFE\)\): not verified in full/,
+    );
     assert.equal(connected.service.store.currentGeneration(SITE)!.id, served, 'nothing published');
     assert.equal(itemOf(await status(connected.service.url, SITE), 'bridge').state, 'warning');
   });
@@ -206,7 +215,7 @@ describe('a hostile source', () => {
   });
 });
 
-describe('a delegated role that fails in the source (public-good\'s npm role expires on npm\'s schedule)', () => {
+describe("a delegated role that fails in the source (public-good's npm role expires on npm's schedule)", () => {
   let repo2: TestRepository;
   let upstream2: UpstreamServer;
   let connected2: Connected;
@@ -236,7 +245,10 @@ describe('a delegated role that fails in the source (public-good\'s npm role exp
     repo2.addTarget('ctfe_2026.pub', REKOR_PUB, { custom: { sigstore: { usage: 'CTFE', status: 'Active', uri: 'https://ctfe.sigstore.dev/2026' } } });
     repo2.publish();
     assert.equal((await connected2.service.syncAll())[0].outcome, 'updated');
-    assert.deepEqual(connected2.service.store.currentGeneration(SOURCE)!.summary.failedRoles?.map((f) => `${f.role} ${f.code}`), ['npm EXPIRED_METADATA']);
+    assert.deepEqual(
+      connected2.service.store.currentGeneration(SOURCE)!.summary.failedRoles?.map((f) => `${f.role} ${f.code}`),
+      ['npm EXPIRED_METADATA'],
+    );
     const decision = connected2.service.store.latestBridgeDecision(SITE)!;
     assert.equal(decision.outcome, 'promoted', decision.message);
     assert.match(decision.message, /\(\+ctfe_2026\.pub\); not bridged, and no bridged target resolves through it: role npm \(EXPIRED_METADATA\)/);

@@ -99,7 +99,11 @@ describe('2026-10-11: the public timestamp expired 2026-08-28; the site timestam
         ...(key ? { key: key.toString('utf8') } : { identity: { subject: read(name, 'identity')?.toString().trim() ?? IDENTITY, issuer: read(name, 'issuer')?.toString().trim() ?? ISSUER } }),
       };
       const answer = async (url: string, repository: string) => {
-        const res = await fetch(`${url}/api/v1/verify/bundle`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${VERIFY_TOKEN}` }, body: JSON.stringify({ ...body, repository }) });
+        const res = await fetch(`${url}/api/v1/verify/bundle`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${VERIFY_TOKEN}` },
+          body: JSON.stringify({ ...body, repository }),
+        });
         const j = (await res.json()) as { verified: boolean; reasons?: string[]; signer?: unknown; trustRoot: { repository: string; sha256: string } };
         return { status: res.status, verified: j.verified, reasons: j.reasons, signer: j.signer, trustRoot: j.trustRoot };
       };
@@ -170,17 +174,21 @@ describe('provenance and the gate', () => {
       assert.equal(info.length, upstreamInfo.length, name);
       const { [PROVENANCE_KEY]: ours, ...custom } = info.custom;
       assert.deepEqual(custom, upstreamInfo.custom ?? {}, `${name}: custom metadata kept`);
-      assert.deepEqual(provenanceOf(ours), {
-        source: SOURCE,
-        url: upstream.url,
-        generation: source.id,
-        root: 15,
-        targets: 14,
-        snapshot: 165,
-        timestamp: 762,
-        trustedRootSha256: '6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66',
-        verifiedAt: source.createdAt,
-      }, name);
+      assert.deepEqual(
+        provenanceOf(ours),
+        {
+          source: SOURCE,
+          url: upstream.url,
+          generation: source.id,
+          root: 15,
+          targets: 14,
+          snapshot: 165,
+          timestamp: 762,
+          trustedRootSha256: '6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66',
+          verifiedAt: source.createdAt,
+        },
+        name,
+      );
       assert.deepEqual([source.rootVersion, source.targetsVersion, source.snapshotVersion, source.timestampVersion], [15, 14, 165, 762]);
       const served = (await get(`${gap.service.url}/targets/${info.hashes.sha512}.${name}`)).body;
       assert.equal(createHash('sha256').update(served).digest('hex'), upstreamInfo.hashes.sha256, `${name}: the bytes under the site's sha512 name`);

@@ -68,7 +68,9 @@ after(() => upstream.close());
 
 type Run = { status: number; stdout: string; stderr: string };
 const run = (...args: string[]): Promise<Run> =>
-  new Promise((resolve) => execFile(process.execPath, [CLI, ...args, '--config', config], { encoding: 'utf8', cwd: dir }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr })));
+  new Promise((resolve) =>
+    execFile(process.execPath, [CLI, ...args, '--config', config], { encoding: 'utf8', cwd: dir }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr })),
+  );
 
 describe('--json: one set of field names', () => {
   test('sync, import, export and publish name the same things the same way', async () => {
@@ -94,24 +96,33 @@ describe('--json: one set of field names', () => {
     assert.equal(r.stderr, 'tuf-mirror: no repository named nope (configured: sigstore)\n');
   });
 
-  test('under a real terminal, sync shows progress on stderr; --json and --quiet do not', { skip: spawnSync('sh', ['-c', 'command -v script']).status === 0 ? false : 'util-linux script is not installed' }, async () => {
-    // `script` gives the command a pseudo-terminal (stdin, stdout and stderr all on it). Run
-    // asynchronously: the upstream answering the sync lives in this process.
-    const underTty = (args: string): Promise<string> =>
-      new Promise((resolve) =>
-        execFile('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} ${args} --config ${JSON.stringify(config)}`, '/dev/null'], { cwd: dir, encoding: 'utf8' }, (_err, stdout) => resolve(stdout)),
-      );
-    repo.bumpTimestamp();
-    const shown = await underTty('sync');
-    assert.match(shown, /\rsigstore: sync: \d+ files?, \d+ B \([a-z]+\)\x1b\[K/);
-    assert.match(shown, /\r\x1b\[Ksigstore: new generation/, 'the line is cleared before the report');
-    for (const flag of ['--json', '--quiet']) {
+  test(
+    'under a real terminal, sync shows progress on stderr; --json and --quiet do not',
+    { skip: spawnSync('sh', ['-c', 'command -v script']).status === 0 ? false : 'util-linux script is not installed' },
+    async () => {
+      // `script` gives the command a pseudo-terminal (stdin, stdout and stderr all on it). Run
+      // asynchronously: the upstream answering the sync lives in this process.
+      const underTty = (args: string): Promise<string> =>
+        new Promise((resolve) =>
+          execFile(
+            'script',
+            ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} ${args} --config ${JSON.stringify(config)}`, '/dev/null'],
+            { cwd: dir, encoding: 'utf8' },
+            (_err, stdout) => resolve(stdout),
+          ),
+        );
       repo.bumpTimestamp();
-      const quiet = await underTty(`sync ${flag}`);
-      assert.match(quiet, /sigstore/);
-      assert.doesNotMatch(quiet, /\x1b\[K/, flag);
-    }
-  });
+      const shown = await underTty('sync');
+      assert.match(shown, /\rsigstore: sync: \d+ files?, \d+ B \([a-z]+\)\x1b\[K/);
+      assert.match(shown, /\r\x1b\[Ksigstore: new generation/, 'the line is cleared before the report');
+      for (const flag of ['--json', '--quiet']) {
+        repo.bumpTimestamp();
+        const quiet = await underTty(`sync ${flag}`);
+        assert.match(quiet, /sigstore/);
+        assert.doesNotMatch(quiet, /\x1b\[K/, flag);
+      }
+    },
+  );
 });
 
 describe('config check', () => {
@@ -127,7 +138,11 @@ describe('config check', () => {
         verifier: { registries: [{ host: 'registry.example', username: 'bot', password: 'registry-pass-9012' }] },
       }),
     );
-    const r = await new Promise<Run>((resolve) => execFile(process.execPath, [CLI, 'config', 'check', '--config', secret], { encoding: 'utf8', cwd: dir }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr })));
+    const r = await new Promise<Run>((resolve) =>
+      execFile(process.execPath, [CLI, 'config', 'check', '--config', secret], { encoding: 'utf8', cwd: dir }, (err, stdout, stderr) =>
+        resolve({ status: err ? Number(err.code) : 0, stdout, stderr }),
+      ),
+    );
     assert.equal(r.status, 0, r.stderr);
     for (const s of ['admin-token-do-not-print', 'header-secret', 'upstream-pass', 'registry-pass']) assert.ok(!r.stdout.includes(s), `${s} is not printed`);
     const effective = YAML.parse(r.stdout);
@@ -143,7 +158,9 @@ describe('config check', () => {
   test('invalid: every bad field named, exit 3', async () => {
     const bad = path.join(dir, 'bad.yaml');
     fs.writeFileSync(bad, YAML.stringify({ server: { port: 70000 }, repositories: [{ name: 'Bad Name', upstream: 'ftp://x', trustAnchor: './anchor.json' }] }));
-    const r = await new Promise<Run>((resolve) => execFile(process.execPath, [CLI, 'config', 'check', '--config', bad], { encoding: 'utf8', cwd: dir }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr })));
+    const r = await new Promise<Run>((resolve) =>
+      execFile(process.execPath, [CLI, 'config', 'check', '--config', bad], { encoding: 'utf8', cwd: dir }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr })),
+    );
     assert.equal(r.status, 3);
     assert.match(r.stderr, /server\.port: /);
     assert.match(r.stderr, /repositories\[0\]\.name: /);

@@ -24,7 +24,12 @@ before(async () => {
   fs.writeFileSync(path.join(dir, 'anchor.json'), repo.rootBytes(1));
   fs.writeFileSync(
     configFile,
-    YAML.stringify({ dataDir: './data', server: { host: '127.0.0.1', port: 0 }, sync: { requestTimeoutSeconds: 2 }, repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: './anchor.json' }] }),
+    YAML.stringify({
+      dataDir: './data',
+      server: { host: '127.0.0.1', port: 0 },
+      sync: { requestTimeoutSeconds: 2 },
+      repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: './anchor.json' }],
+    }),
   );
 });
 after(() => upstream.close());

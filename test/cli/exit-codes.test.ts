@@ -36,7 +36,10 @@ function readmeMatrix(): Map<string, Map<number, string>> {
   const rows = readme.slice(start).split('\n\n')[0].split('\n').slice(2);
   return new Map(
     rows.map((row) => {
-      const cells = row.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+      const cells = row
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((c) => c.trim());
       return [cells[0].replace(/`/g, ''), new Map(cells.slice(1).map((c, i) => [i, c]))];
     }),
   );
@@ -141,7 +144,17 @@ const SCENARIOS: Record<string, Partial<Record<0 | 1 | 2 | 3, () => Promise<Run>
     0: () => run(...bundleArgs('managed-key-and-trusted-root')),
     1: () => run(...bundleArgs('managed-key-and-trusted-root', path.join(dir, 'rekor.pub'))),
     2: () => withConfig('verify-bundle', '--bundle', path.join(CASES, 'managed-key-happy-path', 'bundle.sigstore.json'), path.join(CASES, 'a.txt')),
-    3: () => withConfig('verify-bundle', '--bundle', path.join(CASES, 'managed-key-happy-path', 'bundle.sigstore.json'), '--key', path.join(CASES, 'managed-key-happy-path', 'key.pub'), '--repository', 'nope', path.join(CASES, 'a.txt')),
+    3: () =>
+      withConfig(
+        'verify-bundle',
+        '--bundle',
+        path.join(CASES, 'managed-key-happy-path', 'bundle.sigstore.json'),
+        '--key',
+        path.join(CASES, 'managed-key-happy-path', 'key.pub'),
+        '--repository',
+        'nope',
+        path.join(CASES, 'a.txt'),
+      ),
   },
   origin: {
     0: () => withConfig('origin', 'resign', 'acme'),
@@ -233,7 +246,14 @@ before(async () => {
   fs.writeFileSync(path.join(dir, 'sa-token'), 'a-service-account-token\n');
   fs.writeFileSync(
     refreshJob,
-    YAML.stringify({ mirror: 'http://127.0.0.1:9', repository: 'sigstore', cluster: 'exit-codes', report: false, kubernetes: { server: 'https://127.0.0.1:9', tokenFile: path.join(dir, 'sa-token') }, outputs: [{ format: 'remote' }] }),
+    YAML.stringify({
+      mirror: 'http://127.0.0.1:9',
+      repository: 'sigstore',
+      cluster: 'exit-codes',
+      report: false,
+      kubernetes: { server: 'https://127.0.0.1:9', tokenFile: path.join(dir, 'sa-token') },
+      outputs: [{ format: 'remote' }],
+    }),
   );
 
   bridgeConfig = path.join(dir, 'bridges.yaml');
@@ -278,7 +298,11 @@ describe('exit codes', () => {
   test('every command has a row, and every row that is not — has a scenario (and no more)', async () => {
     const matrix = readmeMatrix();
     const rows = [...matrix.keys()];
-    for (const c of (await buildProgram()).commands.map((c) => c.name()).filter((n) => n !== 'help')) assert.ok(rows.some((r) => r === c || r.startsWith(`${c} `)), `README row for ${c}`);
+    for (const c of (await buildProgram()).commands.map((c) => c.name()).filter((n) => n !== 'help'))
+      assert.ok(
+        rows.some((r) => r === c || r.startsWith(`${c} `)),
+        `README row for ${c}`,
+      );
     assert.deepEqual(rows.sort(), Object.keys(SCENARIOS).sort());
     for (const [row, cells] of matrix) {
       for (const code of [0, 1, 2, 3] as const) {

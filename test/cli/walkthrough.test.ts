@@ -55,7 +55,12 @@ export function matches(expected: string[], actual: string[]): boolean {
   const [head, ...rest] = expected;
   if (head === '…') return actual.some((_, i) => matches(rest, actual.slice(i))) || matches(rest, []);
   if (!actual.length) return false;
-  const pattern = new RegExp(`^${head.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const pattern = new RegExp(
+    `^${head
+      .split('…')
+      .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return pattern.test(actual[0]) && matches(rest, actual.slice(1));
 }
 

@@ -50,14 +50,20 @@ describe('blocking findings', () => {
     assert.equal(checkCompatibility({ targets: withRoot(caGone), baseline: PUBLIC }).passed, true);
     const swapped = publicRoot();
     swapped.certificateAuthorities[1].certChain.certificates.reverse();
-    assert.deepEqual(codes(checkCompatibility({ targets: withRoot(swapped), baseline: PUBLIC })).filter((c) => c.startsWith('!')), ['!AUTHORITY_REMOVED']);
+    assert.deepEqual(
+      codes(checkCompatibility({ targets: withRoot(swapped), baseline: PUBLIC })).filter((c) => c.startsWith('!')),
+      ['!AUTHORITY_REMOVED'],
+    );
   });
 
   test('a log id that is neither the sha256 of its key nor a signed-note id: LOG_ID_MISMATCH', () => {
     const bad = publicRoot();
     bad.ctlogs[1].logId.keyId = crypto.createHash('sha256').update('another key').digest('base64');
     const r = checkCompatibility({ targets: withRoot(bad) });
-    assert.deepEqual(r.findings.filter((f) => f.blocking).map((f) => `${f.code} ${f.subject}`), ['LOG_ID_MISMATCH https://ctfe.sigstore.dev/2022']);
+    assert.deepEqual(
+      r.findings.filter((f) => f.blocking).map((f) => `${f.code} ${f.subject}`),
+      ['LOG_ID_MISMATCH https://ctfe.sigstore.dev/2022'],
+    );
   });
 
   test('what @sigstore/verify cannot load, or this verifier refuses: TRUSTED_ROOT_UNLOADABLE, VALIDITY_START_MISSING', () => {
@@ -82,7 +88,10 @@ describe('blocking findings', () => {
     ]);
     const r = checkCompatibility({ targets: bad });
     assert.deepEqual(
-      r.findings.filter((f) => f.blocking).map((f) => `${f.code} ${f.target}`).sort(),
+      r.findings
+        .filter((f) => f.blocking)
+        .map((f) => `${f.code} ${f.target}`)
+        .sort(),
       ['LEGACY_TARGET_UNPARSEABLE rekor.pub', 'SIGNING_CONFIG_UNPARSEABLE signing_config.v0.2.json', 'SIGNING_CONFIG_UNPARSEABLE signing_config_rekor_v2.v0.2.json'],
     );
   });

@@ -50,7 +50,10 @@ describe('configuration', () => {
     assert.match(configError({ repositories: [repo({ trustAnchor: './nope.json' })] }), /repositories\[0\]\.trustAnchor: no such file/);
     assert.match(configError({ dataDri: 'x', repositories: [repo()] }), /dataDri/);
     assert.match(configError({ repositories: [repo({ schedule: 'every day' })] }), /repositories\[0\]\.schedule: is not a cron expression/);
-    assert.match(configError({ alerts: { thresholds: { timestamp: { warning: '5 days', critical: '2d' } } }, repositories: [repo()] }), /alerts\.thresholds\.timestamp\.warning: "5 days" is not a duration/);
+    assert.match(
+      configError({ alerts: { thresholds: { timestamp: { warning: '5 days', critical: '2d' } } }, repositories: [repo()] }),
+      /alerts\.thresholds\.timestamp\.warning: "5 days" is not a duration/,
+    );
     assert.match(configError({ alerts: { thresholds: { timestamp: { warning: '1d', critical: '2d' } } }, repositories: [repo()] }), /critical must not be longer than warning/);
     assert.match(configError({ alerts: { webhooks: [{ url: 'x', format: 'slack' }] }, repositories: [repo()] }), /alerts\.webhooks\[0\]\.url/);
     assert.match(configError({ adminToken: 'short', repositories: [repo()] }), /adminToken: must be at least 16 characters/);
@@ -70,15 +73,18 @@ describe('configuration', () => {
   });
 
   test('bridge repositories: a mirror of this config as source, a timestampExpiry, signing settings like an origin', () => {
-    const config = parseConfig(
-      { dataDir: '/srv/m', repositories: [repo(), { name: 'site', kind: 'bridge', bridge: { source: 'sigstore', timestampExpiry: '60d' } }] },
-      'test.yaml',
-      ROOT,
-    );
+    const config = parseConfig({ dataDir: '/srv/m', repositories: [repo(), { name: 'site', kind: 'bridge', bridge: { source: 'sigstore', timestampExpiry: '60d' } }] }, 'test.yaml', ROOT);
     const r = config.repositories[1];
     assert.deepEqual([r.kind, r.upstream, r.trustAnchor], ['bridge', 'bridge:sigstore', '/srv/m/bridge/site/1.root.json']);
     assert.deepEqual(r.bridge, { source: 'sigstore', promote: 'auto' });
-    assert.deepEqual(r.origin, { keysDir: '/srv/m/bridge/site/keys', timestampExpiry: 60 * 86400, snapshotExpiry: 365 * 86400, targetsExpiry: 365 * 86400, rootExpiry: 365 * 86400, resignSchedule: '0 3 * * *' });
+    assert.deepEqual(r.origin, {
+      keysDir: '/srv/m/bridge/site/keys',
+      timestampExpiry: 60 * 86400,
+      snapshotExpiry: 365 * 86400,
+      targetsExpiry: 365 * 86400,
+      rootExpiry: 365 * 86400,
+      resignSchedule: '0 3 * * *',
+    });
     const bridge = (b: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ repositories: [repo(), { name: 'site', kind: 'bridge', bridge: b, ...extra }] });
     assert.match(configError(bridge({ source: 'sigstore' })), /repositories\[1\]\.bridge\.timestampExpiry/);
     assert.match(configError(bridge({ source: 'nope', timestampExpiry: '60d' })), /repositories\[1\]\.bridge\.source: "nope" is not a mirror repository of this configuration/);
@@ -92,7 +98,10 @@ describe('configuration', () => {
     const config = parseConfig({ alerts: { thresholds: { timestamp: { warning: '3d', critical: '36h' }, sync: { warning: '6h', critical: '24h' } } }, repositories: [repo()] }, 'test.yaml', ROOT);
     assert.deepEqual(config.alerts.thresholds.timestamp, { warning: 3 * 86400, critical: 36 * 3600 });
     assert.deepEqual(config.alerts.thresholds.sync, { warning: 6 * 3600, critical: 86400 }, 'sync counts time since: critical is the longer one');
-    assert.match(configError({ alerts: { thresholds: { sync: { warning: '1d', critical: '6h' } } }, repositories: [repo()] }), /alerts\.thresholds\.sync: critical \(time since the last success\) must not be shorter than warning/);
+    assert.match(
+      configError({ alerts: { thresholds: { sync: { warning: '1d', critical: '6h' } } }, repositories: [repo()] }),
+      /alerts\.thresholds\.sync: critical \(time since the last success\) must not be shorter than warning/,
+    );
     assert.equal(config.repositories[0].schedule, '*/30 * * * *');
   });
 

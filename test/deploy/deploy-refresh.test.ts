@@ -47,17 +47,35 @@ function mountedJob() {
   const file = args[args.indexOf('--job') + 1];
   const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`));
   assert.ok(mount, `${file} is inside a mount`);
-  const volume = must((pod.spec.volumes as Obj[]).find((v) => v.name === mount.name), 'the job volume');
+  const volume = must(
+    (pod.spec.volumes as Obj[]).find((v) => v.name === mount.name),
+    'the job volume',
+  );
   const cm = one('ConfigMap', volume.configMap.name);
   return parseJob(YAML.parse(cm.data[path.posix.relative(mount.mountPath, file)]), 'deploy/kubernetes/refresh job.yaml');
 }
 
 describe('deploy/kubernetes/refresh renders', () => {
   test('the base plus a headless Service, a ServiceAccount, the job ConfigMap, its RBAC and the CronJob; no duplicates', () => {
-    const added = overlay.filter((o) => !base.some((b) => key(b) === key(o))).map((o) => `${o.kind} ${o.metadata.name}`).sort();
-    assert.deepEqual(added, ['ClusterRole tuf-mirror-refresh', 'ClusterRoleBinding tuf-mirror-refresh', 'ConfigMap tuf-mirror-refresh-job', 'CronJob tuf-mirror-refresh', 'Service tuf-mirror-replicas', 'ServiceAccount tuf-mirror-refresh']);
+    const added = overlay
+      .filter((o) => !base.some((b) => key(b) === key(o)))
+      .map((o) => `${o.kind} ${o.metadata.name}`)
+      .sort();
+    assert.deepEqual(added, [
+      'ClusterRole tuf-mirror-refresh',
+      'ClusterRoleBinding tuf-mirror-refresh',
+      'ConfigMap tuf-mirror-refresh-job',
+      'CronJob tuf-mirror-refresh',
+      'Service tuf-mirror-replicas',
+      'ServiceAccount tuf-mirror-refresh',
+    ]);
     assert.equal(new Set(overlay.map(key)).size, overlay.length);
-    for (const b of base) assert.deepEqual(overlay.find((o) => key(o) === key(b)), b, `${key(b)} as the base has it`);
+    for (const b of base)
+      assert.deepEqual(
+        overlay.find((o) => key(o) === key(b)),
+        b,
+        `${key(b)} as the base has it`,
+      );
   });
 
   test('kubectl kustomize renders the same objects (when kubectl is installed)', (t) => {
@@ -104,7 +122,15 @@ describe('the CronJob', () => {
     assert.equal(sc.seccompProfile.type, 'RuntimeDefault');
     assert.equal(pod.spec.securityContext.runAsUser, 1000);
     assert.ok(container.resources.requests.memory && container.resources.limits.memory);
-    const heap = must(/--max-old-space-size=(\d+)/.exec(must((container.env as Obj[]).find((e) => e.name === 'NODE_OPTIONS'), 'NODE_OPTIONS').value) ?? undefined, 'a heap cap');
+    const heap = must(
+      /--max-old-space-size=(\d+)/.exec(
+        must(
+          (container.env as Obj[]).find((e) => e.name === 'NODE_OPTIONS'),
+          'NODE_OPTIONS',
+        ).value,
+      ) ?? undefined,
+      'a heap cap',
+    );
     const limit = must(/^(\d+)Mi$/.exec(container.resources.limits.memory) ?? undefined, 'a memory limit in Mi');
     assert.ok(Number(heap[1]) < Number(limit[1]));
   });
@@ -118,7 +144,11 @@ describe('the CronJob', () => {
   });
 
   test('the report token comes from the same Secret the mirror reads, optionally on both sides', () => {
-    const ref = (env: Obj[]) => must(env.find((e) => e.name === 'TUF_MIRROR_REPORT_TOKEN'), 'TUF_MIRROR_REPORT_TOKEN').valueFrom.secretKeyRef;
+    const ref = (env: Obj[]) =>
+      must(
+        env.find((e) => e.name === 'TUF_MIRROR_REPORT_TOKEN'),
+        'TUF_MIRROR_REPORT_TOKEN',
+      ).valueFrom.secretKeyRef;
     const job = ref(container.env);
     const mirror = ref((deployment.spec.template.spec.containers as Obj[])[0].env);
     assert.deepEqual(job, mirror);
@@ -130,13 +160,20 @@ describe('the job file and its RBAC', () => {
   test('the mounted job file is one refresh-cluster accepts; it fetches from the mirror Service and every ready replica', () => {
     const job = mountedJob();
     const service = one('Service', 'tuf-mirror');
-    const port = must((service.spec.ports as Obj[]).find((p) => p.name === 'http'), 'the http port');
+    const port = must(
+      (service.spec.ports as Obj[]).find((p) => p.name === 'http'),
+      'the http port',
+    );
     assert.equal(job.mirror, `http://${service.metadata.name}.${service.metadata.namespace}.svc:${port.port}`);
     const headless = one('Service', 'tuf-mirror-replicas');
     assert.equal(headless.spec.clusterIP, 'None');
     assert.equal(job.replicas?.dns, `${headless.metadata.name}.${headless.metadata.namespace}.svc.cluster.local`);
     assert.deepEqual(headless.spec.selector, service.spec.selector, 'the same pods');
-    assert.deepEqual((headless.spec.ports as Obj[]).map((p) => p.port), [port.port], 'the same port as the mirror URL');
+    assert.deepEqual(
+      (headless.spec.ports as Obj[]).map((p) => p.port),
+      [port.port],
+      'the same port as the mirror URL',
+    );
     // The mirror answers for that repository, and names itself by the same URL in what it hands out.
     const cm = base.find((o) => o.kind === 'ConfigMap')!;
     const raw = YAML.parse(cm.data['config.yaml']);
@@ -155,7 +192,10 @@ describe('the job file and its RBAC', () => {
     for (const role of rbac.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')) {
       for (const rule of role.rules as Obj[]) {
         assert.ok(rule.resourceNames?.length, 'every rule names its objects');
-        assert.deepEqual(rule.verbs.filter((v: string) => !['get', 'create', 'patch'].includes(v)), []);
+        assert.deepEqual(
+          rule.verbs.filter((v: string) => !['get', 'create', 'patch'].includes(v)),
+          [],
+        );
         assert.ok(!rule.resources.includes('*') && !rule.apiGroups.includes('*'));
       }
     }
@@ -164,6 +204,9 @@ describe('the job file and its RBAC', () => {
     fs.writeFileSync(file, one('ConfigMap', 'tuf-mirror-refresh-job').data['job.yaml']);
     const printed = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'refresh-cluster', '--job', file, '--rbac'], { encoding: 'utf8' });
     assert.equal(printed.status, 0, printed.stderr);
-    assert.deepEqual(YAML.parseAllDocuments(printed.stdout).map((d) => d.toJS()), YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'refresh', 'rbac.yaml'), 'utf8')).map((d) => d.toJS()));
+    assert.deepEqual(
+      YAML.parseAllDocuments(printed.stdout).map((d) => d.toJS()),
+      YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'refresh', 'rbac.yaml'), 'utf8')).map((d) => d.toJS()),
+    );
   });
 });

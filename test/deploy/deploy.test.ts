@@ -31,8 +31,7 @@ const one = (objs: Obj[], kind: string): Obj => {
   assert.equal(found.length, 1, `one ${kind}`);
   return found[0];
 };
-const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
-  Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean => Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 const base = renderKustomization(path.join(K8S, 'base'));
 const monitoring = renderKustomization(path.join(K8S, 'monitoring'));
@@ -58,7 +57,10 @@ describe('deploy/kubernetes renders', () => {
       t.skip('kubectl not installed');
       return;
     }
-    for (const [dir, mine] of [['base', base], ['monitoring', monitoring]] as const) {
+    for (const [dir, mine] of [
+      ['base', base],
+      ['monitoring', monitoring],
+    ] as const) {
       const r = spawnSync('kubectl', ['kustomize', path.join(K8S, dir)], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const theirs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj);
@@ -123,7 +125,11 @@ describe('the Deployment', () => {
     const http = ports.find((p) => p.name === 'http')!;
     assert.ok(http);
     const svc = one(base, 'Service').spec.ports as Obj[];
-    for (const p of svc) assert.ok(ports.some((c) => p.targetPort === c.name || p.targetPort === c.containerPort), `Service port ${p.name} targets the container`);
+    for (const p of svc)
+      assert.ok(
+        ports.some((c) => p.targetPort === c.name || p.targetPort === c.containerPort),
+        `Service port ${p.name} targets the container`,
+      );
     for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
       assert.ok([http.name, http.containerPort].includes(container[probe].httpGet.port), `${probe} port`);
     }
@@ -131,7 +137,11 @@ describe('the Deployment', () => {
     const verify = ports.find((p) => p.name === 'verify')!;
     assert.deepEqual(ingressPorts, [http.containerPort, verify.containerPort]);
     assert.equal(mountedConfig().verifier.listen?.port, verify.containerPort);
-    for (const e of one(monitoring, 'ServiceMonitor').spec.endpoints as Obj[]) assert.ok(svc.some((p) => p.name === e.port), `ServiceMonitor port ${e.port}`);
+    for (const e of one(monitoring, 'ServiceMonitor').spec.endpoints as Obj[])
+      assert.ok(
+        svc.some((p) => p.name === e.port),
+        `ServiceMonitor port ${e.port}`,
+      );
     assert.equal(mountedConfig().server.port, http.containerPort);
   });
 
@@ -236,7 +246,10 @@ describe('admission webhooks (deploy/kubernetes/admission/webhooks.yaml)', () =>
   const config = mountedConfig();
 
   test('a mutating and a validating configuration, valid against the Kubernetes schemas with no unknown field', () => {
-    assert.deepEqual(docs.map((d) => d.kind), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+    assert.deepEqual(
+      docs.map((d) => d.kind),
+      ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'],
+    );
     for (const d of docs) {
       assert.doesNotThrow(() => new MODELS[`${d.apiVersion}/${d.kind}`](d).validate(), d.kind);
       assert.deepEqual(unknownFields(d, modelDts(d)!, d.kind), [], `${d.kind}: unknown fields`);
@@ -254,13 +267,19 @@ describe('admission webhooks (deploy/kubernetes/admission/webhooks.yaml)', () =>
       assert.equal(w.clientConfig.service.namespace, service.metadata.namespace);
       const port = (service.spec.ports as Obj[]).find((p) => p.port === w.clientConfig.service.port);
       assert.ok(port, 'a Service port');
-      const target = must((container.ports as Obj[]).find((p) => p.name === port.targetPort), 'the container port');
+      const target = must(
+        (container.ports as Obj[]).find((p) => p.name === port.targetPort),
+        'the container port',
+      );
       assert.equal(target.containerPort, config.verifier.listen?.port, 'the Service port leads to verifier.listen');
       assert.equal(w.failurePolicy, 'Fail');
       assert.equal(w.sideEffects, 'None');
       assert.deepEqual(w.admissionReviewVersions, ['v1']);
       assert.ok(w.timeoutSeconds > config.verifier.requestTimeoutSeconds && w.timeoutSeconds <= 30, 'a registry request fits in the webhook timeout');
-      const excluded = must((w.namespaceSelector.matchExpressions as Obj[]).find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn'), 'a namespace exclusion');
+      const excluded = must(
+        (w.namespaceSelector.matchExpressions as Obj[]).find((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn'),
+        'a namespace exclusion',
+      );
       assert.ok(excluded.values.includes(service.metadata.namespace), "the mirror's own namespace is not watched");
       const resources = (w.rules as Obj[]).flatMap((r) => r.resources);
       for (const r of ['pods', 'pods/ephemeralcontainers', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs']) assert.ok(resources.includes(r), `${d.kind} covers ${r}`);
@@ -268,8 +287,14 @@ describe('admission webhooks (deploy/kubernetes/admission/webhooks.yaml)', () =>
   });
 
   test('the certificate the listener would use comes from the mounted Secret', () => {
-    const mount = must((container.volumeMounts as Obj[]).find((m) => m.mountPath === '/etc/tuf-mirror/tls'), 'the TLS mount');
-    const volume = must((pod.spec.volumes as Obj[]).find((v) => v.name === mount.name), 'the TLS volume');
+    const mount = must(
+      (container.volumeMounts as Obj[]).find((m) => m.mountPath === '/etc/tuf-mirror/tls'),
+      'the TLS mount',
+    );
+    const volume = must(
+      (pod.spec.volumes as Obj[]).find((v) => v.name === mount.name),
+      'the TLS volume',
+    );
     assert.equal(volume.secret.secretName, 'tuf-mirror-webhook-tls');
     const commented = /# tls: \{ certFile: (\S+), keyFile: (\S+) \}/.exec(one(base, 'ConfigMap').data['config.yaml']);
     assert.ok(commented && commented[1].startsWith(`${mount.mountPath}/`) && commented[2].startsWith(`${mount.mountPath}/`));
@@ -332,7 +357,10 @@ describe('the image runs as a user that owns its data dir', () => {
     const dataDir = env.args.split('=')[1];
     const chown = steps.findIndex((s) => s.op === 'RUN' && s.args.includes(`mkdir -p ${dataDir}`) && new RegExp(`chown (-R )?node:node ${dataDir}\\b`).test(s.args));
     assert.ok(chown >= 0 && chown < user, `${dataDir} is created and given to node while still root`);
-    assert.ok(steps.some((s) => s.op === 'VOLUME' && s.args.includes(`"${dataDir}"`)), `${dataDir} is a volume`);
+    assert.ok(
+      steps.some((s) => s.op === 'VOLUME' && s.args.includes(`"${dataDir}"`)),
+      `${dataDir} is a volume`,
+    );
     const workdir = steps.find((s) => s.op === 'WORKDIR')!.args;
     assert.ok(!dataDir.startsWith(workdir + '/'), `the data dir is not under ${workdir}, which root owns`);
     // What `tuf-mirror serve` with no config at all uses in the image: the env var's dir.
@@ -340,7 +368,9 @@ describe('the image runs as a user that owns its data dir', () => {
   });
 
   test('docker compose keeps that dir on the named volume, and its config agrees', () => {
-    const dataDir = runtime().find((s) => s.op === 'ENV' && s.args.startsWith('TUF_MIRROR_DATA_DIR='))!.args.split('=')[1];
+    const dataDir = runtime()
+      .find((s) => s.op === 'ENV' && s.args.startsWith('TUF_MIRROR_DATA_DIR='))!
+      .args.split('=')[1];
     const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as Obj;
     assert.ok((compose.services['tuf-mirror'].volumes as string[]).includes(`tuf-mirror-data:${dataDir}`));
     const raw = YAML.parse(fs.readFileSync(path.join(ROOT, 'deploy', 'config.yaml'), 'utf8')) as Obj;

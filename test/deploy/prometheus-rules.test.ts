@@ -38,7 +38,10 @@ before(async () => {
   mirror = await startMirror(testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }], { alerts: { webhooks: [{ url: 'http://127.0.0.1:9/hook' }] } }));
   assert.equal((await mirror.syncAll())[0].outcome, 'updated');
   const text = (await get(`${mirror.url}/metrics`)).body.toString();
-  exported = text.split('\n').filter((l) => l.startsWith('tuf_mirror_')).map((l) => l.slice(0, l.lastIndexOf(' ')));
+  exported = text
+    .split('\n')
+    .filter((l) => l.startsWith('tuf_mirror_'))
+    .map((l) => l.slice(0, l.lastIndexOf(' ')));
 });
 after(async () => {
   await mirror?.close();
@@ -120,7 +123,11 @@ describe('deploy/prometheus/tuf-mirror-rules.yaml', { skip }, () => {
         },
         { at: '50m', alert: 'TufMirrorRoleExpired', firing: [] },
         { at: '49h', alert: 'TufMirrorRoleExpiryCritical', firing: [] },
-        { at: '49h', alert: 'TufMirrorRoleExpired', firing: [{ labels: { ...role, severity: 'critical' }, annotations: { summary: 'sigstore: timestamp has EXPIRED: clients reject the mirrored trust root' } }] },
+        {
+          at: '49h',
+          alert: 'TufMirrorRoleExpired',
+          firing: [{ labels: { ...role, severity: 'critical' }, annotations: { summary: 'sigstore: timestamp has EXPIRED: clients reject the mirrored trust root' } }],
+        },
       ],
     );
   });
@@ -161,9 +168,21 @@ describe('deploy/prometheus/tuf-mirror-rules.yaml', { skip }, () => {
       ],
       [
         { at: '10m', alert: 'TufMirrorNothingServed', firing: [] },
-        { at: '20m', alert: 'TufMirrorNothingServed', firing: [{ labels: { ...labelsOf(generation), severity: 'critical' }, annotations: { summary: 'sigstore: the mirror holds no verified generation' } }] },
-        { at: '10m', alert: 'TufMirrorWatchCritical', firing: [{ labels: { ...labelsOf(state), severity: 'critical' }, annotations: { summary: 'sigstore: role:timestamp is critical or expired (see the status page)' } }] },
-        { at: '10m', alert: 'TufMirrorWebhookDeliveryFailing', firing: [{ labels: { ...labelsOf(failed), severity: 'warning' }, annotations: { summary: 'tuf-mirror could not deliver alerts to http://127.0.0.1:9/hook' } }] },
+        {
+          at: '20m',
+          alert: 'TufMirrorNothingServed',
+          firing: [{ labels: { ...labelsOf(generation), severity: 'critical' }, annotations: { summary: 'sigstore: the mirror holds no verified generation' } }],
+        },
+        {
+          at: '10m',
+          alert: 'TufMirrorWatchCritical',
+          firing: [{ labels: { ...labelsOf(state), severity: 'critical' }, annotations: { summary: 'sigstore: role:timestamp is critical or expired (see the status page)' } }],
+        },
+        {
+          at: '10m',
+          alert: 'TufMirrorWebhookDeliveryFailing',
+          firing: [{ labels: { ...labelsOf(failed), severity: 'warning' }, annotations: { summary: 'tuf-mirror could not deliver alerts to http://127.0.0.1:9/hook' } }],
+        },
       ],
     );
   });

@@ -61,10 +61,7 @@ export async function alter(archive: Buffer, mutate: (files: Map<string, Buffer>
   const files = await filesOf(archive);
   mutate(files);
   if (fixManifest) return forgeArchive(files, await manifestOf(archive));
-  return packTarGz([
-    { path: MANIFEST_MEMBER, bytes: members.get(MANIFEST_MEMBER)! },
-    ...[...files.keys()].sort().map((p) => ({ path: REPOSITORY_PREFIX + p, bytes: files.get(p)! })),
-  ]);
+  return packTarGz([{ path: MANIFEST_MEMBER, bytes: members.get(MANIFEST_MEMBER)! }, ...[...files.keys()].sort().map((p) => ({ path: REPOSITORY_PREFIX + p, bytes: files.get(p)! }))]);
 }
 
 /** Raw members, for container-level attacks (links, traversal, duplicates). */
@@ -73,12 +70,7 @@ export function rawArchive(members: TarMember[]): Buffer {
 }
 
 /** Import `bytes` into a running test mirror as `tuf-mirror import` would, then serve the result. */
-export async function importBytes(
-  mirror: Service,
-  config: Config,
-  bytes: Buffer,
-  options: { allowExpired?: boolean; maxBytes?: number; repository?: string } = {},
-): Promise<ImportResult> {
+export async function importBytes(mirror: Service, config: Config, bytes: Buffer, options: { allowExpired?: boolean; maxBytes?: number; repository?: string } = {}): Promise<ImportResult> {
   const file = path.join(tempDir('tuf-mirror-archive-'), 'archive.tar.gz');
   fs.writeFileSync(file, bytes);
   const repository = config.repositories.find((r) => r.name === (options.repository ?? 'sigstore'))!;

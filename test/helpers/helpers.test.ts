@@ -41,8 +41,7 @@ function client(t: TestContext, server: UpstreamServer, trustedRoot: Buffer) {
   fs.mkdirSync(targetDir);
   fs.writeFileSync(path.join(metadataDir, 'root.json'), trustedRoot);
   // A new Updater per refresh, as a fresh process would do, reusing the persisted metadata.
-  const updater = () =>
-    new Updater({ metadataDir, metadataBaseUrl: server.url, targetDir, targetBaseUrl: `${server.url}/targets`, config: { fetchRetry: 0 } });
+  const updater = () => new Updater({ metadataDir, metadataBaseUrl: server.url, targetDir, targetBaseUrl: `${server.url}/targets`, config: { fetchRetry: 0 } });
   return { metadataDir, targetDir, updater };
 }
 

@@ -140,4 +140,3 @@ export const modelDts = (o: Obj): string | undefined => {
   const m = MODEL_FILES[`${o.apiVersion}/${o.kind}`];
   return m && path.join(ROOT, 'node_modules', `${m}.d.ts`);
 };
-

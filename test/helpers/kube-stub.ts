@@ -62,8 +62,7 @@ function allowed(rbac: Obj[], sa: { namespace: string; name: string }, verb: str
   }
   return roles.some((r) =>
     (r.rules ?? []).some(
-      (rule: Obj) =>
-        rule.apiGroups.includes(group) && rule.resources.includes(resource) && rule.verbs.includes(verb) && (!rule.resourceNames?.length || rule.resourceNames.includes(name)),
+      (rule: Obj) => rule.apiGroups.includes(group) && rule.resources.includes(resource) && rule.verbs.includes(verb) && (!rule.resourceNames?.length || rule.resourceNames.includes(name)),
     ),
   );
 }
@@ -77,7 +76,25 @@ export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { na
   const dir = tempDir('tuf-mirror-kube-stub-');
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=kube-stub', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'tls.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=kube-stub',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
     { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const token = createHash('sha256').update(dir).digest('hex');
@@ -93,7 +110,15 @@ export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { na
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'https://stub');
       const record = (verb: string, code: number, object: string, body?: Obj) =>
-        requests.push({ method: req.method ?? '', path: url.pathname, verb, status: code, object, ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}), ...(body ? { body } : {}) });
+        requests.push({
+          method: req.method ?? '',
+          path: url.pathname,
+          verb,
+          status: code,
+          object,
+          ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
+          ...(body ? { body } : {}),
+        });
       if (req.headers.authorization !== `Bearer ${token}`) {
         record('-', 401, url.pathname);
         return status(res, 401, 'Unauthorized', 'Unauthorized');
@@ -116,7 +141,12 @@ export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { na
       }
       if (!allowed(options.rbac, options.serviceAccount, verb, def.group, def.resource, namespace, name)) {
         record(verb, 403, key, body);
-        return status(res, 403, 'Forbidden', `${def.resource} "${name}" is forbidden: User "system:serviceaccount:${options.serviceAccount.namespace}:${options.serviceAccount.name}" cannot ${verb} resource "${def.resource}"`);
+        return status(
+          res,
+          403,
+          'Forbidden',
+          `${def.resource} "${name}" is forbidden: User "system:serviceaccount:${options.serviceAccount.namespace}:${options.serviceAccount.name}" cannot ${verb} resource "${def.resource}"`,
+        );
       }
       if (req.method === 'GET') {
         record(verb, existing ? 200 : 404, key);

@@ -62,11 +62,7 @@ export function testConfig(repos: MirrorRepo[], extra: Record<string, unknown> =
     }
     return { name: r.name ?? 'sigstore', upstream: r.upstream, trustAnchor: anchor, ...(r.default !== undefined ? { default: r.default } : {}) };
   });
-  return parseConfig(
-    { dataDir, server: { host: '127.0.0.1', port: 0 }, sync: { onStart: false }, repositories, ...extra },
-    'test',
-    dataDir,
-  );
+  return parseConfig({ dataDir, server: { host: '127.0.0.1', port: 0 }, sync: { onStart: false }, repositories, ...extra }, 'test', dataDir);
 }
 
 export function startMirror(config: Config, options: ServiceOptions = {}): Promise<Service> {

@@ -91,7 +91,7 @@ export function inflateRawLikeGo(data: Buffer, offset = 0): Inflated & { end: nu
   const fixedLit = huffman([...new Array(144).fill(8), ...new Array(112).fill(9), ...new Array(24).fill(7), ...new Array(8).fill(8)]);
   const fixedDist = huffman(new Array(30).fill(5));
 
-  for (let final = 0; !final; ) {
+  for (let final = 0; !final;) {
     final = bits(1);
     const type = bits(2);
     if (type === 0) {
@@ -239,7 +239,7 @@ export function uncompressMemFS(gz: Buffer, stripPrefix = '/repository/'): GoRea
       // Go reads pax records whole (readSpecialFile), whatever the flushes.
       const records = r.readFull(size).toString('utf8');
       unread = padded - size;
-      for (let rest = records; rest.length; ) {
+      for (let rest = records; rest.length;) {
         const sp = rest.indexOf(' ');
         const len = Number(rest.slice(0, sp));
         const record = rest.slice(sp + 1, len - 1);
@@ -288,5 +288,8 @@ export function readWithGo(archives: Buffer[]): Record<string, GoMember>[] {
   });
   const program = path.join(packageRoot(), 'test', 'fixtures', 'go-mirrorfs-reader', 'main.go');
   const out = execFileSync('go', ['run', program, ...files], { encoding: 'utf8', env: { ...process.env, GO111MODULE: 'off', GOFLAGS: '' } });
-  return out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, GoMember>);
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, GoMember>);
 }

@@ -30,9 +30,7 @@ describe('@tufjs/models patch: linear (de)serialization of key, role, meta and t
   it('keeps what the maps mean: order, last duplicate wins, __proto__ as a plain key', () => {
     // JSON.parse, not a literal: a literal `__proto__:` would set the prototype instead of a key.
     const targetsMap = '{"b.txt":{"length":1,"hashes":{"sha256":"00"}},"__proto__":{"length":2,"hashes":{"sha256":"11"}},"a.txt":{"length":3,"hashes":{"sha256":"22"}}}';
-    const json: unknown = JSON.parse(
-      `{"signed":{"_type":"targets","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","targets":${targetsMap}},"signatures":[]}`,
-    );
+    const json: unknown = JSON.parse(`{"signed":{"_type":"targets","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","targets":${targetsMap}},"signatures":[]}`);
     const targets = Metadata.fromJSON(MetadataKind.Targets, json as Parameters<typeof Metadata.fromJSON>[1]).signed;
     assert.deepEqual(Object.keys(targets.targets), ['b.txt', '__proto__', 'a.txt']);
     assert.equal(Object.getPrototypeOf(targets.targets), Object.prototype);

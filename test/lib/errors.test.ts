@@ -45,7 +45,10 @@ describe('one coded base error', () => {
   });
 
   test('the image reference error does not shadow the global ReferenceError', () => {
-    assert.throws(() => parseReference('Not A Reference'), (e: unknown) => e instanceof ImageReferenceError && !(e instanceof ReferenceError));
+    assert.throws(
+      () => parseReference('Not A Reference'),
+      (e: unknown) => e instanceof ImageReferenceError && !(e instanceof ReferenceError),
+    );
   });
 
   test('the trust output and the verifier throw one TrustRootError class', () => {
@@ -98,7 +101,7 @@ describe('the HTTP status of an error, in one place', () => {
     assert.equal(httpStatusOf(new BoundedJsonError('TOO_DEEP', 'too deep')), 400);
   });
 
-  test('a sync failure: the upstream sending too much is 502, an upload too large 413; this mirror\'s own trouble 500 either way', () => {
+  test("a sync failure: the upstream sending too much is 502, an upload too large 413; this mirror's own trouble 500 either way", () => {
     const tooLarge = new SyncError('RESPONSE_TOO_LARGE', 'too large');
     assert.equal(httpStatusOf(tooLarge), 502);
     assert.equal(httpStatusOf(tooLarge, 'request'), 413);
@@ -124,8 +127,18 @@ describe('the HTTP status of an error, in one place', () => {
 
 describe('the exit code of an error, in one place', () => {
   test('kind, code and the stderr line of each module error', () => {
-    assert.deepEqual(failureOf(new ConfigError('INVALID_CONFIG', 'invalid configuration')), { kind: 'config', code: 'INVALID_CONFIG', message: 'invalid configuration', line: 'invalid configuration' });
-    assert.deepEqual(failureOf(new SyncError('EXPIRED_METADATA', 'timestamp expired')), { kind: 'failed', code: 'EXPIRED_METADATA', message: 'timestamp expired', line: 'EXPIRED_METADATA: timestamp expired' });
+    assert.deepEqual(failureOf(new ConfigError('INVALID_CONFIG', 'invalid configuration')), {
+      kind: 'config',
+      code: 'INVALID_CONFIG',
+      message: 'invalid configuration',
+      line: 'invalid configuration',
+    });
+    assert.deepEqual(failureOf(new SyncError('EXPIRED_METADATA', 'timestamp expired')), {
+      kind: 'failed',
+      code: 'EXPIRED_METADATA',
+      message: 'timestamp expired',
+      line: 'EXPIRED_METADATA: timestamp expired',
+    });
     assert.equal(failureOf(new OriginError('BAD_INPUT', 'x'))?.kind, 'usage');
     assert.equal(failureOf(new OriginError('KEY_MISSING', 'x'))?.kind, 'failed');
     assert.equal(failureOf(new BridgeError('NOT_A_BRIDGE', 'x'))?.kind, 'config');

@@ -23,7 +23,8 @@ const MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot+json;version=0.1';
 const MISSING_START = 'trust-root-tlog-missing-validity-start_fail';
 
 function trustedRootFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && /trusted_root.*\.json$/.test(e.name))
     .map((e) => path.join(e.parentPath, e.name))
     .sort();
@@ -33,7 +34,7 @@ function trustedRootFiles(dir: string): string[] {
 function refused(bytes: Buffer | string, code: TrustedRootErrorCode, message?: RegExp): void {
   assert.throws(
     () => parseTrustedRoot(bytes),
-    (e: unknown) => e instanceof TrustedRootError && e.code === code && (!message || message.test(e.message)) || assert.fail(`got ${String(e)}`),
+    (e: unknown) => (e instanceof TrustedRootError && e.code === code && (!message || message.test(e.message))) || assert.fail(`got ${String(e)}`),
   );
 }
 
@@ -65,7 +66,10 @@ describe('the real trusted roots', () => {
       const src = json.certificateAuthorities[i];
       assert.deepEqual(a.subject, src.subject);
       assert.equal(a.uri, src.uri);
-      assert.deepEqual(a.certificates, src.certChain.certificates.map((c: { rawBytes: string }) => c.rawBytes));
+      assert.deepEqual(
+        a.certificates,
+        src.certChain.certificates.map((c: { rawBytes: string }) => c.rawBytes),
+      );
       assert.deepEqual(a.validFor, src.validFor);
     });
     assert.equal(parsed.certificateAuthorities[0].validFor.start, '2021-03-07T03:20:29Z');
@@ -74,7 +78,10 @@ describe('the real trusted roots', () => {
 
   test('trustEntries: one per entry, kind order, the ids and windows the watch compares', () => {
     const entries = trustEntries(parseTrustedRoot(PUBLIC_GOOD));
-    assert.deepEqual(entries.map((e) => e.kind), ['certificateAuthorities', 'certificateAuthorities', 'tlogs', 'tlogs', 'ctlogs', 'ctlogs', 'timestampAuthorities']);
+    assert.deepEqual(
+      entries.map((e) => e.kind),
+      ['certificateAuthorities', 'certificateAuthorities', 'tlogs', 'tlogs', 'ctlogs', 'ctlogs', 'timestampAuthorities'],
+    );
     const rekor = entries.find((e) => e.url === 'https://rekor.sigstore.dev')!;
     assert.deepEqual(rekor, { kind: 'tlogs', id: 'wNI9atQGlz+VWfO6LRygH4QUfY/8W4RFwiT5i5WRgB0=', url: 'https://rekor.sigstore.dev', start: '2021-01-12T11:53:27Z', end: null });
     const fulcio = entries.find((e) => e.kind === 'certificateAuthorities' && e.end === null)!;
@@ -150,7 +157,9 @@ describe('hostile bytes', () => {
   });
 
   test('__proto__ in the file pollutes nothing', () => {
-    const parsed = parseTrustedRoot(`{"mediaType":"${MEDIA_TYPE}","__proto__":{"polluted":true},"tlogs":[${JSON.stringify(tlog({ start: '2021-01-01T00:00:00Z' })).replace(/^\{/, '{"__proto__":{"polluted":true},')}]}`);
+    const parsed = parseTrustedRoot(
+      `{"mediaType":"${MEDIA_TYPE}","__proto__":{"polluted":true},"tlogs":[${JSON.stringify(tlog({ start: '2021-01-01T00:00:00Z' })).replace(/^\{/, '{"__proto__":{"polluted":true},')}]}`,
+    );
     assert.equal(parsed.tlogs.length, 1);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     assert.equal((parsed as unknown as Record<string, unknown>).polluted, undefined);
@@ -165,7 +174,10 @@ describe('every consumer refuses what the parser refuses', () => {
   const bad = Buffer.from(root({ tlogs: [tlog({ end: '2030-01-01T00:00:00Z' })] }));
 
   test('verifier: TrustRootError (503 BAD_TRUSTED_ROOT over HTTP)', () => {
-    assert.throws(() => parseTrustRoot(bad, { repository: 'r', generation: 1, timestampVersion: 1 }), (e: unknown) => e instanceof VerifierError && e.message.includes('validFor.start is missing'));
+    assert.throws(
+      () => parseTrustRoot(bad, { repository: 'r', generation: 1, timestampVersion: 1 }),
+      (e: unknown) => e instanceof VerifierError && e.message.includes('validFor.start is missing'),
+    );
     assert.equal(parseTrustRoot(PUBLIC_GOOD, { repository: 'r', generation: 1, timestampVersion: 1 }).material.tlogs.length, 2);
   });
 
@@ -174,7 +186,10 @@ describe('every consumer refuses what the parser refuses', () => {
       () => readTrustedRoot({ name: 'trusted_root.json', role: 'targets', hashes: {}, bytes: bad }),
       (e: unknown) => e instanceof OutputError && e.code === 'TARGET_INVALID' && e.message.startsWith('trusted_root.json: '),
     );
-    assert.throws(() => readTrustedRoot({ name: 'signing_config.v0.2.json', role: 'targets', hashes: {}, bytes: SIGNING_CONFIG }), (e: unknown) => e instanceof OutputError && e.code === 'TARGET_INVALID');
+    assert.throws(
+      () => readTrustedRoot({ name: 'signing_config.v0.2.json', role: 'targets', hashes: {}, bytes: SIGNING_CONFIG }),
+      (e: unknown) => e instanceof OutputError && e.code === 'TARGET_INVALID',
+    );
   });
 
   test('origin: reads back the windows exactly as written', () => {

@@ -68,7 +68,11 @@ test('a keyless bundle from the private instance verifies with the trust root mi
   const anonymous = await verifyBundle({ bundle, artifactDigest: digest, identity }, 'not-the-token');
   assert.equal(anonymous.status, 401);
   assert.equal(anonymous.json.error.code, 'UNAUTHORIZED');
-  const closed = await fetch(`${origin.url}/api/v1/verify/bundle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bundle, artifactDigest: digest, identity }) });
+  const closed = await fetch(`${origin.url}/api/v1/verify/bundle`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ bundle, artifactDigest: digest, identity }),
+  });
   assert.equal(closed.status, 403);
   assert.equal(((await closed.json()) as { error: { code: string } }).error.code, 'VERIFY_DISABLED');
 

@@ -89,8 +89,14 @@ describe('origin repository', () => {
     assert.deepEqual(tr.certificateAuthorities[0].subject, { organization: 'acme.example', commonName: 'acme-fulcio' });
     assert.equal(Buffer.from(tr.certificateAuthorities[0].certChain.certificates[0].rawBytes, 'base64').equals(new crypto.X509Certificate(pki.read(pki.fulcio)).raw), true);
     const sc = JSON.parse((await get(`${origin.url}/targets/signing_config.v0.2.json`)).body.toString());
-    assert.deepEqual(sc.caUrls.map((u: { url: string }) => u.url), ['https://fulcio.acme.example']);
-    assert.deepEqual(sc.tsaUrls.map((u: { url: string }) => u.url), ['https://tsa.acme.example/api/v1/timestamp']);
+    assert.deepEqual(
+      sc.caUrls.map((u: { url: string }) => u.url),
+      ['https://fulcio.acme.example'],
+    );
+    assert.deepEqual(
+      sc.tsaUrls.map((u: { url: string }) => u.url),
+      ['https://tsa.acme.example/api/v1/timestamp'],
+    );
     const targets = JSON.parse((await get(`${origin.url}/targets.json`)).body.toString());
     assert.deepEqual(targets.signed.targets['rekor.pub'].custom, { sigstore: { usage: 'Rekor', status: 'Active', uri: 'https://rekor.acme.example' } });
     assert.deepEqual(Object.keys(targets.signed.targets['rekor.pub'].hashes), ['sha256', 'sha512']);
@@ -156,7 +162,10 @@ describe('origin repository', () => {
     assert.equal(m.tlogs.length, 2);
     origin.index.reload();
     const tr = JSON.parse((await client(origin.url)).trustedRoot);
-    assert.deepEqual(tr.tlogs.map((l: { baseUrl: string }) => l.baseUrl), ['https://rekor.acme.example', 'https://rekor2.acme.example']);
+    assert.deepEqual(
+      tr.tlogs.map((l: { baseUrl: string }) => l.baseUrl),
+      ['https://rekor.acme.example', 'https://rekor2.acme.example'],
+    );
     assert.equal(tr.tlogs[0].publicKey.validFor.end, now.toISOString());
     const targets = JSON.parse((await get(`${origin.url}/targets.json`)).body.toString()).signed.targets;
     assert.equal(targets['rekor.pub'].custom.sigstore.status, 'Expired');
@@ -191,7 +200,11 @@ describe('origin repository', () => {
       assert.deepEqual(validateResource(doc, crd), [], format);
     }
     const keys = YAML.parse(renderTrustRoot(material, 'sigstore-keys', {}).body.toString('utf8')).spec.sigstoreKeys;
-    assert.deepEqual(keys.tLogs.map((l: { baseURL: string }) => l.baseURL), ['https://rekor2.acme.example'], 'the retired log is left out of what is valid now');
+    assert.deepEqual(
+      keys.tLogs.map((l: { baseURL: string }) => l.baseURL),
+      ['https://rekor2.acme.example'],
+      'the retired log is left out of what is valid now',
+    );
     assert.equal(keys.certificateAuthorities[0].uri, 'https://fulcio.acme.example');
   });
 

@@ -40,7 +40,10 @@ test('the published tree is the upstream layout byte for byte, plus the unversio
   const upstreamFiles = readTree(FIXTURE);
   for (const [p, bytes] of upstreamFiles) assert.ok(published.get(p)?.equals(bytes), `${p} as the upstream published it`);
   const extra = [...published.keys()].filter((p) => !upstreamFiles.has(p)).sort();
-  assert.deepEqual(extra.filter((p) => !p.startsWith('targets/')), ['registry.npmjs.org.json', 'root.json', 'snapshot.json', 'targets.json']);
+  assert.deepEqual(
+    extra.filter((p) => !p.startsWith('targets/')),
+    ['registry.npmjs.org.json', 'root.json', 'snapshot.json', 'targets.json'],
+  );
   assert.ok(published.get('targets/trusted_root.json')!.equals(upstreamFiles.get(TRUSTED_ROOT)!));
   assert.ok(published.get('root.json')!.equals(upstreamFiles.get('15.root.json')!));
 });

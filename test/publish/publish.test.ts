@@ -110,8 +110,17 @@ describe('publish', () => {
     for (const p of ['1.root.json', 'root.json', 'timestamp.json', 'snapshot.json', 'targets.json', 'registry.npmjs.org.json', 'targets/trusted_root.json', 'targets/registry.npmjs.org/keys.json']) {
       assert.ok(tree.has(p), p);
     }
-    for (const re of [/^\d+\.snapshot\.json$/, /^\d+\.targets\.json$/, /^\d+\.registry\.npmjs\.org\.json$/, /^targets\/[0-9a-f]{64}\.trusted_root\.json$/, /^targets\/registry\.npmjs\.org\/[0-9a-f]{64}\.keys\.json$/]) {
-      assert.ok([...tree.keys()].some((p) => re.test(p)), String(re));
+    for (const re of [
+      /^\d+\.snapshot\.json$/,
+      /^\d+\.targets\.json$/,
+      /^\d+\.registry\.npmjs\.org\.json$/,
+      /^targets\/[0-9a-f]{64}\.trusted_root\.json$/,
+      /^targets\/registry\.npmjs\.org\/[0-9a-f]{64}\.keys\.json$/,
+    ]) {
+      assert.ok(
+        [...tree.keys()].some((p) => re.test(p)),
+        String(re),
+      );
     }
     for (const [p, bytes] of tree) {
       const res = await get(`${mirror.url}/${p}`);
@@ -204,7 +213,10 @@ describe('publish', () => {
     fs.mkdirSync(other);
     const snapshot = [...servedPaths().keys()].find((p) => /^\d+\.snapshot\.json$/.test(p))!;
     fs.writeFileSync(path.join(other, snapshot), '{"not":"this repository"}\n');
-    assert.throws(() => publishRepository(mirror.store, 'sigstore', other), (err: unknown) => err instanceof PublishError && err.code === 'CONFLICT' && err.message.includes(snapshot));
+    assert.throws(
+      () => publishRepository(mirror.store, 'sigstore', other),
+      (err: unknown) => err instanceof PublishError && err.code === 'CONFLICT' && err.message.includes(snapshot),
+    );
     assert.deepEqual(fs.readdirSync(other), [snapshot], 'nothing else written');
   });
 
@@ -215,7 +227,10 @@ describe('publish', () => {
     ts.signed.version += 1000;
     const newer = JSON.stringify(ts);
     fs.writeFileSync(path.join(other, 'timestamp.json'), newer);
-    assert.throws(() => publishRepository(mirror.store, 'sigstore', other), (err: unknown) => err instanceof PublishError && err.code === 'CONFLICT' && err.message.includes('newer than'));
+    assert.throws(
+      () => publishRepository(mirror.store, 'sigstore', other),
+      (err: unknown) => err instanceof PublishError && err.code === 'CONFLICT' && err.message.includes('newer than'),
+    );
     assert.equal(fs.readFileSync(path.join(other, 'timestamp.json'), 'utf8'), newer);
   });
 
@@ -232,8 +247,34 @@ describe('publish', () => {
   });
 
   test('writes in reference order: versioned below timestamp first, unversioned next, roots, timestamp.json last', () => {
-    const order = publishOrder(['timestamp.json', 'root.json', 'snapshot.json', 'targets.json', '2.root.json', '1.root.json', '3.snapshot.json', '3.targets.json', '2.x.json', 'x.json', 'targets/t.json', `targets/${'a'.repeat(64)}.t.json`]);
-    assert.deepEqual(order, [`targets/${'a'.repeat(64)}.t.json`, '2.x.json', '3.targets.json', '3.snapshot.json', 'targets/t.json', 'x.json', 'targets.json', 'snapshot.json', '1.root.json', '2.root.json', 'root.json', 'timestamp.json']);
+    const order = publishOrder([
+      'timestamp.json',
+      'root.json',
+      'snapshot.json',
+      'targets.json',
+      '2.root.json',
+      '1.root.json',
+      '3.snapshot.json',
+      '3.targets.json',
+      '2.x.json',
+      'x.json',
+      'targets/t.json',
+      `targets/${'a'.repeat(64)}.t.json`,
+    ]);
+    assert.deepEqual(order, [
+      `targets/${'a'.repeat(64)}.t.json`,
+      '2.x.json',
+      '3.targets.json',
+      '3.snapshot.json',
+      'targets/t.json',
+      'x.json',
+      'targets.json',
+      'snapshot.json',
+      '1.root.json',
+      '2.root.json',
+      'root.json',
+      'timestamp.json',
+    ]);
   });
 });
 
@@ -256,7 +297,10 @@ describe('tuf-mirror publish (command)', () => {
     const r = await run(work, 'publish', 'sigstore', '--dir', out, '--config', 'held.yaml');
     assert.equal(r.status, 0, r.stderr);
     const gen = mirror.store.currentGeneration('sigstore')!;
-    assert.match(r.stdout, new RegExp(`^sigstore: published generation ${gen.id} \\(root v\\d+, timestamp v\\d+, .*\\) to ${out.replace(/[/.]/g, '\\$&')}: \\d+ files, \\d+ written \\(\\d+ bytes\\), 0 already there\\n$`));
+    assert.match(
+      r.stdout,
+      new RegExp(`^sigstore: published generation ${gen.id} \\(root v\\d+, timestamp v\\d+, .*\\) to ${out.replace(/[/.]/g, '\\$&')}: \\d+ files, \\d+ written \\(\\d+ bytes\\), 0 already there\\n$`),
+    );
     for (const [p, bytes] of readTree(out)) assert.ok((await get(`${mirror.url}/${p}`)).body.equals(bytes), p);
     const again = await run(work, 'publish', 'sigstore', '--dir', out, '--config', 'held.yaml', '--json');
     assert.equal(again.status, 0, again.stderr);

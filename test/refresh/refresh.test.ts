@@ -90,9 +90,15 @@ function refresh(jobFile: string, ...args: string[]): Promise<Run> {
   );
 }
 
-const outcomes = (r: Run): Record<string, string> => Object.fromEntries((r.result?.outputs ?? []).map((o) => [`${o.object.kind} ${o.object.namespace ? `${o.object.namespace}/` : ''}${o.object.name}`, o.outcome]));
+const outcomes = (r: Run): Record<string, string> =>
+  Object.fromEntries((r.result?.outputs ?? []).map((o) => [`${o.object.kind} ${o.object.namespace ? `${o.object.namespace}/` : ''}${o.object.name}`, o.outcome]));
 /** The objects a stretch of the stub's log wrote to. */
-const writes = (stub: KubeStub, from: number): string[] => stub.requests.slice(from).filter((r) => r.method !== 'GET').map((r) => r.object).sort();
+const writes = (stub: KubeStub, from: number): string[] =>
+  stub.requests
+    .slice(from)
+    .filter((r) => r.method !== 'GET')
+    .map((r) => r.object)
+    .sort();
 
 function writeJob(dir: string, stub: KubeStub, job: Record<string, unknown>): string {
   const file = path.join(dir, `job-${Math.random().toString(36).slice(2)}.yaml`);
@@ -149,7 +155,10 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     const r = await refresh(jobFile);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.deepEqual(new Set(Object.values(outcomes(r))), new Set(['applied']), JSON.stringify(r.result?.outputs, null, 1));
-    assert.deepEqual(r.result!.reports.map((d) => d.ok), [true, true]);
+    assert.deepEqual(
+      r.result!.reports.map((d) => d.ok),
+      [true, true],
+    );
     // Each object as the mirror hands it out, plus the digest the job compares next time.
     const remote = stub.object('trustroots', 'tuf-mirror-sigstore')!;
     const served = await get(`${a.url}/api/v1/repositories/sigstore/trustroot?format=remote`);
@@ -157,9 +166,12 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     assert.deepEqual(remote.spec, YAML.parse(served.body.toString()).spec);
     assert.equal(remote.metadata.annotations['tuf-mirror.dev/generation'], '1');
     const offline = stub.object('trustroots', 'tuf-mirror-sigstore-offline')!;
-    assert.equal(offline.metadata.annotations['tuf-mirror.dev/expires'], (await get(`${a.url}/api/v1/repositories/sigstore/trustroot?format=repository&name=tuf-mirror-sigstore-offline`)).headers.get('x-tuf-mirror-expires'));
+    assert.equal(
+      offline.metadata.annotations['tuf-mirror.dev/expires'],
+      (await get(`${a.url}/api/v1/repositories/sigstore/trustroot?format=repository&name=tuf-mirror-sigstore-offline`)).headers.get('x-tuf-mirror-expires'),
+    );
     const ps = stub.object('policyservers', 'default')!;
-    assert.equal(ps.spec.image, DEFAULT_POLICY_SERVER.spec.image, 'a patch: the installation\'s fields stay');
+    assert.equal(ps.spec.image, DEFAULT_POLICY_SERVER.spec.image, "a patch: the installation's fields stay");
     assert.equal(ps.spec.sigstoreTrustConfig, 'tuf-mirror-sigstore-trust-config');
     // Created by server-side apply: authorized as create of that very name.
     assert.ok(stub.requests.some((q) => q.verb === 'create' && q.object === 'trustroots/tuf-mirror-sigstore' && q.contentType === 'application/apply-patch+yaml'));
@@ -167,7 +179,10 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     for (const m of [a, b]) {
       const list = JSON.parse((await get(`${m.url}/api/v1/repositories/sigstore/cluster-reports`)).body.toString()).outputs as Obj[];
       assert.equal(list.length, OUTPUTS.length);
-      assert.ok(list.every((o) => o.cluster === 'prod-1' && o.inSyncAt === o.reportedAt && o.state === 'ok'), JSON.stringify(list.map((o) => [o.object, o.state, o.message])));
+      assert.ok(
+        list.every((o) => o.cluster === 'prod-1' && o.inSyncAt === o.reportedAt && o.state === 'ok'),
+        JSON.stringify(list.map((o) => [o.object, o.state, o.message])),
+      );
     }
   });
 
@@ -233,7 +248,10 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     assert.notEqual(after5.metadata.annotations['tuf-mirror.dev/trusted-root-sha256'], before5.metadata.annotations['tuf-mirror.dev/trusted-root-sha256']);
     assert.equal(after5.metadata.annotations['tuf-mirror.dev/trusted-root-sha256'], createHash('sha256').update(changed).digest('hex'));
     // Kubewarden: the pod template annotation moves, so the policy servers restart on the new trust config.
-    assert.notEqual(stub.object('policyservers', 'default')!.spec.annotations['tuf-mirror.dev/sigstore-trust-config-sha256'], policyServer.spec.annotations['tuf-mirror.dev/sigstore-trust-config-sha256']);
+    assert.notEqual(
+      stub.object('policyservers', 'default')!.spec.annotations['tuf-mirror.dev/sigstore-trust-config-sha256'],
+      policyServer.spec.annotations['tuf-mirror.dev/sigstore-trust-config-sha256'],
+    );
     assert.equal(stub.object('clusterimagepolicies', 'tuf-mirror-sigstore')!.spec.authorities[0].ctlog.url, 'https://rekor2.test.example');
   });
 
@@ -243,10 +261,23 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     try {
       const file = path.join(dir, 'old.tar.gz');
       fs.writeFileSync(file, oldArchive);
-      const imported = await importArchive({ store: restored.store, repository: restoredConfig.repositories[0], logger: silentLogger, ...configuredSyncOptions(restoredConfig), file, maxBytes: restoredConfig.import.maxBytes });
+      const imported = await importArchive({
+        store: restored.store,
+        repository: restoredConfig.repositories[0],
+        logger: silentLogger,
+        ...configuredSyncOptions(restoredConfig),
+        file,
+        maxBytes: restoredConfig.import.maxBytes,
+      });
       assert.equal(imported.outcome, 'updated');
       restored.index.reload();
-      const job = writeJob(dir, stub, { mirror: restored.url, repository: 'sigstore', cluster: 'prod-1', report: false, outputs: [{ format: 'remote' }, { format: 'repository', name: 'tuf-mirror-sigstore-offline' }] });
+      const job = writeJob(dir, stub, {
+        mirror: restored.url,
+        repository: 'sigstore',
+        cluster: 'prod-1',
+        report: false,
+        outputs: [{ format: 'remote' }, { format: 'repository', name: 'tuf-mirror-sigstore-offline' }],
+      });
       const from = stub.requests.length;
       const r = await refresh(job);
       assert.equal(r.status, 1);
@@ -269,7 +300,13 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     try {
-      const job = writeJob(dir, stub, { mirror: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, repository: 'sigstore', cluster: 'prod-1', report: false, outputs: [{ format: 'remote' }] });
+      const job = writeJob(dir, stub, {
+        mirror: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        repository: 'sigstore',
+        cluster: 'prod-1',
+        report: false,
+        outputs: [{ format: 'remote' }],
+      });
       const r = await refresh(job);
       assert.equal(r.status, 1);
       assert.equal(r.result!.outputs[0].outcome, 'refused');
@@ -278,9 +315,19 @@ describe('a mirror with two replicas, through a recorded sequence of generations
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
     }
     // Over the whole sequence: only the job's objects were ever asked for, every request was allowed.
-    const allowed = new Set(parseJob({ mirror: a.url, repository: 'sigstore', cluster: 'prod-1', outputs: OUTPUTS }, 'job').outputs.map((o) => `${o.object.resource}/${o.object.namespace ? `${o.object.namespace}/` : ''}${o.object.name}`));
-    assert.deepEqual([...new Set(stub.requests.map((q) => q.object))].filter((o) => !allowed.has(o)), []);
-    assert.deepEqual(stub.requests.filter((q) => q.status === 403 || q.status === 401 || q.status === 422), []);
+    const allowed = new Set(
+      parseJob({ mirror: a.url, repository: 'sigstore', cluster: 'prod-1', outputs: OUTPUTS }, 'job').outputs.map(
+        (o) => `${o.object.resource}/${o.object.namespace ? `${o.object.namespace}/` : ''}${o.object.name}`,
+      ),
+    );
+    assert.deepEqual(
+      [...new Set(stub.requests.map((q) => q.object))].filter((o) => !allowed.has(o)),
+      [],
+    );
+    assert.deepEqual(
+      stub.requests.filter((q) => q.status === 403 || q.status === 401 || q.status === 422),
+      [],
+    );
     assert.equal(stub.object('trustroots', 'someone-else')!.spec.remote.mirror, 'https://elsewhere');
     assert.deepEqual(stub.object('configmaps', 'kubewarden-controller-config', 'kubewarden')!.data, { x: 'y' });
   });
@@ -309,10 +356,18 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     assert.match(metrics, /tuf_mirror_watch_state\{repository="sigstore",item="cluster:prod-1\/TrustRoot\/tuf-mirror-sigstore"\} 2/);
     // Reports need the token: none, or a wrong one, is refused and changes nothing.
     for (const authorization of [undefined, 'Bearer wrong-token-wrong-token']) {
-      const res = await fetch(`${a.url}/api/v1/repositories/sigstore/cluster-reports`, { method: 'POST', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, body: '{}' });
+      const res = await fetch(`${a.url}/api/v1/repositories/sigstore/cluster-reports`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: '{}',
+      });
       assert.equal(res.status, 401);
     }
-    const bad = await fetch(`${a.url}/api/v1/repositories/sigstore/cluster-reports`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${REPORT_TOKEN}` }, body: JSON.stringify({ cluster: 'Prod 1 <b>', at: 'x', outputs: [] }) });
+    const bad = await fetch(`${a.url}/api/v1/repositories/sigstore/cluster-reports`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${REPORT_TOKEN}` },
+      body: JSON.stringify({ cluster: 'Prod 1 <b>', at: 'x', outputs: [] }),
+    });
     assert.equal(bad.status, 400);
     // A run that works again brings the cluster back in sync.
     const ok = await refresh(jobFile);
@@ -395,7 +450,10 @@ describe('replicas by DNS name (a headless Service)', () => {
   test('every address the name resolves to, with the scheme, port and path of the mirror URL; a name that resolves to nothing fails every output', async () => {
     const urls = await sourceUrls({ mirror: 'http://tuf-mirror.tuf-mirror.svc:8080', replicas: { dns: 'localhost' } });
     assert.ok(urls.includes('http://127.0.0.1:8080'), urls.join(', '));
-    assert.ok(urls.every((u) => /^http:\/\/(127\.0\.0\.1|\[::1\]):8080$/.test(u)), urls.join(', '));
+    assert.ok(
+      urls.every((u) => /^http:\/\/(127\.0\.0\.1|\[::1\]):8080$/.test(u)),
+      urls.join(', '),
+    );
     await assert.rejects(sourceUrls({ mirror: 'http://m:8080', replicas: { dns: 'no-such-replicas.invalid' } }), /cannot resolve the replicas no-such-replicas\.invalid/);
   });
 });

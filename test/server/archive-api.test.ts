@@ -82,7 +82,10 @@ describe('POST /api/v1/repositories/<name>/import', () => {
     assert.equal(res.json.outcome, 'updated');
     assert.equal(res.json.repository, 'sigstore');
     assert.equal(res.json.generation, 1);
-    assert.deepEqual(res.json.roles.map((r: { role: string; version: number }) => `${r.role}@${r.version}`), ['root@15', 'timestamp@762', 'snapshot@165', 'targets@14', 'registry.npmjs.org@8']);
+    assert.deepEqual(
+      res.json.roles.map((r: { role: string; version: number }) => `${r.role}@${r.version}`),
+      ['root@15', 'timestamp@762', 'snapshot@165', 'targets@14', 'registry.npmjs.org@8'],
+    );
     assert.equal(res.json.archive.bytes, archive.length);
     assert.match(res.json.archive.sha256, /^[0-9a-f]{64}$/);
 

@@ -163,7 +163,10 @@ describe('health and API', () => {
     assert.equal(s.upstreamReachable, true);
 
     const all = JSON.parse((await get(`${mirror.url}/api/v1/repositories`)).body.toString());
-    assert.deepEqual(all.repositories.map((r: { name: string }) => r.name), ['sigstore', 'staging']);
+    assert.deepEqual(
+      all.repositories.map((r: { name: string }) => r.name),
+      ['sigstore', 'staging'],
+    );
     assert.equal(all.repositories[1].generation, null);
     assert.equal((await get(`${mirror.url}/api/v1/repositories/nope`)).status, 404);
     assert.equal((await get(`${mirror.url}/api/v1/nope`)).status, 404);

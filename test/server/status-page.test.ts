@@ -67,7 +67,9 @@ test('the status page renders in Chromium with the expiring role as warning and 
   assert.equal(response?.status(), 200);
   assert.match(response.headers()['content-type'], /text\/html/);
   // Let the countdown's timer rewrite it once (its first run is at load).
-  await page.evaluate(`new Promise((resolve) => new MutationObserver(resolve).observe(document.querySelector('tr[data-role="timestamp"] .countdown'), { childList: true, characterData: true, subtree: true }))`);
+  await page.evaluate(
+    `new Promise((resolve) => new MutationObserver(resolve).observe(document.querySelector('tr[data-role="timestamp"] .countdown'), { childList: true, characterData: true, subtree: true }))`,
+  );
 
   assert.equal(await page.locator('tr[data-role="timestamp"] .badge').innerText(), 'warning');
   assert.equal(await page.locator('tr[data-role="snapshot"] .badge').innerText(), 'ok');

@@ -16,7 +16,29 @@ import { startUpstreamServer } from '../../testing/upstream-server';
 import { waitFor } from '../helpers/wait';
 
 function certificate(dir: string): { cert: string; key: string } {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.pem', '-days', '30', '-subj', '/CN=tuf-mirror', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'tls.key',
+      '-out',
+      'tls.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=tuf-mirror',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { cwd: dir, stdio: 'ignore' },
+  );
   return { cert: path.join(dir, 'tls.pem'), key: path.join(dir, 'tls.key') };
 }
 
@@ -80,7 +102,9 @@ test('rotated certificate files are served without a restart; a half-written pai
   const first = certificate(dir);
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
-  const config = testConfig([{ upstream: 'http://127.0.0.1:9', anchor: new TestRepository().rootBytes(1) }], { server: { host: '127.0.0.1', port: 0, tls: { certFile: first.cert, keyFile: first.key } } });
+  const config = testConfig([{ upstream: 'http://127.0.0.1:9', anchor: new TestRepository().rootBytes(1) }], {
+    server: { host: '127.0.0.1', port: 0, tls: { certFile: first.cert, keyFile: first.key } },
+  });
   const mirror = await startService(config, logger, { reloadIntervalMs: 50, schedule: false });
   try {
     const fingerprintOf = (file: string): string => new crypto.X509Certificate(fs.readFileSync(file)).fingerprint256;

@@ -107,7 +107,10 @@ test(`${KILLS} kill -9 at random instants leave a consistent, servable store`, a
   const store = Store.open(dataDir);
   try {
     const runs = store.syncRuns('r', 1000);
-    assert.ok(runs.some((r) => r.error?.code === 'INTERRUPTED'), 'killed runs are recorded as interrupted');
+    assert.ok(
+      runs.some((r) => r.error?.code === 'INTERRUPTED'),
+      'killed runs are recorded as interrupted',
+    );
     assert.ok(runs.filter((r) => r.outcome === 'running').length <= 1);
   } finally {
     store.close();

@@ -55,9 +55,10 @@ test('old generations are pruned with the blobs only they used; roots are kept',
 
 test('identical files are stored once', () => {
   const db = env.mirror.store.databaseForTests();
-  const { files, blobs } = db
-    .prepare('SELECT (SELECT count(*) FROM generation_files) AS files, (SELECT count(DISTINCT sha256) FROM generation_files) AS blobs')
-    .get() as { files: number; blobs: number };
+  const { files, blobs } = db.prepare('SELECT (SELECT count(*) FROM generation_files) AS files, (SELECT count(DISTINCT sha256) FROM generation_files) AS blobs').get() as {
+    files: number;
+    blobs: number;
+  };
   assert.ok(files > blobs, `${files} file entries share ${blobs} blobs`);
 });
 
@@ -112,7 +113,10 @@ test('upstream credentials are never stored; a database that holds some from an 
   // As schema version 2 wrote it: the configured URL, credentials and all, in repositories and sync runs.
   store.databaseForTests().prepare('UPDATE repositories SET upstream = ?').run('https://ci:hunter2@tuf.example/sigstore');
   const id = (store.databaseForTests().prepare('SELECT id FROM repositories').get() as { id: number }).id;
-  store.databaseForTests().prepare("INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, '2026-01-01T00:00:00Z', 'failed')").run(id, 'https://ci:hunter2@tuf.example/sigstore');
+  store
+    .databaseForTests()
+    .prepare("INSERT INTO sync_runs (repository_id, source, started_at, outcome) VALUES (?, ?, '2026-01-01T00:00:00Z', 'failed')")
+    .run(id, 'https://ci:hunter2@tuf.example/sigstore');
   store.close();
   // A genuine version 2 database: the schema as migrations 1 and 2 left it, with the rows above.
   const v2 = path.join(dir, 'v2.db');

@@ -55,7 +55,9 @@ describe('tuf-mirror export / import', () => {
     const archive = fs.readFileSync(path.join(dmz, 'sigstore.tar.gz'));
     assert.match(
       text(r),
-      new RegExp(`^sigstore: exported generation 1 \\(root v1, timestamp v2, snapshot v2, targets v2, npm v1; 7 files, root v1\\) to sigstore\\.tar\\.gz: ${archive.length} bytes, sha256 [0-9a-f]{64}\\n$`),
+      new RegExp(
+        `^sigstore: exported generation 1 \\(root v1, timestamp v2, snapshot v2, targets v2, npm v1; 7 files, root v1\\) to sigstore\\.tar\\.gz: ${archive.length} bytes, sha256 [0-9a-f]{64}\\n$`,
+      ),
     );
     const piped = await run(dmz, ['export', 'sigstore', '--out', '-']);
     assert.equal(piped.status, 0);
@@ -105,8 +107,15 @@ describe('tuf-mirror export / import', () => {
     assert.equal(report.outcome, 'updated');
     assert.equal(report.generation, 2);
     assert.equal(report.archive.bytes, exported.stdout.length);
-    assert.deepEqual(report.roles.map((x) => `${x.role}@${x.version}`), ['root@1', 'timestamp@3', 'snapshot@3', 'targets@3', 'npm@1']);
-    assert.deepEqual(fs.readdirSync(path.join(site, 'data', 'tmp')).filter((f) => f.startsWith('sync-upload-')), [], 'the spooled upload is removed');
+    assert.deepEqual(
+      report.roles.map((x) => `${x.role}@${x.version}`),
+      ['root@1', 'timestamp@3', 'snapshot@3', 'targets@3', 'npm@1'],
+    );
+    assert.deepEqual(
+      fs.readdirSync(path.join(site, 'data', 'tmp')).filter((f) => f.startsWith('sync-upload-')),
+      [],
+      'the spooled upload is removed',
+    );
   });
 
   test('a tampered or replayed archive fails with exit 1 and the generation still served', async () => {

@@ -161,7 +161,11 @@ describe('the real public-good archive, altered, into an empty mirror anchored a
     await rejected(withMember({ path: 'repository/targets', bytes: Buffer.alloc(0), type: 'Directory' }), 'ARCHIVE_INVALID', null, /Directory entries/);
     await rejected(withMember({ path: 'repository/dev', bytes: Buffer.alloc(0), type: 'CharacterDevice' }), 'ARCHIVE_INVALID', null, /CharacterDevice entries/);
     await rejected(
-      rawArchive([{ path: 'manifest.json', bytes: manifest }, { path: 'repository/timestamp.json', bytes: ts }, { path: 'repository/timestamp.json', bytes: ts }]),
+      rawArchive([
+        { path: 'manifest.json', bytes: manifest },
+        { path: 'repository/timestamp.json', bytes: ts },
+        { path: 'repository/timestamp.json', bytes: ts },
+      ]),
       'ARCHIVE_INVALID',
       null,
       /a second member with this name/,
@@ -278,12 +282,19 @@ describe('a mirror holding a generation, given replayed, forged and foreign arch
     });
     const chain = await alter(
       next,
-      (f) => f.set(`${npmVersion}.npm.json`, forgedNpm).set(`${snapshotVersion + 1}.snapshot.json`, snapshot).set('timestamp.json', timestamp),
+      (f) =>
+        f
+          .set(`${npmVersion}.npm.json`, forgedNpm)
+          .set(`${snapshotVersion + 1}.snapshot.json`, snapshot)
+          .set('timestamp.json', timestamp),
       true,
     );
     const result = await importBytes(other, otherConfig, chain);
     assert.equal(result.outcome, 'updated', JSON.stringify(result));
-    assert.deepEqual(result.generation.summary.failedRoles?.map((f) => [f.role, f.code]), [['npm', 'UNSIGNED_METADATA']]);
+    assert.deepEqual(
+      result.generation.summary.failedRoles?.map((f) => [f.role, f.code]),
+      [['npm', 'UNSIGNED_METADATA']],
+    );
     assert.equal((await get(`${other.url}/${npmVersion}.npm.json`)).status, 404, 'the forged role is not served');
     assert.ok((await get(`${other.url}/npm.json`)).body.equals(npmBefore), 'the last verified role is');
   });

@@ -71,7 +71,10 @@ describe('export', () => {
     assert.equal(manifest.generation, generation.id);
     assert.equal(manifest.createdAt, generation.createdAt, 'created-at is the generation’s, not the export’s');
     assert.equal(manifest.consistentSnapshot, true);
-    assert.deepEqual(manifest.roots, Array.from({ length: 15 }, (_, i) => i + 1));
+    assert.deepEqual(
+      manifest.roots,
+      Array.from({ length: 15 }, (_, i) => i + 1),
+    );
     assert.equal(manifest.sinceRoot, null);
     assert.deepEqual(
       manifest.roles.map((r) => `${r.role}@${r.version}@${r.expires}`),
@@ -96,7 +99,12 @@ describe('export', () => {
       headers.push({ path: e.path, mtime: e.mtime!.getTime(), uid: e.uid!, gid: e.gid!, mode: e.mode!, type: e.type, uname: e.uname ?? '' });
       e.resume();
     });
-    await new Promise<void>((resolve, reject) => Readable.from([archive]).pipe(parser as unknown as NodeJS.WritableStream).on('finish', resolve).on('error', reject));
+    await new Promise<void>((resolve, reject) =>
+      Readable.from([archive])
+        .pipe(parser as unknown as NodeJS.WritableStream)
+        .on('finish', resolve)
+        .on('error', reject),
+    );
     assert.equal(headers.length, fixture.size + 1);
     for (const h of headers) assert.deepEqual({ ...h, path: '' }, { path: '', mtime: 0, uid: 0, gid: 0, mode: 0o644, type: 'File', uname: '' }, h.path);
   });
@@ -104,11 +112,17 @@ describe('export', () => {
   test('--since-root N leaves out the roots the receiving side holds', async () => {
     const since = exportGeneration(source.store, sourceConfig.repositories[0], { sinceRoot: 14 });
     const files = await filesOf(since.bytes);
-    assert.deepEqual([...files.keys()].filter((p) => p.endsWith('.root.json')), ['15.root.json']);
+    assert.deepEqual(
+      [...files.keys()].filter((p) => p.endsWith('.root.json')),
+      ['15.root.json'],
+    );
     assert.equal(files.size, fixture.size - 14);
     assert.deepEqual(since.manifest.roots, [15]);
     assert.equal(since.manifest.sinceRoot, 14);
-    assert.throws(() => exportGeneration(source.store, sourceConfig.repositories[0], { sinceRoot: 16 }), (e: unknown) => e instanceof ExportError && e.code === 'SINCE_ROOT');
+    assert.throws(
+      () => exportGeneration(source.store, sourceConfig.repositories[0], { sinceRoot: 16 }),
+      (e: unknown) => e instanceof ExportError && e.code === 'SINCE_ROOT',
+    );
   });
 
   test('the container round-trips long paths (pax headers) and empty members', async () => {
@@ -127,7 +141,10 @@ describe('export', () => {
 
   test('a repository that holds nothing has nothing to export', async () => {
     const { mirror: empty, config } = await mirror(1);
-    assert.throws(() => exportGeneration(empty.store, config.repositories[0]), (e: unknown) => e instanceof ExportError && e.code === 'NOTHING_HELD');
+    assert.throws(
+      () => exportGeneration(empty.store, config.repositories[0]),
+      (e: unknown) => e instanceof ExportError && e.code === 'NOTHING_HELD',
+    );
   });
 });
 

@@ -65,7 +65,10 @@ describe('the real public-good repository through three hops: upstream → mirro
     const [rb] = await b.syncAll();
     assert.equal(rb.outcome, 'updated', JSON.stringify(rb));
     assert.deepEqual(rb.generation.summary.roles, ra.generation.summary.roles);
-    assert.deepEqual(ra.generation.summary.rootVersions, Array.from({ length: 15 }, (_, i) => i + 1));
+    assert.deepEqual(
+      ra.generation.summary.rootVersions,
+      Array.from({ length: 15 }, (_, i) => i + 1),
+    );
     assert.deepEqual(rb.generation.summary.rootVersions, [14, 15], 'B holds roots from its own anchor on');
     assert.equal(b.store.lastSyncRun('public-good')!.source, `${a.url}/sigstore`);
   });

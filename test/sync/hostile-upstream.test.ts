@@ -92,7 +92,10 @@ describe('transport failures', () => {
       s.version += 1;
       s.meta['snapshot.json'] = { version: v };
     });
-    await expectRejected('UPSTREAM_HTTP_ERROR', 'snapshot', [['timestamp.json', { body: timestamp }], [`${v}.snapshot.json`, { status: 403 }]]);
+    await expectRejected('UPSTREAM_HTTP_ERROR', 'snapshot', [
+      ['timestamp.json', { body: timestamp }],
+      [`${v}.snapshot.json`, { status: 403 }],
+    ]);
   });
   test('no headers within the timeout', () => expectRejected('UPSTREAM_TIMEOUT', 'timestamp', [['timestamp.json', { delayMs: 1500 }]]));
   test('a body dripping slower than the timeout', () => expectRejected('UPSTREAM_TIMEOUT', 'timestamp', [['timestamp.json', { drip: { chunkSize: 8, intervalMs: 100 } }]]));
@@ -160,8 +163,7 @@ describe('verification failures', () => {
     );
     return expectRejected('UNSIGNED_METADATA', 'root', [['2.root.json', { body: root }]]);
   });
-  test('a rolled-back timestamp (an older genuine version)', () =>
-    expectRejected('BAD_VERSION', 'timestamp', [['timestamp.json', { body: repo.metadataBytes('timestamp', 1) }]]));
+  test('a rolled-back timestamp (an older genuine version)', () => expectRejected('BAD_VERSION', 'timestamp', [['timestamp.json', { body: repo.metadataBytes('timestamp', 1) }]]));
   test('a timestamp pointing at an older snapshot version', () => {
     const timestamp = repo.forge('timestamp', (s) => {
       s.version += 1;
@@ -176,7 +178,10 @@ describe('verification failures', () => {
       s.meta['snapshot.json'] = { version: v };
     });
     const snapshot = repo.forge('snapshot', (s) => (s.version = v + 5));
-    return expectRejected('BAD_VERSION', 'snapshot', [['timestamp.json', { body: timestamp }], [`${v}.snapshot.json`, { body: snapshot }]]);
+    return expectRejected('BAD_VERSION', 'snapshot', [
+      ['timestamp.json', { body: timestamp }],
+      [`${v}.snapshot.json`, { body: snapshot }],
+    ]);
   });
   test('an expired timestamp', () =>
     expectRejected('EXPIRED_METADATA', 'timestamp', [
@@ -216,7 +221,10 @@ describe('verification failures', () => {
       s.version += 1;
       s.meta['snapshot.json'] = { version: v, length: snapshot.length, hashes: { sha256: '0'.repeat(64) } };
     });
-    return expectRejected('LENGTH_OR_HASH_MISMATCH', 'snapshot', [['timestamp.json', { body: timestamp }], [`${v}.snapshot.json`, { body: snapshot }]]);
+    return expectRejected('LENGTH_OR_HASH_MISMATCH', 'snapshot', [
+      ['timestamp.json', { body: timestamp }],
+      [`${v}.snapshot.json`, { body: snapshot }],
+    ]);
   });
 });
 

@@ -51,7 +51,10 @@ test('redirects are followed; credentials go to the same origin only; too many e
       return next();
     });
     assert.equal((await src.get('timestamp.json', { maxBytes: 100 })).toString(), 'here\n');
-    assert.ok(authorizations.every((a) => a !== undefined), 'same origin: credentials kept');
+    assert.ok(
+      authorizations.every((a) => a !== undefined),
+      'same origin: credentials kept',
+    );
     assert.equal((await src.get('away.json', { maxBytes: 100 })).toString(), 'elsewhere\n');
     assert.deepEqual(other.authorizations, [undefined], 'another origin: no credentials');
     await assert.rejects(src.get('loop.json', { maxBytes: 100 }), (err: unknown) => err instanceof SyncError && err.code === 'UPSTREAM_UNREACHABLE' && err.message.includes('redirects'));

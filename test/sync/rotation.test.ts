@@ -65,10 +65,16 @@ test('clients starting from any root in the chain follow it through the mirror',
 });
 
 test('the next sync starts from the newest held root, not from the anchor', async () => {
-  const oldRootKeys = repo.keys('root').map((k) => k.keyID).sort();
+  const oldRootKeys = repo
+    .keys('root')
+    .map((k) => k.keyID)
+    .sort();
   repo.rotateRoot({ replaceKeys: ['root'] });
   repo.publish();
-  const newRootKeys = repo.keys('root').map((k) => k.keyID).sort();
+  const newRootKeys = repo
+    .keys('root')
+    .map((k) => k.keyID)
+    .sort();
   const before = env.upstream.requests.length;
   const [result] = await env.mirror.syncAll();
   assert.equal(result.outcome, 'updated');
@@ -84,12 +90,16 @@ test('the next sync starts from the newest held root, not from the anchor', asyn
   assert.equal(v4[0].severity, 'warning');
   assert.deepEqual(v4[0].data.changes, [{ role: 'root', keysAdded: newRootKeys, keysRemoved: oldRootKeys, thresholdFrom: 3, thresholdTo: 3 }]);
   // The earlier rotations (v1 → v2 → v3, seen after the first generation) are events too, not history.
-  assert.deepEqual(
-    events.map((e: { data: { fromVersion: number; toVersion: number; initial: boolean } }) => `${e.data.fromVersion}>${e.data.toVersion}${e.data.initial ? ' initial' : ''}`).sort(),
-    ['1>2', '2>3', '3>4'],
-  );
+  assert.deepEqual(events.map((e: { data: { fromVersion: number; toVersion: number; initial: boolean } }) => `${e.data.fromVersion}>${e.data.toVersion}${e.data.initial ? ' initial' : ''}`).sort(), [
+    '1>2',
+    '2>3',
+    '3>4',
+  ]);
   const roots = JSON.parse((await get(`${env.mirror.url}/api/v1/repositories/sigstore/roots`)).body.toString()).roots;
-  assert.deepEqual(roots.map((r: { version: number }) => r.version), [1, 2, 3, 4]);
+  assert.deepEqual(
+    roots.map((r: { version: number }) => r.version),
+    [1, 2, 3, 4],
+  );
   assert.equal(roots[1].roles.root.threshold, 3);
   assert.deepEqual(roots[3].roles.root.keyids.sort(), newRootKeys);
 });

@@ -33,7 +33,12 @@ test('failures are retried with exponential backoff; final ones are not', async 
   const config = testConfig([{ upstream: 'http://127.0.0.1:9', anchor: repo.rootBytes(1) }], { sync: { retries: 3, retryBackoffSeconds: 0.01 } });
   const outcomes: SyncResult[] = [failed('UPSTREAM_UNREACHABLE'), failed('UPSTREAM_TIMEOUT'), { ...failed('BAD_VERSION') }];
   let calls = 0;
-  const scheduler = new SyncScheduler(config, async () => outcomes[calls++] ?? ({ outcome: 'unchanged', runId: 9, generation: {} as never, requests: 2, bytes: 0 }), silentLogger, new AbortController().signal);
+  const scheduler = new SyncScheduler(
+    config,
+    async () => outcomes[calls++] ?? { outcome: 'unchanged', runId: 9, generation: {} as never, requests: 2, bytes: 0 },
+    silentLogger,
+    new AbortController().signal,
+  );
   const result = await scheduler.runWithRetries(config.repositories[0]);
   assert.equal(calls, 4, 'three retries after the first failure');
   assert.equal(result.outcome, 'unchanged');

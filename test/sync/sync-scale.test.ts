@@ -110,11 +110,24 @@ describe('a no-op sync', () => {
     assert.deepEqual(env.upstream.requests.slice(requests), ['2.root.json', 'timestamp.json']);
     assert.deepEqual(delta(rows, rowCounts(env.store)), { generations: 0, blocks: 0, block_files: 0, block_targets: 0, file_sets: 0, file_set_blocks: 0, blobs: 0 });
     const allowed = new Set([
-      'ensureRepository', 'acquireSyncLock', 'heartbeatSyncLock', 'releaseSyncLock', 'startSyncRun', 'finishSyncRun', 'currentGeneration', 'roots', 'blob', 'generationFile', 'generationBody',
+      'ensureRepository',
+      'acquireSyncLock',
+      'heartbeatSyncLock',
+      'releaseSyncLock',
+      'startSyncRun',
+      'finishSyncRun',
+      'currentGeneration',
+      'roots',
+      'blob',
+      'generationFile',
+      'generationBody',
     ]);
     const other = calls.filter((c) => !allowed.has(c.method) && !PRIVATE.has(c.method)).map((c) => c.method);
     assert.deepEqual(other, [], 'nothing else is read or written');
-    assert.deepEqual(calls.filter((c) => c.method === 'generationFile').map((c) => c.args[1]), ['timestamp.json']);
+    assert.deepEqual(
+      calls.filter((c) => c.method === 'generationFile').map((c) => c.args[1]),
+      ['timestamp.json'],
+    );
     assert.equal(calls.filter((c) => c.method === 'blob').length, env.store.roots('scale').length + 1, 'blobs read: the roots and the timestamp');
   });
 
@@ -245,7 +258,10 @@ describe('one changed target', () => {
     repo.addTarget('file-5.txt', 'file 5 in the wrong bin\n', { role: wrongBin });
     repo.publish();
     const result = await sync(env);
-    assert.deepEqual(result.generation.summary.refusedTargets?.map((r) => [r.name, r.code]), [['../escape.txt', 'TARGET_NAME_UNSAFE']]);
+    assert.deepEqual(
+      result.generation.summary.refusedTargets?.map((r) => [r.name, r.code]),
+      [['../escape.txt', 'TARGET_NAME_UNSAFE']],
+    );
     assert.ok(!result.generation.summary.targets.includes(a));
     const fresh = await environment(repo);
     const freshResult = await sync(fresh);
@@ -285,7 +301,10 @@ describe('parallel downloads', () => {
     const bad = repo.targetFiles('bulk/17.txt')[0];
     env.upstream.override(bad, { body: flipByte(repo.files().get(bad)!) });
     const result = await sync(env, { downloadConcurrency: 4 });
-    assert.deepEqual(result.generation.summary.refusedTargets?.map((r) => [r.name, r.role, r.code]), [['bulk/17.txt', 'bulk', 'LENGTH_OR_HASH_MISMATCH']]);
+    assert.deepEqual(
+      result.generation.summary.refusedTargets?.map((r) => [r.name, r.role, r.code]),
+      [['bulk/17.txt', 'bulk', 'LENGTH_OR_HASH_MISMATCH']],
+    );
     assert.equal(result.generation.summary.targets.length, 60, '59 bulk targets and trusted_root.json');
     assert.ok(inFlight.max() >= 2 && inFlight.max() <= 4, `downloads in flight at most: ${inFlight.max()}`);
     for (let i = 0; i < 60; i++) {
@@ -297,7 +316,10 @@ describe('parallel downloads', () => {
     env.upstream.clearOverrides();
     const requests = env.upstream.requests.length;
     assert.equal((await sync(env)).outcome, 'updated');
-    assert.deepEqual(env.upstream.requests.slice(requests).filter((r) => r.startsWith('targets/')), [bad]);
+    assert.deepEqual(
+      env.upstream.requests.slice(requests).filter((r) => r.startsWith('targets/')),
+      [bad],
+    );
     env.store.close();
   });
 
@@ -320,7 +342,10 @@ describe('parallel downloads', () => {
     // What the failed run downloaded and checked was kept (leased to it), and is not downloaded again.
     const secondRun = env.upstream.requests.slice(requests).filter((r) => r.startsWith('targets/'));
     assert.ok(secondRun.includes(bad));
-    assert.deepEqual(secondRun.filter((r) => firstRun.has(r)), []);
+    assert.deepEqual(
+      secondRun.filter((r) => firstRun.has(r)),
+      [],
+    );
     assert.deepEqual(env.store.checkIntegrity(), []);
     env.store.close();
   });
@@ -364,7 +389,11 @@ describe('blobs written before the commit, and prune in another process', () => 
       const running = `SELECT id FROM sync_runs WHERE outcome = 'running'`;
       const leased = new Set([
         ...(store.databaseForTests().prepare(`SELECT sha256 FROM sync_run_blobs WHERE run_id IN (${running})`).pluck().all() as string[]),
-        ...(store.databaseForTests().prepare(`SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${running})`).pluck().all() as string[]),
+        ...(store
+          .databaseForTests()
+          .prepare(`SELECT b.sha256 FROM sync_run_writes w JOIN blobs b ON b.rowid BETWEEN w.first_rowid AND w.last_rowid WHERE w.run_id IN (${running})`)
+          .pluck()
+          .all() as string[]),
       ]);
       return contents.every((c) => leased.has(sha256(c)));
     };
@@ -439,7 +468,10 @@ describe('blobs written before the commit, and prune in another process', () => 
       await new Promise((r) => setTimeout(r, 25));
     }
     assert.equal(taken?.outcome, 'updated', JSON.stringify(taken));
-    assert.ok(store.syncRuns('x').some((r) => r.error?.code === 'INTERRUPTED'), 'the killed run is recorded as interrupted');
+    assert.ok(
+      store.syncRuns('x').some((r) => r.error?.code === 'INTERRUPTED'),
+      'the killed run is recorded as interrupted',
+    );
     assert.ok(!hasBlob(big('b')), 'and its orphan blob collected');
     assert.ok(hasBlob(shared), 'what x still lists stays');
     assert.deepEqual(store.checkIntegrity(), []);
@@ -504,7 +536,8 @@ describe('a store written before blocks (schema 4)', () => {
     assert.deepEqual(store.databaseForTests().prepare('SELECT id FROM generations').pluck().all(), [changed.generation.id], 'the legacy generations are pruned');
     assert.equal(store.databaseForTests().prepare(`SELECT count(*) FROM blocks WHERE kind = 'legacy'`).pluck().get(), 0);
     assert.deepEqual(store.checkIntegrity(), []);
-    const orphans = store.databaseForTests()
+    const orphans = store
+      .databaseForTests()
       .prepare('SELECT count(*) FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM generation_files f WHERE f.sha256 = b.sha256) AND NOT EXISTS (SELECT 1 FROM roots r WHERE r.sha256 = b.sha256)')
       .pluck()
       .get();

@@ -33,8 +33,7 @@ describe('pins', () => {
       assert.equal(
         pins[name],
         installed,
-        `${name} ${installed} is installed, package.json says ${pins[name]}: sync/tuf-client.ts relies on its exact behaviour (see its header); ` +
-          'upgrade deliberately, with this file passing',
+        `${name} ${installed} is installed, package.json says ${pins[name]}: sync/tuf-client.ts relies on its exact behaviour (see its header); ` + 'upgrade deliberately, with this file passing',
       );
     }
   });
@@ -59,13 +58,19 @@ describe('@tufjs/models behaviours the name rules rest on', () => {
 
   test('a delegation list naming a role twice is refused (the model would keep one silently)', () => {
     const bytes = Buffer.from(JSON.stringify(targets(['a', 'b', 'a'])));
-    assert.throws(() => parseTargets(bytes, 'targets'), (e: unknown) => e instanceof SyncError && e.code === 'MALFORMED_METADATA' && e.message.includes('more than once'));
+    assert.throws(
+      () => parseTargets(bytes, 'targets'),
+      (e: unknown) => e instanceof SyncError && e.code === 'MALFORMED_METADATA' && e.message.includes('more than once'),
+    );
     assert.equal(Object.keys(Metadata.fromJSON(MetadataKind.Targets, targets(['a', 'b', 'a'])).signed.delegations?.roles ?? {}).length, 2);
   });
 
   test('integer role names are searched first by tuf-js (hence refused: other clients search in list order)', () => {
     const md = Metadata.fromJSON(MetadataKind.Targets, targets(['b', '1']));
-    assert.deepEqual([...(md.signed.delegations?.rolesForTarget('x') ?? [])].map((r) => r.role), ['1', 'b']);
+    assert.deepEqual(
+      [...(md.signed.delegations?.rolesForTarget('x') ?? [])].map((r) => r.role),
+      ['1', 'b'],
+    );
     assert.match(unsafeRoleName('1') ?? '', /integer/);
   });
 
@@ -89,7 +94,8 @@ describe('name rules', () => {
 
   test('target names: plain relative paths, nothing a URL reads otherwise', () => {
     for (const ok of ['trusted_root.json', 'registry.npmjs.org/keys.json', 'a b.txt', 'dir/sub/file', 'ü.txt']) assert.equal(unsafeTargetName(ok), undefined, ok);
-    for (const bad of ['../x', 'a/../b', 'a//b', './a', 'a/.', '/abs', 'a\\b', 'C:/x', 'a%2e%2e', 'a?b', 'a#b', 'ctl\u0007', '', 'x'.repeat(1025)]) assert.ok(unsafeTargetName(bad), JSON.stringify(bad));
+    for (const bad of ['../x', 'a/../b', 'a//b', './a', 'a/.', '/abs', 'a\\b', 'C:/x', 'a%2e%2e', 'a?b', 'a#b', 'ctl\u0007', '', 'x'.repeat(1025)])
+      assert.ok(unsafeTargetName(bad), JSON.stringify(bad));
   });
 });
 

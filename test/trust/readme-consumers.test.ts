@@ -27,7 +27,10 @@ function consumerTable(readme: string): { consumer: string; commands: string[]; 
   assert.ok(start > 0, 'README has the consumer table');
   const rows = readme.slice(start).split('\n\n')[0].split('\n').slice(2);
   return rows.map((row) => {
-    const cells = row.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+    const cells = row
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((c) => c.trim());
     const commands = [...cells[1].matchAll(/`(tuf-mirror [^`]+)`/g)].map((m) => m[1]);
     return { consumer: cells[0], commands, text: row };
   });
@@ -47,7 +50,10 @@ before(async () => {
   await mirror.close();
   await upstream.close();
   mock.timers.reset();
-  fs.writeFileSync(path.join(dir, 'tuf-mirror.yaml'), YAML.stringify({ dataDir, server: { publicUrl: PUBLIC_URL }, repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: anchor, default: true }] }));
+  fs.writeFileSync(
+    path.join(dir, 'tuf-mirror.yaml'),
+    YAML.stringify({ dataDir, server: { publicUrl: PUBLIC_URL }, repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: anchor, default: true }] }),
+  );
   fs.mkdirSync(path.join(dir, 'bin'));
   fs.writeFileSync(path.join(dir, 'bin', 'tuf-mirror'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))} "$@"\n`, { mode: 0o755 });
 });
@@ -55,8 +61,11 @@ after(() => mock.timers.reset());
 
 const sh = (command: string): Promise<{ status: number; stdout: string; stderr: string }> =>
   new Promise((resolve) =>
-    execFile('sh', ['-c', command], { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, TUF_MIRROR_CONFIG: path.join(dir, 'tuf-mirror.yaml') } }, (err, stdout, stderr) =>
-      resolve({ status: err ? Number(err.code) : 0, stdout, stderr }),
+    execFile(
+      'sh',
+      ['-c', command],
+      { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, TUF_MIRROR_CONFIG: path.join(dir, 'tuf-mirror.yaml') } },
+      (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr }),
     ),
   );
 

@@ -43,11 +43,18 @@ before(async () => {
   config = testConfig(repos, { server: { host: '127.0.0.1', port: 0, publicUrl: PUBLIC_URL }, adminToken: 'an-admin-token-nobody-sends' }, dataDir);
   mirror = await startMirror(config);
   const results = await mirror.syncAll();
-  assert.deepEqual(results.map((r) => r.outcome), ['updated', 'updated', 'failed']);
+  assert.deepEqual(
+    results.map((r) => r.outcome),
+    ['updated', 'updated', 'failed'],
+  );
   configFile = path.join(dataDir, 'tuf-mirror.yaml');
   fs.writeFileSync(
     configFile,
-    YAML.stringify({ dataDir, server: { publicUrl: PUBLIC_URL }, repositories: repos.map((r) => ({ name: r.name, upstream: r.upstream, trustAnchor: r.anchor, ...(r.default ? { default: true } : {}) })) }),
+    YAML.stringify({
+      dataDir,
+      server: { publicUrl: PUBLIC_URL },
+      repositories: repos.map((r) => ({ name: r.name, upstream: r.upstream, trustAnchor: r.anchor, ...(r.default ? { default: true } : {}) })),
+    }),
   );
 });
 after(async () => {
@@ -57,7 +64,10 @@ after(async () => {
 });
 
 const expected = (repository: string, format: (typeof FORMAT_NAMES)[number], mirrorUrl?: string) =>
-  renderTrustRoot(loadTrustMaterial(mirror.store, repository), format, { mirrorUrl: mirrorUrl ?? (repository === 'sigstore' ? PUBLIC_URL : `${PUBLIC_URL}/${repository}`), identity: identityFor(format) });
+  renderTrustRoot(loadTrustMaterial(mirror.store, repository), format, {
+    mirrorUrl: mirrorUrl ?? (repository === 'sigstore' ? PUBLIC_URL : `${PUBLIC_URL}/${repository}`),
+    identity: identityFor(format),
+  });
 
 describe('GET /api/v1/repositories/<name>/trustroot', () => {
   test('every format, public (no token), the bytes the serializer gives, naming the generation', async () => {

@@ -181,7 +181,10 @@ describe('the real Go reader (runs only where `go` is installed)', { skip: !goAv
     const cases: { name: string; gz: Buffer }[] = [];
     const rand = prng(7);
     for (let i = 0; i < 24; i++) {
-      const members = membersOf(Array.from({ length: 3 + Math.floor(rand() * 10) }, () => Math.floor(rand() * 20000)), `go${i}-`);
+      const members = membersOf(
+        Array.from({ length: 3 + Math.floor(rand() * 10) }, () => Math.floor(rand() * 20000)),
+        `go${i}-`,
+      );
       const tar = Buffer.concat([...members.flatMap((m) => [fileHeader(m.path, m.bytes.length), m.bytes, padding(m.bytes.length)]), trailer()]);
       cases.push({ name: `plain-${i}`, gz: zlib.gzipSync(tar, { level: 1 + (i % 9) }) });
       cases.push({ name: `ours-${i}`, gz: buildMirrorArchive(members).gzip });

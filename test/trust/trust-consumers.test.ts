@@ -86,7 +86,11 @@ function checkAll(material: TrustMaterial, now: number): Map<FormatName, ReturnT
 }
 
 const identityOf = (format: FormatName): IdentityOptions | undefined =>
-  ['cluster-image-policy', 'kyverno-cluster-policy'].includes(format) ? IDENTITY : ['kubewarden-verification-config', 'kubewarden-policy-server'].includes(format) ? { issuer: ISSUER, subjects: [SUBJECT] } : undefined;
+  ['cluster-image-policy', 'kyverno-cluster-policy'].includes(format)
+    ? IDENTITY
+    : ['kubewarden-verification-config', 'kubewarden-policy-server'].includes(format)
+      ? { issuer: ISSUER, subjects: [SUBJECT] }
+      : undefined;
 
 const pemBlocks = (text: string, type: string): string[] => text.match(new RegExp(`-----BEGIN ${type}-----\\n[\\s\\S]+?-----END ${type}-----\\n`, 'g')) ?? [];
 
@@ -218,7 +222,10 @@ describe('the public-good repository (2026-08-22)', () => {
       ctlog: root.ctlogs[1].publicKey,
     });
     for (const f of ['kyverno-cluster-policy', 'kyverno-keys-configmap', 'kyverno-env-values'] as const) {
-      assert.ok(outputs.get(f)!.warnings.some((w) => w.startsWith('left out: tlog https://log2025-1.rekor.sigstore.dev: its logId is not the sha256 of its key')), f);
+      assert.ok(
+        outputs.get(f)!.warnings.some((w) => w.startsWith('left out: tlog https://log2025-1.rekor.sigstore.dev: its logId is not the sha256 of its key')),
+        f,
+      );
     }
     const rule = yaml(outputs.get('kyverno-cluster-policy')!.body).spec.rules[0];
     assert.deepEqual(rule.match, { any: [{ resources: { kinds: ['Pod'] } }] });
@@ -263,7 +270,10 @@ describe('the public-good repository (2026-08-22)', () => {
     const kyverno = yaml(renderTrustRoot(publicGood, 'kyverno-cluster-policy', { identity, failureAction: 'Enforce' }).body);
     const attestor = kyverno.spec.rules[0].verifyImages[0].attestors[0];
     assert.equal(attestor.count, 1);
-    assert.deepEqual(attestor.entries.map((e: Obj) => e.keyless.subject ?? e.keyless.subjectRegExp), [SUBJECT, '^https://github\\.com/acme/app/.*$']);
+    assert.deepEqual(
+      attestor.entries.map((e: Obj) => e.keyless.subject ?? e.keyless.subjectRegExp),
+      [SUBJECT, '^https://github\\.com/acme/app/.*$'],
+    );
     assert.equal(kyverno.spec.rules[0].verifyImages[0].failureAction, 'Enforce');
     assert.deepEqual(objectProblems(kyverno), []);
     const re = new RegExp(attestor.entries[1].keyless.subjectRegExp);
@@ -276,14 +286,22 @@ describe('the public-good repository (2026-08-22)', () => {
       { kind: 'genericIssuer', issuer: ISSUER, subject: { equal: SUBJECT } },
       { kind: 'githubAction', owner: 'acme', repo: 'app' },
     ]);
-    const other = parsePolicy(yaml(renderTrustRoot(publicGood, 'kubewarden-verification-config', { identity: { issuer: 'https://accounts.example', subjectUrlPrefixes: ['https://ci.example/acme'] } }).body).data['verification-config']);
+    const other = parsePolicy(
+      yaml(renderTrustRoot(publicGood, 'kubewarden-verification-config', { identity: { issuer: 'https://accounts.example', subjectUrlPrefixes: ['https://ci.example/acme'] } }).body).data[
+        'verification-config'
+      ],
+    );
     assert.deepEqual(other.allOf, [{ kind: 'genericIssuer', issuer: 'https://accounts.example', subject: { urlPrefix: 'https://ci.example/acme/' } }]);
   });
 });
 
-describe('identity flags: a missing or malformed identity is the caller\'s to fix', () => {
+describe("identity flags: a missing or malformed identity is the caller's to fix", () => {
   const fails = (format: FormatName, identity: IdentityOptions | undefined, code: string, message: RegExp) =>
-    assert.throws(() => renderTrustRoot(publicGood, format, { identity }), (e: unknown) => e instanceof TrustRootError && e.code === code && message.test(e.message), `${format} ${JSON.stringify(identity)}`);
+    assert.throws(
+      () => renderTrustRoot(publicGood, format, { identity }),
+      (e: unknown) => e instanceof TrustRootError && e.code === code && message.test(e.message),
+      `${format} ${JSON.stringify(identity)}`,
+    );
 
   test('IDENTITY_REQUIRED without an issuer, a subject or an image', () => {
     for (const format of ['cluster-image-policy', 'kyverno-cluster-policy', 'kubewarden-verification-config'] as const) {
@@ -312,7 +330,10 @@ describe('identity flags: a missing or malformed identity is the caller\'s to fi
     // Each consumer's own limits.
     fails('kubewarden-verification-config', { issuer: ISSUER, subjectRegexps: ['^https://github\\.com/acme/.*$'] }, 'INVALID_IDENTITY', /never by regular expression/);
     fails('kyverno-cluster-policy', { issuer: ISSUER, subjects: ['https://github.com/acme/*'], images: [IMAGE] }, 'INVALID_IDENTITY', /wildcards/);
-    assert.throws(() => renderTrustRoot(publicGood, 'kyverno-cluster-policy', { identity: IDENTITY, failureAction: 'Deny' }), (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_IDENTITY');
+    assert.throws(
+      () => renderTrustRoot(publicGood, 'kyverno-cluster-policy', { identity: IDENTITY, failureAction: 'Deny' }),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_IDENTITY',
+    );
   });
 
   test('an unanchored pattern is allowed, with a warning; identity flags on a format that ignores them are named', () => {
@@ -358,7 +379,10 @@ describe('an origin repository signed here, with its own PKI', () => {
     checkKeylessKeys(outputs, { cas: root.certificateAuthorities[0].certificates, rekor: { url: 'https://rekor.acme.example', key: root.tlogs[0].publicKey }, ctlog: root.ctlogs[0].publicKey });
     checkKubewarden(outputs);
     // openssl made the certificates valid for 3650 days: the first of them to end bounds the outputs.
-    const notAfter = [pki.fulcio, pki.tsa].map((f) => new X509Certificate(fs.readFileSync(f)).validTo).map((d) => Date.parse(d)).sort()[0];
+    const notAfter = [pki.fulcio, pki.tsa]
+      .map((f) => new X509Certificate(fs.readFileSync(f)).validTo)
+      .map((d) => Date.parse(d))
+      .sort()[0];
     assert.equal(Date.parse(outputs.get('kyverno-cluster-policy')!.validity!.expires), Date.parse(new X509Certificate(fs.readFileSync(pki.fulcio)).validTo));
     assert.equal(Date.parse(outputs.get('kubewarden-configmap')!.validity!.expires), notAfter);
     for (const f of ['cluster-image-policy', 'kyverno-cluster-policy'] as const) assert.deepEqual(outputs.get(f)!.warnings, [], f);
@@ -387,7 +411,18 @@ describe('an origin repository signed here, with its own PKI', () => {
     const updated = digests();
     const moved = OBJECT_FORMATS.filter((f) => resigned[f] !== updated[f]);
     // The remote TrustRoot's spec does not change, but its trusted-root annotation does: applying it is the nudge.
-    for (const f of ['remote', 'repository', 'sigstore-keys', 'cluster-image-policy', 'kyverno-cluster-policy', 'kyverno-keys-configmap', 'kubewarden-configmap', 'kubewarden-policy-server', 'flux-secret'] as const) assert.ok(moved.includes(f), f);
+    for (const f of [
+      'remote',
+      'repository',
+      'sigstore-keys',
+      'cluster-image-policy',
+      'kyverno-cluster-policy',
+      'kyverno-keys-configmap',
+      'kubewarden-configmap',
+      'kubewarden-policy-server',
+      'flux-secret',
+    ] as const)
+      assert.ok(moved.includes(f), f);
     for (const f of ['policy-controller-root-configmap', 'kubewarden-verification-config', 'kyverno-policy'] as const) assert.ok(!moved.includes(f), f);
     const m = loadTrustMaterial(origin.store, 'acme');
     const cip = yaml(renderTrustRoot(m, 'cluster-image-policy', { identity: IDENTITY }).body);
@@ -400,7 +435,9 @@ describe('an origin repository signed here, with its own PKI', () => {
     const res = await get(`${origin.url}/api/v1/repositories/acme/trustroot?${q}`);
     assert.equal(res.status, 200, res.body.toString());
     const m = loadTrustMaterial(origin.store, 'acme');
-    const want = renderTrustRoot(m, 'kyverno-cluster-policy', { identity: { issuer: ISSUER, subjects: [SUBJECT, 'https://github.com/acme/app/.github/workflows/x.yml@refs/heads/main'], images: [IMAGE] } });
+    const want = renderTrustRoot(m, 'kyverno-cluster-policy', {
+      identity: { issuer: ISSUER, subjects: [SUBJECT, 'https://github.com/acme/app/.github/workflows/x.yml@refs/heads/main'], images: [IMAGE] },
+    });
     assert.ok(res.body.equals(want.body));
     assert.equal(res.headers.get('x-tuf-mirror-content-sha256'), want.contentSha256);
     assert.equal(res.headers.get('x-tuf-mirror-expires'), want.validity!.expires);
@@ -418,7 +455,9 @@ describe('an origin repository signed here, with its own PKI', () => {
     fs.writeFileSync(file, YAML.stringify({ dataDir: config.dataDir, server: { publicUrl: MIRROR }, repositories: [{ name: 'acme', kind: 'origin', origin: { timestampExpiry: '2d' } }] }));
     const cli = (...args: string[]) =>
       new Promise<{ status: number; stderr: string }>((resolve) =>
-        execFile(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'trustroot', 'acme', ...args, '--config', file], (err, _o, stderr) => resolve({ status: err ? Number(err.code) : 0, stderr })),
+        execFile(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'trustroot', 'acme', ...args, '--config', file], (err, _o, stderr) =>
+          resolve({ status: err ? Number(err.code) : 0, stderr }),
+        ),
       );
     const missing = await cli('--format', 'kubewarden-verification-config');
     assert.equal(missing.status, 2);
@@ -451,7 +490,7 @@ describe("a bridge's site repository, as the in-gap mirror holds it (2026-10-11)
     mock.timers.setTime(FIXTURE_NOW);
   });
 
-  test('every output validates; the keys are public-good\'s, through the site root; the mirrorFS TrustRoot lasts the site timestamp', () => {
+  test("every output validates; the keys are public-good's, through the site root; the mirrorFS TrustRoot lasts the site timestamp", () => {
     const site = loadTrustMaterial(gap.service.store, SITE);
     const now = Date.now();
     const outputs = checkAll(site, now);
@@ -479,6 +518,9 @@ describe('every format has a description and every object format a target object
       else assert.match(`${o!.apiVersion} ${o!.kind} ${o!.resource}`, /^\S+ [A-Z]\w+ [a-z]+$/, f);
     }
     assert.deepEqual(objectOf('kubewarden-configmap', 'site', { name: 'tc', namespace: 'kw' }), { apiVersion: 'v1', kind: 'ConfigMap', resource: 'configmaps', namespace: 'kw', name: 'tc' });
-    assert.throws(() => objectOf('remote', 'sigstore', { name: 'Bad_Name' }), (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_NAME');
+    assert.throws(
+      () => objectOf('remote', 'sigstore', { name: 'Bad_Name' }),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_NAME',
+    );
   });
 });

@@ -230,7 +230,10 @@ describe('1. a delegated role named like a target path', () => {
         ['3.snapshot', 'ROLE_NAME_UNSAFE', null],
       ],
     );
-    assert.deepEqual(generation.summary.roles.map((r) => r.role), ['root', 'timestamp', 'snapshot', 'targets', 'npm']);
+    assert.deepEqual(
+      generation.summary.roles.map((r) => r.role),
+      ['root', 'timestamp', 'snapshot', 'targets', 'npm'],
+    );
     assert.deepEqual(generation.summary.targets, ['npm/keys.json', 'trusted_root.json']);
     assert.ok(!env.upstream.requests.includes(`repo/${roleFile}`), 'the role file was never asked for');
     assert.equal(env.mirror.store.lastSyncRun('sigstore')!.problems?.failedRoles.length, 3);
@@ -264,7 +267,10 @@ describe('2. nested delegations scoped by the whole chain', () => {
     const env = await environment(repo);
     const generation = await sync(env);
     assert.equal(generation.summary.failedRoles, undefined);
-    assert.deepEqual(generation.summary.roles.map((r) => r.role), ['root', 'timestamp', 'snapshot', 'targets', 'A', 'C', 'B']);
+    assert.deepEqual(
+      generation.summary.roles.map((r) => r.role),
+      ['root', 'timestamp', 'snapshot', 'targets', 'A', 'C', 'B'],
+    );
     assert.deepEqual(
       env.mirror.store.resolvedTargets(generation.id).map((t) => [t.name, t.role]),
       [
@@ -442,7 +448,10 @@ describe('caps, each with its code', () => {
     repo.publish();
     const env = await environment(repo, { sync: { onStart: false, maxDelegatedRoles: 3 } });
     const generation = await sync(env);
-    assert.deepEqual(generation.summary.failedRoles?.map((f) => [f.role, f.code]), [['targets', 'TOO_MANY_DELEGATIONS']]);
+    assert.deepEqual(
+      generation.summary.failedRoles?.map((f) => [f.role, f.code]),
+      [['targets', 'TOO_MANY_DELEGATIONS']],
+    );
     assert.deepEqual(generation.summary.targets, ['r1/x', 'r2/x', 'r3/x', 'trusted_root.json']);
     assert.ok(!env.upstream.requests.some((r) => /\.r[45]\.json$/.test(r)), 'no request past the cap');
     await assertMirrorsUpstream(env);
@@ -473,10 +482,13 @@ describe('caps, each with its code', () => {
     repo.publish();
     const env = await environment(repo);
     const generation = await sync(env);
-    assert.deepEqual(generation.summary.refusedTargets?.map((r) => [r.name, r.code]).sort(), [
-      ['d/f', 'PATH_COLLISION'],
-      [`d/${sha256(content)}.f`, 'PATH_COLLISION'],
-    ].sort());
+    assert.deepEqual(
+      generation.summary.refusedTargets?.map((r) => [r.name, r.code]).sort(),
+      [
+        ['d/f', 'PATH_COLLISION'],
+        [`d/${sha256(content)}.f`, 'PATH_COLLISION'],
+      ].sort(),
+    );
     assert.deepEqual(generation.summary.targets, ['trusted_root.json']);
     assert.equal((await get(`${env.mirror.url}/targets/d/${sha256(content)}.f`)).status, 404);
     await assertMirrorsUpstream(env);

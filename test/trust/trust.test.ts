@@ -74,7 +74,10 @@ describe('the loader', () => {
     assert.equal(material.timestamp.version, 762);
     assert.ok(material.snapshot.bytes.equals(fixture.get('165.snapshot.json')!));
     assert.ok(material.targets.bytes.equals(fixture.get('14.targets.json')!));
-    assert.deepEqual(material.delegated.map((d) => `${d.role}@${d.version}`), ['registry.npmjs.org@8']);
+    assert.deepEqual(
+      material.delegated.map((d) => `${d.role}@${d.version}`),
+      ['registry.npmjs.org@8'],
+    );
     assert.equal(material.targetFiles.length, 12);
     for (const t of material.targetFiles) {
       const file = [...fixture.keys()].find((p) => p.startsWith('targets/') && p.endsWith(`${t.hashes.sha256}.${t.name.split('/').pop()}`));
@@ -85,7 +88,10 @@ describe('the loader', () => {
 
   test('a repository without a generation: NO_GENERATION', () => {
     mirror.store.ensureRepository('empty', 'http://127.0.0.1:9');
-    assert.throws(() => loadTrustMaterial(mirror.store, 'empty'), (e: unknown) => e instanceof TrustRootError && e.code === 'NO_GENERATION');
+    assert.throws(
+      () => loadTrustMaterial(mirror.store, 'empty'),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'NO_GENERATION',
+    );
   });
 });
 
@@ -140,7 +146,10 @@ describe('policy-controller TrustRoot, remote', () => {
 
   test('--name', () => {
     assert.equal(parseYaml(render('remote', { name: 'public-good' }).body).metadata.name, 'public-good');
-    assert.throws(() => render('remote', { name: 'Bad_Name' }), (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_NAME');
+    assert.throws(
+      () => render('remote', { name: 'Bad_Name' }),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_NAME',
+    );
   });
 });
 
@@ -158,7 +167,7 @@ describe('policy-controller TrustRoot, repository (mirrorFS)', () => {
     assert.ok(Buffer.from(doc.spec.repository.root as string, 'base64').equals(fixture.get('15.root.json')!));
     assert.deepEqual(Object.keys(doc.spec.repository), ['root', 'mirrorFS']);
     const go = uncompressMemFS(archiveOf(out.body));
-    const expected = [...fixture.keys()].filter((p) => !p.endsWith("root.json") || p.startsWith('targets/')).sort();
+    const expected = [...fixture.keys()].filter((p) => !p.endsWith('root.json') || p.startsWith('targets/')).sort();
     assert.deepEqual([...go.files.keys()].sort(), expected);
     assert.equal(doc.metadata.annotations['tuf-mirror.dev/expires'], '2026-08-28T19:25:56Z');
   });
@@ -171,7 +180,7 @@ describe('policy-controller TrustRoot, repository (mirrorFS)', () => {
 
   test('the real Go reader, where installed, reads the public-good archive whole', { skip: !goAvailable() && 'no go toolchain on PATH' }, () => {
     const [go] = readWithGo([archiveOf(render('repository').body)]);
-    const expected = [...fixture.keys()].filter((p) => !p.endsWith("root.json") || p.startsWith('targets/')).sort();
+    const expected = [...fixture.keys()].filter((p) => !p.endsWith('root.json') || p.startsWith('targets/')).sort();
     assert.deepEqual(Object.keys(go).sort(), expected);
     for (const [rel, m] of Object.entries(go)) {
       assert.equal(m.read, m.size, rel);
@@ -216,7 +225,10 @@ describe('policy-controller TrustRoot, repository (mirrorFS)', () => {
   test('--targets keeps the named targets only; still a working repository', async () => {
     const out = render('repository', { targets: ['trusted_root.json'] });
     const go = uncompressMemFS(archiveOf(out.body));
-    assert.deepEqual([...go.files.keys()].filter((p) => p.startsWith('targets/')), [TRUSTED_ROOT_PATH]);
+    assert.deepEqual(
+      [...go.files.keys()].filter((p) => p.startsWith('targets/')),
+      [TRUSTED_ROOT_PATH],
+    );
     assert.ok(out.warnings.some((w) => w.startsWith('left out of the archive (--targets): ') && w.includes('fulcio_v1.crt.pem')));
     const server = await startUpstreamServer(go.files);
     try {
@@ -229,7 +241,10 @@ describe('policy-controller TrustRoot, repository (mirrorFS)', () => {
     } finally {
       await server.close();
     }
-    assert.throws(() => render('repository', { targets: ['nope.json'] }), (e: unknown) => e instanceof TrustRootError && e.code === 'UNKNOWN_TARGET' && e.message.includes('trusted_root.json'));
+    assert.throws(
+      () => render('repository', { targets: ['nope.json'] }),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'UNKNOWN_TARGET' && e.message.includes('trusted_root.json'),
+    );
   });
 
   test('every hash a listing signs gets its file (go-tuf picks one at random)', () => {
@@ -260,7 +275,10 @@ describe('policy-controller TrustRoot, repository (mirrorFS)', () => {
   test('reports its size and when it stops working', () => {
     const out = render('repository');
     assert.equal(out.archiveBytes, archiveOf(out.body).length);
-    assert.ok(out.notes.some((n) => /^mirrorFS archive: 16 files \(12 target files\), tar \d+ bytes, gzip \d+ bytes, base64 \d+ bytes; TrustRoot \d+ bytes$/.test(n)), out.notes.join('\n'));
+    assert.ok(
+      out.notes.some((n) => /^mirrorFS archive: 16 files \(12 target files\), tar \d+ bytes, gzip \d+ bytes, base64 \d+ bytes; TrustRoot \d+ bytes$/.test(n)),
+      out.notes.join('\n'),
+    );
     assert.ok(out.warnings.some((w) => w.includes('timestamp v762 in the archive expires 2026-08-28T19:25:56Z')));
     assert.ok(out.archiveBytes < 16 * 1024, `public-good archive is ${out.archiveBytes} bytes`);
     assert.ok(out.body.length < 200 * 1024, 'well under the 256 KiB of client-side kubectl apply');
@@ -302,10 +320,7 @@ describe('policy-controller TrustRoot, sigstoreKeys', () => {
   test('by default only entries valid now, and says which were left out and why', () => {
     const out = render('sigstore-keys');
     const keys = parseYaml(out.body).spec.sigstoreKeys;
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, (v as unknown[]).length])),
-      { certificateAuthorities: 1, tLogs: 1, ctLogs: 1, timestampAuthorities: 1 },
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, (v as unknown[]).length])), { certificateAuthorities: 1, tLogs: 1, ctLogs: 1, timestampAuthorities: 1 });
     assert.equal(out.warnings.length, 3, out.warnings.join('\n'));
     assert.ok(out.warnings.some((w) => w.includes('certificateAuthorities https://fulcio.sigstore.dev: not valid now (2021-03-07T03:20:29Z to 2022-12-31T23:59:59.999Z)')));
     assert.ok(out.warnings.some((w) => w.includes('ctLogs https://ctfe.sigstore.dev/test: not valid now')));
@@ -316,13 +331,19 @@ describe('policy-controller TrustRoot, sigstoreKeys', () => {
     const keys = parseYaml(render('sigstore-keys', { all: true }).body).spec.sigstoreKeys;
     assert.equal(keys.certificateAuthorities.length, 2);
     assert.equal(keys.ctLogs.length, 2);
-    assert.deepEqual(keys.tLogs.map((l: any) => l.baseURL), ['https://rekor.sigstore.dev']);
+    assert.deepEqual(
+      keys.tLogs.map((l: any) => l.baseURL),
+      ['https://rekor.sigstore.dev'],
+    );
   });
 
   test('no authority valid now: NOTHING_VALID', () => {
     const parsed = parseTrustedRoot(trustedRootBytes);
     const expired = { ...parsed, certificateAuthorities: [parsed.certificateAuthorities[0]], timestampAuthorities: [] };
-    assert.throws(() => sigstoreKeysFrom(expired, FIXTURE_NOW, false), (e: unknown) => e instanceof TrustRootError && e.code === 'NOTHING_VALID');
+    assert.throws(
+      () => sigstoreKeysFrom(expired, FIXTURE_NOW, false),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'NOTHING_VALID',
+    );
     assert.equal(sigstoreKeysFrom(expired, Date.parse('2022-01-01T00:00:00Z'), false).keys.certificateAuthorities!.length, 1);
   });
 });
@@ -393,7 +414,7 @@ describe('Kyverno and cosign', () => {
     assert.deepEqual(run('      --root string   path to trusted initial root'), base, 'an older cosign is not handed a flag it does not know');
   });
 
-  test('kyverno-policy and kyverno-policy-trusted-root: ImageValidatingPolicies valid against Kyverno\'s CRD', () => {
+  test("kyverno-policy and kyverno-policy-trusted-root: ImageValidatingPolicies valid against Kyverno's CRD", () => {
     const crd = crdSchema(path.join(packageRoot(), 'test', 'fixtures', 'kyverno', 'imagevalidatingpolicies-v1.yaml'), 'v1');
     const tuf = parseYaml(render('kyverno-policy').body);
     assert.deepEqual(validateResource(tuf, crd), []);
@@ -448,9 +469,16 @@ describe('mirror URL', () => {
     assert.equal(resolveMirrorUrl(undefined, config, { name: 'github', default: false }), 'https://tuf.example/base/github');
   });
   test('neither: MIRROR_URL_REQUIRED; a bad one: INVALID_MIRROR_URL', () => {
-    assert.throws(() => resolveMirrorUrl(undefined, { server: {} } as never, repo), (e: unknown) => e instanceof TrustRootError && e.code === 'MIRROR_URL_REQUIRED');
+    assert.throws(
+      () => resolveMirrorUrl(undefined, { server: {} } as never, repo),
+      (e: unknown) => e instanceof TrustRootError && e.code === 'MIRROR_URL_REQUIRED',
+    );
     for (const bad of ['ftp://x', 'not a url', 'http://u:p@x', 'http://x/?a=1']) {
-      assert.throws(() => resolveMirrorUrl(bad, { server: {} } as never, repo), (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_MIRROR_URL', bad);
+      assert.throws(
+        () => resolveMirrorUrl(bad, { server: {} } as never, repo),
+        (e: unknown) => e instanceof TrustRootError && e.code === 'INVALID_MIRROR_URL',
+        bad,
+      );
     }
   });
 });

@@ -21,8 +21,7 @@ import { startUpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
 const CASES = path.join(packageRoot(), 'test', 'fixtures', 'sigstore-conformance', 'bundle-verify');
-const DEFAULT_IDENTITY =
-  'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
+const DEFAULT_IDENTITY = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
 const DEFAULT_ISSUER = 'https://token.actions.githubusercontent.com';
 
 const dir = tempDir('tuf-mirror-conformance-');
@@ -40,10 +39,7 @@ before(async () => {
   await mirror.close();
   await upstream.close();
   mock.timers.reset();
-  fs.writeFileSync(
-    configFile,
-    YAML.stringify({ dataDir: './data', repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: path.join(FIXTURE, '1.root.json') }] }),
-  );
+  fs.writeFileSync(configFile, YAML.stringify({ dataDir: './data', repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: path.join(FIXTURE, '1.root.json') }] }));
 });
 
 type Run = { status: number; stdout: string; stderr: string };
@@ -140,7 +136,10 @@ describe('verify-bundle and the mirrored trust root', () => {
   test('the plain output says who signed and under which trust root', async () => {
     const r = await run(argsFor('happy-path-v0.3', 'file'));
     assert.equal(r.status, 0);
-    assert.match(r.stdout, /^OK: signed by https:\/\/github\.com\/sigstore-conformance\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), tlog index \d+; trust root sigstore generation 1 \(timestamp v762\)\n$/);
+    assert.match(
+      r.stdout,
+      /^OK: signed by https:\/\/github\.com\/sigstore-conformance\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), tlog index \d+; trust root sigstore generation 1 \(timestamp v762\)\n$/,
+    );
   });
 
   test('identity is matched exactly: a prefix of the real identity is rejected', async () => {
@@ -148,7 +147,10 @@ describe('verify-bundle and the mirrored trust root', () => {
     args[args.indexOf('--certificate-identity') + 1] = 'https://github.com/sigstore-conformance/';
     const r = await run(args);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^FAILED: certificate identity https:\/\/github\.com\/sigstore-conformance\/extremely-dangerous.* does not match: expected = https:\/\/github\.com\/sigstore-conformance\/\n$/);
+    assert.match(
+      r.stderr,
+      /^FAILED: certificate identity https:\/\/github\.com\/sigstore-conformance\/extremely-dangerous.* does not match: expected = https:\/\/github\.com\/sigstore-conformance\/\n$/,
+    );
   });
 
   test('a regex-looking identity is not a regex', async () => {

@@ -74,7 +74,9 @@ describe('a hostile policy cannot take the process down or hold up TUF files', (
       }),
     );
     // As deploy/kubernetes runs it: a 192 MB heap.
-    child = spawn(process.execPath, ['--max-old-space-size=192', path.join(packageRoot(), 'dist', 'cli', 'main.js'), 'serve', '--config', path.join(dir, 'config.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['--max-old-space-size=192', path.join(packageRoot(), 'dist', 'cli', 'main.js'), 'serve', '--config', path.join(dir, 'config.yaml')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.once('exit', (code, signal) => exited.push({ code, signal }));
     let log = '';
     child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
@@ -108,10 +110,7 @@ describe('a hostile policy cannot take the process down or hold up TUF files', (
 
   test('400 KB of nested brackets as a policy (as text, as JSON nesting): refused before parsing; timestamp.json answered throughout; the process lives', async () => {
     const nested = '['.repeat(200_000) + ']'.repeat(200_000);
-    const bodies = [
-      JSON.stringify({ image: 'registry.local/acme/app:1', policy: nested }),
-      `{"image":"registry.local/acme/app:1","policy":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
-    ];
+    const bodies = [JSON.stringify({ image: 'registry.local/acme/app:1', policy: nested }), `{"image":"registry.local/acme/app:1","policy":${'['.repeat(100_000)}${']'.repeat(100_000)}}`];
     const timestamps: Promise<number>[] = [];
     const hostile: Promise<{ status: number; code?: string }>[] = [];
     for (let i = 0; i < 6; i++) {
@@ -153,16 +152,30 @@ describe('bounded work per caller', () => {
     evil = await new OciStub().start();
     upstream = await startUpstreamServer(() => tuf.files());
     stub.addBlob('{}');
-    const image = (seed: string): object => ({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 2, digest: sha256('{}') }, layers: [], annotations: { seed } });
+    const image = (seed: string): object => ({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 2, digest: sha256('{}') },
+      layers: [],
+      annotations: { seed },
+    });
     // 40 layers of 16 MiB each, listed honestly in the .sig manifest.
     digest = stub.addManifest('acme/forty', image('forty'), ['1']);
     const big = stub.addBlob(BIG);
-    stub.addManifest('acme/forty', cosignSigManifest(Array.from({ length: 40 }, () => ({ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: BIG.length, digest: big, annotations: {} }))), [`${digest.replace(':', '-')}.sig`]);
+    stub.addManifest(
+      'acme/forty',
+      cosignSigManifest(Array.from({ length: 40 }, () => ({ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: BIG.length, digest: big, annotations: {} }))),
+      [`${digest.replace(':', '-')}.sig`],
+    );
     // 40 layers of 60 KiB each: under the payload cap one by one, over the byte budget together.
     const mid = Buffer.alloc(60 * 1024, 0x62);
     const midDigest = stub.addBlob(mid);
     const d2 = stub.addManifest('acme/many', image('many'), ['1']);
-    stub.addManifest('acme/many', cosignSigManifest(Array.from({ length: 40 }, () => ({ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: mid.length, digest: midDigest, annotations: {} }))), [`${d2.replace(':', '-')}.sig`]);
+    stub.addManifest(
+      'acme/many',
+      cosignSigManifest(Array.from({ length: 40 }, () => ({ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', size: mid.length, digest: midDigest, annotations: {} }))),
+      [`${d2.replace(':', '-')}.sig`],
+    );
     // A plain signed-looking image for cache and concurrency tests.
     stub.addManifest('acme/plain', image('plain'), ['1']);
     stub.addManifest('acme/slow', image('slow'), ['1']);
@@ -217,7 +230,10 @@ describe('bounded work per caller', () => {
     const r = await post('/api/v1/verify', { image: `${stub.host}/acme/forty:1`, policy: keyPolicy() });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.verified, false);
-    assert.ok(r.json.reasons.some((x: string) => /layer 0: .*larger than the \d+ bytes a signature payload may have/.test(x)), JSON.stringify(r.json.reasons));
+    assert.ok(
+      r.json.reasons.some((x: string) => /layer 0: .*larger than the \d+ bytes a signature payload may have/.test(x)),
+      JSON.stringify(r.json.reasons),
+    );
     assert.equal(stub.blobBytesSent - before, 0, 'no blob bytes fetched');
   });
 
@@ -226,14 +242,21 @@ describe('bounded work per caller', () => {
     const r = await post('/api/v1/verify', { image: `${stub.host}/acme/many:1`, policy: keyPolicy() });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.verified, false);
-    assert.ok(r.json.reasons.some((x: string) => x.includes('byte budget')), JSON.stringify(r.json.reasons));
+    assert.ok(
+      r.json.reasons.some((x: string) => x.includes('byte budget')),
+      JSON.stringify(r.json.reasons),
+    );
     assert.ok(stub.blobBytesSent - before <= BUDGET + 60 * 1024, `${stub.blobBytesSent - before} bytes fetched, budget ${BUDGET}`);
   });
 
   test('an AdmissionReview naming 1000 images is denied at once: no registry request', async () => {
     const before = stub.requests.length;
     const containers = Array.from({ length: 1000 }, (_, i) => ({ name: `c${i}`, image: `${stub.host}/acme/img${i}:1` }));
-    const r = await post('/api/v1/admission', { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-1000', kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: { containers } } } });
+    const r = await post('/api/v1/admission', {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'u-1000', kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: { containers } } },
+    });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.response.allowed, false);
     assert.match(r.json.response.status.message, /names 1000 images, more than the 16 one review may have \(verifier\.admission\.maxImages\)/);
@@ -301,7 +324,13 @@ describe('bounded work per caller', () => {
 
   test('a registry on a private address is refused unless its entry allows it', async () => {
     const config = testConfig([{ upstream: upstream.url, anchor: tuf.rootBytes(1) }], {
-      verifier: { listen: { host: '127.0.0.1', port: 0 }, registries: [{ host: stub.host, insecure: true }, { host: `localhost:${stub.host.split(':')[1]}`, insecure: true }] },
+      verifier: {
+        listen: { host: '127.0.0.1', port: 0 },
+        registries: [
+          { host: stub.host, insecure: true },
+          { host: `localhost:${stub.host.split(':')[1]}`, insecure: true },
+        ],
+      },
     });
     const strict = await startMirror(config);
     try {

@@ -42,7 +42,14 @@ function addDecodedCase(name: string, repository: string, tag: string): string {
 /** A raw containers/image case: `signature-N` files are `\0sigstore-json\n` + {mimeType, payload, annotations}. */
 function addRawCase(dir: string, repository: string, extra: Buffer[] = []): string {
   const digest = stub.addManifest(repository, read(dir, 'manifest.json'), ['latest']);
-  const sigs = [...fs.readdirSync(dir).filter((f) => f.startsWith('signature-')).sort().map((f) => read(dir, f)), ...extra];
+  const sigs = [
+    ...fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith('signature-'))
+      .sort()
+      .map((f) => read(dir, f)),
+    ...extra,
+  ];
   const layers = sigs.map((bytes) => {
     const json = JSON.parse(bytes.subarray('\0sigstore-json\n'.length).toString());
     const payload = Buffer.from(json.payload, 'base64');
@@ -84,20 +91,37 @@ before(async () => {
   digests.empty = stub.addManifest('attest/empty', emptyManifest, ['latest']);
   const bundle = read(emptyDir, 'oci-attestation.sigstore.json');
   stub.addBlob('{}');
-  const referrer = bundleReferrerManifest(stub.addBlob(bundle), bundle.length, { digest: digests.empty, size: emptyManifest.length, mediaType: 'application/vnd.docker.distribution.manifest.v2+json' });
+  const referrer = bundleReferrerManifest(stub.addBlob(bundle), bundle.length, {
+    digest: digests.empty,
+    size: emptyManifest.length,
+    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+  });
   const referrerBytes = Buffer.from(JSON.stringify(referrer));
   const referrerDigest = stub.addManifest('attest/empty', referrerBytes);
   // The same for the referrers-tag fallback: an index at sha256-<hex>.
   stub.addManifest('attest/fallback', emptyManifest, ['latest']);
   stub.addManifest('attest/fallback', referrerBytes);
-  stub.addManifest('attest/fallback', {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: referrerDigest, size: referrerBytes.length, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }],
-  }, [digests.empty.replace(':', '-')]);
+  stub.addManifest(
+    'attest/fallback',
+    {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: referrerDigest, size: referrerBytes.length, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }],
+    },
+    [digests.empty.replace(':', '-')],
+  );
   // Unsigned, broken, hostile.
   stub.addBlob('{"architecture":"amd64"}');
-  digests.unsigned = stub.addManifest('plain/unsigned', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 24, digest: sha256('{"architecture":"amd64"}') }, layers: [] }, ['latest']);
+  digests.unsigned = stub.addManifest(
+    'plain/unsigned',
+    {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 24, digest: sha256('{"architecture":"amd64"}') },
+      layers: [],
+    },
+    ['latest'],
+  );
   stub.misbehave(/^\/v2\/bad\/slow\//, { delayMs: 3000 });
   stub.misbehave(/^\/v2\/bad\/error\//, { status: 500 });
   stub.misbehave(/^\/v2\/bad\/garbage\//, { body: '<html>proxy error</html>', contentType: 'text/html' });
@@ -110,7 +134,10 @@ before(async () => {
     testConfig([{ upstream: upstream.url, anchor: path.join(FIXTURE, '1.root.json') }], {
       verifier: {
         listen: { host: '127.0.0.1', port: 0 },
-        registries: [{ host: stub.host, insecure: true, allowPrivateAddresses: true }, { host: down.host, insecure: true, allowPrivateAddresses: true }],
+        registries: [
+          { host: stub.host, insecure: true, allowPrivateAddresses: true },
+          { host: down.host, insecure: true, allowPrivateAddresses: true },
+        ],
         requestTimeoutSeconds: 1,
         maxManifestBytes: 1024 * 1024,
         admission: {
@@ -200,13 +227,19 @@ describe('POST /api/v1/verify with the real cosign signatures of containers/imag
   test('wrong key: verified false', async () => {
     const r = await verify(`${stub.host}/cosign/valid:v1`, keyPolicy(KEY2));
     assert.equal(r.json.verified, false);
-    assert.ok(r.json.reasons.some((x: string) => x.includes('SIGNATURE_ERROR')), JSON.stringify(r.json.reasons));
+    assert.ok(
+      r.json.reasons.some((x: string) => x.includes('SIGNATURE_ERROR')),
+      JSON.stringify(r.json.reasons),
+    );
   });
 
   test('custom X.509 PKI as keyless (not public-good Fulcio, no Rekor): rejected with the reason', async () => {
     const r = await verify(`${stub.host}/cosign/pki:v1`, { apiVersion: 'v1', allOf: [{ kind: 'genericIssuer', issuer: 'x', subject: { equal: 'y' } }] });
     assert.equal(r.json.verified, false);
-    assert.ok(r.json.reasons.some((x: string) => x.includes('layer 0: TIMESTAMP_ERROR: expected 1 timestamps, got 0')), JSON.stringify(r.json.reasons));
+    assert.ok(
+      r.json.reasons.some((x: string) => x.includes('layer 0: TIMESTAMP_ERROR: expected 1 timestamps, got 0')),
+      JSON.stringify(r.json.reasons),
+    );
   });
 
   test('custom X.509 PKI with a certificate policy (Kubewarden kind certificate): verified through the given chain', async () => {
@@ -242,7 +275,10 @@ describe('POST /api/v1/verify with the real cosign signatures of containers/imag
       if (want === true) assert.equal(r.json.verified, true, `${name}: ${JSON.stringify(r.json)}`);
       else {
         assert.equal(r.json.verified, false, name);
-        assert.ok(r.json.reasons.some((x: string) => want.test(x)), `${name}: ${JSON.stringify(r.json.reasons)}`);
+        assert.ok(
+          r.json.reasons.some((x: string) => want.test(x)),
+          `${name}: ${JSON.stringify(r.json.reasons)}`,
+        );
       }
     }
   });
@@ -262,7 +298,10 @@ describe('POST /api/v1/verify with the real cosign signatures of containers/imag
     } finally {
       stub.referrersApi = true;
     }
-    const wrong = await verify(`${stub.host}/attest/empty:latest`, { apiVersion: 'v1', allOf: [{ kind: 'genericIssuer', issuer: 'https://github.com/login/oauth', subject: { equal: 'cody@soyland.co' } }] });
+    const wrong = await verify(`${stub.host}/attest/empty:latest`, {
+      apiVersion: 'v1',
+      allOf: [{ kind: 'genericIssuer', issuer: 'https://github.com/login/oauth', subject: { equal: 'cody@soyland.co' } }],
+    });
     assert.equal(wrong.json.verified, false);
   });
 
@@ -272,7 +311,16 @@ describe('POST /api/v1/verify with the real cosign signatures of containers/imag
   });
 
   test('anyOf with minimumMatches counts distinct entries', async () => {
-    const policy = { apiVersion: 'v1', anyOf: { minimumMatches: 2, signatures: [{ kind: 'pubKey', key: KEY1 }, { kind: 'pubKey', key: KEY2 }] } };
+    const policy = {
+      apiVersion: 'v1',
+      anyOf: {
+        minimumMatches: 2,
+        signatures: [
+          { kind: 'pubKey', key: KEY1 },
+          { kind: 'pubKey', key: KEY2 },
+        ],
+      },
+    };
     const r = await verify(`${stub.host}/cosign/valid:v1`, policy);
     assert.equal(r.json.verified, false);
     assert.match(r.json.reasons[0], /^anyOf: 1 of the required 2 matched/);
@@ -436,7 +484,10 @@ describe('POST /api/v1/admission/mutate and /api/v1/admission', () => {
   });
 
   test('enforce denies naming the image and the reason; warn allows with a warning', async () => {
-    const denied = await post('/api/v1/admission/mutate', review('Pod', { spec: { initContainers: [{ image: `${stub.host}/raw/modified-manifest` }], containers: [{ image: `${stub.host}/cosign/valid:v1` }] } }, 'u-2'));
+    const denied = await post(
+      '/api/v1/admission/mutate',
+      review('Pod', { spec: { initContainers: [{ image: `${stub.host}/raw/modified-manifest` }], containers: [{ image: `${stub.host}/cosign/valid:v1` }] } }, 'u-2'),
+    );
     assert.equal(denied.json.response.uid, 'u-2');
     assert.equal(denied.json.response.allowed, false);
     assert.equal(denied.json.response.status.code, 403);

@@ -49,7 +49,18 @@ before(async () => {
   tuf.publish();
   upstream = await startUpstreamServer(() => tuf.files());
   fs.writeFileSync(path.join(dir, 'anchor.json'), tuf.rootBytes(1));
-  const config = testConfig([{ upstream: upstream.url, anchor: path.join(dir, 'anchor.json') }], { verifier: { listen: { host: '127.0.0.1', port: 0 }, registries: [{ host, insecure: true, allowPrivateAddresses: true }], requestTimeoutSeconds: 5, admission: { policies: [{ image: `${host}/acme/moving`, policy: keyPolicy(key1.publicKey) }] } } }, path.join(dir, 'data'));
+  const config = testConfig(
+    [{ upstream: upstream.url, anchor: path.join(dir, 'anchor.json') }],
+    {
+      verifier: {
+        listen: { host: '127.0.0.1', port: 0 },
+        registries: [{ host, insecure: true, allowPrivateAddresses: true }],
+        requestTimeoutSeconds: 5,
+        admission: { policies: [{ image: `${host}/acme/moving`, policy: keyPolicy(key1.publicKey) }] },
+      },
+    },
+    path.join(dir, 'data'),
+  );
   mirror = await startMirror(config);
   const [sync] = await mirror.syncAll();
   assert.equal(sync.outcome, 'updated', JSON.stringify(sync));
@@ -69,10 +80,7 @@ before(async () => {
   const honest = SigstoreInfra.payload(tampered.digest, `${host}/acme/tampered`, { env: 'dev' });
   const forged = SigstoreInfra.payload(tampered.digest, `${host}/acme/tampered`, { env: 'prod' });
   const keyed = SigstoreInfra.signWithKey(honest, key1.privateKey);
-  await registry.pushCosignSignatures('acme/tampered', tampered.digest, [
-    { payload: forged, annotations: keyed.annotations },
-    await infra.signKeyless(forged, 'acme/app', { signedPayload: honest }),
-  ]);
+  await registry.pushCosignSignatures('acme/tampered', tampered.digest, [{ payload: forged, annotations: keyed.annotations }, await infra.signKeyless(forged, 'acme/app', { signedPayload: honest })]);
 
   const mismatch = await registry.pushImage('acme/mismatch', '1.0');
   await registry.pushCosignSignatures('acme/mismatch', mismatch.digest, [SigstoreInfra.signWithKey(SigstoreInfra.payload(app.digest, `${host}/acme/app`), key1.privateKey)]);
@@ -167,10 +175,16 @@ describe('images in a real registry, signed in this test, verified through the m
   test('tampered payload: neither the keyed nor the keyless signature verifies', async () => {
     const keyed = await verify(`${host}/acme/tampered:1.0`, keyPolicy(key1.publicKey));
     assert.equal(keyed.verified, false);
-    assert.ok(keyed.reasons.some((x: string) => x.includes('layer 0: SIGNATURE_ERROR')), JSON.stringify(keyed.reasons));
+    assert.ok(
+      keyed.reasons.some((x: string) => x.includes('layer 0: SIGNATURE_ERROR')),
+      JSON.stringify(keyed.reasons),
+    );
     const keyless = await verify(`${host}/acme/tampered:1.0`, issuerPolicy({ urlPrefix: 'https://github.com/acme' }));
     assert.equal(keyless.verified, false);
-    assert.ok(keyless.reasons.some((x: string) => /layer 1: TLOG_BODY_ERROR: digest mismatch|layer 1: SIGNATURE_ERROR/.test(x)), JSON.stringify(keyless.reasons));
+    assert.ok(
+      keyless.reasons.some((x: string) => /layer 1: TLOG_BODY_ERROR: digest mismatch|layer 1: SIGNATURE_ERROR/.test(x)),
+      JSON.stringify(keyless.reasons),
+    );
   });
 
   test('a signature for another digest, an unsigned image, a certificate expired at log time: not verified', async () => {
@@ -183,7 +197,7 @@ describe('images in a real registry, signed in this test, verified through the m
     assert.match(late.reasons.join('\n'), /layer 0: CERTIFICATE_ERROR/);
   });
 
-  test('cosign keyless with an RFC 3161 timestamp from the trust root\'s TSA instead of Rekor', async () => {
+  test("cosign keyless with an RFC 3161 timestamp from the trust root's TSA instead of Rekor", async () => {
     const r = await verify(`${host}/acme/stamped:1.0`, issuerPolicy({ urlPrefix: 'https://github.com/acme' }));
     assert.equal(r.verified, true, JSON.stringify(r));
     assert.equal(r.signatures[0].logIndex, null);
@@ -213,7 +227,8 @@ describe('images in a real registry, signed in this test, verified through the m
     await registry.pushCosignSignatures('acme/moving', signed.digest, [SigstoreInfra.signWithKey(SigstoreInfra.payload(signed.digest, `${host}/acme/moving`), key1.privateKey)]);
     const pod = { spec: { containers: [{ name: 'app', image: `${host}/acme/moving:1.0` }], ephemeralContainers: [{ name: 'debug', image: `${host}/acme/moving:1.0` }] } };
     const reviewOf = (object: object): object => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'm-1', kind: { kind: 'Pod' }, operation: 'CREATE', object } });
-    const post = async (p: string, body: object): Promise<any> => (await fetch(`${mirror.verifierUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+    const post = async (p: string, body: object): Promise<any> =>
+      (await fetch(`${mirror.verifierUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
     const mutated = await post('/api/v1/admission/mutate', reviewOf(pod));
     assert.equal(mutated.response.allowed, true, JSON.stringify(mutated));
     const patch = JSON.parse(Buffer.from(mutated.response.patch, 'base64').toString());
@@ -239,7 +254,14 @@ describe('images in a real registry, signed in this test, verified through the m
 
   test('tuf-mirror verify IMAGE: exit 0 only when verified', async () => {
     const cfg = path.join(dir, 'cli.yaml');
-    fs.writeFileSync(cfg, YAML.stringify({ dataDir: './data', repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: './anchor.json' }], verifier: { registries: [{ host, insecure: true, allowPrivateAddresses: true }] } }));
+    fs.writeFileSync(
+      cfg,
+      YAML.stringify({
+        dataDir: './data',
+        repositories: [{ name: 'sigstore', upstream: upstream.url, trustAnchor: './anchor.json' }],
+        verifier: { registries: [{ host, insecure: true, allowPrivateAddresses: true }] },
+      }),
+    );
     fs.writeFileSync(path.join(dir, 'policy.yaml'), YAML.stringify(issuerPolicy({ urlPrefix: 'https://github.com/acme' })));
     const run = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
       new Promise((resolve) => {
@@ -249,7 +271,12 @@ describe('images in a real registry, signed in this test, verified through the m
       });
     const ok = await run('verify', `${host}/acme/app:1.0`, '--policy', path.join(dir, 'policy.yaml'));
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, new RegExp(`^OK: ${host}/acme/app@${d.app} verified under trust root sigstore generation 1 \\(timestamp v2\\)\\n  allOf\\[0\\] genericIssuer: https://github.com/acme/app/\\.github/workflows/release\\.yml@refs/heads/main \\(issuer ${GHA_ISSUER}\\); sha256-[0-9a-f]{64}\\.sig layer 1; tlog index \\d+ at `));
+    assert.match(
+      ok.stdout,
+      new RegExp(
+        `^OK: ${host}/acme/app@${d.app} verified under trust root sigstore generation 1 \\(timestamp v2\\)\\n  allOf\\[0\\] genericIssuer: https://github.com/acme/app/\\.github/workflows/release\\.yml@refs/heads/main \\(issuer ${GHA_ISSUER}\\); sha256-[0-9a-f]{64}\\.sig layer 1; tlog index \\d+ at `,
+      ),
+    );
     const no = await run('verify', `${host}/acme/evil:1.0`, '--policy', path.join(dir, 'policy.yaml'));
     assert.equal(no.status, 1);
     assert.match(no.stderr, /^NOT VERIFIED: /);

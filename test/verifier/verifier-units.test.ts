@@ -31,8 +31,12 @@ describe('image references', () => {
 });
 
 describe('policies', () => {
-  const cert = (subject: string, issuer = 'https://token.actions.githubusercontent.com', githubRepository?: string) =>
-    ({ kind: 'certificate' as const, keyId: 'x', annotations: {}, identity: { subject, issuer, ...(githubRepository ? { githubRepository } : {}) } });
+  const cert = (subject: string, issuer = 'https://token.actions.githubusercontent.com', githubRepository?: string) => ({
+    kind: 'certificate' as const,
+    keyId: 'x',
+    annotations: {},
+    identity: { subject, issuer, ...(githubRepository ? { githubRepository } : {}) },
+  });
 
   test('urlPrefix always ends at a slash: acme never matches acme-evil', () => {
     const p = parsePolicy({ apiVersion: 'v1', allOf: [{ kind: 'genericIssuer', issuer: 'https://token.actions.githubusercontent.com', subject: { urlPrefix: 'https://github.com/acme' } }] });
@@ -61,7 +65,10 @@ describe('policies', () => {
   });
 
   test('YAML text works; problems name every field', () => {
-    const yaml = `apiVersion: v1\nallOf:\n  - kind: pubKey\n    key: |\n${KEY1.trim().split('\n').map((l) => `      ${l}`).join('\n')}\n`;
+    const yaml = `apiVersion: v1\nallOf:\n  - kind: pubKey\n    key: |\n${KEY1.trim()
+      .split('\n')
+      .map((l) => `      ${l}`)
+      .join('\n')}\n`;
     assert.equal(parsePolicy(yaml).allOf.length, 1);
     try {
       parsePolicy({ apiVersion: 'v1', allOf: [{ kind: 'pubKey' }], anyOf: { minimumMatches: 0, signatures: [] }, extra: true });
@@ -138,8 +145,14 @@ describe('registry client and image verifier against a stub', () => {
       const m = await client({ username: 'ci', password: 's3cret' }).repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1');
       assert.equal(m?.digest, digest);
       assert.ok(stub.requests.some((r) => r.startsWith('/token?service=stub&scope=repository%3Ax%3Apull')));
-      await assert.rejects(client({ username: 'ci', password: 'nope' }).repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_AUTH_FAILED' && e.details.registryStatus === 401);
-      await assert.rejects(client().repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_AUTH_FAILED' && e.message.includes('token request'));
+      await assert.rejects(
+        client({ username: 'ci', password: 'nope' }).repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'),
+        (e: RegistryError) => e.code === 'REGISTRY_AUTH_FAILED' && e.details.registryStatus === 401,
+      );
+      await assert.rejects(
+        client().repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'),
+        (e: RegistryError) => e.code === 'REGISTRY_AUTH_FAILED' && e.message.includes('token request'),
+      );
     } finally {
       stub.auth = undefined;
     }
@@ -149,7 +162,17 @@ describe('registry client and image verifier against a stub', () => {
     const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: 1 };
     const made: string[] = [];
     for (let i = 0; i < 5; i++) {
-      made.push(stub.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json', config: { mediaType: 'application/vnd.oci.empty.v1+json', size: 2, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' }, layers: [], subject, annotations: { n: String(i) } }));
+      made.push(
+        stub.addManifest('acme/app', {
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', size: 2, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' },
+          layers: [],
+          subject,
+          annotations: { n: String(i) },
+        }),
+      );
     }
     stub.referrersPageSize = 2;
     try {
@@ -165,7 +188,12 @@ describe('registry client and image verifier against a stub', () => {
     // A redirect that serves other bytes is caught by the digest check.
     await assert.rejects(client().repository({ registry: stub.host, repository: 'acme/app' }).blob(blob), (e: RegistryError) => e.code === 'DIGEST_MISMATCH');
     stub.misbehave(/^\/v2\/acme\/loop\/blobs\//, { status: 302, headers: { location: '/v2/acme/loop/blobs/sha256:' + '1'.repeat(64) } });
-    await assert.rejects(client().repository({ registry: stub.host, repository: 'acme/loop' }).blob('sha256:' + '1'.repeat(64)), (e: RegistryError) => e.code === 'REGISTRY_BAD_RESPONSE' && e.message.includes('more than 3 redirects'));
+    await assert.rejects(
+      client()
+        .repository({ registry: stub.host, repository: 'acme/loop' })
+        .blob('sha256:' + '1'.repeat(64)),
+      (e: RegistryError) => e.code === 'REGISTRY_BAD_RESPONSE' && e.message.includes('more than 3 redirects'),
+    );
   });
 
   test('credentials from a docker config.json (auths)', async () => {
@@ -173,7 +201,13 @@ describe('registry client and image verifier against a stub', () => {
     fs.writeFileSync(file, JSON.stringify({ auths: { [stub.host]: { auth: Buffer.from('ci:s3cret').toString('base64') } } }));
     stub.auth = { username: 'ci', password: 's3cret' };
     try {
-      const c = new RegistryClient({ registries: [{ host: stub.host, insecure: true, allowPrivateAddresses: true }], dockerConfig: file, timeoutMs: 2000, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 20 });
+      const c = new RegistryClient({
+        registries: [{ host: stub.host, insecure: true, allowPrivateAddresses: true }],
+        dockerConfig: file,
+        timeoutMs: 2000,
+        maxManifestBytes: 1 << 20,
+        maxBlobBytes: 1 << 20,
+      });
       assert.equal((await c.repository({ registry: stub.host, repository: 'acme/app' }).manifest('v1'))?.digest, digest);
     } finally {
       stub.auth = undefined;
@@ -182,7 +216,10 @@ describe('registry client and image verifier against a stub', () => {
 
   test('the allowlist is checked before any request', () => {
     const before = stub.requests.length;
-    assert.throws(() => client().repository({ registry: 'evil.example', repository: 'x' }), (e: RegistryError) => e.code === 'REGISTRY_NOT_ALLOWED');
+    assert.throws(
+      () => client().repository({ registry: 'evil.example', repository: 'x' }),
+      (e: RegistryError) => e.code === 'REGISTRY_NOT_ALLOWED',
+    );
     assert.equal(stub.requests.length, before);
   });
 
@@ -205,7 +242,29 @@ describe('HTTPS registries and a custom CA bundle', { skip: spawnSync('sh', ['-c
   const tls = new OciStub();
   const dir = tempDir();
   before(async () => {
-    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=registry-stub', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { encoding: 'utf8' });
+    const r = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=registry-stub',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-days',
+        '2',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     await tls.start(0, { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) });
     tls.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }, ['v1']);
@@ -218,7 +277,10 @@ describe('HTTPS registries and a custom CA bundle', { skip: spawnSync('sh', ['-c
     assert.ok(await withCa.repository({ registry: tls.host, repository: 'acme/app' }).manifest('v1'));
     withCa.close();
     const without = new RegistryClient({ ...opts, registries: [{ host: tls.host, insecure: false, allowPrivateAddresses: true }] });
-    await assert.rejects(without.repository({ registry: tls.host, repository: 'acme/app' }).manifest('v1'), (e: RegistryError) => e.code === 'REGISTRY_UNREACHABLE' && /SELF_SIGNED|self.signed/i.test(e.message));
+    await assert.rejects(
+      without.repository({ registry: tls.host, repository: 'acme/app' }).manifest('v1'),
+      (e: RegistryError) => e.code === 'REGISTRY_UNREACHABLE' && /SELF_SIGNED|self.signed/i.test(e.message),
+    );
     without.close();
     const plain = await new OciStub().start();
     try {

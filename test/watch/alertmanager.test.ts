@@ -37,10 +37,10 @@ before(async () => {
   notifications = await startReceiver();
   am = await Alertmanager.start({ binary, notify: notifications.url });
   upstream = await startUpstreamServer(() => repo.files());
-  mirror = await startMirror(
-    testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }], { alerts: { webhooks: [{ url: `${am.url}/api/v2/alerts`, format: 'alertmanager' }] } }),
-    { webhooks: { attempts: 3, backoffMs: 20 }, evaluateIntervalMs: 3_600_000 },
-  );
+  mirror = await startMirror(testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }], { alerts: { webhooks: [{ url: `${am.url}/api/v2/alerts`, format: 'alertmanager' }] } }), {
+    webhooks: { attempts: 3, backoffMs: 20 },
+    evaluateIntervalMs: 3_600_000,
+  });
 });
 after(async () => {
   await mirror?.close();
@@ -60,7 +60,9 @@ const severities = (alerts: AmAlert[]): string[] => alerts.map((a) => a.labels.s
 
 /** Notifications Alertmanager sent on for the timestamp, as `status severity`. */
 const sentOn = (): string[] =>
-  notifications.received.flatMap((r) => ((r.body as { alerts: { status: string; labels: Record<string, string> }[] }).alerts ?? []).filter((a) => a.labels.item === 'role:timestamp').map((a) => `${a.status} ${a.labels.severity}`));
+  notifications.received.flatMap((r) =>
+    ((r.body as { alerts: { status: string; labels: Record<string, string> }[] }).alerts ?? []).filter((a) => a.labels.item === 'role:timestamp').map((a) => `${a.status} ${a.labels.severity}`),
+  );
 
 describe('Alertmanager: fire, escalate, resolve', { skip }, () => {
   test('3 days left: one warning fires, labelled as the rules and the README say', async () => {
@@ -92,6 +94,9 @@ describe('Alertmanager: fire, escalate, resolve', { skip }, () => {
     const labels = { alertname: 'TufMirrorRoleExpiry', repository: 'control', item: 'role:timestamp', role: 'timestamp' };
     await am.post([{ labels: { ...labels, severity: 'warning' }, startsAt: at, endsAt: new Date(Date.now() + 30 * DAY).toISOString() }]);
     await am.post([{ labels: { ...labels, severity: 'info' }, startsAt: at, endsAt: at }]);
-    assert.deepEqual((await am.alerts()).filter((a) => a.labels.repository === 'control').map((a) => a.labels.severity), ['warning']);
+    assert.deepEqual(
+      (await am.alerts()).filter((a) => a.labels.repository === 'control').map((a) => a.labels.severity),
+      ['warning'],
+    );
   });
 });

@@ -58,9 +58,14 @@ test('a new transparency log and a retired one in trusted_root.json make one tru
   const { events } = JSON.parse((await get(`${mirror.url}/api/v1/repositories/sigstore/events?kind=trusted-root-change`)).body.toString());
   assert.equal(events.length, 1);
   const data = events[0].data;
-  assert.deepEqual(data.added.map((e: { id: string }) => e.id), [idOf(NEW_KEY)]);
+  assert.deepEqual(
+    data.added.map((e: { id: string }) => e.id),
+    [idOf(NEW_KEY)],
+  );
   assert.deepEqual(data.removed, []);
-  assert.deepEqual(data.changed, [{ kind: 'tlogs', id: idOf(OLD_KEY), url: 'https://rekor.example', from: { start: '2021-01-01T00:00:00Z', end: null }, to: { start: '2021-01-01T00:00:00Z', end: '2026-01-01T00:00:00Z' } }]);
+  assert.deepEqual(data.changed, [
+    { kind: 'tlogs', id: idOf(OLD_KEY), url: 'https://rekor.example', from: { start: '2021-01-01T00:00:00Z', end: null }, to: { start: '2021-01-01T00:00:00Z', end: '2026-01-01T00:00:00Z' } },
+  ]);
 
   const deliveries = receiver.received.map((r) => r.body as { kind: string });
   assert.ok(deliveries.length >= 2, 'the failed attempt and the retry both reached the receiver');

@@ -12,11 +12,21 @@ import { redactUrlsIn } from '../../lib/log';
 import { WebhookNotifier, type Alert } from '../../watch/webhooks';
 import { startReceiver } from '../helpers/receiver';
 
-const alert: Alert = { kind: 'state-change', repository: 'sigstore', item: 'role:timestamp', state: 'warning', previousState: 'ok', severity: 'warning', message: 'timestamp expires soon', at: '2026-08-26T00:00:00.000Z' };
+const alert: Alert = {
+  kind: 'state-change',
+  repository: 'sigstore',
+  item: 'role:timestamp',
+  state: 'warning',
+  previousState: 'ok',
+  severity: 'warning',
+  message: 'timestamp expires soon',
+  at: '2026-08-26T00:00:00.000Z',
+};
 
 function capturingLogger(): { logger: pino.Logger; lines: string[] } {
   const lines: string[] = [];
-  const stream = new Writable({ write: (chunk: Buffer, _enc, done) => {
+  const stream = new Writable({
+    write: (chunk: Buffer, _enc, done) => {
       lines.push(chunk.toString());
       done();
     },
@@ -34,7 +44,10 @@ test('user:password@ in a webhook URL becomes a Basic Authorization header; no l
     await notifier.drain();
     assert.equal(receiver.received.length, 1);
     assert.equal(receiver.received[0].headers.authorization, `Basic ${Buffer.from('alert@ops:s3cr:t').toString('base64')}`);
-    assert.deepEqual([...notifier.stats.values()].map((s) => s.delivered), [1]);
+    assert.deepEqual(
+      [...notifier.stats.values()].map((s) => s.delivered),
+      [1],
+    );
   } finally {
     await receiver.close();
   }
@@ -47,6 +60,9 @@ test('user:password@ in a webhook URL becomes a Basic Authorization header; no l
 });
 
 test('URLs inside an error message lose their credentials', () => {
-  assert.equal(redactUrlsIn('Request cannot be constructed from a URL that includes credentials: http://u:p@host:8080/hook'), 'Request cannot be constructed from a URL that includes credentials: http://host:8080/hook');
+  assert.equal(
+    redactUrlsIn('Request cannot be constructed from a URL that includes credentials: http://u:p@host:8080/hook'),
+    'Request cannot be constructed from a URL that includes credentials: http://host:8080/hook',
+  );
   assert.equal(redactUrlsIn('no URL here'), 'no URL here');
 });
