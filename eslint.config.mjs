@@ -46,6 +46,23 @@ export default defineConfig(
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] }],
     },
   },
+  // Tests read what the code under test answered (JSON bodies, parsed YAML, TAP) and assert on
+  // it: an answer of the wrong shape fails the assertion that reads it, which is the check these
+  // rules ask for, and typing every body first would restate each assertion as a schema. A `!`
+  // in a test follows an assertion (or a fixture) that established the value. Product code,
+  // bench/, scripts/ and testing/ (harnesses the benchmarks share) keep every rule.
+  {
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
   // This file is not part of tsconfig.json's program.
   { files: ['**/*.mjs'], extends: [tseslint.configs.disableTypeChecked] },
   // Last, so Prettier alone decides layout.
