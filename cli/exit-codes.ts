@@ -4,14 +4,13 @@
  */
 import { CommanderError } from 'commander';
 import { BridgeError } from '../bridge/errors';
-import { ConfigError } from '../config/config';
+import { ConfigError } from '../config/errors';
 import { TrustRootError, TufMirrorError, type TrustRootErrorCode } from '../lib/errors';
 import { OriginError } from '../origin/errors';
-import { PublishError } from '../publish/publish';
+import { PublishError } from '../publish/errors';
 import { errorAnswer } from '../server/http-errors';
 import { StoreError } from '../store/errors';
-import { ExportError } from '../sync/export';
-import { SyncError } from '../sync/errors';
+import { ExportError, SyncError } from '../sync/errors';
 import { OutputError } from './output';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3 } as const;

@@ -3,10 +3,11 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
-import { systemCode, TufMirrorError } from '../lib/errors';
+import { systemCode } from '../lib/errors';
 import { packageRoot } from '../lib/paths';
 import { RESERVED_NAMES } from '../lib/routes';
 import { verifierConfigSchema } from './verifier';
+import { ConfigError } from './errors';
 
 /** `90`, `90s`, `45m`, `12h`, `5d` → seconds. */
 export function parseDuration(value: string | number): number {
@@ -285,16 +286,7 @@ export type Config = Omit<z.output<typeof configSchema>, 'repositories'> & {
 /** Values given on the command line; each wins over the file. */
 export type ConfigOverrides = { host?: string; port?: number; dataDir?: string };
 
-/** What is wrong with the configuration or the deployment it describes (exit code 3 in the CLI). */
-export type ConfigErrorCode =
-  | 'INVALID_CONFIG' // the file does not validate
-  | 'CONFIG_UNREADABLE' // no such file, or not YAML
-  | 'UNKNOWN_REPOSITORY' // a name the configuration does not have
-  | 'TLS_INVALID' // server.tls files missing, unreadable, or not a matching certificate and key
-  | 'DATA_DIR_NOT_WRITABLE'
-  | 'CANNOT_LISTEN'; // the port is in use or privileged, or the host is not an address of this machine
-
-export class ConfigError extends TufMirrorError<ConfigErrorCode> {}
+export { ConfigError, type ConfigErrorCode } from './errors';
 
 export const EMBEDDED_ANCHOR = (): string => path.join(packageRoot(), 'config', 'anchors', 'sigstore-public-good.root.json');
 

@@ -21,15 +21,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { systemCode, TufMirrorError } from '../lib/errors';
+import { systemCode } from '../lib/errors';
 import { removeStaleTemporaries, writeAtomically, writeTemporary } from '../lib/atomic-file';
 import { isVersionedPath, unsafePathReason } from '../lib/layout';
 import { parseRoot, parseTimestamp } from '../lib/tuf-metadata';
 import type { Store } from '../store/store';
+import { PublishError } from './errors';
 
-export type PublishErrorCode = 'NOTHING_HELD' | 'CONFLICT' | 'UNSAFE_PATH' | 'NOT_A_DIRECTORY' | 'WRITE_FAILED';
-
-export class PublishError extends TufMirrorError<PublishErrorCode> {}
+export { PublishError, type PublishErrorCode } from './errors';
 
 export type PublishResult = {
   repository: string;

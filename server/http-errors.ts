@@ -9,11 +9,9 @@ import type { Response } from 'express';
 import { BoundedJsonError } from '../lib/bounded-json';
 import { publicError, TrustRootError, TufMirrorError, type ErrorDetails, type PublicError, type TrustRootErrorCode } from '../lib/errors';
 import { SyncError, type SyncErrorCode } from '../sync/errors';
-import { VerifyRequestError } from '../verifier/errors';
-import { RegistryError, type RegistryErrorCode } from '../verifier/oci';
+import { NoTrustRootError, RegistryError, VerifyRequestError, type RegistryErrorCode } from '../verifier/errors';
 import { PolicyError } from '../lib/policy';
 import { ImageReferenceError } from '../verifier/reference';
-import { NoTrustRootError } from '../verifier/trust-root';
 
 /** A failure as an HTTP answer: the status and the JSON body `{ "error": { code, message, … } }`. */
 export type ErrorAnswer = { status: number; body: { error: PublicError } };

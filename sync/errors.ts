@@ -54,3 +54,6 @@ export function isTransportFailure(err: SyncError): boolean {
   if (err.code === 'UPSTREAM_HTTP_ERROR') return err.status !== 403 && err.status !== 404;
   return err.code === 'UPSTREAM_UNREACHABLE' || err.code === 'UPSTREAM_TIMEOUT' || err.code === 'CANCELLED' || err.code === 'INTERNAL';
 }
+
+/** NOTHING_HELD: no generation to export. SINCE_ROOT: --since-root names a root this mirror does not have. */
+export class ExportError extends TufMirrorError<'NOTHING_HELD' | 'SINCE_ROOT'> {}

@@ -3,16 +3,15 @@
  * across an air gap; sync/import.ts takes it in on the other side.
  */
 import type { RepositoryConfig } from '../config/config';
-import { TufMirrorError } from '../lib/errors';
 import { metadataPath, targetPath } from '../lib/layout';
 import { redactUrl } from '../lib/log';
 import { packageVersion } from '../lib/paths';
 import { sha256Hex, type GenerationRecord, type Store } from '../store/store';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, MANIFEST_MEMBER, REPOSITORY_PREFIX, type ArchiveManifest } from './archive-format';
 import { packTarGz } from './archive-tar';
+import { ExportError } from './errors';
 
-/** NOTHING_HELD: no generation to export. SINCE_ROOT: --since-root names a root this mirror does not have. */
-export class ExportError extends TufMirrorError<'NOTHING_HELD' | 'SINCE_ROOT'> {}
+export { ExportError } from './errors';
 
 export type ExportOptions = {
   /** The receiving side holds roots up to vN: leave them out (default: every root held). */

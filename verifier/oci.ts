@@ -7,9 +7,13 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigError } from '../config/config';
-import { TufMirrorError } from '../lib/errors';
 import type { RegistryConfig } from '../config/verifier';
+import { RegistryError, type RegistryErrorCode } from './errors';
 import { apiHost, type ImageReference } from './reference';
+
+// The registry's errors live in errors.ts (what the CLI's exit codes and the HTTP map read, without
+// loading this client); importers of this module keep finding them here.
+export { RegistryError, type RegistryErrorCode } from './errors';
 
 /**
  * A small OCI distribution client on Node's built-in HTTP client (per-registry CA bundles need
@@ -32,33 +36,6 @@ export const MEDIA = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
 } as const;
 const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest].join(', ');
-
-export type RegistryErrorCode =
-  | 'REGISTRY_NOT_ALLOWED'
-  | 'REGISTRY_ADDRESS_REFUSED'
-  | 'REGISTRY_UNREACHABLE'
-  | 'REGISTRY_TIMEOUT'
-  | 'REGISTRY_HTTP_ERROR'
-  | 'REGISTRY_BAD_RESPONSE'
-  | 'REGISTRY_AUTH_FAILED'
-  | 'RESPONSE_TOO_LARGE'
-  | 'DIGEST_MISMATCH'
-  | 'NOT_FOUND';
-
-export class RegistryError extends TufMirrorError<RegistryErrorCode> {
-  constructor(
-    code: RegistryErrorCode,
-    message: string,
-    /** The registry's own HTTP status, when it answered. */
-    registryStatus?: number,
-    /** The code of its OCI error body (`MANIFEST_UNKNOWN`, …), when it gave one; never its text. */
-    registryCode?: string,
-  ) {
-    // Refused before asking: the image named a registry we may not ask.
-    const field = code === 'REGISTRY_NOT_ALLOWED' || code === 'REGISTRY_ADDRESS_REFUSED' ? 'image' : undefined;
-    super(code, message, { details: { ...(field ? { field } : {}), ...(registryStatus !== undefined ? { registryStatus } : {}), ...(registryCode !== undefined ? { registryCode } : {}) } });
-  }
-}
 
 export type Descriptor = { mediaType: string; digest: string; size: number; annotations?: Record<string, string>; artifactType?: string };
 export type Manifest = {

@@ -2,8 +2,9 @@ import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type KeyFinderFunc, type TrustMaterial } from '@sigstore/verify';
 import { createHash } from 'node:crypto';
 import { parseTrustedRoot, TrustedRootError } from '../lib/trusted-root';
-import { TrustRootError, TufMirrorError } from '../lib/errors';
+import { TrustRootError } from '../lib/errors';
 import { parseTimestamp } from '../lib/tuf-metadata';
+import { NoTrustRootError } from './errors';
 
 /** Where the trust material came from: named in every answer. */
 export type TrustRootSource = {
@@ -26,6 +27,7 @@ export type TrustRoot = {
 };
 
 export { TrustRootError } from '../lib/errors';
+export { NoTrustRootError } from './errors';
 
 /**
  * Parse trusted_root.json bytes (lib/trusted-root.ts says what it refuses beyond what
@@ -56,12 +58,6 @@ export function withKeys(root: TrustRoot, keys: KeyFinderFunc): TrustMaterial {
 
 /** The trust root of a mirrored repository's served generation. */
 export type TrustRootProvider = (repository?: string) => TrustRoot;
-
-export class NoTrustRootError extends TufMirrorError<'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT'> {
-  constructor(code: 'UNKNOWN_REPOSITORY' | 'NO_GENERATION' | 'NO_TRUSTED_ROOT', message: string) {
-    super(code, message, { details: { field: 'repository' } });
-  }
-}
 
 /** What a provider needs from the mirror: the served generation id, and one consistent read of it. */
 export type GenerationReader = {
