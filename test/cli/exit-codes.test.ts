@@ -78,7 +78,7 @@ async function busyPort(): Promise<{ port: number; close: () => Promise<void> }>
   return { port: typeof address === 'object' && address ? address.port : 0, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-let upstream: UpstreamServer;
+let upstream: UpstreamServer | undefined;
 let registry: DockerRegistry | undefined;
 let image = '';
 let pending = '';

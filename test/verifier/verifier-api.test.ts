@@ -26,6 +26,8 @@ const TRUST = { repository: 'sigstore', generation: 1, timestampVersion: 762, sh
 
 const stub = new OciStub();
 let mirror: Service;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 const down = new OciStub(); // started and closed: an allowlisted registry that is down
 
 /** A decoded containers/image case as an image plus its cosign `.sig` tag. */
@@ -150,6 +152,7 @@ before(async () => {
       },
     }),
   );
+  closers.push(() => mirror.close());
   const [result] = await mirror.syncAll();
   assert.equal(result.outcome, 'updated');
   await upstream.close();
@@ -157,7 +160,7 @@ before(async () => {
 });
 
 after(async () => {
-  await mirror?.close();
+  for (const close of closers.reverse()) await close();
   await stub.close();
 });
 

@@ -31,22 +31,25 @@ let am: Alertmanager;
 let notifications: Awaited<ReturnType<typeof startReceiver>>;
 let upstream: UpstreamServer;
 let mirror: Service;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 
 before(async () => {
   if (skip) return;
   notifications = await startReceiver();
+  closers.push(() => notifications.close());
   am = await Alertmanager.start({ binary, notify: notifications.url });
+  closers.push(() => am.stop());
   upstream = await startUpstreamServer(() => repo.files());
+  closers.push(() => upstream.close());
   mirror = await startMirror(testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }], { alerts: { webhooks: [{ url: `${am.url}/api/v2/alerts`, format: 'alertmanager' }] } }), {
     webhooks: { attempts: 3, backoffMs: 20 },
     evaluateIntervalMs: 3_600_000,
   });
+  closers.push(() => mirror.close());
 });
 after(async () => {
-  await mirror?.close();
-  await upstream?.close();
-  await am?.stop();
-  await notifications?.close();
+  for (const close of closers.reverse()) await close();
 });
 
 /** Sync (which evaluates and notifies), wait for the deliveries, then read what Alertmanager holds for the timestamp. */
