@@ -210,7 +210,7 @@ describe('provenance and the gate', () => {
       const status = await json(`${url}/api/v1/repositories/${name}`);
       const item = status.items.find((i: { item: string }) => i.item === 'compatibility');
       assert.equal(item.state, 'ok', `${name}: notices do not degrade the state`);
-      const codes = item.findings.map((f: { code: string; subject?: string; consumer?: string }) => `${f.code} ${f.subject} ${f.consumer ?? ''}`.trim());
+      const codes = item.findings.map((f: { code: string; subject?: string; consumer?: string }) => `${f.code} ${String(f.subject)} ${f.consumer ?? ''}`.trim());
       assert.deepEqual(codes.sort(), ['KEY_TYPE_UNSUPPORTED https://log2025-1.rekor.sigstore.dev policy-controller', 'LOG_ID_SIGNED_NOTE https://log2025-1.rekor.sigstore.dev']);
       assert.deepEqual(item.consumers, [{ consumer: 'policy-controller', outputs: ['remote', 'repository', 'sigstore-keys'], leftOut: ['tlog https://log2025-1.rekor.sigstore.dev (ed25519)'] }]);
       assert.match(item.message, /policy-controller leaves out tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)/);

@@ -307,7 +307,7 @@ describe('exit codes', () => {
     for (const [row, cells] of matrix) {
       for (const code of [0, 1, 2, 3] as const) {
         const never = cells.get(code) === '—';
-        assert.equal(!SCENARIOS[row][code], never, `${row} exit ${code}: README says "${cells.get(code)}"`);
+        assert.equal(!SCENARIOS[row][code], never, `${row} exit ${code}: README says "${String(cells.get(code))}"`);
       }
     }
   });

@@ -292,8 +292,8 @@ describe('bounded work per caller', () => {
     assert.equal(sigLookups.length, 1, stub.requests.slice(before).join('\n'));
     // Annotations in another order are the same policy: one answer from the cache.
     const cache = stub.requests.length;
-    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${stub.manifests.get('acme/plain')!.keys().next().value}`, policy: keyPolicy({ annotations: { a: '1', b: '2' } }) });
-    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${stub.manifests.get('acme/plain')!.keys().next().value}`, policy: keyPolicy({ annotations: { b: '2', a: '1' } }) });
+    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${String(stub.manifests.get('acme/plain')!.keys().next().value)}`, policy: keyPolicy({ annotations: { a: '1', b: '2' } }) });
+    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${String(stub.manifests.get('acme/plain')!.keys().next().value)}`, policy: keyPolicy({ annotations: { b: '2', a: '1' } }) });
     assert.equal(stub.requests.length - cache, 1, 'the second is answered from the cache');
   });
 

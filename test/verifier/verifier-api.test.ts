@@ -165,7 +165,7 @@ after(async () => {
 });
 
 async function post(p: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${mirror.verifierUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${mirror.verifierUrl!}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
 }
 const verify = (image: string, policy: unknown, extra: object = {}): Promise<{ status: number; json: any }> => post('/api/v1/verify', { image, policy, ...extra });
@@ -368,7 +368,7 @@ describe('every failure is an answer', () => {
     // Another port of the stub's address, one the allowlist does not name (it names the stub's and down's).
     const listed = [stub.host, down.host].map((host) => Number(host.split(':')[1]));
     const otherPort = [1, 2, 3].map((d) => listed[0] + (listed[0] < 65000 ? d : -d)).find((p) => !listed.includes(p));
-    for (const image of ['169.254.169.254/latest/meta-data:x', 'localhost:8080/x', 'nginx', `127.0.0.1:${otherPort}/x`]) {
+    for (const image of ['169.254.169.254/latest/meta-data:x', 'localhost:8080/x', 'nginx', `127.0.0.1:${String(otherPort)}/x`]) {
       const before = stub.requests.length;
       const r = await verify(image, keyPolicy(KEY1));
       assert.equal(r.status, 403, image);

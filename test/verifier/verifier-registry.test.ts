@@ -129,7 +129,7 @@ after(async () => {
 });
 
 async function verify(image: string, policy: object): Promise<any> {
-  const res = await fetch(`${mirror.verifierUrl}/api/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image, policy }) });
+  const res = await fetch(`${mirror.verifierUrl!}/api/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image, policy }) });
   assert.equal(res.status, 200, image);
   return res.json();
 }
@@ -231,7 +231,7 @@ describe('images in a real registry, signed in this test, verified through the m
     const pod = { spec: { containers: [{ name: 'app', image: `${host}/acme/moving:1.0` }], ephemeralContainers: [{ name: 'debug', image: `${host}/acme/moving:1.0` }] } };
     const reviewOf = (object: object): object => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'm-1', kind: { kind: 'Pod' }, operation: 'CREATE', object } });
     const post = async (p: string, body: object): Promise<any> =>
-      (await fetch(`${mirror.verifierUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+      (await fetch(`${mirror.verifierUrl!}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
     const mutated = await post('/api/v1/admission/mutate', reviewOf(pod));
     assert.equal(mutated.response.allowed, true, JSON.stringify(mutated));
     const patch = JSON.parse(Buffer.from(mutated.response.patch, 'base64').toString());
