@@ -23,6 +23,8 @@ let repo: TestRepository;
 let upstream: UpstreamServer;
 let connected: Connected;
 let gap: Gap;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 
 before(async () => {
   mock.timers.enable({ apis: ['Date'], now: START });
@@ -31,18 +33,19 @@ before(async () => {
   repo.setExpiry('timestamp', new Date(START + 7 * DAY));
   repo.publish();
   upstream = await startUpstreamServer(() => repo.files());
+  closers.push(() => upstream.close());
   const anchor = path.join(tempDir(), 'root.json');
   fs.writeFileSync(anchor, repo.rootBytes(1));
   // Snapshot and targets re-signed every 20 days (within max(30d, 4 x 45d) of a 200-day expiry).
   connected = await startConnected(upstream.url, anchor, { timestampExpiry: '45d', snapshotExpiry: '200d', targetsExpiry: '200d', promote: 'auto' });
+  closers.push(() => connected.service.close());
   assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
   await initSite(connected);
   gap = await startGap(connected.site.trustAnchor);
+  closers.push(() => gap.service.close());
 });
 after(async () => {
-  await gap?.service.close();
-  await connected?.service.close();
-  await upstream?.close();
+  for (const close of closers.reverse()) await close();
   mock.timers.reset();
 });
 

@@ -45,6 +45,8 @@ let upstream: UpstreamServer;
 let connected: Connected;
 let gap: Gap;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 const status = async (url: string, name: string) => JSON.parse((await get(`${url}/api/v1/repositories/${name}`)).body.toString());
 const itemOf = (s: { items: WatchItem[] }, item: string): WatchItem => s.items.find((i) => i.item === item)!;
 
@@ -55,19 +57,21 @@ before(async () => {
   repo.addTarget('rekor.pub', REKOR_PUB, { custom: { sigstore: { usage: 'Rekor', status: 'Active', uri: 'https://rekor.sigstore.dev' } } });
   repo.publish();
   upstream = await startUpstreamServer(() => repo.files());
+  closers.push(() => upstream.close());
   receiver = await startReceiver();
+  closers.push(() => receiver.close());
   const anchor = path.join(tempDir(), 'root.json');
   fs.writeFileSync(anchor, repo.rootBytes(1));
   connected = await startConnected(upstream.url, anchor, { timestampExpiry: '30d', promote: 'auto' }, { alerts: { webhooks: [{ url: receiver.url }] } });
+  closers.push(() => connected.service.close());
   assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
   await initSite(connected);
   gap = await startGap(connected.site.trustAnchor);
+  closers.push(() => gap.service.close());
   assert.equal((await carry(connected, gap)).outcome, 'updated');
 });
 after(async () => {
-  await gap?.service.close();
-  await connected?.service.close();
-  await Promise.all([upstream?.close(), receiver?.close()]);
+  for (const close of closers.reverse()) await close();
   mock.timers.reset();
 });
 
@@ -219,6 +223,7 @@ describe("a delegated role that fails in the source (public-good's npm role expi
   let repo2: TestRepository;
   let upstream2: UpstreamServer;
   let connected2: Connected;
+  const closers2: (() => Promise<unknown>)[] = [];
   before(async () => {
     mock.timers.setTime(START + 70 * DAY);
     repo2 = new TestRepository({ keyType: 'ecdsa' });
@@ -228,15 +233,16 @@ describe("a delegated role that fails in the source (public-good's npm role expi
     repo2.addTarget('npm/keys.json', '{}', { role: 'npm' });
     repo2.publish();
     upstream2 = await startUpstreamServer(() => repo2.files());
+    closers2.push(() => upstream2.close());
     const anchor = path.join(tempDir(), 'root.json');
     fs.writeFileSync(anchor, repo2.rootBytes(1));
     connected2 = await startConnected(upstream2.url, anchor, { timestampExpiry: '30d', promote: 'auto' });
+    closers2.push(() => connected2.service.close());
     assert.equal((await connected2.service.syncAll())[0].outcome, 'updated');
     await initSite(connected2);
   });
   after(async () => {
-    await connected2?.service.close();
-    await upstream2?.close();
+    for (const close of closers2.reverse()) await close();
   });
 
   test('does not stop the bridge: a top-level change is promoted, no bridged name resolving through the role, and the decision says so', async () => {

@@ -32,22 +32,25 @@ const VERIFY_TOKEN = 'bridge-test-verify-token';
 let upstream: UpstreamServer;
 let connected: Connected;
 let gap: Gap;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 
 before(async () => {
   mock.timers.enable({ apis: ['Date'], now: FIXTURE_NOW });
   upstream = await startUpstreamServer(FIXTURE);
+  closers.push(() => upstream.close());
   connected = await startConnected(upstream.url, path.join(FIXTURE, '1.root.json'), { timestampExpiry: '60d', promote: 'auto' }, { verifier: { token: VERIFY_TOKEN } });
+  closers.push(() => connected.service.close());
   assert.equal((await connected.service.syncAll())[0].outcome, 'updated');
   await initSite(connected);
   gap = await startGap(connected.site.trustAnchor, { verifier: { token: VERIFY_TOKEN } });
+  closers.push(() => gap.service.close());
   at('2026-08-25T09:00:00Z'); // carried across three days later
   const imported = await carry(connected, gap);
   assert.equal(imported.outcome, 'updated', imported.outcome === 'failed' ? imported.error.message : '');
 });
 after(async () => {
-  await gap?.service.close();
-  await connected?.service.close();
-  await upstream?.close();
+  for (const close of closers.reverse()) await close();
   mock.timers.reset();
 });
 
@@ -207,7 +210,7 @@ describe('provenance and the gate', () => {
       const status = await json(`${url}/api/v1/repositories/${name}`);
       const item = status.items.find((i: { item: string }) => i.item === 'compatibility');
       assert.equal(item.state, 'ok', `${name}: notices do not degrade the state`);
-      const codes = item.findings.map((f: { code: string; subject?: string; consumer?: string }) => `${f.code} ${f.subject} ${f.consumer ?? ''}`.trim());
+      const codes = item.findings.map((f: { code: string; subject?: string; consumer?: string }) => `${f.code} ${String(f.subject)} ${f.consumer ?? ''}`.trim());
       assert.deepEqual(codes.sort(), ['KEY_TYPE_UNSUPPORTED https://log2025-1.rekor.sigstore.dev policy-controller', 'LOG_ID_SIGNED_NOTE https://log2025-1.rekor.sigstore.dev']);
       assert.deepEqual(item.consumers, [{ consumer: 'policy-controller', outputs: ['remote', 'repository', 'sigstore-keys'], leftOut: ['tlog https://log2025-1.rekor.sigstore.dev (ed25519)'] }]);
       assert.match(item.message, /policy-controller leaves out tlog https:\/\/log2025-1\.rekor\.sigstore\.dev \(ed25519\)/);

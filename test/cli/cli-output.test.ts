@@ -16,6 +16,8 @@ import { TestRepository } from '../../testing/tuf-repo';
 import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
 const CLI = path.join(packageRoot(), 'dist', 'cli', 'main.js');
+/** The pattern for ESC [ K, erase to the end of the line: what a progress line on a terminal ends with. */
+const ERASE_LINE = String.raw`\x1b\[K`;
 
 describe('progress', () => {
   test('on only for a person at a terminal: never under --json or --quiet, never into a pipe', () => {
@@ -113,13 +115,13 @@ describe('--json: one set of field names', () => {
         );
       repo.bumpTimestamp();
       const shown = await underTty('sync');
-      assert.match(shown, /\rsigstore: sync: \d+ files?, \d+ B \([a-z]+\)\x1b\[K/);
-      assert.match(shown, /\r\x1b\[Ksigstore: new generation/, 'the line is cleared before the report');
+      assert.match(shown, new RegExp(String.raw`\rsigstore: sync: \d+ files?, \d+ B \([a-z]+\)` + ERASE_LINE));
+      assert.match(shown, new RegExp(String.raw`\r` + ERASE_LINE + 'sigstore: new generation'), 'the line is cleared before the report');
       for (const flag of ['--json', '--quiet']) {
         repo.bumpTimestamp();
         const quiet = await underTty(`sync ${flag}`);
         assert.match(quiet, /sigstore/);
-        assert.doesNotMatch(quiet, /\x1b\[K/, flag);
+        assert.doesNotMatch(quiet, new RegExp(ERASE_LINE), flag);
       }
     },
   );

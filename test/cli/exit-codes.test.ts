@@ -78,7 +78,7 @@ async function busyPort(): Promise<{ port: number; close: () => Promise<void> }>
   return { port: typeof address === 'object' && address ? address.port : 0, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-let upstream: UpstreamServer;
+let upstream: UpstreamServer | undefined;
 let registry: DockerRegistry | undefined;
 let image = '';
 let pending = '';
@@ -307,7 +307,7 @@ describe('exit codes', () => {
     for (const [row, cells] of matrix) {
       for (const code of [0, 1, 2, 3] as const) {
         const never = cells.get(code) === '—';
-        assert.equal(!SCENARIOS[row][code], never, `${row} exit ${code}: README says "${cells.get(code)}"`);
+        assert.equal(!SCENARIOS[row][code], never, `${row} exit ${code}: README says "${String(cells.get(code))}"`);
       }
     }
   });

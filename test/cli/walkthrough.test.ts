@@ -86,7 +86,7 @@ test('README "Try it offline in five minutes", command by command', { skip, time
   fs.writeFileSync(path.join(bin, 'tuf-mirror'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js'))} "$@"\n`, { mode: 0o755 });
   // Its `mktemp -d` lands in a folder of ours, removed with the others when this file ends.
   const tmp = tempDir('tuf-mirror-walkthrough-');
-  shell = spawn('bash', [], { cwd: ROOT, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, TMPDIR: tmp }, detached: true });
+  shell = spawn('bash', [], { cwd: ROOT, env: { ...process.env, PATH: `${bin}:${String(process.env.PATH)}`, TMPDIR: tmp }, detached: true });
   let out = '';
   shell.stdout.on('data', (d: Buffer) => (out += d.toString()));
   shell.stdin.write('exec 2>&1\n');
@@ -100,7 +100,7 @@ test('README "Try it offline in five minutes", command by command', { skip, time
         if (!m) return;
         clearTimeout(timer);
         shell!.stdout.off('data', check);
-        resolve({ exit: Number(m[1]), output: out.slice(from, from + (m.index ?? 0)) });
+        resolve({ exit: Number(m[1]), output: out.slice(from, from + m.index) });
       };
       shell!.stdout.on('data', check);
       shell!.stdin.write(`${command}\necho "__STEP_DONE_$?__"\n`);

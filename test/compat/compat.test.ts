@@ -61,7 +61,7 @@ describe('blocking findings', () => {
     bad.ctlogs[1].logId.keyId = crypto.createHash('sha256').update('another key').digest('base64');
     const r = checkCompatibility({ targets: withRoot(bad) });
     assert.deepEqual(
-      r.findings.filter((f) => f.blocking).map((f) => `${f.code} ${f.subject}`),
+      r.findings.filter((f) => f.blocking).map((f) => `${f.code} ${String(f.subject)}`),
       ['LOG_ID_MISMATCH https://ctfe.sigstore.dev/2022'],
     );
   });

@@ -18,12 +18,16 @@ import { GHA_ISSUER, SigstoreInfra } from '../../testing/sigstore-infra';
 let infra: SigstoreInfra;
 let origin: Service;
 let mirror: Service;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 
 before(async () => {
   infra = await SigstoreInfra.start();
+  closers.push(() => infra.close());
   const dataDir = tempDir();
   const config = parseConfig({ dataDir, server: { host: '127.0.0.1', port: 0 }, sync: { onStart: false }, repositories: [{ name: 'acme', kind: 'origin' }] }, 'test', dataDir);
   origin = await startMirror(config);
+  closers.push(() => origin.close());
   // The instance's keys and certificates, as an operator would pass them to `origin init`.
   const material = parseTrustMaterial(Buffer.from(infra.trustedRoot()));
   material.oidcIssuers = [{ url: GHA_ISSUER, validFor: { start: '2020-01-01T00:00:00Z' } }];
@@ -31,12 +35,11 @@ before(async () => {
   await initOrigin({ store: origin.store, repository: config.repositories[0], logger: silentLogger }, { material, operator: 'acme', keyType: 'ecdsa', keys });
   origin.index.reload();
   mirror = await startMirror(testConfig([{ name: 'acme', upstream: origin.url, anchor: config.repositories[0].trustAnchor }], { verifier: { token: TOKEN } }));
+  closers.push(() => mirror.close());
   assert.equal((await mirror.syncAll())[0].outcome, 'updated');
 });
 after(async () => {
-  await mirror?.close();
-  await origin?.close();
-  await infra?.close();
+  for (const close of closers.reverse()) await close();
 });
 
 // On the public listener, verification is for holders of the verify token.

@@ -102,7 +102,7 @@ describe('origin repository', () => {
     assert.deepEqual(Object.keys(targets.signed.targets['rekor.pub'].hashes), ['sha256', 'sha512']);
     // Both hash names are served.
     const info = targets.signed.targets['trusted_root.json'];
-    assert.equal((await get(`${origin.url}/targets/${info.hashes.sha512}.trusted_root.json`)).status, 200);
+    assert.equal((await get(`${origin.url}/targets/${String(info.hashes.sha512)}.trusted_root.json`)).status, 200);
 
     await assert.rejects(initOrigin(ctx, { material, operator: 'acme', keyType: 'ecdsa', keys }), (e: unknown) => e instanceof OriginError && e.code === 'ALREADY_INITIALIZED');
   });

@@ -86,7 +86,7 @@ async function walkConsistent(baseUrl: string): Promise<void> {
     return JSON.parse(r.body.toString()) as { signed: Record<string, any> };
   };
   const ts = await json('timestamp.json');
-  const snap = await json(`${ts.signed.meta['snapshot.json'].version}.snapshot.json`);
+  const snap = await json(`${String(ts.signed.meta['snapshot.json'].version)}.snapshot.json`);
   for (const [name, meta] of Object.entries(snap.signed.meta as Record<string, { version: number }>)) {
     const md = await json(`${meta.version}.${name}`);
     for (const [target, info] of Object.entries(md.signed.targets as Record<string, { hashes: { sha256: string } }>)) {
@@ -223,7 +223,7 @@ describe('publish', () => {
   test('never rolls readers back: a tree with a newer timestamp is left alone', () => {
     const other = path.join(tempDir(), 'www');
     publishRepository(mirror.store, 'sigstore', other);
-    const ts = JSON.parse(fs.readFileSync(path.join(other, 'timestamp.json'), 'utf8'));
+    const ts: { signed: { version: number } } = JSON.parse(fs.readFileSync(path.join(other, 'timestamp.json'), 'utf8'));
     ts.signed.version += 1000;
     const newer = JSON.stringify(ts);
     fs.writeFileSync(path.join(other, 'timestamp.json'), newer);

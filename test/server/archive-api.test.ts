@@ -3,6 +3,7 @@
  * import's outcome, and the new generation served by the time the answer arrives.
  */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, before, describe, mock, test } from 'node:test';
 import type { Config } from '../../config/config';
 import type { Service } from '../../server/service';
@@ -131,10 +132,11 @@ describe('POST /api/v1/repositories/<name>/import', () => {
     assert.equal(announced.status, 413);
     assert.equal(announced.json.error.code, 'RESPONSE_TOO_LARGE');
 
-    async function* chunks(): AsyncGenerator<Uint8Array> {
+    function* chunks(): Generator<Uint8Array> {
       for (let i = 0; i < archive.length; i += 1024) yield archive.subarray(i, i + 1024);
     }
-    const streamed = await upload(m, chunks());
+    // A stream of unannounced length (fetch sends a sync iterable as its string form, not its chunks).
+    const streamed = await upload(m, Readable.from(chunks()));
     assert.equal(streamed.status, 413);
     assert.equal(streamed.json.error.code, 'RESPONSE_TOO_LARGE');
     assert.equal(m.store.lastSyncRun('sigstore'), undefined, 'no run started');

@@ -23,12 +23,16 @@ let mirror: Service;
 let browser: Browser;
 /** The page of a test that did not pass: its screenshot is kept in test-output/ to see why. */
 let failed: Page | undefined;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 
 before(async () => {
   if (skip) return;
   mock.timers.enable({ apis: ['Date'], now: FIXTURE_NOW });
   upstream = await startUpstreamServer(FIXTURE);
+  closers.push(() => upstream.close());
   mirror = await startMirror(testConfig([{ upstream: upstream.url, anchor: `${FIXTURE}/1.root.json` }]));
+  closers.push(() => mirror.close());
   assert.equal((await mirror.syncAll())[0].outcome, 'updated');
   mock.timers.setTime(Date.parse('2026-08-26T00:00:00Z')); // timestamp: 2d 19h left → warning
   await mirror.syncAll();
@@ -36,6 +40,7 @@ before(async () => {
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  closers.push(() => browser.close());
 });
 after(async () => {
   if (skip) return;
@@ -44,9 +49,7 @@ after(async () => {
     await failed.screenshot({ path: path.join(OUTPUT, 'status-page.png'), fullPage: true });
     process.stderr.write(`status page: screenshot in ${path.join(OUTPUT, 'status-page.png')}\n`);
   }
-  await browser?.close();
-  await mirror?.close();
-  await upstream?.close();
+  for (const close of closers.reverse()) await close();
   mock.timers.reset();
 });
 

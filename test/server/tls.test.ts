@@ -122,7 +122,7 @@ test('rotated certificate files are served without a restart; a half-written pai
 
     // A certificate without its key (caught mid-rotation): refused, said once, the renewed one stays.
     fs.copyFileSync(certificate(tempDir()).cert, first.cert);
-    await waitFor(async () => (lines.some((l) => l.includes('not a usable pair')) ? true : undefined), 'the refusal to be logged');
+    await waitFor(() => Promise.resolve(lines.some((l) => l.includes('not a usable pair')) ? true : undefined), 'the refusal to be logged');
     assert.equal(await servedFingerprint(mirror.url), fingerprintOf(renewed.cert));
     assert.notEqual(fingerprintOf(renewed.cert), original);
   } finally {

@@ -65,8 +65,8 @@ function assertServable(store: Store): number {
     return JSON.parse(file.body.toString('utf8'));
   };
   const timestamp = json('timestamp.json');
-  const snapshot = json(`${timestamp.signed.meta['snapshot.json'].version}.snapshot.json`);
-  const targets = json(`${snapshot.signed.meta['targets.json'].version}.targets.json`);
+  const snapshot = json(`${String(timestamp.signed.meta['snapshot.json'].version)}.snapshot.json`);
+  const targets = json(`${String(snapshot.signed.meta['targets.json'].version)}.targets.json`);
   for (const [name, info] of Object.entries<{ hashes: { sha256: string } }>(targets.signed.targets)) {
     assert.ok(index.lookup('r', `targets/${info.hashes.sha256}.${name}`), `target ${name}`);
   }

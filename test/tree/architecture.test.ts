@@ -139,7 +139,7 @@ test('architecture: every import between folders runs down the layer order', () 
       const to = topFolder(target);
       if (from === to) continue;
       const [a, b] = [layerOf.get(from), layerOf.get(to)];
-      if (a === undefined || b === undefined || b >= a) upward.push(`${file} -> ${target} (${from} is layer ${a}, ${to} is layer ${b})`);
+      if (a === undefined || b === undefined || b >= a) upward.push(`${file} -> ${target} (${from} is layer ${String(a)}, ${to} is layer ${String(b)})`);
     }
   }
   assert.deepEqual(upward, []);

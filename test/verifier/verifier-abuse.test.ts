@@ -59,8 +59,11 @@ describe('a hostile policy cannot take the process down or hold up TUF files', (
   let publicUrl = '';
   let verifyUrl = '';
   const exited: { code: number | null; signal: string | null }[] = [];
+  /** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+  const closers: (() => Promise<unknown>)[] = [];
   before(async () => {
     upstream = await startUpstreamServer(() => tuf.files());
+    closers.push(() => upstream.close());
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'anchor.json'), tuf.rootBytes(1));
     fs.writeFileSync(
@@ -76,6 +79,13 @@ describe('a hostile policy cannot take the process down or hold up TUF files', (
     // As deploy/kubernetes runs it: a 192 MB heap.
     child = spawn(process.execPath, ['--max-old-space-size=192', path.join(packageRoot(), 'dist', 'cli', 'main.js'), 'serve', '--config', path.join(dir, 'config.yaml')], {
       stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    closers.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await gone;
+      }
     });
     child.once('exit', (code, signal) => exited.push({ code, signal }));
     let log = '';
@@ -100,12 +110,7 @@ describe('a hostile policy cannot take the process down or hold up TUF files', (
     }
   });
   after(async () => {
-    if (child?.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    }
-    await upstream?.close();
+    for (const close of closers.reverse()) await close();
   });
 
   test('400 KB of nested brackets as a policy (as text, as JSON nesting): refused before parsing; timestamp.json answered throughout; the process lives', async () => {
@@ -145,12 +150,18 @@ describe('bounded work per caller', () => {
   const BUDGET = 256 * 1024;
   let digest = '';
   let url = '';
+  /** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+  const closers: (() => Promise<unknown>)[] = [];
 
   before(async () => {
     await stub.start();
+    closers.push(() => stub.close());
     internal = await internalService();
+    closers.push(() => internal.close());
     evil = await new OciStub().start();
+    closers.push(() => evil.close());
     upstream = await startUpstreamServer(() => tuf.files());
+    closers.push(() => upstream.close());
     stub.addBlob('{}');
     const image = (seed: string): object => ({
       schemaVersion: 2,
@@ -201,16 +212,13 @@ describe('bounded work per caller', () => {
         },
       }),
     );
+    closers.push(() => mirror.close());
     const [sync] = await mirror.syncAll();
     assert.equal(sync.outcome, 'updated');
     url = mirror.verifierUrl!;
   });
   after(async () => {
-    await mirror?.close();
-    await stub.close();
-    await evil?.close();
-    await internal?.close();
-    await upstream?.close();
+    for (const close of closers.reverse()) await close();
   });
 
   const post = async (p: string, body: unknown, base = url): Promise<{ status: number; json: any; text: string; headers: Headers }> => {
@@ -284,8 +292,8 @@ describe('bounded work per caller', () => {
     assert.equal(sigLookups.length, 1, stub.requests.slice(before).join('\n'));
     // Annotations in another order are the same policy: one answer from the cache.
     const cache = stub.requests.length;
-    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${stub.manifests.get('acme/plain')!.keys().next().value}`, policy: keyPolicy({ annotations: { a: '1', b: '2' } }) });
-    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${stub.manifests.get('acme/plain')!.keys().next().value}`, policy: keyPolicy({ annotations: { b: '2', a: '1' } }) });
+    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${String(stub.manifests.get('acme/plain')!.keys().next().value)}`, policy: keyPolicy({ annotations: { a: '1', b: '2' } }) });
+    await post('/api/v1/verify', { image: `${stub.host}/acme/plain@${String(stub.manifests.get('acme/plain')!.keys().next().value)}`, policy: keyPolicy({ annotations: { b: '2', a: '1' } }) });
     assert.equal(stub.requests.length - cache, 1, 'the second is answered from the cache');
   });
 

@@ -26,6 +26,8 @@ const TRUST = { repository: 'sigstore', generation: 1, timestampVersion: 762, sh
 
 const stub = new OciStub();
 let mirror: Service;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 const down = new OciStub(); // started and closed: an allowlisted registry that is down
 
 /** A decoded containers/image case as an image plus its cosign `.sig` tag. */
@@ -150,6 +152,7 @@ before(async () => {
       },
     }),
   );
+  closers.push(() => mirror.close());
   const [result] = await mirror.syncAll();
   assert.equal(result.outcome, 'updated');
   await upstream.close();
@@ -157,12 +160,12 @@ before(async () => {
 });
 
 after(async () => {
-  await mirror?.close();
+  for (const close of closers.reverse()) await close();
   await stub.close();
 });
 
 async function post(p: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${mirror.verifierUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${mirror.verifierUrl!}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
 }
 const verify = (image: string, policy: unknown, extra: object = {}): Promise<{ status: number; json: any }> => post('/api/v1/verify', { image, policy, ...extra });
@@ -365,7 +368,7 @@ describe('every failure is an answer', () => {
     // Another port of the stub's address, one the allowlist does not name (it names the stub's and down's).
     const listed = [stub.host, down.host].map((host) => Number(host.split(':')[1]));
     const otherPort = [1, 2, 3].map((d) => listed[0] + (listed[0] < 65000 ? d : -d)).find((p) => !listed.includes(p));
-    for (const image of ['169.254.169.254/latest/meta-data:x', 'localhost:8080/x', 'nginx', `127.0.0.1:${otherPort}/x`]) {
+    for (const image of ['169.254.169.254/latest/meta-data:x', 'localhost:8080/x', 'nginx', `127.0.0.1:${String(otherPort)}/x`]) {
       const before = stub.requests.length;
       const r = await verify(image, keyPolicy(KEY1));
       assert.equal(r.status, 403, image);

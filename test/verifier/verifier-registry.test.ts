@@ -34,6 +34,8 @@ let infra: SigstoreInfra;
 let registry: DockerRegistry;
 let upstream: UpstreamServer;
 let mirror: Service;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 const tuf = new TestRepository();
 const dir = tempDir('tuf-mirror-verifier-');
 const d: Record<string, string> = {};
@@ -42,12 +44,15 @@ let host = '';
 before(async () => {
   if (skip) return;
   infra = await SigstoreInfra.start();
+  closers.push(() => infra.close());
   registry = await DockerRegistry.start(binary);
+  closers.push(() => registry.stop());
   host = registry.host;
 
   tuf.addTarget('trusted_root.json', infra.trustedRoot());
   tuf.publish();
   upstream = await startUpstreamServer(() => tuf.files());
+  closers.push(() => upstream.close());
   fs.writeFileSync(path.join(dir, 'anchor.json'), tuf.rootBytes(1));
   const config = testConfig(
     [{ upstream: upstream.url, anchor: path.join(dir, 'anchor.json') }],
@@ -62,6 +67,7 @@ before(async () => {
     path.join(dir, 'data'),
   );
   mirror = await startMirror(config);
+  closers.push(() => mirror.close());
   const [sync] = await mirror.syncAll();
   assert.equal(sync.outcome, 'updated', JSON.stringify(sync));
 
@@ -119,14 +125,11 @@ before(async () => {
 });
 
 after(async () => {
-  await mirror?.close();
-  await upstream?.close();
-  await registry?.stop();
-  await infra?.close();
+  for (const close of closers.reverse()) await close();
 });
 
 async function verify(image: string, policy: object): Promise<any> {
-  const res = await fetch(`${mirror.verifierUrl}/api/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image, policy }) });
+  const res = await fetch(`${mirror.verifierUrl!}/api/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image, policy }) });
   assert.equal(res.status, 200, image);
   return res.json();
 }
@@ -228,7 +231,7 @@ describe('images in a real registry, signed in this test, verified through the m
     const pod = { spec: { containers: [{ name: 'app', image: `${host}/acme/moving:1.0` }], ephemeralContainers: [{ name: 'debug', image: `${host}/acme/moving:1.0` }] } };
     const reviewOf = (object: object): object => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'm-1', kind: { kind: 'Pod' }, operation: 'CREATE', object } });
     const post = async (p: string, body: object): Promise<any> =>
-      (await fetch(`${mirror.verifierUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+      (await fetch(`${mirror.verifierUrl!}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
     const mutated = await post('/api/v1/admission/mutate', reviewOf(pod));
     assert.equal(mutated.response.allowed, true, JSON.stringify(mutated));
     const patch = JSON.parse(Buffer.from(mutated.response.patch, 'base64').toString());

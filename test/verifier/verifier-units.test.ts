@@ -115,7 +115,7 @@ describe('result cache', () => {
     now += 60_001;
     assert.equal(await cache.get('k', compute), 2);
     await assert.rejects(cache.get('bad', async () => Promise.reject(new Error('registry down'))));
-    assert.equal(await cache.get('bad', async () => 7), 7);
+    assert.equal(await cache.get('bad', () => Promise.resolve(7)), 7);
   });
 });
 

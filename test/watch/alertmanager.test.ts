@@ -31,22 +31,25 @@ let am: Alertmanager;
 let notifications: Awaited<ReturnType<typeof startReceiver>>;
 let upstream: UpstreamServer;
 let mirror: Service;
+/** How to close what before() started, in order: before() can stop half-way, and after() closes only what it got to. */
+const closers: (() => Promise<unknown>)[] = [];
 
 before(async () => {
   if (skip) return;
   notifications = await startReceiver();
+  closers.push(() => notifications.close());
   am = await Alertmanager.start({ binary, notify: notifications.url });
+  closers.push(() => am.stop());
   upstream = await startUpstreamServer(() => repo.files());
+  closers.push(() => upstream.close());
   mirror = await startMirror(testConfig([{ upstream: upstream.url, anchor: repo.rootBytes(1) }], { alerts: { webhooks: [{ url: `${am.url}/api/v2/alerts`, format: 'alertmanager' }] } }), {
     webhooks: { attempts: 3, backoffMs: 20 },
     evaluateIntervalMs: 3_600_000,
   });
+  closers.push(() => mirror.close());
 });
 after(async () => {
-  await mirror?.close();
-  await upstream?.close();
-  await am?.stop();
-  await notifications?.close();
+  for (const close of closers.reverse()) await close();
 });
 
 /** Sync (which evaluates and notifies), wait for the deliveries, then read what Alertmanager holds for the timestamp. */
@@ -61,7 +64,7 @@ const severities = (alerts: AmAlert[]): string[] => alerts.map((a) => a.labels.s
 /** Notifications Alertmanager sent on for the timestamp, as `status severity`. */
 const sentOn = (): string[] =>
   notifications.received.flatMap((r) =>
-    ((r.body as { alerts: { status: string; labels: Record<string, string> }[] }).alerts ?? []).filter((a) => a.labels.item === 'role:timestamp').map((a) => `${a.status} ${a.labels.severity}`),
+    ((r.body as { alerts?: { status: string; labels: Record<string, string> }[] }).alerts ?? []).filter((a) => a.labels.item === 'role:timestamp').map((a) => `${a.status} ${a.labels.severity}`),
   );
 
 describe('Alertmanager: fire, escalate, resolve', { skip }, () => {
@@ -70,7 +73,7 @@ describe('Alertmanager: fire, escalate, resolve', { skip }, () => {
     assert.deepEqual(severities(alerts), ['warning']);
     assert.deepEqual(alerts[0].labels, { alertname: 'TufMirrorRoleExpiry', repository: 'sigstore', item: 'role:timestamp', role: 'timestamp', severity: 'warning' });
     assert.equal(alerts[0].status.state, 'active');
-    await waitFor(async () => sentOn().includes('firing warning') || undefined, 'Alertmanager to notify the warning');
+    await waitFor(() => Promise.resolve(sentOn().includes('firing warning') || undefined), 'Alertmanager to notify the warning');
   });
 
   test('1 day left: the critical fires and the warning ends (an escalation, not two alerts)', async () => {
@@ -78,7 +81,7 @@ describe('Alertmanager: fire, escalate, resolve', { skip }, () => {
     repo.publish();
     const alerts = await syncAndRead();
     assert.deepEqual(severities(alerts), ['critical']);
-    await waitFor(async () => (sentOn().includes('firing critical') && sentOn().includes('resolved warning')) || undefined, 'Alertmanager to notify the critical and the resolved warning');
+    await waitFor(() => Promise.resolve((sentOn().includes('firing critical') && sentOn().includes('resolved warning')) || undefined), 'Alertmanager to notify the critical and the resolved warning');
   });
 
   test('a fresh timestamp: the critical resolves, nothing stays active', async () => {
@@ -86,7 +89,7 @@ describe('Alertmanager: fire, escalate, resolve', { skip }, () => {
     repo.publish();
     assert.deepEqual(await syncAndRead(), []);
     assert.deepEqual(await am.alerts(), [], 'nothing else fired either');
-    await waitFor(async () => sentOn().includes('resolved critical') || undefined, 'Alertmanager to notify the resolved critical');
+    await waitFor(() => Promise.resolve(sentOn().includes('resolved critical') || undefined), 'Alertmanager to notify the resolved critical');
   });
 
   test('control: a resolution with other labels (the old severity: info) leaves the alert firing for its 30 days', async () => {

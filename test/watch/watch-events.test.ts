@@ -51,7 +51,7 @@ test('a new transparency log and a retired one in trusted_root.json make one tru
   receiver.setStatus(500); // the receiver fails at first: deliveries are retried
   const seen = receiver.received.length;
   assert.equal((await mirror.syncAll())[0].outcome, 'updated');
-  await waitFor(async () => receiver.received.length > seen || undefined, 'the first delivery, answered 500');
+  await waitFor(() => Promise.resolve(receiver.received.length > seen || undefined), 'the first delivery, answered 500');
   receiver.setStatus(200);
   await mirror.notifier.drain();
 
