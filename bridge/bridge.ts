@@ -139,6 +139,12 @@ const held = (c: Candidate, name: string): string =>
  * publishing anything: what the watch, `bridge check` and the scheduler look at.
  */
 export async function checkBridge(ctx: BridgeContext, now: Date = new Date()): Promise<BridgeDecision> {
+  // Nothing here waits; the promise is the interface its callers (the CLI, tests) await, and a
+  // failure stays a rejection rather than a synchronous throw.
+  return Promise.resolve(decideBridge(ctx, now));
+}
+
+function decideBridge(ctx: BridgeContext, now: Date): BridgeDecision {
   const name = ctx.repository.name;
   const served = ctx.store.currentGeneration(name)?.id ?? null;
   let c: Candidate;
@@ -201,13 +207,13 @@ export async function promoteBridge(ctx: BridgeContext, options: PromoteOptions 
 
 /** The service's routine: check, and with `promote: auto` promote what passes. Never throws for the source's or the gate's sake. */
 export async function tickBridge(ctx: BridgeContext, now: Date = new Date()): Promise<BridgeDecision> {
-  const checked = await checkBridge(ctx, now);
+  const checked = decideBridge(ctx, now);
   if (checked.outcome !== 'pending' || ctx.repository.bridge?.promote !== 'auto') return checked;
   try {
     return await promoteBridge(ctx, { now });
   } catch (err) {
     const code = err instanceof BridgeError || err instanceof OriginError ? `${err.code}: ` : '';
-    const message = `promotion of ${ctx.source.name} generation ${checked.sourceGeneration} failed: ${code}${err instanceof Error ? err.message : String(err)}; the promoted content stays served and re-signed`;
+    const message = `promotion of ${ctx.source.name} generation ${String(checked.sourceGeneration)} failed: ${code}${err instanceof Error ? err.message : String(err)}; the promoted content stays served and re-signed`;
     return record(ctx, { ...checked, outcome: 'failed', message, at: now.toISOString() });
   }
 }

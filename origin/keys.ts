@@ -26,7 +26,7 @@ export function publicKeyOf(privateKey: crypto.KeyObject): SigningKey {
     scheme = 'ecdsa-sha2-nistp256';
     publicValue = crypto.createPublicKey(privateKey).export({ format: 'pem', type: 'spki' }).toString();
   } else {
-    throw new OriginError('KEY_UNSUPPORTED', `unsupported key type ${type}${type === 'ec' ? ` (${privateKey.asymmetricKeyDetails?.namedCurve})` : ''}: use ECDSA P-256 or ed25519`);
+    throw new OriginError('KEY_UNSUPPORTED', `unsupported key type ${String(type)}${type === 'ec' ? ` (${String(privateKey.asymmetricKeyDetails?.namedCurve)})` : ''}: use ECDSA P-256 or ed25519`);
   }
   const keyval = { public: publicValue };
   // The key ID is the sha256 of the key's canonical JSON, as every TUF implementation computes it.
@@ -59,7 +59,7 @@ export function readKeyFile(file: string): SigningKey {
   try {
     pem = fs.readFileSync(file);
   } catch (err) {
-    throw new OriginError('KEY_MISSING', `cannot read key ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new OriginError('KEY_MISSING', `cannot read key ${file}: ${String((err as NodeJS.ErrnoException).code ?? err)}`);
   }
   try {
     return publicKeyOf(crypto.createPrivateKey(pem));

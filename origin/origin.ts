@@ -9,7 +9,22 @@ import { MapSource } from '../sync/source';
 import { syncRepository } from '../sync/sync';
 import { OriginError } from './errors';
 import { generateKey, readKeyDir, readKeyFile, sign, writeKeyFile, type KeyType, type SigningKey } from './keys';
-import { currentState, initialRepository, nextRoot, publishRoot, publishTargets, resign, serialize, signRoot, TOP_ROLES, type Files, type Periods, type RootChange, type TopRole } from './repository';
+import {
+  bytesOf,
+  currentState,
+  initialRepository,
+  nextRoot,
+  publishRoot,
+  publishTargets,
+  resign,
+  serialize,
+  signRoot,
+  TOP_ROLES,
+  type Files,
+  type Periods,
+  type RootChange,
+  type TopRole,
+} from './repository';
 import { parseTrustMaterial, trustTargets, type TargetFileSpec, type TrustMaterial } from './trust-material';
 
 /**
@@ -30,11 +45,16 @@ export function periodsOf(repository: RepositoryConfig): Periods {
   return { root: o.rootExpiry, targets: o.targetsExpiry, snapshot: o.snapshotExpiry, timestamp: o.timestampExpiry };
 }
 
-/** The current generation's files (the layout paths a client asks for). */
-export function currentFiles(store: Store, name: string): Files {
+/** The generation served now; NOT_INITIALIZED before the first. */
+function servedGeneration(store: Store, name: string): GenerationRecord {
   const generation = store.currentGeneration(name);
   if (!generation) throw new OriginError('NOT_INITIALIZED', `${name} holds nothing yet: run its init (tuf-mirror origin init or tuf-mirror bridge init)`);
-  return store.generationContents(generation);
+  return generation;
+}
+
+/** The current generation's files (the layout paths a client asks for). */
+export function currentFiles(store: Store, name: string): Files {
+  return store.generationContents(servedGeneration(store, name));
 }
 
 async function publish(ctx: OriginContext, files: Files, reason: string): Promise<GenerationRecord> {
@@ -96,7 +116,7 @@ export async function initSigned(ctx: OriginContext, targets: TargetFileSpec[], 
       });
     }
     fs.mkdirSync(path.dirname(repository.trustAnchor), { recursive: true });
-    fs.writeFileSync(repository.trustAnchor, files.get('1.root.json')!, { flag: 'wx' });
+    fs.writeFileSync(repository.trustAnchor, bytesOf(files, '1.root.json'), { flag: 'wx' });
     written.push(repository.trustAnchor);
     const generation = await publish(ctx, files, 'init');
     return { generation, keyFiles: written.filter((f) => f !== repository.trustAnchor), anchor: repository.trustAnchor };
@@ -139,10 +159,9 @@ export type KeyUpdate = {
 
 export async function updateOriginKeys(ctx: OriginContext, update: KeyUpdate): Promise<{ generation: GenerationRecord; material: TrustMaterial }> {
   const now = update.now ?? new Date();
-  const files = currentFiles(ctx.store, ctx.repository.name);
-  const generation = ctx.store.currentGeneration(ctx.repository.name);
+  const generation = servedGeneration(ctx.store, ctx.repository.name);
   // As TUF's search resolves each name in the served generation, checked against its signed hashes.
-  const fileOf = (name: string) => (generation ? ctx.store.resolvedTarget(generation.id, name)?.bytes : undefined);
+  const fileOf = (name: string) => ctx.store.resolvedTarget(generation.id, name)?.bytes;
   const trustedRoot = fileOf('trusted_root.json');
   if (!trustedRoot) throw new OriginError('NOT_INITIALIZED', `${ctx.repository.name} has no trusted_root.json target`);
   const material = parseTrustMaterial(trustedRoot, fileOf('signing_config.v0.2.json'));

@@ -28,7 +28,7 @@ const SPEC_VERSION = '1.0.31';
 
 export const serialize = (m: Metadata<Root | Targets | Snapshot | Timestamp>): Buffer => Buffer.from(JSON.stringify(m.toJSON(), null, 2) + '\n');
 
-function bytesOf(files: Files, name: string): Buffer {
+export function bytesOf(files: Files, name: string): Buffer {
   const bytes = files.get(name);
   if (!bytes) throw new OriginError('NOT_INITIALIZED', `${name} is missing: run tuf-mirror origin init first`);
   return bytes;
@@ -62,6 +62,11 @@ function targetFile(t: TargetFileSpec): TargetFile {
   return new TargetFile({ path: t.name, length: t.bytes.length, hashes, unrecognizedFields: t.custom ? { custom: t.custom as never } : undefined });
 }
 
+/** The next version of a targets role with the same targets and delegations, expiring at `expires`. */
+function nextTargets(t: Targets, expires: string): Targets {
+  return new Targets({ specVersion: t.specVersion, unrecognizedFields: t.unrecognizedFields, targets: t.targets, delegations: t.delegations, version: t.version + 1, expires });
+}
+
 /** Targets, snapshot and timestamp for a target list, on top of `base` (the roots and old files). */
 function publishChain(
   base: Files,
@@ -79,7 +84,7 @@ function publishChain(
   // A versioned file never changes: an unchanged targets role keeps its published bytes.
   const targetsBytes = base.get(metadataPath('targets', targetsSigned.signed.version)) ?? serialize(targetsSigned);
   for (const [name, info] of Object.entries(targetsSigned.signed.targets)) {
-    for (const hash of Object.values(info.hashes)) files.set(targetPath(name, hash), targetBytes.get(name)!);
+    for (const hash of Object.values(info.hashes)) files.set(targetPath(name, hash), bytesOf(targetBytes, name));
   }
   files.set(metadataPath('targets', targetsSigned.signed.version), targetsBytes);
   files.set('targets.json', targetsBytes);
@@ -95,7 +100,7 @@ function publishChain(
 }
 
 function withTimestamp(files: Files, root: Metadata<Root>, snapshot: Metadata<Snapshot>, version: number, keys: Map<string, SigningKey>, periods: Periods, now: Date): Files {
-  const snapshotBytes = files.get(metadataPath('snapshot', snapshot.signed.version))!;
+  const snapshotBytes = bytesOf(files, metadataPath('snapshot', snapshot.signed.version));
   // Length and hashes of the snapshot pin it: a client cannot be handed another one.
   const meta = new MetaFile({
     version: snapshot.signed.version,
@@ -148,9 +153,9 @@ export function resign(files: Files, keys: SigningKey[], periods: Periods, now: 
   const due = (expires: string): boolean => Date.parse(expires) - now.getTime() < margin * 1000;
   const targetsRole = root.signed.roles.targets;
   if (due(targets.signed.expires) && targetsRole.keyIDs.filter((id) => available.has(id)).length >= targetsRole.threshold) {
-    const next = new Metadata(new Targets({ ...targets.signed, version: targets.signed.version + 1, expires: after(now, periods.targets) }));
+    const next = new Metadata(nextTargets(targets.signed, after(now, periods.targets)));
     signAs(next, 'targets', targetsRole.keyIDs, targetsRole.threshold, available);
-    const bytes = new Map(Object.entries(next.signed.targets).map(([name, info]) => [name, files.get(targetPath(name, info.hashes.sha256))!]));
+    const bytes = new Map(Object.entries(next.signed.targets).map(([name, info]) => [name, bytesOf(files, targetPath(name, info.hashes.sha256))]));
     const published = publishChain(files, root, next, bytes, snapshot.signed.version + 1, timestamp.signed.version + 1, available, periods, now);
     return { files: published, resigned: ['timestamp', 'snapshot', 'targets'] };
   }
@@ -158,7 +163,8 @@ export function resign(files: Files, keys: SigningKey[], periods: Periods, now: 
   let current = snapshot;
   const snapshotResigned = due(snapshot.signed.expires);
   if (snapshotResigned) {
-    current = new Metadata(new Snapshot({ ...snapshot.signed, version: snapshot.signed.version + 1, expires: after(now, periods.snapshot) }));
+    const { specVersion, unrecognizedFields, meta, version } = snapshot.signed;
+    current = new Metadata(new Snapshot({ specVersion, unrecognizedFields, meta, version: version + 1, expires: after(now, periods.snapshot) }));
     const r = root.signed.roles.snapshot;
     signAs(current, 'snapshot', r.keyIDs, r.threshold, available);
     const bytes = serialize(current);
@@ -201,7 +207,7 @@ export function nextRoot(files: Files, change: RootChange, periods: Periods, now
   const used = new Set(Object.values(roles).flatMap((r) => r.keyIDs));
   const keys = Object.fromEntries([
     ...Object.entries(root.signed.keys).filter(([id]) => used.has(id)),
-    ...Object.values(change.replace ?? {}).flatMap((ks) => (ks ?? []).map((k) => [k.keyID, k.key] as const)),
+    ...Object.values(change.replace ?? {}).flatMap((ks) => ks.map((k) => [k.keyID, k.key] as const)),
   ]);
   return new Metadata(new Root({ version: root.signed.version + 1, specVersion: SPEC_VERSION, expires: after(now, periods.root), consistentSnapshot: true, keys, roles }));
 }
@@ -243,9 +249,9 @@ export function publishRoot(files: Files, pending: Metadata<Root>, keys: Signing
   const targetsRole = (r: Metadata<Root>) => JSON.stringify(r.signed.roles.targets.toJSON());
   let targetsMd = targets;
   if (targetsRole(previous) !== targetsRole(pending)) {
-    targetsMd = new Metadata(new Targets({ ...targets.signed, version: targets.signed.version + 1, expires: after(now, periods.targets) }));
+    targetsMd = new Metadata(nextTargets(targets.signed, after(now, periods.targets)));
     signAs(targetsMd, 'targets', pending.signed.roles.targets.keyIDs, pending.signed.roles.targets.threshold, available);
   }
-  const targetBytes = new Map(Object.entries(targetsMd.signed.targets).map(([name, info]) => [name, next.get(targetPath(name, info.hashes.sha256))!]));
+  const targetBytes = new Map(Object.entries(targetsMd.signed.targets).map(([name, info]) => [name, bytesOf(next, targetPath(name, info.hashes.sha256))]));
   return publishChain(next, pending, targetsMd, targetBytes, snapshot.signed.version + 1, timestamp.signed.version + 1, available, periods, now);
 }

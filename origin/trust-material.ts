@@ -61,7 +61,7 @@ function keyDetails(key: crypto.KeyObject): string {
     case 'rsa':
       return `PKIX_RSA_PKCS1V15_${d.modulusLength ?? 2048}_SHA256`;
   }
-  throw new OriginError('BAD_INPUT', `unsupported log key type ${key.asymmetricKeyType} ${d.namedCurve ?? ''}`.trim());
+  throw new OriginError('BAD_INPUT', `unsupported log key type ${String(key.asymmetricKeyType)} ${d.namedCurve ?? ''}`.trim());
 }
 
 const der = (key: crypto.KeyObject): Buffer => key.export({ format: 'der', type: 'spki' });
@@ -81,8 +81,11 @@ const validity = (v: Validity) => ({ start: v.start, ...(v.end ? { end: v.end } 
 
 function authority(a: AuthoritySpec, what: string) {
   const chain = certificates(a.chainPem, what);
+  // certificates() refuses an empty chain; the subject is the chain's last (root) certificate's.
+  const root = chain.at(-1);
+  if (!root) throw new OriginError('BAD_INPUT', `${what}: no PEM certificate found`);
   return {
-    subject: subjectOf(chain.at(-1)!),
+    subject: subjectOf(root),
     uri: a.url,
     certChain: { certificates: chain.map((c) => ({ rawBytes: c.raw.toString('base64') })) },
     validFor: validity(a.validFor),

@@ -171,7 +171,7 @@ export function publishRepository(store: Store, repository: string, dir: string,
     if (!b) {
       const sha = set.files.get(p);
       b = sha === undefined ? undefined : store.blob(sha);
-      if (!b) throw new Error(`store is missing blob ${sha} for ${repository}/${p}`);
+      if (!b) throw new Error(`store is missing blob ${String(sha)} for ${repository}/${p}`);
       bodies.set(p, b);
     }
     return b;
@@ -193,7 +193,7 @@ export function publishRepository(store: Store, repository: string, dir: string,
   const todo: [string, string][] = [];
   for (const [p, file] of targets) {
     const existing = readIfExists(file);
-    if (existing === undefined || !existing.equals(body(p))) {
+    if (!existing?.equals(body(p))) {
       if (existing !== undefined && isVersionedPath(p))
         throw new PublishError('CONFLICT', `${path.join(root, p)} exists with other bytes: not overwriting a versioned file (publish into an empty directory, or this repository's own tree)`);
       todo.push([p, file]);

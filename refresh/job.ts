@@ -15,9 +15,9 @@ import { checkFormat, objectOf, OBJECT_FORMATS, type FormatName } from '../trust
 import type { TrustOptions } from '../trust/options';
 import { systemCode } from '../lib/errors';
 
+// The message is for a malformed URL only; a value that is not a string keeps zod's own.
 const url = z
-  .string()
-  .url('must be an absolute http(s) URL')
+  .url({ error: (issue) => (issue.code === 'invalid_format' ? 'must be an absolute http(s) URL' : undefined) })
   .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
   .transform((u) => u.replace(/\/+$/, ''));
 const list = z.array(z.string().min(1)).optional();

@@ -73,7 +73,7 @@ export class KubeClient {
   /** Server-side apply of `body` (the whole object as the job wants its fields). */
   async apply(o: ObjectRef, body: unknown, fieldManager: string): Promise<LiveObject> {
     const q = new URLSearchParams({ fieldManager, force: 'true' });
-    const r = await this.request('PATCH', `${objectPath(o)}?${q}`, 'application/apply-patch+yaml', JSON.stringify(body));
+    const r = await this.request('PATCH', `${objectPath(o)}?${q.toString()}`, 'application/apply-patch+yaml', JSON.stringify(body));
     return this.answer(r, o, 'apply');
   }
 
@@ -87,8 +87,9 @@ export class KubeClient {
     if (r.status >= 200 && r.status < 300 && isLive(json)) return json;
     // A metav1.Status says why; anything else is quoted.
     const status = statusSchema.safeParse(json);
-    const reason = (status.success && status.data.reason) || `HTTP ${r.status}`;
-    const message = (status.success && status.data.message) || r.body.toString('utf8').slice(0, 200);
+    // An empty reason or message says nothing: fall back as for a missing one.
+    const reason = status.success && status.data.reason ? status.data.reason : `HTTP ${r.status}`;
+    const message = status.success && status.data.message ? status.data.message : r.body.toString('utf8').slice(0, 200);
     throw new KubeError(reason, `cannot ${what} ${describeObject(o)}: ${r.status} ${reason}: ${message}`, r.status);
   }
 

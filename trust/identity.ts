@@ -48,12 +48,22 @@ function checkUrl(value: string, flag: string): string {
   return value;
 }
 
+/** 1 to MAX_LENGTH characters, none of them a C0 control or DEL (compared per UTF-16 code unit). */
+function isPrintable(value: string): boolean {
+  if (!value || value.length > MAX_LENGTH) return false;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return false;
+  }
+  return true;
+}
+
 /**
  * Go's RE2 (policy-controller, Kyverno, cosign) has no lookaround and no backreferences: a
  * pattern using them would be refused, or read differently, by the consumer.
  */
 function checkRegexp(value: string): string {
-  if (!value || value.length > MAX_LENGTH || /[\x00-\x1f\x7f]/.test(value)) throw invalid(`--subject-regexp must be 1 to ${MAX_LENGTH} printable characters`);
+  if (!isPrintable(value)) throw invalid(`--subject-regexp must be 1 to ${MAX_LENGTH} printable characters`);
   try {
     new RegExp(value, 'u');
   } catch (err) {
@@ -64,7 +74,7 @@ function checkRegexp(value: string): string {
 }
 
 function checkSubject(value: string): string {
-  if (!value || value.length > MAX_LENGTH || /[\x00-\x1f\x7f]/.test(value)) throw invalid(`--subject must be 1 to ${MAX_LENGTH} printable characters`);
+  if (!isPrintable(value)) throw invalid(`--subject must be 1 to ${MAX_LENGTH} printable characters`);
   return value;
 }
 
@@ -95,7 +105,7 @@ export function requireImages(options: IdentityOptions, format: string): string[
 }
 
 /** Whether any identity flag was given at all (an output that ignores them says so). */
-export const hasIdentityFlags = (o: IdentityOptions): boolean => !!(o.issuer || o.subjects?.length || o.subjectRegexps?.length || o.subjectUrlPrefixes?.length || o.images?.length);
+export const hasIdentityFlags = (o: IdentityOptions): boolean => !!o.issuer || [o.subjects, o.subjectRegexps, o.subjectUrlPrefixes, o.images].some((list) => !!list?.length);
 
 /** A Kubewarden-style URL prefix (it must end at a `/`, so `…/acme` never admits `…/acme-evil`). */
 export const urlPrefixWithSlash = (prefix: string): string => (prefix.endsWith('/') ? prefix : `${prefix}/`);

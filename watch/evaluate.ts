@@ -53,6 +53,9 @@ const KIND_NAMES: Record<TrustKind, string> = {
   timestampAuthorities: 'timestamp authority',
 };
 
+/** When an entry stops being valid; an open-ended one never does. */
+const endTime = (e: TrustEntry): number => (e.end ? Date.parse(e.end) : Infinity);
+
 function byTimeLeft(secondsLeft: number, t: Threshold): ItemState {
   if (secondsLeft <= 0) return 'expired';
   if (secondsLeft <= t.critical) return 'critical';
@@ -92,7 +95,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
     const i = items.findIndex((x) => x.item === `role:${failed.role}`);
     const served = i >= 0 ? items[i] : undefined;
     const still =
-      failed.servedVersion !== null && served ? `; serving v${failed.servedVersion} (${served.state === 'expired' ? 'EXPIRED' : 'expires'} ${served.deadline})` : '; nothing of it is served';
+      failed.servedVersion !== null && served ? `; serving v${failed.servedVersion} (${served.state === 'expired' ? 'EXPIRED' : 'expires'} ${String(served.deadline)})` : '; nothing of it is served';
     const item: WatchItem = {
       item: `role:${failed.role}`,
       kind: 'role',
@@ -124,7 +127,8 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
     if (entries.length === 0) continue;
     const valid = entries.filter((e) => validAt(e, now.getTime()));
     const openEnded = valid.find((e) => !e.end);
-    const best = openEnded ?? valid.sort((a, b) => Date.parse(b.end!) - Date.parse(a.end!))[0];
+    // Without an open-ended one, the one that ends last (and none when none is valid).
+    const best = openEnded ?? valid.sort((a, b) => endTime(b) - endTime(a)).at(0);
     const left = best?.end ? Math.floor((Date.parse(best.end) - now.getTime()) / 1000) : null;
     const state: ItemState = !best ? 'expired' : left === null ? 'ok' : byTimeLeft(left, thresholds('trustedRoot'));
     items.push({
@@ -144,7 +148,7 @@ export function evaluateRepository(input: EvaluationInput): WatchItem[] {
         ? `no ${KIND_NAMES[kind]} in trusted_root.json is valid now`
         : left === null
           ? `${KIND_NAMES[kind]} ${best.url} valid with no end`
-          : `the last valid ${KIND_NAMES[kind]} (${best.url}) ends in ${humanDuration(left)} (${best.end})`,
+          : `the last valid ${KIND_NAMES[kind]} (${best.url}) ends in ${humanDuration(left)} (${String(best.end)})`,
     });
   }
 
@@ -255,8 +259,8 @@ function clusterItem(o: ClusterOutputRecord, now: Date, thresholds: (name: strin
   const states = [reportState, lagState, expiryState];
   const state = (['expired', 'critical', 'warning'] as const).find((s) => states.includes(s)) ?? 'ok';
   const parts: string[] = [];
-  if (expiryState === 'expired') parts.push(`what it holds EXPIRED ${humanDuration(-(left ?? 0))} ago (${expires})`);
-  else if (expiryState !== 'ok') parts.push(`what it holds expires in ${humanDuration(left ?? 0)} (${expires})`);
+  if (expiryState === 'expired') parts.push(`what it holds EXPIRED ${humanDuration(-(left ?? 0))} ago (${String(expires)})`);
+  else if (expiryState !== 'ok') parts.push(`what it holds expires in ${humanDuration(left ?? 0)} (${String(expires)})`);
   if (lagState !== 'ok')
     parts.push(`not what the mirror serves for ${humanDuration(lag)}${o.inSyncAt ? ` (in sync last at ${o.inSyncAt})` : ' (never in sync)'}: ${r.outcome}${r.message ? `: ${r.message}` : ''}`);
   if (reportState !== 'ok') parts.push(`no report for ${humanDuration(quiet)} (last ${o.reportedAt}): is its refresh-cluster CronJob running?`);

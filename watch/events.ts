@@ -7,11 +7,14 @@ export type RoleChange = { role: string; keysAdded: string[]; keysRemoved: strin
 
 /** What changed between two consecutive roots: per role, key ids added and removed, thresholds. */
 export function rootChanges(previous: Root, next: Root): RoleChange[] {
-  const roles = [...new Set([...Object.keys(previous.roles), ...Object.keys(next.roles)])].sort();
+  // A role only one of the two roots lists is read as absent (no keys, no threshold) in the other.
+  const previousRoles = new Map(Object.entries(previous.roles));
+  const nextRoles = new Map(Object.entries(next.roles));
+  const roles = [...new Set([...previousRoles.keys(), ...nextRoles.keys()])].sort();
   const changes: RoleChange[] = [];
   for (const role of roles) {
-    const a: Root['roles'][string] | undefined = previous.roles[role];
-    const b: Root['roles'][string] | undefined = next.roles[role];
+    const a = previousRoles.get(role);
+    const b = nextRoles.get(role);
     const before = new Set(a?.keyIDs ?? []);
     const after = new Set(b?.keyIDs ?? []);
     const keysAdded = [...after].filter((k) => !before.has(k)).sort();
@@ -45,9 +48,10 @@ export function trustedRootEvent(previous: TrustEntry[], next: TrustEntry[], gen
   const after = new Map(next.map((e) => [key(e), e]));
   const added = [...after.values()].filter((e) => !before.has(key(e)));
   const removed = [...before.values()].filter((e) => !after.has(key(e)));
-  const changed = [...after.values()]
-    .filter((e) => before.has(key(e)) && (before.get(key(e))!.start !== e.start || before.get(key(e))!.end !== e.end))
-    .map((e) => ({ kind: e.kind, id: e.id, url: e.url, from: { start: before.get(key(e))!.start, end: before.get(key(e))!.end }, to: { start: e.start, end: e.end } }));
+  const changed = [...after.values()].flatMap((e) => {
+    const was = before.get(key(e));
+    return was && (was.start !== e.start || was.end !== e.end) ? [{ kind: e.kind, id: e.id, url: e.url, from: { start: was.start, end: was.end }, to: { start: e.start, end: e.end } }] : [];
+  });
   if (!added.length && !removed.length && !changed.length) return undefined;
   return { kind: 'trusted-root-change', severity: 'warning', generationId, data: { added, removed, changed } };
 }

@@ -103,7 +103,7 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
       lines.push('  holds nothing yet: no sync has succeeded');
     } else {
       lines.push(
-        `  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${s.generation.rootVersions.at(-1)}`,
+        `  generation ${s.generation.id} from ${s.generation.createdAt}: ${s.generation.files} files, ${s.generation.bytes} bytes, roots v${s.generation.rootVersions[0]}..v${String(s.generation.rootVersions.at(-1))}`,
       );
       const accepted = s.generation.expiredMetadataAccepted;
       if (accepted) lines.push(`  imported with --allow-expired: ${accepted.map((r) => `${r.role} v${r.version} had expired ${r.expires}`).join(', ')}`);
@@ -114,7 +114,7 @@ export function formatStatus(statuses: RepositoryStatus[], now: Date = new Date(
         lines.push(`  ${r.role.padEnd(21)} ${String(r.version).padStart(7)}  ${r.expires.padEnd(24)}  ${left.padEnd(19)}  ${stateOf(`role:${r.role}`).toUpperCase()}`);
       }
       lines.push(...problemLines(s.generation));
-      for (const i of s.items.filter((i) => i.action)) lines.push(`  next: ${i.action}`);
+      for (const action of s.items.flatMap((i) => (i.action ? [i.action] : []))) lines.push(`  next: ${action}`);
       lines.push('  trusted_root.json       state     valid');
       for (const i of s.items.filter((i) => i.kind === 'trusted-root')) lines.push(`  ${i.name.padEnd(23)} ${i.state.toUpperCase().padEnd(9)} ${i.message}`);
     }

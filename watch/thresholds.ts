@@ -32,6 +32,9 @@ const OWN_FAMILY = new Set(['root', 'timestamp', 'snapshot', 'targets', 'trusted
 export function thresholdsFor(config: Pick<Config, 'alerts'>, repository: Pick<RepositoryConfig, 'thresholds'>): (name: string) => Threshold {
   return (name) => {
     const family = OWN_FAMILY.has(name) ? name : 'delegated';
-    return repository.thresholds?.[name] ?? config.alerts.thresholds[name] ?? repository.thresholds?.[family] ?? config.alerts.thresholds[family] ?? DEFAULT_THRESHOLDS[family];
+    // Names are open-ended (any delegated role's): a configured record holds only some of them.
+    const own: Partial<Record<string, Threshold>> = repository.thresholds ?? {};
+    const global: Partial<Record<string, Threshold>> = config.alerts.thresholds;
+    return own[name] ?? global[name] ?? own[family] ?? global[family] ?? DEFAULT_THRESHOLDS[family];
   };
 }

@@ -72,9 +72,13 @@ export class Watcher {
   examine(repository: RepositoryConfig): void {
     const name = repository.name;
     const { watchedId, previous, generations } = this.store.unwatchedGenerations(name);
-    if (!generations.length) return;
+    const last = generations.at(-1);
+    if (!last) return;
     const roots = new Map(this.store.roots(name).map((r) => [r.version, r.sha256]));
-    const rootBytes = (v: number) => (roots.has(v) ? this.store.blob(roots.get(v)!) : undefined);
+    const rootBytes = (v: number) => {
+      const sha256 = roots.get(v);
+      return sha256 === undefined ? undefined : this.store.blob(sha256);
+    };
     const events: NewEvent[] = [];
     let prev: GenerationRecord | undefined = previous;
     for (const generation of generations) {
@@ -95,13 +99,13 @@ export class Watcher {
       }
       prev = generation;
     }
-    if (!this.store.recordGenerationEvents(name, watchedId, generations.at(-1)!.id, events)) return; // another process got there first
+    if (!this.store.recordGenerationEvents(name, watchedId, last.id, events)) return; // another process got there first
     for (const e of events) {
       if (e.severity === 'info') continue;
       const rotation = e.kind === 'root-rotation';
       const blocking = Array.isArray(e.data.blocking) ? e.data.blocking.length : 0;
       const message = rotation
-        ? `root rotated v${e.data.fromVersion} → v${e.data.toVersion}: ${(e.data.changes as { role: string }[]).map((c) => c.role).join(', ')} changed`
+        ? `root rotated v${String(e.data.fromVersion)} → v${String(e.data.toVersion)}: ${(e.data.changes as { role: string }[]).map((c) => c.role).join(', ')} changed`
         : `trusted_root.json changed its trust material${blocking ? `; ${blocking} authorit${blocking > 1 ? 'ies' : 'y'} removed without a validFor.end` : ''}`;
       this.logger.warn({ repository: name, kind: e.kind, data: e.data }, message);
       this.notify({

@@ -91,7 +91,17 @@ export class WebhookNotifier {
     private readonly logger: Logger,
     private readonly options: { attempts?: number; backoffMs?: number; timeoutMs?: number } = {},
   ) {
-    for (const w of webhooks) this.stats.set(redactUrl(w.url), { delivered: 0, failed: 0, retried: 0, dropped: 0 });
+    for (const w of webhooks) this.statsOf(redactUrl(w.url));
+  }
+
+  /** One counter set per redacted URL (webhooks differing only in credentials share one). */
+  private statsOf(target: string): DeliveryStats {
+    let stats = this.stats.get(target);
+    if (!stats) {
+      stats = { delivered: 0, failed: 0, retried: 0, dropped: 0 };
+      this.stats.set(target, stats);
+    }
+    return stats;
   }
 
   send(alert: Alert): void {
@@ -118,7 +128,7 @@ export class WebhookNotifier {
     const backoff = this.options.backoffMs ?? 2000;
     const target = redactUrl(webhook.url);
     const { url, authorization } = splitCredentials(webhook.url);
-    const stats = this.stats.get(target)!;
+    const stats = this.statsOf(target);
     const body = JSON.stringify(webhookBody(webhook.format, alert));
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
       try {
