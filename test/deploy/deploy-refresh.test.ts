@@ -17,14 +17,13 @@ import { parseConfig } from '../../config/config';
 import { packageRoot } from '../../lib/paths';
 import { parseJob } from '../../refresh/job';
 import { rbacFor } from '../../refresh/rbac';
-import { MODELS, modelDts, renderKustomization, unknownFields, type Obj } from '../helpers/k8s-manifests';
+import { MODELS, modelDts, modelFor, objectKey, renderKustomization, unknownFields, type Obj } from '../helpers/k8s-manifests';
 import { tempDir } from '../helpers/mirror';
 
 const ROOT = packageRoot();
 const K8S = path.join(ROOT, 'deploy', 'kubernetes');
 const overlay = renderKustomization(path.join(K8S, 'refresh'));
 const base = renderKustomization(path.join(K8S, 'base'));
-const key = (o: Obj): string => `${o.apiVersion}/${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
 const one = (kind: string, name?: string): Obj => {
   const found = overlay.filter((o) => o.kind === kind && (!name || o.metadata.name === name));
   assert.equal(found.length, 1, `one ${kind}${name ? ` ${name}` : ''}`);
@@ -45,7 +44,7 @@ function mountedJob() {
   const args = container.args as string[];
   assert.equal(args[0], 'refresh-cluster');
   const file = args[args.indexOf('--job') + 1];
-  const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`));
+  const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${String(m.mountPath)}/`));
   assert.ok(mount, `${file} is inside a mount`);
   const volume = must(
     (pod.spec.volumes as Obj[]).find((v) => v.name === mount.name),
@@ -58,8 +57,8 @@ function mountedJob() {
 describe('deploy/kubernetes/refresh renders', () => {
   test('the base plus a headless Service, a ServiceAccount, the job ConfigMap, its RBAC and the CronJob; no duplicates', () => {
     const added = overlay
-      .filter((o) => !base.some((b) => key(b) === key(o)))
-      .map((o) => `${o.kind} ${o.metadata.name}`)
+      .filter((o) => !base.some((b) => objectKey(b) === objectKey(o)))
+      .map((o) => `${String(o.kind)} ${String(o.metadata.name)}`)
       .sort();
     assert.deepEqual(added, [
       'ClusterRole tuf-mirror-refresh',
@@ -69,12 +68,12 @@ describe('deploy/kubernetes/refresh renders', () => {
       'Service tuf-mirror-replicas',
       'ServiceAccount tuf-mirror-refresh',
     ]);
-    assert.equal(new Set(overlay.map(key)).size, overlay.length);
+    assert.equal(new Set(overlay.map(objectKey)).size, overlay.length);
     for (const b of base)
       assert.deepEqual(
-        overlay.find((o) => key(o) === key(b)),
+        overlay.find((o) => objectKey(o) === objectKey(b)),
         b,
-        `${key(b)} as the base has it`,
+        `${objectKey(b)} as the base has it`,
       );
   });
 
@@ -87,16 +86,16 @@ describe('deploy/kubernetes/refresh renders', () => {
     const r = spawnSync('kubectl', ['kustomize', path.join(K8S, 'refresh')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const theirs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj);
-    const byKey = (objs: Obj[]) => Object.fromEntries(objs.map((o) => [key(o), o]));
+    const byKey = (objs: Obj[]) => Object.fromEntries(objs.map((o) => [objectKey(o), o]));
     assert.deepEqual(byKey(theirs), byKey(overlay));
   });
 
   test('every object, RBAC included, validates against the Kubernetes OpenAPI schema with no unknown field', () => {
     for (const o of overlay) {
-      const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-      assert.ok(Model, `a schema for ${key(o)}`);
-      assert.doesNotThrow(() => new Model(o).validate(), key(o));
-      assert.deepEqual(unknownFields(o, modelDts(o)!, key(o)), [], `${key(o)}: unknown fields`);
+      const Model = modelFor(o);
+      assert.ok(Model, `a schema for ${objectKey(o)}`);
+      assert.doesNotThrow(() => new Model(o).validate(), objectKey(o));
+      assert.deepEqual(unknownFields(o, modelDts(o)!, objectKey(o)), [], `${objectKey(o)}: unknown fields`);
     }
     // The validators catch a typo here too.
     const typo = structuredClone(cronJob);
@@ -164,10 +163,10 @@ describe('the job file and its RBAC', () => {
       (service.spec.ports as Obj[]).find((p) => p.name === 'http'),
       'the http port',
     );
-    assert.equal(job.mirror, `http://${service.metadata.name}.${service.metadata.namespace}.svc:${port.port}`);
+    assert.equal(job.mirror, `http://${String(service.metadata.name)}.${String(service.metadata.namespace)}.svc:${String(port.port)}`);
     const headless = one('Service', 'tuf-mirror-replicas');
     assert.equal(headless.spec.clusterIP, 'None');
-    assert.equal(job.replicas?.dns, `${headless.metadata.name}.${headless.metadata.namespace}.svc.cluster.local`);
+    assert.equal(job.replicas?.dns, `${String(headless.metadata.name)}.${String(headless.metadata.namespace)}.svc.cluster.local`);
     assert.deepEqual(headless.spec.selector, service.spec.selector, 'the same pods');
     assert.deepEqual(
       (headless.spec.ports as Obj[]).map((p) => p.port),

@@ -16,7 +16,7 @@ import { describe, test } from 'node:test';
 import YAML from 'yaml';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { embeddedDefault, parseConfig } from '../../config/config';
-import { MODELS, modelDts, renderKustomization, unknownFields, type Obj } from '../helpers/k8s-manifests';
+import { MODELS, apiType, modelDts, modelFor, objectKey, renderKustomization, unknownFields, type Obj } from '../helpers/k8s-manifests';
 import { packageRoot } from '../../lib/paths';
 import { VERIFY_ROUTES } from '../../server/api/verify';
 import { WORKER_HEAP_MB } from '../../server/verification';
@@ -24,14 +24,14 @@ import { WORKER_HEAP_MB } from '../../server/verification';
 const ROOT = packageRoot();
 const K8S = path.join(ROOT, 'deploy', 'kubernetes');
 
-const key = (o: Obj): string => `${o.apiVersion}/${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
 const find = (objs: Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind);
 const one = (objs: Obj[], kind: string): Obj => {
   const found = find(objs, kind);
   assert.equal(found.length, 1, `one ${kind}`);
   return found[0];
 };
-const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean => Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined): boolean =>
+  Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 const base = renderKustomization(path.join(K8S, 'base'));
 const monitoring = renderKustomization(path.join(K8S, 'monitoring'));
@@ -42,9 +42,9 @@ const [container] = pod.spec.containers as Obj[];
 describe('deploy/kubernetes renders', () => {
   test('base: Namespace, ConfigMap, Deployment, Service, PodDisruptionBudget, NetworkPolicy, all in namespace tuf-mirror', () => {
     assert.deepEqual(base.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'Service']);
-    for (const o of base) if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'tuf-mirror', key(o));
+    for (const o of base) if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'tuf-mirror', objectKey(o));
     assert.equal(one(base, 'Namespace').metadata.name, 'tuf-mirror');
-    assert.equal(new Set(base.map(key)).size, base.length, 'no duplicates');
+    assert.equal(new Set(base.map(objectKey)).size, base.length, 'no duplicates');
   });
 
   test('monitoring: base plus a ServiceMonitor and a PrometheusRule', () => {
@@ -64,7 +64,7 @@ describe('deploy/kubernetes renders', () => {
       const r = spawnSync('kubectl', ['kustomize', path.join(K8S, dir)], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const theirs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj);
-      const byKey = (objs: Obj[]): Record<string, Obj> => Object.fromEntries(objs.map((o) => [key(o), o]));
+      const byKey = (objs: Obj[]): Record<string, Obj> => Object.fromEntries(objs.map((o) => [objectKey(o), o]));
       assert.deepEqual(byKey(theirs), byKey(mine), dir);
     }
   });
@@ -73,14 +73,14 @@ describe('deploy/kubernetes renders', () => {
     const example = YAML.parse(fs.readFileSync(path.join(K8S, 'admin-token-secret.example.yaml'), 'utf8')) as Obj;
     let validated = 0;
     for (const o of [...monitoring, example]) {
-      const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+      const Model = modelFor(o);
       if (!Model) continue;
-      assert.doesNotThrow(() => new Model(o).validate(), key(o));
+      assert.doesNotThrow(() => new Model(o).validate(), objectKey(o));
       validated++;
     }
     assert.equal(validated, base.length + 1);
     // Nor an unknown field anywhere (the API server would drop it silently).
-    for (const o of [...base, example]) assert.deepEqual(unknownFields(o, modelDts(o)!, key(o)), [], `${key(o)}: unknown fields`);
+    for (const o of [...base, example]) assert.deepEqual(unknownFields(o, modelDts(o)!, objectKey(o)), [], `${objectKey(o)}: unknown fields`);
     // The validator does catch mistakes:
     const broken = structuredClone(deployment);
     broken.spec.template.spec.containers[0].ports[0].containerPort = 'http';
@@ -128,7 +128,7 @@ describe('the Deployment', () => {
     for (const p of svc)
       assert.ok(
         ports.some((c) => p.targetPort === c.name || p.targetPort === c.containerPort),
-        `Service port ${p.name} targets the container`,
+        `Service port ${String(p.name)} targets the container`,
       );
     for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
       assert.ok([http.name, http.containerPort].includes(container[probe].httpGet.port), `${probe} port`);
@@ -140,18 +140,18 @@ describe('the Deployment', () => {
     for (const e of one(monitoring, 'ServiceMonitor').spec.endpoints as Obj[])
       assert.ok(
         svc.some((p) => p.name === e.port),
-        `ServiceMonitor port ${e.port}`,
+        `ServiceMonitor port ${String(e.port)}`,
       );
     assert.equal(mountedConfig().server.port, http.containerPort);
   });
 
   test('every container has probes on /healthz and /readyz, resources and a locked-down securityContext', () => {
-    const containers = [...(pod.spec.containers as Obj[]), ...((pod.spec.initContainers as Obj[]) ?? [])];
+    const containers = [...(pod.spec.containers as Obj[]), ...((pod.spec.initContainers as Obj[] | undefined) ?? [])];
     for (const c of containers) {
-      assert.equal(c.livenessProbe?.httpGet?.path, '/healthz', `${c.name} liveness`);
-      assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', `${c.name} readiness`);
-      assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${c.name} requests`);
-      assert.ok(c.resources?.limits?.memory, `${c.name} memory limit`);
+      assert.equal(c.livenessProbe?.httpGet?.path, '/healthz', `${String(c.name)} liveness`);
+      assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', `${String(c.name)} readiness`);
+      assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${String(c.name)} requests`);
+      assert.ok(c.resources?.limits?.memory, `${String(c.name)} memory limit`);
       const sc = c.securityContext;
       assert.equal(sc.allowPrivilegeEscalation, false);
       assert.equal(sc.readOnlyRootFilesystem, true);
@@ -199,7 +199,7 @@ describe('the Deployment', () => {
     assert.ok(verifyRule.from?.length, 'the verification port has a from');
     for (const peer of verifyRule.from as Obj[]) assert.deepEqual(Object.keys(peer), ['ipBlock']);
     assert.deepEqual(np.policyTypes, ['Ingress', 'Egress']);
-    const egressPorts = (np.egress as Obj[]).flatMap((r) => r.ports.map((p: Obj) => `${p.protocol}/${p.port}`)).sort();
+    const egressPorts = (np.egress as Obj[]).flatMap((r) => r.ports.map((p: Obj) => `${String(p.protocol)}/${String(p.port)}`)).sort();
     assert.deepEqual(egressPorts, ['TCP/443', 'TCP/53', 'TCP/8080', 'UDP/53']);
     const upstream = new URL(mountedConfig().repositories[0].upstream);
     assert.ok(egressPorts.includes(`TCP/${upstream.port || (upstream.protocol === 'https:' ? 443 : 80)}`), 'the upstream is reachable');
@@ -210,8 +210,8 @@ describe('the Deployment', () => {
 function mountedConfig(): ReturnType<typeof parseConfig> {
   const cm = one(base, 'ConfigMap');
   const env = Object.fromEntries((container.env as Obj[]).map((e) => [e.name, e.value]));
-  const mount = (container.volumeMounts as Obj[]).find((m) => env.TUF_MIRROR_CONFIG.startsWith(m.mountPath + '/'))!;
-  assert.ok(mount, `TUF_MIRROR_CONFIG ${env.TUF_MIRROR_CONFIG} is inside a mount`);
+  const mount = (container.volumeMounts as Obj[]).find((m) => env.TUF_MIRROR_CONFIG.startsWith(`${String(m.mountPath)}/`))!;
+  assert.ok(mount, `TUF_MIRROR_CONFIG ${String(env.TUF_MIRROR_CONFIG)} is inside a mount`);
   assert.equal(mount.readOnly, true);
   const volume = (pod.spec.volumes as Obj[]).find((v) => v.name === mount.name)!;
   assert.equal(volume.configMap.name, cm.metadata.name);
@@ -229,7 +229,9 @@ describe('the ConfigMap', () => {
     assert.ok(mounts.includes(config.dataDir), `dataDir ${config.dataDir} is a mounted volume (the root filesystem is read-only)`);
     assert.equal(config.sync.onStart, true, 'a new replica fills itself');
     assert.ok(config.sync.jitterSeconds > 0, 'replicas spread their refreshes');
-    assert.equal(config.adminToken, process.env.TUF_MIRROR_ADMIN_TOKEN || undefined, 'no token in the ConfigMap');
+    // An empty TUF_MIRROR_ADMIN_TOKEN sets no token.
+    const envToken = process.env.TUF_MIRROR_ADMIN_TOKEN;
+    assert.equal(config.adminToken, envToken === '' ? undefined : envToken, 'no token in the ConfigMap');
     assert.ok(fs.existsSync(config.repositories[0].trustAnchor), 'the anchor ships in the image');
   });
 });
@@ -251,8 +253,8 @@ describe('admission webhooks (deploy/kubernetes/admission/webhooks.yaml)', () =>
       ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'],
     );
     for (const d of docs) {
-      assert.doesNotThrow(() => new MODELS[`${d.apiVersion}/${d.kind}`](d).validate(), d.kind);
-      assert.deepEqual(unknownFields(d, modelDts(d)!, d.kind), [], `${d.kind}: unknown fields`);
+      assert.doesNotThrow(() => new MODELS[apiType(d)](d).validate(), d.kind);
+      assert.deepEqual(unknownFields(d, modelDts(d)!, d.kind), [], `${String(d.kind)}: unknown fields`);
     }
   });
 
@@ -282,7 +284,8 @@ describe('admission webhooks (deploy/kubernetes/admission/webhooks.yaml)', () =>
       );
       assert.ok(excluded.values.includes(service.metadata.namespace), "the mirror's own namespace is not watched");
       const resources = (w.rules as Obj[]).flatMap((r) => r.resources);
-      for (const r of ['pods', 'pods/ephemeralcontainers', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs']) assert.ok(resources.includes(r), `${d.kind} covers ${r}`);
+      for (const r of ['pods', 'pods/ephemeralcontainers', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs'])
+        assert.ok(resources.includes(r), `${String(d.kind)} covers ${r}`);
     }
   });
 
@@ -297,7 +300,7 @@ describe('admission webhooks (deploy/kubernetes/admission/webhooks.yaml)', () =>
     );
     assert.equal(volume.secret.secretName, 'tuf-mirror-webhook-tls');
     const commented = /# tls: \{ certFile: (\S+), keyFile: (\S+) \}/.exec(one(base, 'ConfigMap').data['config.yaml']);
-    assert.ok(commented && commented[1].startsWith(`${mount.mountPath}/`) && commented[2].startsWith(`${mount.mountPath}/`));
+    assert.ok(commented && commented[1].startsWith(`${String(mount.mountPath)}/`) && commented[2].startsWith(`${String(mount.mountPath)}/`));
   });
 });
 

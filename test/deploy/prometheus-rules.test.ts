@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
 import { packageRoot } from '../../lib/paths';
 import type { Service } from '../../server/service';
-import { get, startMirror, tempDir, testConfig } from '../helpers/mirror';
+import { get, ifStarted, startMirror, tempDir, testConfig } from '../helpers/mirror';
 import { TestRepository } from '../../testing/tuf-repo';
 import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
@@ -44,8 +44,8 @@ before(async () => {
     .map((l) => l.slice(0, l.lastIndexOf(' ')));
 });
 after(async () => {
-  await mirror?.close();
-  await upstream?.close();
+  await ifStarted(mirror)?.close();
+  await ifStarted(upstream)?.close();
 });
 
 /** The exported series of `name` whose labels include `labels`; fails when /metrics has none. */

@@ -45,7 +45,7 @@ export class Alertmanager {
     };
     let url: string;
     try {
-      url = await waitFor(async () => {
+      url = await waitFor(() => {
         exited();
         const address = /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(log)?.[1];
         return address && `http://${address}`;

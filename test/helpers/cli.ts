@@ -16,16 +16,19 @@ export async function runCliInProcess(args: string[]): Promise<CliRun> {
   const captured = { stdout: '', stderr: '' };
   const restore = (['stdout', 'stderr'] as const).map((name) => {
     const stream = process[name];
-    const write = stream.write;
-    stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
-      if (typeof chunk !== 'string') return Reflect.apply(write, this, [chunk, ...rest]);
+    // Put back as found: the stream's own write if it had one, else the prototype's again.
+    const own = Object.getOwnPropertyDescriptor(stream, 'write');
+    const write = stream.write.bind(stream);
+    stream.write = function (chunk: unknown, ...rest: unknown[]): boolean {
+      if (typeof chunk !== 'string') return Reflect.apply(write, undefined, [chunk, ...rest]);
       captured[name] += chunk;
       const done = rest.find((r): r is () => void => typeof r === 'function');
       if (done) process.nextTick(done);
       return true;
     };
     return () => {
-      stream.write = write;
+      if (own) Object.defineProperty(stream, 'write', own);
+      else Reflect.deleteProperty(stream, 'write');
     };
   });
   const exitCodeBefore = process.exitCode;

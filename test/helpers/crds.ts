@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { packageRoot } from '../../lib/paths';
 import { crdSchema, validateResource } from './trust-schema';
-import { MODELS, modelDts, unknownFields, type Obj } from './k8s-manifests';
+import { apiType, modelDts, modelFor, unknownFields, type Obj } from './k8s-manifests';
 
 const FIXTURES = path.join(packageRoot(), 'test', 'fixtures');
 
@@ -17,6 +17,8 @@ export const CRDS: Record<string, ReturnType<typeof crdSchema>> = {
   ImageValidatingPolicy: crdSchema(path.join(FIXTURES, 'kyverno', 'imagevalidatingpolicies-v1.yaml'), 'v1'),
   PolicyServer: crdSchema(path.join(FIXTURES, 'kubewarden', 'policyservers-v1.yaml'), 'v1'),
 };
+
+const CRD_BY_KIND = new Map(Object.entries(CRDS));
 
 /** The PolicyServer the kubewarden-defaults chart creates: what a PolicyServer patch is applied to. */
 export const DEFAULT_POLICY_SERVER = {
@@ -32,10 +34,10 @@ export function objectProblems(doc: Obj): string[] {
     // A patch: what the API server validates is the existing object with the patch merged in.
     return validateResource({ ...DEFAULT_POLICY_SERVER, metadata: doc.metadata, spec: { ...DEFAULT_POLICY_SERVER.spec, ...doc.spec } }, CRDS.PolicyServer);
   }
-  const crd = CRDS[doc.kind];
+  const crd = CRD_BY_KIND.get(doc.kind);
   if (crd) return validateResource(doc, crd);
-  const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
-  if (!Model) return [`no schema for ${doc.apiVersion}/${doc.kind}`];
+  const Model = modelFor(doc);
+  if (!Model) return [`no schema for ${apiType(doc)}`];
   try {
     new Model(doc).validate();
   } catch (err) {

@@ -116,7 +116,7 @@ test('tuf-js Updater syncs a served repository from root v1 through root rotatio
   const root2 = Metadata.fromJSON(MetadataKind.Root, JSON.parse(repo.rootBytes(2).toString()));
   root1.verifyDelegate('root', root2);
   root2.verifyDelegate('root', root2);
-  assert.ok(oldRootKeys.every((k) => root2.signatures[k.keyID]) && !oldRootKeys.some((k) => root2.signed.keys[k.keyID]));
+  assert.ok(oldRootKeys.every((k) => Object.hasOwn(root2.signatures, k.keyID)) && !oldRootKeys.some((k) => Object.hasOwn(root2.signed.keys, k.keyID)));
 
   const server = await serve(t, () => repo.files());
   const { metadataDir, updater } = client(t, server, repo.rootBytes(1));

@@ -29,6 +29,11 @@ const ROOT = packageRoot();
 // `any`: rendered manifests are checked field by field below, after schema validation.
 export type Obj = Record<string, any>;
 
+/** `apiVersion/kind`, what MODELS is keyed by. */
+export const apiType = (o: Obj): string => `${String(o.apiVersion)}/${String(o.kind)}`;
+/** `apiVersion/kind/namespace/name`: one object in a rendered set. */
+export const objectKey = (o: Obj): string => `${apiType(o)}/${String(o.metadata?.namespace ?? '')}/${String(o.metadata?.name)}`;
+
 export const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/ConfigMap': ConfigMap,
@@ -46,6 +51,8 @@ export const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
 };
+/** The built-in schema for `o`; undefined for a kind MODELS has no class for. */
+export const modelFor = (o: Obj): (typeof MODELS)[string] | undefined => MODELS[apiType(o)];
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
 
 /** The subset of kustomize the manifests use; anything else is refused, so this cannot silently diverge from kubectl. */
@@ -64,7 +71,7 @@ export function renderKustomization(dir: string): Obj[] {
     for (const img of (k.images ?? []) as Obj[]) {
       for (const c of o.spec?.template?.spec?.containers ?? []) {
         const [name, tag] = String(c.image).split(':');
-        if (name === img.name) c.image = `${img.newName ?? name}:${img.newTag ?? tag}`;
+        if (name === img.name) c.image = `${String(img.newName ?? name)}:${String(img.newTag ?? tag)}`;
       }
     }
   }
@@ -137,6 +144,6 @@ export function unknownFields(value: unknown, dts: string, at: string): string[]
 }
 
 export const modelDts = (o: Obj): string | undefined => {
-  const m = MODEL_FILES[`${o.apiVersion}/${o.kind}`];
+  const m = MODEL_FILES[apiType(o)];
   return m && path.join(ROOT, 'node_modules', `${m}.d.ts`);
 };

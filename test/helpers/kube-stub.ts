@@ -125,7 +125,9 @@ export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { na
       }
       // /api/v1[/namespaces/ns]/resource/name  or  /apis/group/version[/namespaces/ns]/resource/name
       const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+))?\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-      const def = m && STUB_RESOURCES.find((r) => r.group === (m[2] ?? '') && r.version === (m[1] ?? m[3]) && r.resource === m[5]);
+      // A group that took no part in the match is undefined, which RegExpExecArray's type leaves out.
+      const group = (i: number): string | undefined => m?.[i];
+      const def = m && STUB_RESOURCES.find((r) => r.group === (group(2) ?? '') && r.version === (group(1) ?? group(3)) && r.resource === m[5]);
       if (!m || !!m[4] !== def?.namespaced) {
         record('-', 404, url.pathname);
         return status(res, 404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);

@@ -69,6 +69,15 @@ export function startMirror(config: Config, options: ServiceOptions = {}): Promi
   return startService(config, silentLogger, { reloadIntervalMs: 50, schedule: false, ...options });
 }
 
+/**
+ * For an after(): what its before() assigned, or undefined. A before() that failed left the rest
+ * unassigned, which the variables' types (set for the tests, which run only after a good before())
+ * do not say.
+ */
+export function ifStarted<T>(value: T): T | undefined {
+  return value;
+}
+
 export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Headers }> {
   const res = await fetch(url, { headers });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
@@ -85,8 +94,8 @@ export function mirrorOfRepository(repo: TestRepository, extra: Record<string, u
     env.mirror = await startMirror(testConfig([{ upstream: env.upstream.url, anchor: repo.rootBytes(1) }], extra), options);
   });
   after(async () => {
-    await env.mirror?.close();
-    await env.upstream?.close();
+    await ifStarted(env.mirror)?.close();
+    await ifStarted(env.upstream)?.close();
   });
   return env;
 }

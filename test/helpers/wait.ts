@@ -1,5 +1,6 @@
 /** Waiting on conditions, never on fixed sleeps; ports for programs that cannot take port 0. */
 import * as net from 'node:net';
+import { inspect } from 'node:util';
 
 /** A port nothing listens on right now (bound on port 0, then released). */
 export function freePort(): Promise<number> {
@@ -15,7 +16,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Poll `check` until it returns a value (not undefined), at most `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -25,7 +26,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, what: stri
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? String(last) : inspect(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -32,7 +32,7 @@ import { carry, initSite, SITE, startConnected, startGap, type Connected, type G
 import { DEFAULT_POLICY_SERVER, objectProblems } from '../helpers/crds';
 import { ISSUER, SUBJECT } from '../helpers/identity';
 import { startKubeStub, type KubeStub } from '../helpers/kube-stub';
-import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from '../helpers/mirror';
+import { FIXTURE, FIXTURE_NOW, get, ifStarted, startMirror, tempDir, testConfig } from '../helpers/mirror';
 import { TestRepository } from '../../testing/tuf-repo';
 import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
@@ -144,10 +144,10 @@ describe('a mirror with two replicas, through a recorded sequence of generations
     stub.seed('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubewarden-controller-config', namespace: 'kubewarden' }, data: { x: 'y' } });
   });
   after(async () => {
-    await a?.close();
-    await b?.close();
-    await upstream?.close();
-    await stub?.close();
+    await ifStarted(a)?.close();
+    await ifStarted(b)?.close();
+    await ifStarted(upstream)?.close();
+    await ifStarted(stub)?.close();
     mock.timers.reset();
   });
 
@@ -292,12 +292,14 @@ describe('a mirror with two replicas, through a recorded sequence of generations
   });
 
   test('7. a hostile proxy that renames the object: refused; the job touches nothing outside its list', async () => {
-    const proxy = http.createServer(async (req, res) => {
-      const upstreamRes = await fetch(`${a.url}${req.url}`);
+    const relay = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+      const upstreamRes = await fetch(`${a.url}${req.url ?? ''}`);
       const text = (await upstreamRes.text()).replaceAll('name: tuf-mirror-sigstore', 'name: someone-else');
       res.writeHead(upstreamRes.status, Object.fromEntries([...upstreamRes.headers].filter(([k]) => k.startsWith('x-tuf-mirror') || k === 'content-type')));
       res.end(text);
-    });
+    };
+    // void: as with an async listener, a failed relay is the test process's unhandled rejection.
+    const proxy = http.createServer((req, res) => void relay(req, res));
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     try {
       const job = writeJob(dir, stub, {
@@ -403,10 +405,10 @@ describe('a bridge across an air gap: the job keeps a cluster in the gap fresh f
     jobFile = writeJob(tempDir(), stub, job);
   });
   after(async () => {
-    await gap?.service.close();
-    await connected?.service.close();
-    await upstream?.close();
-    await stub?.close();
+    await ifStarted(gap)?.service.close();
+    await ifStarted(connected)?.service.close();
+    await ifStarted(upstream)?.close();
+    await ifStarted(stub)?.close();
     mock.timers.reset();
   });
 

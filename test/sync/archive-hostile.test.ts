@@ -12,7 +12,7 @@ import { exportGeneration } from '../../sync/export';
 import type { SyncErrorCode } from '../../sync/errors';
 import type { ImportResult } from '../../sync/import';
 import { alter, alterSigned, filesOf, forgeArchive, importBytes, manifestOf, membersOf, rawArchive } from '../helpers/archive';
-import { FIXTURE, FIXTURE_NOW, get, readTree, startMirror, testConfig } from '../helpers/mirror';
+import { FIXTURE, FIXTURE_NOW, get, ifStarted, readTree, startMirror, testConfig } from '../helpers/mirror';
 import { flipByte, generateKey, TestRepository } from '../../testing/tuf-repo';
 import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 
@@ -38,7 +38,7 @@ function expectFailure(result: ImportResult, code: SyncErrorCode, role?: string 
 before(() => mock.timers.enable({ apis: ['Date'], now: FIXTURE_NOW }));
 after(async () => {
   await Promise.all(mirrors.map((m) => m.close()));
-  await upstream?.close();
+  await ifStarted(upstream)?.close();
   mock.timers.reset();
 });
 
@@ -254,7 +254,7 @@ describe('a mirror holding a generation, given replayed, forged and foreign arch
   test('metadata signed with a foreign key: UNSIGNED_METADATA', async () => {
     const next = exports.at(-1)!;
     const foreign = [generateKey()];
-    const forgedTimestamp = repo.forge('timestamp', (s) => (s.version += 1), foreign);
+    const forgedTimestamp = repo.forge('timestamp', (s) => s.version++, foreign);
     await rejected(await alter(next, (f) => f.set('timestamp.json', forgedTimestamp), true), 'UNSIGNED_METADATA', 'timestamp');
     const snapshotVersion = repo.metadata('snapshot').signed.version;
     const forgedSnapshot = repo.forge('snapshot', () => undefined, foreign);
@@ -273,11 +273,11 @@ describe('a mirror holding a generation, given replayed, forged and foreign arch
     const npmVersion = repo.metadata('npm').signed.version + 1;
     const forgedNpm = repo.forge('npm', (s) => (s.version = npmVersion), foreign);
     const snapshot = repo.forge('snapshot', (s) => {
-      s.version += 1;
+      s.version++;
       s.meta['npm.json'] = { version: npmVersion };
     });
     const timestamp = repo.forge('timestamp', (s) => {
-      s.version += 1;
+      s.version++;
       s.meta['snapshot.json'] = { version: snapshotVersion + 1 };
     });
     const chain = await alter(

@@ -129,7 +129,7 @@ describe('a chain keeps verifying at every hop as the upstream changes', () => {
     proxy = await startUpstreamServer(new Map());
     servers.push(proxy);
     proxy.setHandler(async (req, res) => {
-      const answer = await fetch(`${a.url}${req.url}`);
+      const answer = await fetch(`${a.url}${req.url ?? ''}`);
       res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/octet-stream' });
       res.end(Buffer.from(await answer.arrayBuffer()));
     });
@@ -155,7 +155,7 @@ describe('a chain keeps verifying at every hop as the upstream changes', () => {
     assert.equal((await a.syncAll())[0].outcome, 'updated');
     const [name] = repo.targetFiles('trusted_root.json');
     proxy.setHandler(async (req, res) => {
-      const answer = await fetch(`${a.url}${req.url}`);
+      const answer = await fetch(`${a.url}${req.url ?? ''}`);
       let body: Buffer = Buffer.from(await answer.arrayBuffer());
       if (decodeURIComponent(req.url!.slice(1)) === name) body = flipByte(body);
       res.writeHead(answer.status);

@@ -78,8 +78,10 @@ function inStore<T>(read: (store: Store) => T): T {
 const lockOwners = (): string[] => inStore((s) => (s.databaseForTests().prepare('SELECT owner FROM sync_locks').all() as { owner: string }[]).map((r) => r.owner));
 
 async function until(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  for (const started = Date.now(); !condition(); await sleep(10)) {
+  const started = Date.now();
+  while (!condition()) {
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
   }
 }
 
@@ -110,7 +112,7 @@ describe('restart after a crash', () => {
       // Not waiting for the exit: the killed process may still be a zombie when the next one looks.
       const left = lockOwners();
       assert.equal(left.length, 1, `kill ${i + 1}: the killed sync held the lock`);
-      assert.match(left[0], new RegExp(`^[^:]*:${child.pid}:`));
+      assert.match(left[0], new RegExp(`^[^:]*:${String(child.pid)}:`));
 
       const next = await run('sync', '--json');
       assert.equal(next.status, 0, `kill ${i + 1}: ${next.stdout}${next.stderr}`);

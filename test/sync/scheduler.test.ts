@@ -1,6 +1,6 @@
 /** Scheduled refresh: cron ticks run syncs; failures are retried with backoff; stopping cancels. */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { silentLogger } from '../../lib/log';
 import { SyncError } from '../../sync/errors';
 import { SyncScheduler } from '../../daemon/scheduler';
@@ -35,7 +35,7 @@ test('failures are retried with exponential backoff; final ones are not', async 
   let calls = 0;
   const scheduler = new SyncScheduler(
     config,
-    async () => outcomes[calls++] ?? { outcome: 'unchanged', runId: 9, generation: {} as never, requests: 2, bytes: 0 },
+    () => Promise.resolve(outcomes[calls++] ?? { outcome: 'unchanged', runId: 9, generation: {} as never, requests: 2, bytes: 0 }),
     silentLogger,
     new AbortController().signal,
   );
@@ -44,14 +44,14 @@ test('failures are retried with exponential backoff; final ones are not', async 
   assert.equal(result.outcome, 'unchanged');
 
   let inProgressCalls = 0;
-  const busy = new SyncScheduler(config, async () => (inProgressCalls++, failed('SYNC_IN_PROGRESS')), silentLogger, new AbortController().signal);
+  const busy = new SyncScheduler(config, () => Promise.resolve((inProgressCalls++, failed('SYNC_IN_PROGRESS'))), silentLogger, new AbortController().signal);
   await busy.runWithRetries(config.repositories[0]);
   assert.equal(inProgressCalls, 1, 'another process is syncing: no retry');
 
   const stop = new AbortController();
   let cancelledCalls = 0;
   const slow = testConfig([{ upstream: 'http://127.0.0.1:9', anchor: repo.rootBytes(1) }], { sync: { retries: 3, retryBackoffSeconds: 3600 } });
-  const stopping = new SyncScheduler(slow, async () => (cancelledCalls++, failed('UPSTREAM_UNREACHABLE')), silentLogger, stop.signal);
+  const stopping = new SyncScheduler(slow, () => Promise.resolve((cancelledCalls++, failed('UPSTREAM_UNREACHABLE'))), silentLogger, stop.signal);
   const pending = stopping.runWithRetries(slow.repositories[0]);
   stop.abort();
   assert.equal((await pending).outcome, 'failed');

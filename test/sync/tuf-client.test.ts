@@ -202,14 +202,14 @@ describe("every name resolves as tuf-js's Updater resolves it", () => {
         const through = await resolve(mirror.url, name);
         assert.ok(through.bytes?.equals(direct.bytes), `${name} through the mirror: ${through.error ?? 'absent'}`);
       } else {
-        assert.equal(record, undefined, `${name}: tuf-js ${direct.error ? `fails (${direct.error})` : 'finds nothing'}, the mirror resolves it to ${record?.role}`);
+        assert.equal(record, undefined, `${name}: tuf-js ${direct.error ? `fails (${direct.error})` : 'finds nothing'}, the mirror resolves it to ${String(record?.role)}`);
         const through = await resolve(mirror.url, name);
         assert.equal(through.bytes, undefined, `${name}: resolves through the mirror`);
       }
     }
     // The cases are the ones meant: each wins where it should, the rest fail or are absent.
     assert.deepEqual(
-      found.map((n) => `${n}@${resolved.get(n)?.role}`),
+      found.map((n) => `${n}@${String(resolved.get(n)?.role)}`),
       [
         'a/1@A',
         'a/2@A2',

@@ -64,7 +64,7 @@ const sh = (command: string): Promise<{ status: number; stdout: string; stderr: 
     execFile(
       'sh',
       ['-c', command],
-      { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, TUF_MIRROR_CONFIG: path.join(dir, 'tuf-mirror.yaml') } },
+      { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`, TUF_MIRROR_CONFIG: path.join(dir, 'tuf-mirror.yaml') } },
       (err, stdout, stderr) => resolve({ status: err ? Number(err.code) : 0, stdout, stderr }),
     ),
   );

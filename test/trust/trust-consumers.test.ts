@@ -36,7 +36,7 @@ import { carry, initSite, SITE, startConnected, startGap, type Connected, type G
 import { IMAGE, ISSUER, SUBJECT } from '../helpers/identity';
 import { CRDS, objectProblems } from '../helpers/crds';
 import { type Obj } from '../helpers/k8s-manifests';
-import { FIXTURE, FIXTURE_NOW, get, startMirror, tempDir, testConfig } from '../helpers/mirror';
+import { FIXTURE, FIXTURE_NOW, get, ifStarted, startMirror, tempDir, testConfig } from '../helpers/mirror';
 import { makePki, pkiMaterial } from '../helpers/pki';
 import { startUpstreamServer, type UpstreamServer } from '../../testing/upstream-server';
 import { validate } from '../helpers/trust-schema';
@@ -117,9 +117,9 @@ function checkKeylessKeys(outputs: Map<FormatName, ReturnType<typeof renderTrust
   for (const m of values.extraVolumeMounts) new VolumeMount(m).validate();
   const env = Object.fromEntries((values.container.extraEnvVars as Obj[]).map((e) => (new EnvVar({ name: e.name, value: e.value }).validate(), [e.name, e.value])));
   assert.deepEqual(env, {
-    SIGSTORE_REKOR_PUBLIC_KEY: `${mount.mountPath}/rekor.pub`,
-    SIGSTORE_CT_LOG_PUBLIC_KEY_FILE: `${mount.mountPath}/ctfe.pub`,
-    SIGSTORE_ROOT_FILE: `${mount.mountPath}/fulcio.crt.pem`,
+    SIGSTORE_REKOR_PUBLIC_KEY: `${String(mount.mountPath)}/rekor.pub`,
+    SIGSTORE_CT_LOG_PUBLIC_KEY_FILE: `${String(mount.mountPath)}/ctfe.pub`,
+    SIGSTORE_ROOT_FILE: `${String(mount.mountPath)}/fulcio.crt.pem`,
   });
 }
 
@@ -149,7 +149,7 @@ function checkPolicyController(outputs: Map<FormatName, ReturnType<typeof render
   new Volume(volume).validate();
   new VolumeMount(mount).validate();
   assert.equal(volume.configMap.name, cm.metadata.name);
-  assert.equal(webhook.extraArgs['tuf-root'], `${mount.mountPath}/${volume.configMap.items[0].path}`);
+  assert.equal(webhook.extraArgs['tuf-root'], `${String(mount.mountPath)}/${String(volume.configMap.items[0].path)}`);
   assert.equal(volume.configMap.items[0].key, 'root.json');
   assert.deepEqual(yaml(outputs.get('policy-controller-values-no-tuf')!.body), { webhook: { extraArgs: { 'disable-tuf': true } } });
 
@@ -176,8 +176,8 @@ before(async () => {
   publicGood = loadTrustMaterial(mirror.store, 'sigstore');
 });
 after(async () => {
-  await mirror?.close();
-  await upstream?.close();
+  await ifStarted(mirror)?.close();
+  await ifStarted(upstream)?.close();
   mock.timers.reset();
 });
 
@@ -282,7 +282,7 @@ describe('the public-good repository (2026-08-22)', () => {
     const vc = parsePolicy(yaml(renderTrustRoot(publicGood, 'kubewarden-verification-config', { identity: { ...identity, images: undefined } }).body).data['verification-config']);
     assert.equal(vc.allOf.length, 0);
     assert.equal(vc.anyOf?.minimumMatches, 1);
-    assert.deepEqual(vc.anyOf?.signatures, [
+    assert.deepEqual(vc.anyOf.signatures, [
       { kind: 'genericIssuer', issuer: ISSUER, subject: { equal: SUBJECT } },
       { kind: 'githubAction', owner: 'acme', repo: 'app' },
     ]);
@@ -367,7 +367,7 @@ describe('an origin repository signed here, with its own PKI', () => {
     origin.index.reload();
   });
   after(async () => {
-    await origin?.close();
+    await ifStarted(origin)?.close();
     mock.timers.setTime(FIXTURE_NOW);
   });
 
@@ -432,7 +432,7 @@ describe('an origin repository signed here, with its own PKI', () => {
   test('over HTTP: the output with its content digest and expiry; 400 for a missing or malformed identity; the CLI exits 2', async () => {
     const q = new URLSearchParams({ format: 'kyverno-cluster-policy', issuer: ISSUER, subject: SUBJECT, image: IMAGE });
     q.append('subject', 'https://github.com/acme/app/.github/workflows/x.yml@refs/heads/main');
-    const res = await get(`${origin.url}/api/v1/repositories/acme/trustroot?${q}`);
+    const res = await get(`${origin.url}/api/v1/repositories/acme/trustroot?${q.toString()}`);
     assert.equal(res.status, 200, res.body.toString());
     const m = loadTrustMaterial(origin.store, 'acme');
     const want = renderTrustRoot(m, 'kyverno-cluster-policy', {
@@ -485,8 +485,8 @@ describe("a bridge's site repository, as the in-gap mirror holds it (2026-10-11)
     mock.timers.setTime(Date.parse('2026-10-11T12:00:00Z'));
   });
   after(async () => {
-    await gap?.service.close();
-    await connected?.service.close();
+    await ifStarted(gap)?.service.close();
+    await ifStarted(connected)?.service.close();
     mock.timers.setTime(FIXTURE_NOW);
   });
 

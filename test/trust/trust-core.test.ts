@@ -372,7 +372,7 @@ describe('4. a held blob and a wrong second hash', () => {
       s.meta['targets.json'] = { version: targetsVersion };
     });
     const timestamp = repo.forge('timestamp', (s) => {
-      s.version += 1;
+      s.version++;
       s.meta['snapshot.json'] = { version: snapshotVersion };
     });
     env.upstream.override(`repo/${targetsVersion}.targets.json`, { body: targets });
@@ -465,9 +465,9 @@ describe('caps, each with its code', () => {
     repo.publish();
     const env = await environment(repo);
     const generation = await sync(env);
-    const [failed] = generation.summary.failedRoles ?? [];
+    const failed = generation.summary.failedRoles?.[0];
     assert.deepEqual([failed?.role, failed?.code, failed?.servedVersion], ['bins', 'SUCCINCT_DELEGATION_TOO_LARGE', 1]);
-    assert.match(failed.message, /2\^22 = 4194304 hash-bin roles/);
+    assert.match(failed!.message, /2\^22 = 4194304 hash-bin roles/);
     assert.ok(!env.upstream.requests.some((r) => r.includes('bin-')));
     await assertMirrorsUpstream(env);
   });

@@ -80,7 +80,7 @@ describe('the loader', () => {
     );
     assert.equal(material.targetFiles.length, 12);
     for (const t of material.targetFiles) {
-      const file = [...fixture.keys()].find((p) => p.startsWith('targets/') && p.endsWith(`${t.hashes.sha256}.${t.name.split('/').pop()}`));
+      const file = [...fixture.keys()].find((p) => p.startsWith('targets/') && p.endsWith(`${t.hashes.sha256}.${String(t.name.split('/').pop())}`));
       assert.ok(file && fixture.get(file)!.equals(t.bytes), t.name);
     }
     assert.equal(material.targetFiles.find((t) => t.name === 'registry.npmjs.org/keys.json')!.role, 'registry.npmjs.org');
@@ -404,7 +404,7 @@ describe('Kyverno and cosign', () => {
       fs.writeFileSync(path.join(dir, 'bin', 'cosign'), `#!/bin/sh\nif [ "$2" = --help ]; then echo '${help}'; exit 0; fi\nprintf "%s\\n" "$@" > "$COSIGN_ARGS"\n`, { mode: 0o755 });
       const out = render('cosign');
       fs.writeFileSync(path.join(dir, 'init.sh'), out.body);
-      execFileSync('sh', ['init.sh'], { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}`, COSIGN_ARGS: path.join(dir, 'args') } });
+      execFileSync('sh', ['init.sh'], { cwd: dir, env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH ?? ''}`, COSIGN_ARGS: path.join(dir, 'args') } });
       assert.ok(fs.readFileSync(path.join(dir, 'sigstore-root-v15.json')).equals(material.root.bytes));
       assert.deepEqual(out.notes, [`--root-checksum ${checksum} (sha256 of root v15, for cosign initialize --root sigstore-root-v15.json)`]);
       return fs.readFileSync(path.join(dir, 'args'), 'utf8').trim().split('\n');
@@ -421,7 +421,7 @@ describe('Kyverno and cosign', () => {
     const attestor = tuf.spec.attestors[0];
     assert.equal(attestor.cosign.tuf.mirror, MIRROR);
     assert.ok(Buffer.from(attestor.cosign.tuf.root.data, 'base64').equals(material.root.bytes));
-    assert.match(tuf.spec.validations[0].expression, new RegExp(`\\[attestors\\.${attestor.name}\\]`));
+    assert.match(tuf.spec.validations[0].expression, new RegExp(`\\[attestors\\.${String(attestor.name)}\\]`));
     const inline = parseYaml(render('kyverno-policy-trusted-root').body);
     assert.deepEqual(validateResource(inline, crd), []);
     assert.equal(inline.spec.attestors[0].cosign.trustedRoot.value, trustedRootBytes.toString('utf8'), 'the verified bytes, not a re-serialization');
