@@ -87,10 +87,13 @@ const RULES: Rule<TufMirrorError>[] = [
 
 const failure = (kind: ExitKind, code: string, message: string, codeInLine: boolean): Failure => ({ kind, code, message, line: codeInLine ? `${code}: ${message}` : message });
 
+// `instanceof` of the generic class narrows to TufMirrorError<any>; this narrows to its string codes.
+const isTufMirrorError = (err: unknown): err is TufMirrorError => err instanceof TufMirrorError;
+
 /** What an error means for the exit code; undefined for a bug (reported with its stack). */
 export function failureOf(err: unknown): Failure | undefined {
   if (err instanceof CommanderError) return failure('usage', 'USAGE', err.message, false);
-  if (!(err instanceof TufMirrorError)) return undefined;
+  if (!isTufMirrorError(err)) return undefined;
   const r = RULES.find((x) => err instanceof x.cls);
   if (r) return failure(r.kind(err), err.code, err.message, r.codeInLine);
   // The verifier's errors as its HTTP answer classifies them: a bad request is the command line's

@@ -40,9 +40,10 @@ function withGlobalOptions(program: Command): Command {
  * them all.
  */
 function commandOf(argv: string[]): string | undefined {
-  const probe = withGlobalOptions(new Command())
-    .exitOverride()
-    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  const silent = (): void => {
+    // The probe only finds the command: help, suggestions and errors are the real parse's to print.
+  };
+  const probe = withGlobalOptions(new Command()).exitOverride().configureOutput({ writeOut: silent, writeErr: silent });
   try {
     return probe.parseOptions(argv.slice(2)).operands[0];
   } catch {

@@ -33,9 +33,10 @@ export function humanBytes(n: number): string {
 
 /** The line as shown, cut to the terminal's width (80 when the terminal does not say). */
 export function renderProgress(s: ProgressState, columns?: number): string {
-  columns ||= 80;
+  // A terminal may say 0 columns: as good as not saying.
+  const width = columns === undefined || columns === 0 ? 80 : columns;
   const line = `${s.label}: ${s.files} ${s.files === 1 ? 'file' : 'files'}, ${humanBytes(s.bytes)}${s.role ? ` (${s.role})` : ''}`;
-  return line.length < columns ? line : line.slice(0, Math.max(0, columns - 2)) + '…';
+  return line.length < width ? line : line.slice(0, Math.max(0, width - 2)) + '…';
 }
 
 type Terminal = { write(text: string): unknown; columns?: number };

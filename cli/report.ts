@@ -22,7 +22,7 @@ export function printOperation(verb: 'sync' | 'import', report: SyncReport): voi
     return;
   }
   const what = report.outcome === 'updated' ? 'new generation' : 'unchanged, generation';
-  out(`${report.repository}: ${what} ${report.generation} (${rolesText(report.roles)}; ${report.requests} ${read}, ${report.bytes} bytes)`);
+  out(`${report.repository}: ${what} ${String(report.generation)} (${rolesText(report.roles)}; ${report.requests} ${read}, ${report.bytes} bytes)`);
   for (const r of report.expiredMetadataAccepted ?? []) out(`  WARNING: accepted expired metadata: ${r.role} v${r.version} expired ${r.expires}`);
   for (const line of problemLines(report)) out(line);
 }

@@ -89,7 +89,7 @@ export class Daemon {
     const { config } = this.parts;
     config.repositories.filter((r) => this.parts.served.generationOf(r.name) !== undefined).forEach((r) => this.watcher.watch(r));
     if (this.options.schedule ?? true) this.scheduler.start();
-    if (config.sync.onStart) this.initialSync = this.runInitialSync().catch((err) => this.parts.logger.error({ err }, 'initial sync failed'));
+    if (config.sync.onStart) this.initialSync = this.runInitialSync().catch((err: unknown) => this.parts.logger.error({ err }, 'initial sync failed'));
   }
 
   /** Stop the timers and schedules and cancel what runs; `settled()` waits for it to end. */

@@ -45,7 +45,8 @@ export class SyncScheduler {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.tasks.map((t) => t.destroy()));
+    // destroy() answers void or a promise, depending on how the task runs.
+    await Promise.all(this.tasks.map((t) => Promise.resolve(t.destroy())));
     this.tasks = [];
   }
 

@@ -101,7 +101,7 @@ export class FileIndex {
   private switchTo(name: string): boolean {
     const layout = this.store.servedLayout(name, this.servedGenerations);
     if (!layout) return false;
-    const tree = this.trees.get(name) ?? {
+    const tree: Tree = this.trees.get(name) ?? {
       generationId: layout.generationId,
       generationHeader: String(layout.generationId),
       head: new Map(),

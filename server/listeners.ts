@@ -63,18 +63,18 @@ export class Listeners {
     const { server, verifyServer, config } = this;
     const verifyListen = config.verifier.listen;
     const stops = [
-      config.server.tls && server instanceof https.Server ? watchTls(server, config.server.tls, logger, intervalMs) : undefined,
-      verifyListen?.tls && verifyServer instanceof https.Server ? watchTls(verifyServer, verifyListen.tls, logger, intervalMs, 'verifier.listen.tls') : undefined,
+      config.server.tls && isHttps(server) ? watchTls(server, config.server.tls, logger, intervalMs) : undefined,
+      verifyListen?.tls && isHttps(verifyServer) ? watchTls(verifyServer, verifyListen.tls, logger, intervalMs, 'verifier.listen.tls') : undefined,
     ];
     return () => stops.forEach((stop) => stop?.());
   }
 
   /** Close both, dropping kept-alive connections. */
   async close(): Promise<void> {
+    const servers = [this.server, this.verifyServer].filter((srv) => srv !== undefined);
     await Promise.all(
-      [this.server, this.verifyServer].map(
+      servers.map(
         (srv) =>
-          srv &&
           new Promise<void>((resolve) => {
             srv.close(() => resolve());
             srv.closeAllConnections();
@@ -83,6 +83,9 @@ export class Listeners {
     );
   }
 }
+
+// `instanceof` of the generic class narrows to https.Server<any, any>; this keeps its default types.
+const isHttps = (server: http.Server | undefined): server is https.Server => server instanceof https.Server;
 
 /** Listen, and the URL a client on this host reaches the listener at. */
 async function listen(server: http.Server, port: number, host: string, secure: boolean): Promise<string> {

@@ -141,7 +141,7 @@ export function createMetrics(deps: { config: Config; store: Store; watcher: Wat
   return {
     registry,
     /** Hook for the file fast path: counts and times each answer. */
-    observeFile(repository: string, status: number, startedMs: number): void {
+    observeFile: (repository: string, status: number, startedMs: number): void => {
       countAnswer(repository || 'none', status, (performance.now() - startedMs) / 1000);
     },
   };
@@ -225,15 +225,16 @@ type HistogramValue = { labels: Record<string, string | number>; sharedLabels: R
  * is prom-client's own formatting of the same values. test/server.test.ts compares the text with
  * that of prom-client's Counter and Histogram fed the same answers.
  */
-class AnswerLatencyHistogram extends Histogram<string> {
+class AnswerLatencyHistogram extends Histogram {
   constructor(
     private readonly answers: FileAnswerStats,
-    private readonly config: ConstructorParameters<typeof Histogram<string>>[0] & { buckets: number[] },
+    private readonly config: ConstructorParameters<typeof Histogram>[0] & { buckets: number[] },
   ) {
     super(config);
   }
 
-  async getForPromString(): Promise<{ name: string; help: string; type: 'histogram'; values: HistogramValue[]; aggregator: 'sum' }> {
+  // Not async: prom-client awaits it inside its own async getMetricsAsString, so a throw still rejects there.
+  getForPromString(): Promise<{ name: string; help: string; type: 'histogram'; values: HistogramValue[]; aggregator: 'sum' }> {
     const { name, help, buckets } = this.config;
     const values: HistogramValue[] = [];
     for (const l of this.answers.latencies) {
@@ -247,7 +248,7 @@ class AnswerLatencyHistogram extends Histogram<string> {
       values.push({ labels: {}, sharedLabels: shared, value: l.sum, metricName: `${name}_sum`, exemplar: undefined });
       values.push({ labels: {}, sharedLabels: shared, value: l.count, metricName: `${name}_count`, exemplar: undefined });
     }
-    return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    return Promise.resolve({ name, help, type: 'histogram', values, aggregator: 'sum' });
   }
 }
 

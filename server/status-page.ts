@@ -5,7 +5,8 @@ import { humanDuration } from '../lib/duration';
 type History = Record<string, { roots: RootRecord[]; events: EventRecord[] }>;
 
 /** Everything that reaches the page from data is escaped: role names and messages come from upstreams. */
-const esc = (v: unknown): string => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const HTML_ESCAPES: Partial<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (v: string | number | null | undefined): string => String(v ?? '').replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 
 const STYLE = `
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
@@ -75,7 +76,7 @@ function repositorySection(s: RepositoryStatus, history: History[string] | undef
     })
     .join('');
   const events = (history?.events ?? [])
-    .map((e) => `<tr><td>${esc(e.at)}</td><td>${esc(e.kind)}</td><td>${badge(e.severity === 'info' ? 'ok' : e.severity)}</td><td>${esc(String(e.data.message ?? summarize(e)))}</td></tr>`)
+    .map((e) => `<tr><td>${esc(e.at)}</td><td>${esc(e.kind)}</td><td>${badge(e.severity === 'info' ? 'ok' : e.severity)}</td><td>${esc(eventText(e))}</td></tr>`)
     .join('');
   return `<section class="repo" id="repo-${esc(s.name)}">
   <h2>${esc(s.name)}${s.default ? ' <span class="meta">(default)</span>' : ''} ${badge(s.state)}</h2>
@@ -90,8 +91,15 @@ function repositorySection(s: RepositoryStatus, history: History[string] | undef
 </section>`;
 }
 
+/** An event's own message; one stored as something else than text is shown as its JSON. */
+function eventText(e: EventRecord): string {
+  const message = e.data.message;
+  if (message === undefined || message === null) return summarize(e);
+  return typeof message === 'string' ? message : JSON.stringify(message);
+}
+
 function summarize(e: EventRecord): string {
-  if (e.kind === 'root-rotation') return `root v${e.data.fromVersion} → v${e.data.toVersion}`;
+  if (e.kind === 'root-rotation') return `root v${String(e.data.fromVersion)} → v${String(e.data.toVersion)}`;
   if (e.kind === 'trusted-root-change') return 'trusted_root.json trust material changed';
   return e.kind;
 }

@@ -58,7 +58,8 @@ export function loadAdmissionPolicies(config: VerifierConfig, baseDir: string): 
 type PodSpec = { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] };
 
 /** Where the pod spec lives in each kind that has one. */
-const SPEC_PATH: Record<string, string[]> = {
+// Partial: the kind is the request's, any string.
+const SPEC_PATH: Partial<Record<string, string[]>> = {
   Pod: ['spec'],
   Deployment: ['spec', 'template', 'spec'],
   StatefulSet: ['spec', 'template', 'spec'],

@@ -20,7 +20,7 @@ export type SignerSummary = {
 export type BundleAnswer = { verified: true; signer: SignerSummary; matched?: string[]; trustRoot: TrustRootSource } | { verified: false; reasons: string[]; trustRoot: TrustRootSource };
 
 export function summarize(s: VerifiedSigner): SignerSummary {
-  const log = s.tlogEntries[0];
+  const log = s.tlogEntries.at(0);
   return {
     kind: s.kind,
     keyId: s.keyId,

@@ -62,7 +62,7 @@ export function parseBundle(json: unknown): Bundle {
  * the digest), a check of the artifact against in-toto subjects for DSSE bundles, the explicit
  * messageDigest/artifact comparison, and Rekor v2's hashedrekord-over-DSSE encoding.
  */
-export function verifyBundle(input: Bundle | unknown, check: BundleCheck): VerifiedSigner {
+export function verifyBundle(input: unknown, check: BundleCheck): VerifiedSigner {
   const bundle = isParsedBundle(input) ? input : parseBundle(input);
   const vm = bundle.verificationMaterial.content;
   if (check.expect.kind === 'key' && vm.$case !== 'publicKey') {
@@ -92,7 +92,8 @@ export function verifyBundle(input: Bundle | unknown, check: BundleCheck): Verif
   if (bundle.content.$case === 'messageSignature') {
     const md = bundle.content.messageSignature.messageDigest;
     // The bundle's messageDigest is what the tlog entry is compared with: it must be the artifact's.
-    if (md && md.digest.length > 0 && !md.digest.equals(digest)) {
+    // (bundleFromJSON refuses a message signature without one.)
+    if (md.digest.length > 0 && !md.digest.equals(digest)) {
       throw new BundleRejected('ARTIFACT_MISMATCH', `the artifact's sha256 ${digest.toString('hex')} is not the bundle's messageDigest ${md.digest.toString('hex')}`);
     }
   } else {
@@ -135,7 +136,8 @@ export function verifyBundle(input: Bundle | unknown, check: BundleCheck): Verif
       lastError = asRejection(err);
     }
   }
-  throw lastError!;
+  // Every key was tried (there is at least one), so lastError is set.
+  throw lastError ?? new BundleRejected('NO_KEY', 'no key to verify the bundle with');
 }
 
 function isParsedBundle(x: unknown): x is Bundle {
@@ -145,12 +147,12 @@ function isParsedBundle(x: unknown): x is Bundle {
 export function asRejection(err: unknown): BundleRejected {
   if (err instanceof BundleRejected) return err;
   if (err instanceof VerificationError) return new BundleRejected(err.code, err.message);
-  return new BundleRejected('VERIFICATION_ERROR', (err as Error)?.message ?? String(err));
+  return new BundleRejected('VERIFICATION_ERROR', err instanceof Error ? err.message : String(err));
 }
 
 function inTotoSubjectDigests(payload: Buffer): string[] {
   try {
-    const statement = JSON.parse(payload.toString('utf8')) as { subject?: { digest?: { sha256?: string } }[] };
+    const statement = JSON.parse(payload.toString('utf8')) as { subject?: ({ digest?: { sha256?: string } | null } | null)[] | null };
     return (statement.subject ?? []).map((s) => s?.digest?.sha256?.toLowerCase()).filter((d): d is string => typeof d === 'string');
   } catch {
     throw new BundleRejected('MALFORMED_BUNDLE', 'the DSSE payload is not an in-toto statement');
@@ -184,7 +186,7 @@ function signedEntity(bundle: Bundle, artifact: Artifact): SignedEntity {
 }
 
 function isHashedRekordV2(entry: TransparencyLogEntry): boolean {
-  return entry.kindVersion?.kind === 'hashedrekord' && entry.kindVersion.version === '0.0.2';
+  return entry.kindVersion.kind === 'hashedrekord' && entry.kindVersion.version === '0.0.2';
 }
 
 function logEntry(entry: TransparencyLogEntry): LogEntry {

@@ -32,19 +32,22 @@ export type VerifiedCosign = VerifiedSigner & { annotations: Record<string, stri
 
 /** Parse and check a simple-signing payload against the digest being verified. */
 export function checkPayload(payload: Buffer, digest: string): SimpleSigningPayload {
-  let p: SimpleSigningPayload;
+  let parsed: unknown;
   try {
-    p = JSON.parse(payload.toString('utf8')) as SimpleSigningPayload;
+    parsed = JSON.parse(payload.toString('utf8'));
   } catch {
     throw new BundleRejected('MALFORMED_PAYLOAD', 'the signed payload is not JSON');
   }
+  // As signed: any JSON. Only the fields checked below are relied on.
+  const p = parsed as { critical?: { image?: { 'docker-manifest-digest'?: unknown } | null; type?: unknown } | null } | null;
   const claimed = p?.critical?.image?.['docker-manifest-digest'];
   if (typeof claimed !== 'string') throw new BundleRejected('MALFORMED_PAYLOAD', 'the signed payload has no critical.image.docker-manifest-digest');
-  if (p.critical.type !== 'cosign container image signature') {
-    throw new BundleRejected('MALFORMED_PAYLOAD', `the signed payload's critical.type is ${JSON.stringify(p.critical.type)}, not "cosign container image signature"`);
+  const type = p?.critical?.type;
+  if (type !== 'cosign container image signature') {
+    throw new BundleRejected('MALFORMED_PAYLOAD', `the signed payload's critical.type is ${JSON.stringify(type)}, not "cosign container image signature"`);
   }
   if (claimed !== digest) throw new BundleRejected('DIGEST_MISMATCH', `the signature is for ${claimed}, not ${digest}`);
-  return p;
+  return parsed as SimpleSigningPayload;
 }
 
 function pemToDer(pem: string): Buffer[] {
@@ -58,7 +61,7 @@ export function toSigstoreBundle(sig: CosignSignature): Record<string, unknown> 
   if (!signature) throw new BundleRejected('MALFORMED_SIGNATURE', `no ${ANNOTATION.signature} annotation`);
   let verificationMaterial: Record<string, unknown>;
   if (a[ANNOTATION.certificate]) {
-    const [leaf] = pemToDer(a[ANNOTATION.certificate]);
+    const leaf = pemToDer(a[ANNOTATION.certificate]).at(0);
     if (!leaf) throw new BundleRejected('MALFORMED_SIGNATURE', `${ANNOTATION.certificate} holds no PEM certificate`);
     // Only the leaf: the chain to a CA must come from the trust root, never from the signature.
     verificationMaterial = { x509CertificateChain: { certificates: [{ rawBytes: leaf.toString('base64') }] } };
@@ -69,7 +72,7 @@ export function toSigstoreBundle(sig: CosignSignature): Record<string, unknown> 
   if (a[ANNOTATION.bundle]) {
     let rekor: { SignedEntryTimestamp?: string; Payload?: { body?: string; integratedTime?: number; logIndex?: number; logID?: string } };
     try {
-      rekor = JSON.parse(a[ANNOTATION.bundle]);
+      rekor = JSON.parse(a[ANNOTATION.bundle]) as typeof rekor;
     } catch {
       throw new BundleRejected('MALFORMED_SIGNATURE', `${ANNOTATION.bundle} is not JSON`);
     }
@@ -79,7 +82,7 @@ export function toSigstoreBundle(sig: CosignSignature): Record<string, unknown> 
     }
     let body: { kind?: string; apiVersion?: string };
     try {
-      body = JSON.parse(Buffer.from(p.body, 'base64').toString('utf8'));
+      body = JSON.parse(Buffer.from(p.body, 'base64').toString('utf8')) as typeof body;
     } catch {
       throw new BundleRejected('MALFORMED_SIGNATURE', 'the Rekor entry body is not JSON');
     }
@@ -151,7 +154,8 @@ export function verifyCosignSignature(sig: CosignSignature, digest: string, trus
   }
   if (out.length) return out;
   // The most telling reason: the keyless one for a certificate signature, else the keyed one.
-  throw (keyless ? keylessError : keyedError) ?? keyedError!;
+  // Each way tried left its error; a keyless signature with no keys was tried keyless only.
+  throw (keyless ? keylessError : keyedError) ?? keyedError ?? new BundleRejected('VERIFICATION_ERROR', 'no signature verified');
 }
 
 /** The `\x00sigstore-json\n` + JSON form containers/image stores signatures in (its `dir:` layout). */

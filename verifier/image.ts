@@ -77,7 +77,7 @@ class ByteBudget {
   failed(err: unknown): string {
     if (!(err instanceof RegistryError && (err.code === 'RESPONSE_TOO_LARGE' || err.code === 'DIGEST_MISMATCH' || err.code === 'NOT_FOUND'))) throw err;
     const failure = `${err.code}: ${err.message}`;
-    this.spent ||= /byte budget/.test(failure);
+    this.spent ||= failure.includes('byte budget');
     return failure;
   }
 }
@@ -195,12 +195,12 @@ export class ImageVerifier {
     const keys = policyKeys(policy);
     for (const sig of material.cosign) {
       if (!sig.payload) {
-        failures.push(`${sig.location}: ${sig.failure}`);
+        failures.push(`${sig.location}: ${String(sig.failure)}`);
         continue;
       }
       try {
         for (const v of verifyCosignSignature({ payload: sig.payload, annotations: sig.annotations }, digest, trustRoot, keys)) {
-          const log = v.tlogEntries[0];
+          const log = v.tlogEntries.at(0);
           found.push({
             source: 'cosign',
             location: sig.location,
@@ -219,7 +219,7 @@ export class ImageVerifier {
     }
     for (const ref of material.referrers) {
       if (ref.bundle === undefined) {
-        failures.push(`${ref.location}: ${ref.failure}`);
+        failures.push(`${ref.location}: ${String(ref.failure)}`);
         continue;
       }
       try {
@@ -230,7 +230,7 @@ export class ImageVerifier {
           artifact: { kind: 'digest', algorithm: 'sha256', digest: Buffer.from(digest.slice('sha256:'.length), 'hex') },
           expect: managed ? { kind: 'key', keys } : { kind: 'certificate' },
         });
-        const log = v.tlogEntries[0];
+        const log = v.tlogEntries.at(0);
         found.push({
           source: 'referrer',
           location: ref.location,
@@ -278,7 +278,8 @@ export class ImageVerifier {
 }
 
 async function resolve(repo: RepositoryClient, ref: ImageReference): Promise<string> {
-  const reference = ref.digest ?? ref.tag!;
+  // parseReference gives a reference without a digest the tag latest.
+  const reference = ref.digest ?? ref.tag ?? 'latest';
   const m = await repo.manifest(reference);
   if (!m) throw new RegistryError('NOT_FOUND', `${formatReference(ref)}: no such manifest in ${ref.registry}`, 404);
   return m.digest;

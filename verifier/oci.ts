@@ -169,17 +169,23 @@ export class RegistryClient {
 
   /** Every request for this image goes through here: the allowlist first. `budget`: bytes all its requests may fetch. */
   repository(ref: Pick<ImageReference, 'registry' | 'repository'>, budget: ByteBudget = byteBudget(Number.MAX_SAFE_INTEGER)): RepositoryClient {
-    const entry = this.registries.get(ref.registry);
-    if (!entry) {
-      throw new RegistryError('REGISTRY_NOT_ALLOWED', `registry ${ref.registry} is not in verifier.registries (allowed: ${[...this.registries.keys()].join(', ') || 'none'})`);
-    }
+    const entry = this.entryOf(ref.registry);
     refuseInternalLiteral(entry, apiHost(ref.registry));
     return new RepositoryClient(this, ref.registry, ref.repository, entry.config.insecure ? 'http' : 'https', budget);
   }
 
+  private entryOf(registry: string): Entry {
+    const entry = this.registries.get(registry);
+    if (!entry) {
+      throw new RegistryError('REGISTRY_NOT_ALLOWED', `registry ${registry} is not in verifier.registries (allowed: ${[...this.registries.keys()].join(', ') || 'none'})`);
+    }
+    return entry;
+  }
+
   /** @internal */
   async send(registry: string, repository: string, url: URL, accept: string | undefined, maxBytes: number, budget: ByteBudget): Promise<Raw> {
-    const entry = this.registries.get(registry)!;
+    // Only a RepositoryClient from repository() calls this, for a registry it found allowed.
+    const entry = this.entryOf(registry);
     const scope = `repository:${repository}:pull`;
     const tokenKey = `${registry} ${scope}`;
     const auth = (): string | undefined => {
@@ -192,7 +198,7 @@ export class RegistryClient {
     if (res.status === 401) {
       const challenge = parseChallenge(res.headers['www-authenticate'] ?? '');
       if (challenge?.scheme === 'bearer' && challenge.params.realm) {
-        this.tokens.set(tokenKey, await this.token(entry, challenge.params, scope, budget));
+        this.tokens.set(tokenKey, await this.token(entry, challenge.params.realm, challenge.params, scope, budget));
       } else if (challenge?.scheme === 'basic' && entry.credentials) {
         this.tokens.set(`${registry} basic`, 'yes');
       } else {
@@ -206,10 +212,10 @@ export class RegistryClient {
     return res;
   }
 
-  private async token(entry: Entry, params: Record<string, string>, scope: string, budget: ByteBudget): Promise<string> {
+  private async token(entry: Entry, realmUrl: string, params: Partial<Record<string, string>>, scope: string, budget: ByteBudget): Promise<string> {
     let realm: URL;
     try {
-      realm = new URL(params.realm);
+      realm = new URL(realmUrl);
     } catch {
       throw new RegistryError('REGISTRY_BAD_RESPONSE', `${entry.config.host} named an invalid token realm`);
     }
@@ -308,8 +314,9 @@ export class RepositoryClient {
     }
     let manifest: Manifest;
     try {
-      manifest = JSON.parse(res.body.toString('utf8')) as Manifest;
-      if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest)) throw new Error('not an object');
+      const parsed: unknown = JSON.parse(res.body.toString('utf8'));
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      manifest = parsed;
     } catch {
       throw new RegistryError('REGISTRY_BAD_RESPONSE', `${this.registry}: manifest ${this.repository}:${reference} is not a JSON object`, res.status);
     }
@@ -363,7 +370,7 @@ function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   if (!text) return out;
   let json: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text) as typeof json;
   } catch {
     throw new ConfigError('INVALID_CONFIG', 'invalid configuration:\n  verifier.dockerConfig: not a JSON docker config');
   }
@@ -380,10 +387,11 @@ function readDockerAuths(text: string | undefined): Map<string, Credentials> {
   return out;
 }
 
-export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } | undefined {
+// Partial: a challenge names whichever parameters the registry chose to send.
+export function parseChallenge(header: string): { scheme: string; params: Partial<Record<string, string>> } | undefined {
   const m = /^\s*(\w+)\s*(.*)$/.exec(header);
   if (!m) return undefined;
-  const params: Record<string, string> = {};
+  const params: Partial<Record<string, string>> = {};
   for (const p of m[2].matchAll(/(\w+)="([^"]*)"/g)) params[p[1].toLowerCase()] = p[2];
   return { scheme: m[1].toLowerCase(), params };
 }

@@ -51,7 +51,8 @@ export function parseReference(ref: string): ImageReference {
   const parts = rest.split('/');
   let registry = 'docker.io';
   if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) {
-    registry = parts.shift()!.toLowerCase();
+    registry = parts[0].toLowerCase();
+    parts.shift();
   }
   if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io';
   if (registry === 'docker.io' && parts.length === 1) parts.unshift('library');

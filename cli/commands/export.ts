@@ -35,8 +35,8 @@ export function registerExport(program: Command): void {
 
         const sha256 = sha256Hex(bytes);
         const files = Object.keys(manifest.files).length;
-        const [first, last] = [manifest.roots[0], manifest.roots.at(-1)];
-        const roots = first === undefined ? 'no roots' : first === last ? `root v${first}` : `roots v${first}..v${last}`;
+        const [first, last] = [manifest.roots.at(0), manifest.roots.at(-1)];
+        const roots = first === undefined || last === undefined ? 'no roots' : first === last ? `root v${first}` : `roots v${first}..v${last}`;
         // With --out -, stdout is the archive: the report goes to stderr.
         const report = (text: string): boolean => (toStdout ? process.stderr : process.stdout).write(text);
         if (opts.json) {

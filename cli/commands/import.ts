@@ -28,7 +28,8 @@ export function registerImport(program: Command): void {
       const names = config.repositories.map((r) => r.name).join(', ');
       const repository = opts.repo ? repositoryNamed(config, opts.repo) : config.repositories.find((r) => r.default);
       // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
-      if (repository && isSignedHere(repository)) throw new ConfigError('INVALID_CONFIG', `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);
+      if (repository && isSignedHere(repository))
+        throw new ConfigError('INVALID_CONFIG', `${repository.name} is an ${repository.kind ?? 'mirror'} repository: archives are imported into mirrors only`);
       if (!repository) throw new UsageError(`no default repository: name one with --repo (configured: ${names})`);
       const fromStdin = file === '-';
       if (!fromStdin && !isReadableFile(file)) throw new UsageError(`cannot read ${file}`);

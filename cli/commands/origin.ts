@@ -7,8 +7,8 @@ import { generationFacts, initialized, initializedFacts, keyCountOptions, keyOpt
 import { systemCode } from '../../lib/errors';
 
 /** `url=https://rekor.local,key=rekor.pub,start=2026-01-01T00:00:00Z` → fields; a bare value is `file`. */
-function fields(spec: string, option: string, allowed: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+function fields(spec: string, option: string, allowed: string[]): Partial<Record<string, string>> {
+  const out: Partial<Record<string, string>> = {};
   for (const part of spec.split(',')) {
     const eq = part.indexOf('=');
     const [k, v] = eq < 0 ? ['file', part] : [part.slice(0, eq), part.slice(eq + 1)];
@@ -29,11 +29,11 @@ function readFile(file: string | undefined, option: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new OriginError('BAD_INPUT', `${option}: cannot read ${file}: ${systemCode(err) ?? err}`);
+    throw new OriginError('BAD_INPUT', `${option}: cannot read ${file}: ${systemCode(err) ?? String(err)}`);
   }
 }
 
-function validity(f: Record<string, string>, option: string, start: string): Validity {
+function validity(f: Partial<Record<string, string>>, option: string, start: string): Validity {
   const v: Validity = { start: time(f.start, `${option} start`, start) };
   if (f.end) v.end = time(f.end, `${option} end`, '');
   return v;

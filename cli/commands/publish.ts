@@ -36,7 +36,7 @@ export function registerPublish(program: Command): void {
         progress.done();
         const errno = err as NodeJS.ErrnoException;
         if (err instanceof PublishError) throw new PublishError(err.code, `publish ${name}: ${err.message}`);
-        if (errno.syscall) throw new OutputError(`publish ${name}: cannot write ${errno.path ? path.resolve(errno.path) : path.resolve(opts.dir)}: ${errno.code}`);
+        if (errno.syscall) throw new OutputError(`publish ${name}: cannot write ${errno.path ? path.resolve(errno.path) : path.resolve(opts.dir)}: ${String(errno.code)}`);
         throw err;
       } finally {
         store.close();

@@ -48,7 +48,9 @@ export function registerRefresh(program: Command): void {
           `cannot read the service account's token or CA (${systemCode(err) ?? (err as Error).message}): ${connection.tokenFile}${connection.caFile ? `, ${connection.caFile}` : ''}`,
         );
       }
-      const reportToken = process.env.TUF_MIRROR_REPORT_TOKEN || undefined;
+      // Set but empty is unset.
+      const envToken = process.env.TUF_MIRROR_REPORT_TOKEN;
+      const reportToken = envToken === '' ? undefined : envToken;
       if (job.report && !reportToken && !opts.dryRun)
         process.stderr.write('tuf-mirror: warning: TUF_MIRROR_REPORT_TOKEN is not set: nothing is reported to the mirror (its watch cannot tell whether this cluster lags)\n');
       const result = await refreshCluster(job, { kube, dryRun: opts.dryRun, reportToken });

@@ -14,10 +14,12 @@ export function registerServe(program: Command): void {
       const config = configFrom(cmd);
       const logger = createLogger();
       let service: Service | undefined;
-      let stopping = false;
+      // A property, not a local: stop() sets it while startService is awaited, behind the
+      // back of the narrowing a local `let` would get.
+      const shutdown = { requested: false };
       const stop = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
+        if (shutdown.requested) return;
+        shutdown.requested = true;
         logger.info({ signal }, 'shutting down');
         if (!service) return; // still starting: stopped as soon as it has started
         service.close().then(
@@ -30,8 +32,8 @@ export function registerServe(program: Command): void {
       process.once('SIGTERM', stop);
       // A port in use, a data dir or TLS files that cannot be used: a ConfigError, exit 3.
       service = await startService(config, logger);
-      if (stopping) {
-        stopping = false;
+      if (shutdown.requested) {
+        shutdown.requested = false;
         stop('during start-up');
       }
     });

@@ -93,7 +93,7 @@ function report(answer: BundleAnswer, json: boolean | undefined): void {
   if (json) process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
   else if (answer.verified) {
     const s = answer.signer;
-    const who = s.kind === 'certificate' ? `${s.identity?.subject} (issuer ${s.identity?.issuer})` : `key sha256:${s.keyId}`;
+    const who = s.kind === 'certificate' ? `${String(s.identity?.subject)} (issuer ${String(s.identity?.issuer)})` : `key sha256:${s.keyId}`;
     const log = s.logIndex !== null ? `, tlog index ${s.logIndex}` : '';
     process.stdout.write(`OK: signed by ${who}${log}; trust root ${trustRootName(answer.trustRoot)}\n`);
   } else {
@@ -103,7 +103,7 @@ function report(answer: BundleAnswer, json: boolean | undefined): void {
 }
 
 export function trustRootName(t: { repository: string; generation: number | null; timestampVersion: number | null }): string {
-  return t.generation === null ? t.repository : `${t.repository} generation ${t.generation} (timestamp v${t.timestampVersion})`;
+  return t.generation === null ? t.repository : `${t.repository} generation ${t.generation} (timestamp v${String(t.timestampVersion)})`;
 }
 
 function bundleRequirement(opts: BundleOptions): Requirement {
@@ -178,8 +178,8 @@ export function registerVerify(program: Command): void {
         else if (answer.verified) {
           process.stdout.write(`OK: ${answer.image} verified under trust root ${trustRootName(answer.trustRoot)}\n`);
           for (const s of answer.signatures) {
-            const who = s.identity ? `${s.identity.subject} (issuer ${s.identity.issuer})` : `key sha256:${s.keyId}`;
-            process.stdout.write(`  ${s.entry} ${s.kind}: ${who}; ${s.location}${s.logIndex !== null ? `; tlog index ${s.logIndex} at ${s.integratedTime}` : ''}\n`);
+            const who = s.identity ? `${String(s.identity.subject)} (issuer ${String(s.identity.issuer)})` : `key sha256:${String(s.keyId)}`;
+            process.stdout.write(`  ${s.entry} ${s.kind}: ${who}; ${s.location}${s.logIndex !== null ? `; tlog index ${s.logIndex} at ${String(s.integratedTime)}` : ''}\n`);
           }
         } else {
           process.stderr.write(`NOT VERIFIED: ${answer.image}\n${answer.reasons.map((r) => `  ${r}\n`).join('')}`);

@@ -33,7 +33,7 @@ export function importRouter({ config, store, index, logger, watcher }: AppDeps)
     const repository = repositoryOf(res);
     if (isSignedHere(repository)) {
       // An origin or a bridge is signed here: its generations come from its own keys, never from an archive.
-      sendRefusal(res, 'NOT_A_MIRROR', `${repository.name} is an ${repository.kind} repository: archives are imported into mirrors only`);
+      sendRefusal(res, 'NOT_A_MIRROR', `${repository.name} is an ${repository.kind ?? 'mirror'} repository: archives are imported into mirrors only`);
       return;
     }
     const max = config.import.maxBytes;

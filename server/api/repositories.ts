@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import { isSignedHere, type RepositoryConfig } from '../../config/config';
-import { parseRoot } from '../../lib/tuf-metadata';
+import type { Key } from '@tufjs/models';
+import { MetadataError, parseRoot } from '../../lib/tuf-metadata';
 import { allStatuses, repositoryStatus } from '../../watch/status';
 import type { AppDeps } from '../deps';
 import { requireAdmin } from '../auth';
@@ -37,7 +38,11 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   // Root history: every root held, when first seen, its expiry, keys and thresholds per role.
   router.get('/repositories/:name/roots', (_req, res) => {
     const roots = store.roots(repositoryOf(res).name).map((r) => {
-      const root = parseRoot(store.blob(r.sha256)!, `${r.version}.root.json`);
+      const bytes = store.blob(r.sha256);
+      if (!bytes) throw new MetadataError(`${r.version}.root.json is not held (blob ${r.sha256} missing)`);
+      const root = parseRoot(bytes, `${r.version}.root.json`);
+      // A root lists its roles' key ids beside its keys; nothing in the type makes each id one of them.
+      const keys: Partial<Record<string, Key>> = root.signed.keys;
       return {
         version: r.version,
         sha256: r.sha256,
@@ -45,7 +50,7 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
         expires: r.expires,
         consistentSnapshot: root.signed.consistentSnapshot,
         roles: Object.fromEntries(
-          Object.entries(root.signed.roles).map(([role, v]) => [role, { threshold: v.threshold, keyids: v.keyIDs, keytypes: v.keyIDs.map((k) => root.signed.keys[k]?.keyType ?? 'unknown') }]),
+          Object.entries(root.signed.roles).map(([role, v]) => [role, { threshold: v.threshold, keyids: v.keyIDs, keytypes: v.keyIDs.map((k) => keys[k]?.keyType ?? 'unknown') }]),
         ),
       };
     });
@@ -55,7 +60,7 @@ export function repositoriesRouter({ config, store, watcher, syncNow }: AppDeps)
   router.post('/repositories/:name/sync', requireAdmin(config.adminToken), express.json({ limit: '1kb' }), async (_req, res) => {
     const repository = repositoryOf(res);
     if (isSignedHere(repository)) {
-      sendRefusal(res, 'ORIGIN', `${repository.name} is signed here, not synced: tuf-mirror ${repository.kind} resign ${repository.name}`);
+      sendRefusal(res, 'ORIGIN', `${repository.name} is signed here, not synced: tuf-mirror ${repository.kind ?? 'mirror'} resign ${repository.name}`);
       return;
     }
     const result = await syncNow(repository);

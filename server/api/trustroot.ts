@@ -3,7 +3,7 @@ import { checkFormat, FORMAT_NAMES, needsMirrorUrl, renderTrustRoot } from '../.
 import { loadTrustMaterial } from '../../trust/material';
 import { parseList, resolveMirrorUrl } from '../../trust/options';
 import type { AppDeps } from '../deps';
-import { errorAnswer, sendRefusal, type ErrorAnswer } from '../http-errors';
+import { errorAnswer, type ErrorAnswer } from '../http-errors';
 import { repositoryOf, resolveRepository } from './repository';
 
 /** A query parameter as one string (a repeated parameter counts as its first value). */
