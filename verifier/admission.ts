@@ -57,25 +57,27 @@ export function loadAdmissionPolicies(config: VerifierConfig, baseDir: string): 
 
 type PodSpec = { containers?: { image?: string }[]; initContainers?: { image?: string }[]; ephemeralContainers?: { image?: string }[] };
 
-/** Where the pod spec lives in each kind that has one. */
-// Partial: the kind is the request's, any string.
-const SPEC_PATH: Partial<Record<string, string[]>> = {
-  Pod: ['spec'],
-  Deployment: ['spec', 'template', 'spec'],
-  StatefulSet: ['spec', 'template', 'spec'],
-  DaemonSet: ['spec', 'template', 'spec'],
-  ReplicaSet: ['spec', 'template', 'spec'],
-  Job: ['spec', 'template', 'spec'],
-  ReplicationController: ['spec', 'template', 'spec'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
-};
+/**
+ * Where the pod spec lives in each kind that has one. A Map, not an object literal: the kind is
+ * the request's, and `constructor` or `__proto__` must not find an Object.prototype member.
+ */
+const SPEC_PATH = new Map<string, readonly string[]>([
+  ['Pod', ['spec']],
+  ['Deployment', ['spec', 'template', 'spec']],
+  ['StatefulSet', ['spec', 'template', 'spec']],
+  ['DaemonSet', ['spec', 'template', 'spec']],
+  ['ReplicaSet', ['spec', 'template', 'spec']],
+  ['Job', ['spec', 'template', 'spec']],
+  ['ReplicationController', ['spec', 'template', 'spec']],
+  ['CronJob', ['spec', 'jobTemplate', 'spec', 'template', 'spec']],
+]);
 const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The pod spec inside a Pod or a workload's pod template. */
 export function podSpecOf(kind: string, object: unknown): PodSpec | undefined {
-  const at = SPEC_PATH[kind];
+  const at = SPEC_PATH.get(kind);
   if (!at) return undefined;
   let node: unknown = object;
   for (const key of at) node = isObject(node) ? node[key] : undefined;
@@ -90,7 +92,7 @@ export type ContainerImage = { image: string; pointer: string };
  * one. A spec that is not shaped like one is the request's fault: VerifyRequestError (400).
  */
 export function containerImages(kind: string, object: unknown): ContainerImage[] | undefined {
-  const at = SPEC_PATH[kind];
+  const at = SPEC_PATH.get(kind);
   if (!at) return undefined;
   const spec = podSpecOf(kind, object);
   if (!spec) return [];

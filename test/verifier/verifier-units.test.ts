@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../config/config';
 import { packageRoot } from '../../lib/paths';
-import { globToRegExp, imagesOf, podSpecOf } from '../../verifier/admission';
+import { containerImages, globToRegExp, imagesOf, podSpecOf } from '../../verifier/admission';
 import { ResultCache } from '../../verifier/cache';
 import { ImageVerifier } from '../../verifier/image';
 import { RegistryClient, RegistryError } from '../../verifier/oci';
@@ -96,6 +96,14 @@ describe('admission helpers', () => {
     assert.equal(podSpecOf('CronJob', { spec: { jobTemplate: { spec: { template: { spec } } } } }), spec);
     assert.equal(podSpecOf('Pod', { spec }), spec);
     assert.equal(podSpecOf('Service', { spec }), undefined);
+  });
+
+  test("a kind named like an Object.prototype member (a hostile AdmissionReview's request.kind.kind) has no pod spec", () => {
+    const spec = { containers: [{ image: 'b' }] };
+    for (const kind of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      assert.equal(podSpecOf(kind, { spec }), undefined, kind);
+      assert.equal(containerImages(kind, { spec }), undefined, kind);
+    }
   });
 });
 
