@@ -174,7 +174,7 @@ async function run(): Promise<void> {
   const spec: AbuseSpec = { verifyBase, host: stub.host, digest, key, abusers, seconds: seconds + 1, nice: abuserNice };
   const abuse = (): Promise<void> =>
     runToEnd('abusers', nice, ['-n', String(abuserNice), process.execPath, __filename, '--abuser', JSON.stringify(spec)]).then((r) => {
-      if (r.code !== 0) throw new Error(`the abusers failed (${r.code}): ${r.stderr}`);
+      if (r.code !== 0) throw new Error(`the abusers failed (${String(r.code)}): ${r.stderr}`);
       for (const [name, counts] of Object.entries(JSON.parse(r.stdout) as Record<string, Record<string, number>>)) {
         const m = statuses.get(name) ?? new Map<string, number>();
         for (const [status, c] of Object.entries(counts)) m.set(status, (m.get(status) ?? 0) + c);
@@ -237,7 +237,7 @@ async function run(): Promise<void> {
           .map(([s, c]) => `${s}: ${c}`)
           .join(', ')}`,
     ),
-    `tuf-mirror still running: ${!mirror.hasExited()}`,
+    `tuf-mirror still running: ${String(!mirror.hasExited())}`,
     '',
   ];
   process.stdout.write(out.join('\n'));

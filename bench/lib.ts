@@ -144,10 +144,11 @@ process.on('exit', () => {
  */
 export function benchMain(run: () => Promise<void>): void {
   const keepTmp = process.env.BENCH_KEEP_TMP === '1';
-  let interrupted = false;
+  // A signal handler sets it while run() is awaited: a property, so no narrowing takes it for constant.
+  const state = { interrupted: false };
   const onSignal = (signal: NodeJS.Signals, code: number): void => {
-    if (interrupted) process.exit(code);
-    interrupted = true;
+    if (state.interrupted) process.exit(code);
+    state.interrupted = true;
     progress(`${signal}: stopping the processes started here`);
     void cleanup(keepTmp).finally(() => process.exit(code));
   };
@@ -157,7 +158,7 @@ export function benchMain(run: () => Promise<void>): void {
     try {
       await run();
     } catch (err) {
-      if (interrupted) return;
+      if (state.interrupted) return;
       process.stderr.write(`bench: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
       process.exitCode = err instanceof UsageError ? 2 : 1;
     } finally {
@@ -253,7 +254,7 @@ export type WrkResult = {
   non2xx3xx: number;
 };
 
-const TIME_UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const TIME_UNITS: Partial<Record<string, number>> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const BYTE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4, PB: 1024 ** 5 };
 
 function timeMs(value: string, unit: string): number {
@@ -296,7 +297,7 @@ export function parseWrk(text: string): WrkResult {
 export async function runWrk(wrk: string, o: WrkOptions, url: string, seconds: number, script?: string): Promise<WrkResult> {
   const args = ['-c', String(o.connections), '-t', String(o.threads), '-d', `${seconds}s`, '--timeout', `${o.timeoutSeconds}s`, '--latency', ...(script ? ['-s', script] : []), url];
   const r = await runToEnd('wrk', wrk, args);
-  if (r.code !== 0) throw new Error(`wrk ${args.join(' ')} failed (code ${r.code}):\n${r.stdout}${r.stderr}`);
+  if (r.code !== 0) throw new Error(`wrk ${args.join(' ')} failed (code ${String(r.code)}):\n${r.stdout}${r.stderr}`);
   return parseWrk(r.stdout);
 }
 

@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { envValue } from '../lib/env';
 import { startUpstreamServer } from '../testing/upstream-server';
 import {
   benchMain,
@@ -50,10 +51,11 @@ const FILES = ['/timestamp.json', '/targets/6494e21ea73fa7ee769f85f57d5a3e6a0872
 /** Sample `read` every 250 ms while `during` runs (or for `ms`). */
 async function sample(read: () => number, during: Promise<unknown> | number): Promise<number[]> {
   const values: number[] = [read()];
-  let done = false;
+  // Set when `until` settles, between the awaits: a property, so no narrowing takes it for constant.
+  const state = { done: false };
   const until = typeof during === 'number' ? sleep(during) : during;
-  void until.finally(() => (done = true));
-  while (!done) {
+  void until.finally(() => (state.done = true));
+  while (!state.done) {
     await Promise.race([sleep(250), until]);
     values.push(read());
   }
@@ -68,9 +70,11 @@ async function run(): Promise<void> {
     timeoutSeconds: envNumber('BENCH_TIMEOUT_SECONDS', 5, { integer: true, min: 1 }),
   };
   const wrk = findExecutable('wrk');
-  const nginx = findExecutable(process.env.BENCH_NGINX || 'nginx');
-  const missing = [!wrk && 'wrk', !nginx && 'nginx'].filter(Boolean);
-  if (missing.length) throw new UsageError(`missing: ${missing.join(', ')}\ninstall them with: apt-get update && apt-get install -y nginx wrk`);
+  const nginx = findExecutable(envValue('BENCH_NGINX') ?? 'nginx');
+  if (!wrk || !nginx) {
+    const missing = [!wrk && 'wrk', !nginx && 'nginx'].filter(Boolean);
+    throw new UsageError(`missing: ${missing.join(', ')}\ninstall them with: apt-get update && apt-get install -y nginx wrk`);
+  }
   if (!fs.existsSync(CLI)) throw new UsageError('dist/cli/main.js is missing: build first (npm run build)');
 
   const work = tempDir('tuf-mirror-bench-memory-');
@@ -100,7 +104,7 @@ async function run(): Promise<void> {
   const loadWhileSampling = async (url: string, read: () => number, proc: Managed): Promise<number[]> => {
     const values: number[] = [];
     for (const f of FILES) {
-      const load = runWrk(wrk!, wrkOptions, url + f, seconds);
+      const load = runWrk(wrk, wrkOptions, url + f, seconds);
       values.push(...(await sample(read, load)));
       const result = await load;
       wrkChecks.push(...wrkProblems(result).map((p) => `${proc.name} ${f}: ${p}`));
@@ -137,13 +141,15 @@ async function run(): Promise<void> {
   record('tuf-mirror', `under load (2 files x ${seconds}s)`, await loadWhileSampling(base, () => rssOf(mirror.pid), mirror), 'load');
   await sleep(5000);
   record('tuf-mirror', 'idle again, 5s after the load', await sample(() => rssOf(mirror.pid), 3000), 'after');
-  const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${mirror.pid}/status`, 'utf8'))![1]) * 1024;
+  const hwmKb = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${mirror.pid}/status`, 'utf8'))?.[1];
+  if (hwmKb === undefined) throw new Error(`no VmHWM line in /proc/${mirror.pid}/status`);
+  const hwm = Number(hwmKb) * 1024;
   rows.push(['tuf-mirror', 'peak over its life (VmHWM)', mib(hwm), mib(hwm)]);
   await stop(mirror);
   await upstream.close();
 
   // nginx: the same tree from disk, master + workers.
-  const { proc: ngx, baseUrl: nbase } = await startNginx(nginx!, path.join(work, 'nginx'), FIXTURE, FILES[0]);
+  const { proc: ngx, baseUrl: nbase } = await startNginx(nginx, path.join(work, 'nginx'), FIXTURE, FILES[0]);
   await sleep(1000);
   const workers = spawnSync('nproc', { encoding: 'utf8' }).stdout.trim();
   record(`nginx (master + ${workers} workers)`, 'idle', await sample(() => groupRss(ngx.pid), 3000), 'nginxIdle');

@@ -7,8 +7,9 @@
  * when first read and advance with real time from there, so anything that measures durations still works.
  * `new Date(x)` with an argument, timers and `performance.now()` are untouched.
  */
-const PIN = Date.parse(process.env.BENCH_PIN_DATE ?? '2026-08-22T00:00:00Z');
-if (Number.isNaN(PIN)) throw new Error(`pin-date: BENCH_PIN_DATE is not a date: ${process.env.BENCH_PIN_DATE}`);
+const PINNED = process.env.BENCH_PIN_DATE ?? '2026-08-22T00:00:00Z';
+const PIN = Date.parse(PINNED);
+if (Number.isNaN(PIN)) throw new Error(`pin-date: BENCH_PIN_DATE is not a date: ${PINNED}`);
 
 const RealDate = Date;
 const realNow = Date.now.bind(Date);

@@ -31,7 +31,7 @@ function newKey(): SigningKey {
   return { key: new Key({ keyID, keyType: 'ed25519', scheme: 'ed25519', keyVal: keyval }), privateKey };
 }
 
-function signed<T extends Root | Targets | Snapshot | Timestamp>(signedPart: T, key: SigningKey): Buffer {
+function signed(signedPart: Root | Targets | Snapshot | Timestamp, key: SigningKey): Buffer {
   const metadata = new Metadata(signedPart);
   metadata.sign((data) => new Signature({ keyID: key.key.keyID, sig: crypto.sign(null, data, key.privateKey).toString('hex') }));
   return Buffer.from(JSON.stringify(metadata.toJSON()));

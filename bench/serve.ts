@@ -21,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { envValue } from '../lib/env';
 import {
   benchMain,
   CLI,
@@ -104,16 +105,20 @@ function readSettings(): Settings {
     threads: envNumber('BENCH_THREADS', 2, { integer: true, min: 1 }),
     timeoutSeconds: envNumber('BENCH_TIMEOUT_SECONDS', 5, { integer: true, min: 1 }),
     servers: servers.filter(isServerName),
-    python: process.env.BENCH_PYTHON || 'python3',
-    jsonOut: process.env.BENCH_JSON || undefined,
+    python: envValue('BENCH_PYTHON') ?? 'python3',
+    jsonOut: envValue('BENCH_JSON'),
   };
   if (settings.threads > settings.connections) throw new UsageError('BENCH_THREADS must not exceed BENCH_CONNECTIONS (wrk needs one connection per thread)');
   return settings;
 }
 
 function versionOf(command: string, args: string[]): string {
-  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0].trim();
+  return firstLine(spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 }));
+}
+
+/** The first line a command printed; its output is null, whatever the types say, when it could not be started. */
+function firstLine(output: { stdout: string | null; stderr: string | null }): string {
+  return `${output.stdout ?? ''}${output.stderr ?? ''}`.split('\n')[0].trim();
 }
 
 const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -183,7 +188,7 @@ async function prepareMirror(work: string, upstream: string): Promise<string> {
   fs.writeFileSync(config, JSON.stringify(yaml, null, 2) + '\n');
   progress(`syncing ${path.relative(ROOT, FIXTURE)} into ${yaml.dataDir} (clock pinned to the fixture's date)`);
   const r = await runToEnd('tuf-mirror sync', process.execPath, ['-r', PIN_DATE, CLI, 'sync', '--config', config]);
-  if (r.code !== 0) throw new Error(`tuf-mirror sync failed (code ${r.code}):\n${r.stdout}${r.stderr}`);
+  if (r.code !== 0) throw new Error(`tuf-mirror sync failed (code ${String(r.code)}):\n${r.stdout}${r.stderr}`);
   progress(r.stdout.trim());
   return config;
 }
@@ -317,7 +322,7 @@ async function run(): Promise<void> {
   const missing: string[] = [];
   const wrk = findExecutable('wrk');
   if (!wrk) missing.push('wrk');
-  const nginx = s.servers.includes('nginx') ? findExecutable(process.env.BENCH_NGINX || 'nginx') : undefined;
+  const nginx = s.servers.includes('nginx') ? findExecutable(envValue('BENCH_NGINX') ?? 'nginx') : undefined;
   if (s.servers.includes('nginx') && !nginx) missing.push('nginx');
   const python = s.servers.includes('python') ? findExecutable(s.python) : undefined;
   if (s.servers.includes('python') && !python) missing.push(`python3 (or set BENCH_PYTHON)`);

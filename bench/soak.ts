@@ -159,7 +159,7 @@ async function run(): Promise<void> {
   type Field = 'rss' | 'fds' | 'heap' | 'heapTotal' | 'db';
   const maxOf = (xs: Sample[], f: Field): number => Math.max(...xs.map((s) => s[f]));
   const perHour = (f: Field): number => slope(steady.map((s) => ({ x: s.t / 3600, y: s[f] })));
-  const show = (f: Field, v: number): string => (f === 'fds' ? fmt(v, f === 'fds' && !Number.isInteger(v) ? 1 : 0) : mib(v));
+  const show = (f: Field, v: number): string => (f === 'fds' ? fmt(v, Number.isInteger(v) ? 0 : 1) : mib(v));
   const flat: Record<'rss' | 'fds', boolean> = {
     rss: maxOf(last, 'rss') <= maxOf(middle, 'rss') * 1.05 + 2 * 1024 * 1024,
     fds: maxOf(last, 'fds') <= maxOf(middle, 'fds') + 2,

@@ -68,7 +68,7 @@ async function timedNode(name: string, args: string[], work: string, env: Record
   const started = process.hrtime.bigint();
   const r = await runToEnd(name, process.execPath, ['-r', preload, ...args], { ...process.env, ...env, BENCH_RSS_FILE: rssFile });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.code !== 0) throw new Error(`${name} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  if (r.code !== 0) throw new Error(`${name} exited ${String(r.code)}:\n${r.stdout}\n${r.stderr}`);
   // `tuf-mirror sync` says how many requests it made; the reference client prints how many files it got.
   const requests = Number(/(\d+) requests/.exec(r.stdout)?.[1] ?? r.stdout.trim());
   const run = { seconds, rssBytes: Number(fs.readFileSync(rssFile, 'utf8')), requests };

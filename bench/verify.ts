@@ -29,7 +29,7 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function rate(fn: () => Promise<unknown> | unknown, seconds: number): Promise<number> {
+async function rate(fn: () => unknown, seconds: number): Promise<number> {
   const end = performance.now() + seconds * 1000;
   let n = 0;
   while (performance.now() < end) {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { envValue } from '../lib/env';
 import { systemCode } from '../lib/errors';
 import { packageRoot } from '../lib/paths';
 import { RESERVED_NAMES } from '../lib/routes';
@@ -97,7 +98,7 @@ const repositorySchema = z
     kind: z.enum(['mirror', 'origin', 'bridge']).default('mirror'),
     upstream: z
       .string()
-      .url('must be an absolute http(s) URL')
+      .check(z.url('must be an absolute http(s) URL'))
       .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
       .optional(),
     /** A pinned root.json; for an origin, defaults to the root v1 `origin init` wrote. */
@@ -133,7 +134,7 @@ const configSchema = z.strictObject({
       /** How clients reach this mirror (e.g. http://tuf-mirror.tuf-mirror.svc:8080): used in what it hands out. */
       publicUrl: z
         .string()
-        .url('must be an absolute http(s) URL')
+        .check(z.url('must be an absolute http(s) URL'))
         .refine((u) => /^https?:\/\//.test(u), { error: 'must be an http:// or https:// URL' })
         .optional(),
     })
@@ -188,7 +189,7 @@ const configSchema = z.strictObject({
       webhooks: z
         .array(
           z.strictObject({
-            url: z.string().url('must be an absolute http(s) URL'),
+            url: z.string().check(z.url('must be an absolute http(s) URL')),
             /** generic: one JSON object per event; alertmanager: Alertmanager's POST /api/v2/alerts body. */
             format: z.enum(['generic', 'alertmanager']).default('generic'),
             /** Extra request headers, e.g. an Authorization for the receiver. Never logged. */
@@ -359,15 +360,15 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string, overr
     };
   });
 
-  const adminToken = process.env.TUF_MIRROR_ADMIN_TOKEN || parsed.adminToken;
+  const adminToken = envValue('TUF_MIRROR_ADMIN_TOKEN') ?? parsed.adminToken;
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  TUF_MIRROR_ADMIN_TOKEN: must be at least 16 characters`);
   }
-  const reportToken = process.env.TUF_MIRROR_REPORT_TOKEN || parsed.reportToken;
+  const reportToken = envValue('TUF_MIRROR_REPORT_TOKEN') ?? parsed.reportToken;
   if (reportToken !== undefined && reportToken.length < 16) {
     throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  TUF_MIRROR_REPORT_TOKEN: must be at least 16 characters`);
   }
-  const verifyToken = process.env.TUF_MIRROR_VERIFY_TOKEN || parsed.verifier.token;
+  const verifyToken = envValue('TUF_MIRROR_VERIFY_TOKEN') ?? parsed.verifier.token;
   if (verifyToken !== undefined && verifyToken.length < 16) {
     throw new ConfigError('INVALID_CONFIG', `invalid configuration in ${origin}:\n  TUF_MIRROR_VERIFY_TOKEN: must be at least 16 characters`);
   }

@@ -40,8 +40,8 @@ function derExtension(cert: X509Certificate, oid: string): string | undefined {
 export function certIdentity(cert: X509Certificate): CertIdentity {
   const issuer = derExtension(cert, OID.issuerV2) ?? rawExtension(cert, OID.issuerV1);
   const sourceUri = derExtension(cert, OID.sourceRepositoryUri);
-  const fromUri = sourceUri && /^https:\/\/github\.com\/([^/]+\/[^/]+)$/.exec(sourceUri)?.[1];
-  const githubRepository = fromUri || rawExtension(cert, OID.workflowRepositoryV1);
+  const fromUri = sourceUri ? /^https:\/\/github\.com\/([^/]+\/[^/]+)$/.exec(sourceUri)?.[1] : undefined;
+  const githubRepository = fromUri ?? rawExtension(cert, OID.workflowRepositoryV1);
   return {
     subject: cert.subjectAltName,
     issuer,

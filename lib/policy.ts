@@ -57,7 +57,8 @@ const certificateEntry = z.strictObject({
 const KINDS = ['pubKey', 'genericIssuer', 'githubAction', 'certificate'] as const;
 
 const entry = z.unknown().transform((value, ctx) => {
-  const kind = (value as { kind?: unknown })?.kind;
+  // Any JSON value may come (null, a string): only an object can name a kind.
+  const kind = typeof value === 'object' && value !== null && 'kind' in value ? value.kind : undefined;
   const schema = kind === 'pubKey' ? pubKeyEntry : kind === 'genericIssuer' ? genericIssuerEntry : kind === 'githubAction' ? githubActionEntry : kind === 'certificate' ? certificateEntry : undefined;
   if (!schema) {
     ctx.addIssue({ code: 'custom', path: ['kind'], message: `must be one of ${KINDS.join(', ')}${kind === undefined ? '' : ` (got ${JSON.stringify(kind)})`}` });

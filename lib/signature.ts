@@ -25,13 +25,14 @@ const CURVES = { prime256v1: p256, secp384r1: p384, secp521r1: p521 } as const;
  */
 export function verifyEcdsaOverDigest(key: KeyObject, digest: Buffer, signature: Buffer): { ok: boolean; reason?: string } {
   if (key.asymmetricKeyType !== 'ec') {
-    return { ok: false, reason: `a ${key.asymmetricKeyType} key cannot be checked against a digest alone; give the artifact itself` };
+    return { ok: false, reason: `a ${String(key.asymmetricKeyType)} key cannot be checked against a digest alone; give the artifact itself` };
   }
   const curveName = key.asymmetricKeyDetails?.namedCurve as keyof typeof CURVES | undefined;
   const curve = curveName && CURVES[curveName];
   if (!curve) return { ok: false, reason: `unsupported curve ${curveName ?? 'unknown'}` };
-  const jwk = key.export({ format: 'jwk' });
-  const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  const { x, y } = key.export({ format: 'jwk' });
+  if (x === undefined || y === undefined) return { ok: false, reason: 'the EC key exports no public point' };
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(x, 'base64url'), Buffer.from(y, 'base64url')]);
   try {
     return { ok: curve.verify(signature, digest, point, { prehash: false, lowS: false, format: 'der' }) };
   } catch {

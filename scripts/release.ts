@@ -141,7 +141,9 @@ export function buildRelease(outDir: string): { file: string; bytes: number; sha
 
     fs.mkdirSync(outDir, { recursive: true });
     // --loglevel warn: npm would otherwise list each of the thousands of files on stderr.
-    const packed = execFileSync('npm', ['pack', '--offline', '--ignore-scripts', '--loglevel', 'warn', '--pack-destination', outDir], { cwd: stage, encoding: 'utf8' }).trim().split('\n').at(-1)!;
+    const packOutput = execFileSync('npm', ['pack', '--offline', '--ignore-scripts', '--loglevel', 'warn', '--pack-destination', outDir], { cwd: stage, encoding: 'utf8' }).trim();
+    // npm pack prints the file name it wrote last.
+    const packed = packOutput.slice(packOutput.lastIndexOf('\n') + 1);
     const file = path.join(outDir, releaseFileName(pkg.version));
     fs.renameSync(path.join(outDir, packed), file);
     const bytes = fs.readFileSync(file);

@@ -219,7 +219,7 @@ type GenerationRow = {
   timestamp_version: number;
   snapshot_version: number;
   targets_version: number;
-  summary: string;
+  summary: StoredJson<StoredSummary>;
 };
 
 type RunRow = {
@@ -235,20 +235,28 @@ type RunRow = {
   requests: number;
   bytes: number;
   generation_id: number | null;
-  problems: string | null;
+  problems: StoredJson<SyncProblems> | null;
 };
 
-type TargetRow = { name: string; role: string; length: number; hashes: string; custom: string | null; sha256: string };
+type TargetRow = { name: string; role: string; length: number; hashes: StoredJson<Hashes>; custom: StoredJson<Record<string, unknown>> | null; sha256: string };
 
 const nowIso = (): string => new Date().toISOString();
 
 type Hashes = Record<string, string>;
 
+declare const storedAs: unique symbol;
+
+/**
+ * The text of a JSON column, tagged (in types only) with the type this module wrote into it: row
+ * types declare each JSON column with it, and storedJson reads it back as that type.
+ */
+type StoredJson<T> = string & { readonly [storedAs]: T };
+
 /**
  * A JSON column as the type this module wrote it with: the store is the only writer of its
  * database, so what it reads back is what it stored (migrations.ts keeps old rows in that shape).
  */
-function storedJson<T>(text: string): T {
+function storedJson<T>(text: StoredJson<T>): T {
   return JSON.parse(text) as T;
 }
 
@@ -274,7 +282,7 @@ export function fileSetKey(blockKeys: Iterable<string>): string {
  * prune (in this process or another) collects them until the run has ended.
  */
 export class Store {
-  private readonly statements = new Map<string, Database.Statement<unknown[], unknown>>();
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(
     private readonly db: Database.Database,
@@ -415,10 +423,10 @@ export class Store {
   /** A block's files: path → sha256 (a targets block's are those of its targets, derived from their names and hashes). */
   blockFiles(blockId: number): [string, string][] {
     const files = this.sql<[string, string]>('SELECT path, sha256 FROM block_files WHERE block_id = ?').raw().all(blockId);
-    const targets = this.sql<[string, string, string]>(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`)
+    const targets = this.sql<[string, StoredJson<Hashes>, string]>(`SELECT t.name, t.hashes, t.sha256 FROM blocks b JOIN block_targets t ON t.block_id = b.id WHERE b.id = ? AND b.kind = 'targets'`)
       .raw()
       .all(blockId);
-    for (const [name, hashes, sha] of targets) for (const p of targetFilePaths(name, storedJson<Hashes>(hashes))) files.push([p, sha]);
+    for (const [name, hashes, sha] of targets) for (const p of targetFilePaths(name, storedJson(hashes))) files.push([p, sha]);
     return files;
   }
 
@@ -450,13 +458,13 @@ export class Store {
     const base = rest.slice(slash + 1);
     const dot = base.indexOf('.');
     const hashed = dot > 0 && /^[0-9a-f]+$/.test(base.slice(0, dot)) ? { name: rest.slice(0, slash + 1) + base.slice(dot + 1), hash: base.slice(0, dot) } : undefined;
-    const byName = this.sql<{ blockId: number; role: string; hashes: string; sha256: string }>(
+    const byName = this.sql<{ blockId: number; role: string; hashes: StoredJson<Hashes>; sha256: string }>(
       `SELECT t.block_id AS blockId, t.role, t.hashes, t.sha256 FROM block_targets t JOIN file_set_blocks s ON s.block_id = t.block_id AND s.file_set_id = ? JOIN blocks b ON b.id = t.block_id AND b.kind = 'targets' WHERE t.name = ?`,
     );
     for (const t of byName.all(fileSetId, rest)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
     if (hashed) {
       for (const t of byName.all(fileSetId, hashed.name)) {
-        if (Object.values(storedJson<Hashes>(t.hashes)).includes(hashed.hash)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
+        if (Object.values(storedJson(t.hashes)).includes(hashed.hash)) rows.push({ blockId: t.blockId, role: t.role, sha256: t.sha256 });
       }
     }
     return rows;
@@ -523,8 +531,10 @@ export class Store {
     if (!row) return undefined;
     const info = toTargetInfo(row);
     const bytes = this.blob(row.sha256);
-    const mismatch = bytes ? lengthOrHashMismatch(bytes, info) : 'its blob is missing';
-    if (!bytes || mismatch) throw new Error(`store: target ${name} of generation ${generationId} does not match what ${info.role} signed: ${mismatch}`);
+    const damaged = (why: string): Error => new Error(`store: target ${name} of generation ${generationId} does not match what ${info.role} signed: ${why}`);
+    if (!bytes) throw damaged('its blob is missing');
+    const mismatch = lengthOrHashMismatch(bytes, info);
+    if (mismatch !== undefined) throw damaged(mismatch);
     return { info, bytes };
   }
 
@@ -537,17 +547,18 @@ export class Store {
     return this.db
       .transaction(() => {
         const row = this.db
-          .prepare<unknown[], { repository_id: number; file_set_id: number | null; summary: string }>('SELECT repository_id, file_set_id, summary FROM generations WHERE id = ?')
+          .prepare<unknown[], { repository_id: number; file_set_id: number | null; summary: StoredJson<StoredSummary> }>('SELECT repository_id, file_set_id, summary FROM generations WHERE id = ?')
           .get(generationId);
-        if (!row || row.file_set_id === null) return false;
-        const summary = storedJson<StoredSummary>(row.summary);
+        if (!row) return false;
+        if (row.file_set_id === null) return false;
+        const summary = storedJson(row.summary);
         if (summary.resolvedTargets !== undefined) return false;
         const key = `resolutions:${generationId}:${fileSetKey(targets.map((t) => `${t.name}\n${t.sha256}`))}`;
         // The blobs are held (the generation's files); a missing one fails the foreign key, and the whole.
         const block = this.insertBlock(row.repository_id, { key, kind: 'resolutions', files: [], targets });
         this.db.prepare('INSERT OR IGNORE INTO file_set_blocks (file_set_id, block_id) VALUES (?, ?)').run(row.file_set_id, block.id);
-        for (const g of this.db.prepare<unknown[], { id: number; summary: string }>('SELECT id, summary FROM generations WHERE file_set_id = ?').all(row.file_set_id)) {
-          const s = storedJson<StoredSummary>(g.summary);
+        for (const g of this.db.prepare<unknown[], { id: number; summary: StoredJson<StoredSummary> }>('SELECT id, summary FROM generations WHERE file_set_id = ?').all(row.file_set_id)) {
+          const s = storedJson(g.summary);
           if (s.resolvedTargets === undefined) this.db.prepare('UPDATE generations SET summary = ? WHERE id = ?').run(JSON.stringify({ ...s, resolvedTargets: targets.length }), g.id);
         }
         return true;
@@ -848,11 +859,11 @@ export class Store {
 
   events(repository: string, limit = 100, kind?: string): EventRecord[] {
     const rows = this.db
-      .prepare<unknown[], { id: number; name: string; at: string; kind: string; severity: EventRecord['severity']; generation_id: number | null; data: string }>(
+      .prepare<unknown[], { id: number; name: string; at: string; kind: string; severity: EventRecord['severity']; generation_id: number | null; data: StoredJson<Record<string, unknown>> }>(
         `SELECT e.*, r.name FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? ${kind ? 'AND e.kind = ?' : ''} ORDER BY e.id DESC LIMIT ?`,
       )
       .all(repository, ...(kind ? [kind] : []), limit);
-    return rows.map((r) => ({ id: r.id, repository: r.name, at: r.at, kind: r.kind, severity: r.severity, generationId: r.generation_id, data: storedJson<Record<string, unknown>>(r.data) }));
+    return rows.map((r) => ({ id: r.id, repository: r.name, at: r.at, kind: r.kind, severity: r.severity, generationId: r.generation_id, data: storedJson(r.data) }));
   }
 
   /** A bridge's decision, recorded as a `bridge` event (its history is the bridge's history). */
@@ -863,10 +874,10 @@ export class Store {
 
   latestBridgeDecision(repository: string): BridgeDecision | undefined {
     const data = this.db
-      .prepare<unknown[], string>(`SELECT e.data FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? AND e.kind = 'bridge' ORDER BY e.id DESC LIMIT 1`)
+      .prepare<unknown[], StoredJson<BridgeDecision>>(`SELECT e.data FROM events e JOIN repositories r ON r.id = e.repository_id WHERE r.name = ? AND e.kind = 'bridge' ORDER BY e.id DESC LIMIT 1`)
       .pluck()
       .get(repository);
-    return data === undefined ? undefined : storedJson<BridgeDecision>(data);
+    return data === undefined ? undefined : storedJson(data);
   }
 
   /**
@@ -1031,7 +1042,7 @@ export class Store {
         snapshotVersion: row.snapshot_version,
         targetsVersion: row.targets_version,
       },
-      storedJson<StoredSummary>(row.summary),
+      storedJson(row.summary),
     );
   }
 
@@ -1058,13 +1069,13 @@ function toRun(row: RunRow): SyncRunRecord {
     requests: row.requests,
     bytes: row.bytes,
     generationId: row.generation_id,
-    problems: row.problems ? storedJson<SyncProblems>(row.problems) : null,
+    problems: row.problems ? storedJson(row.problems) : null,
   };
 }
 
 function toTargetInfo(row: TargetRow): TargetInfo {
-  const info: TargetInfo = { name: row.name, role: row.role, length: row.length, hashes: storedJson<Hashes>(row.hashes) };
-  if (row.custom !== null) info.custom = storedJson<Record<string, unknown>>(row.custom);
+  const info: TargetInfo = { name: row.name, role: row.role, length: row.length, hashes: storedJson(row.hashes) };
+  if (row.custom !== null) info.custom = storedJson(row.custom);
   return info;
 }
 

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ownValue } from '../lib/records';
 import { sha256Hex } from '../store/store';
 import { MANIFEST_MEMBER, parseManifest, REPOSITORY_PREFIX, type ArchiveManifest } from './archive-format';
 import { readTarGz } from './archive-tar';
@@ -67,7 +68,7 @@ export class ArchiveSource implements Source {
       // Not the end of the chain: a gap. Typically an export with --since-root above what this mirror holds.
       throw new SyncError(
         'ARCHIVE_INCOMPLETE',
-        `${this.name} holds roots v${roots[0]}..v${roots.at(-1)} but not v${wanted}, the next one this mirror needs (it holds v${wanted - 1}): export with --since-root ${wanted - 1} or lower`,
+        `${this.name} holds roots v${roots[0]}..v${roots[roots.length - 1]} but not v${wanted}, the next one this mirror needs (it holds v${wanted - 1}): export with --since-root ${wanted - 1} or lower`,
       );
     }
     // The TUF root loop ends at the first root the source does not have.
@@ -113,7 +114,7 @@ export class ArchiveSource implements Source {
 function checkManifest(name: string, manifest: ArchiveManifest, files: Map<string, Buffer>): void {
   const problems: string[] = [];
   for (const [p, bytes] of files) {
-    const listed = manifest.files[p];
+    const listed = ownValue(manifest.files, p);
     if (!listed) {
       problems.push(`${p} is not listed`);
       continue;

@@ -6,7 +6,7 @@ import type { RepositoryConfig } from '../config/config';
 import { metadataPath, targetPath } from '../lib/layout';
 import { redactUrl } from '../lib/log';
 import { packageVersion } from '../lib/paths';
-import { sha256Hex, type GenerationRecord, type Store } from '../store/store';
+import type { GenerationRecord, Store } from '../store/store';
 import { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, MANIFEST_MEMBER, REPOSITORY_PREFIX, type ArchiveManifest } from './archive-format';
 import { packTarGz } from './archive-tar';
 import { ExportError } from './errors';
@@ -59,7 +59,12 @@ export function exportGeneration(store: Store, repository: RepositoryConfig, opt
 
   const sorted = [...paths].sort();
   const files: ArchiveManifest['files'] = {};
-  for (const p of sorted) files[p] = { length: read(p).length, sha256: held.get(p)! };
+  for (const p of sorted) {
+    const sha256 = held.get(p);
+    // A path the generation lacks: as read() would say it.
+    if (sha256 === undefined) throw new Error(`generation ${generation.id} of ${generation.repository} lacks ${p}`);
+    files[p] = { length: read(p).length, sha256 };
+  }
   const manifest: ArchiveManifest = {
     format: ARCHIVE_FORMAT,
     formatVersion: ARCHIVE_FORMAT_VERSION,

@@ -17,6 +17,7 @@
  */
 import type { Metadata, MetaFile, Snapshot, Targets } from '@tufjs/models';
 import { metadataPath, targetFilePaths, unsafeTargetName } from '../lib/layout';
+import { ownValue } from '../lib/records';
 import { fileSetKey, type GenerationRecord, type NewBlock, type TargetProblem } from '../store/store';
 import { groupTargets, headBlock, metadataBlock, metadataPart, signedTarget, snapshotBlock, targetsBlock, unusedBlobs, type SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
@@ -58,7 +59,8 @@ export function settledGeneration(held: HeldGeneration, trusted: TrustedSet, opt
 /** The new timestamp over the held body: a head block and a generation row, whatever the repository's size. */
 export function timestampOnly(settled: Settled, held: HeldGeneration, trusted: TrustedSet, timestamp: Buffer): WalkResult | undefined {
   const body = held.body();
-  if (!body || body.headBlockId === null || body.fileSetId === null || body.fileSetKey === null) return undefined; // written before blocks
+  if (!body) return undefined;
+  if (body.headBlockId === null || body.fileSetId === null || body.fileSetKey === null) return undefined; // written before blocks
   const g = settled.generation;
   const t = trusted.timestamp.signed;
   return {
@@ -99,7 +101,8 @@ export type IncrementalInput = {
 export async function incrementalWalk(input: IncrementalInput): Promise<WalkResult | undefined> {
   const { options, held, settled, trusted } = input;
   const layout = held.layout();
-  if (!layout || layout.headBlockId === null || layout.fileSetId === null) return undefined;
+  if (!layout) return undefined;
+  if (layout.headBlockId === null || layout.fileSetId === null) return undefined;
   const g = settled.generation;
   const { roles, failedRoles = [], refusedTargets = [] } = g.summary;
   if (refusedTargets.some((t) => t.code === 'PATH_COLLISION')) return undefined;
@@ -110,7 +113,8 @@ export async function incrementalWalk(input: IncrementalInput): Promise<WalkResu
   const before = input.previous.signed.meta;
   for (const [file, meta] of Object.entries(trusted.snapshot.signed.meta)) {
     const role = file.replace(/\.json$/, '');
-    if (before[file] && sameMeta(before[file], meta)) continue;
+    const was = ownValue(before, file);
+    if (was && sameMeta(was, meta)) continue;
     if (failed.has(role)) return undefined; // a failed role has a new version: the full walk tries it
     if (walked.has(role)) changed.push(role);
   }

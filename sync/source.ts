@@ -173,10 +173,11 @@ export class MapSource implements Source {
     readonly description: string,
   ) {}
 
-  async get(path: string, limits: FetchLimits): Promise<Buffer> {
+  // Nothing to wait for, but a Source answers with a promise: failures reject, as any source's do.
+  get(path: string, limits: FetchLimits): Promise<Buffer> {
     const bytes = this.files.get(path);
-    if (!bytes) throw new SyncError('UPSTREAM_HTTP_ERROR', `${this.description}/${path}: not found`, undefined, { status: 404 });
-    if (bytes.length > limits.maxBytes) throw tooLarge(this.description, path, limits.maxBytes, `${bytes.length} bytes`);
-    return bytes;
+    if (!bytes) return Promise.reject(new SyncError('UPSTREAM_HTTP_ERROR', `${this.description}/${path}: not found`, undefined, { status: 404 }));
+    if (bytes.length > limits.maxBytes) return Promise.reject(tooLarge(this.description, path, limits.maxBytes, `${bytes.length} bytes`));
+    return Promise.resolve(bytes);
   }
 }

@@ -7,6 +7,7 @@
  */
 import { checkFile } from '../lib/hashes';
 import { targetPath } from '../lib/layout';
+import { ownValue } from '../lib/records';
 import type { Store, TargetRecord } from '../store/store';
 import type { SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
@@ -113,7 +114,9 @@ export class TargetFiles {
 
   private candidates(t: WantedTarget): Set<string> {
     const shas = new Set<string>();
-    if (t.hashes.sha256 !== undefined) shas.add(t.hashes.sha256);
+    // Signed metadata may list no sha256 (only sha512, say).
+    const signedSha256 = ownValue(t.hashes, 'sha256');
+    if (signedSha256 !== undefined) shas.add(signedSha256);
     if (this.options.held.generation) {
       for (const h of Object.values(t.hashes)) {
         const sha = this.options.held.sha(targetPath(t.name, h));

@@ -19,6 +19,7 @@
  */
 import { Metadata, MetadataKind, type MetaFile, type Root, type Snapshot, type TargetFile, type Targets, type Timestamp } from '@tufjs/models';
 import { createHash } from 'node:crypto';
+import { ownValue } from '../lib/records';
 import { SyncError, type SyncErrorCode } from './errors';
 
 /** The defaults of tuf-js, python-tuf and go-tuf alike. */
@@ -258,7 +259,7 @@ export class TrustedSet {
     const held = this.currentSnapshot;
     if (held) {
       for (const [file, info] of Object.entries(held.signed.meta)) {
-        const now = next.signed.meta[file];
+        const now = ownValue(next.signed.meta, file);
         if (!now) throw fail('REPOSITORY_ERROR', 'snapshot', `snapshot v${next.signed.version} drops ${file}, which snapshot v${held.signed.version} listed`);
         if (now.version < info.version) throw fail('BAD_VERSION', 'snapshot', `snapshot v${next.signed.version} names ${file} v${now.version}, older than the v${info.version} already verified`);
       }
@@ -276,7 +277,7 @@ export class TrustedSet {
 
   /** What the snapshot says of a targets role (version, and length and hashes if pinned); REPOSITORY_ERROR if it is not listed. */
   metaOf(role: string): MetaFile {
-    const meta = this.snapshot.signed.meta[`${role}.json`];
+    const meta = ownValue(this.snapshot.signed.meta, `${role}.json`);
     if (!meta) throw fail('REPOSITORY_ERROR', role, `snapshot v${this.snapshot.signed.version} does not list ${role}.json`);
     return meta;
   }

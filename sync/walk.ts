@@ -28,10 +28,10 @@ import type { Metadata, Root, Snapshot, TargetFile, Targets } from '@tufjs/model
 import * as fs from 'node:fs';
 import { lengthOrHashMismatch } from '../lib/hashes';
 import { metadataPath, targetFilePaths, targetPath, unsafePathReason, unsafeRoleName, unsafeTargetName } from '../lib/layout';
-import { fileSetKey, type BlockRecord, type NewBlock, type NewBlockFile, type NewGeneration, type RoleProblem, type RoleSummary, type Store, type TargetProblem } from '../store/store';
+import { ownValue } from '../lib/records';
+import { fileSetKey, type BlockRecord, type NewBlock, type NewBlockFile, type RoleProblem, type RoleSummary, type TargetProblem } from '../store/store';
 import { fileOf, filesBlock, groupTargets, headBlock, metadataBlock, signedTarget, snapshotBlock, targetsBlock, targetsBlockKey, unusedBlobs, type SignedTarget } from './blocks';
 import { isTransportFailure, SyncError } from './errors';
-import type { Downloader } from './fetcher';
 import { HeldGeneration } from './held';
 import { byName, malformedHashes, printable } from './refusals';
 import { incrementalWalk, settledGeneration, timestampOnly } from './reuse';
@@ -253,7 +253,7 @@ class DelegationGraph {
 
   /** The version the snapshot names for a role (undefined: not listed). */
   private namedVersion(role: string): number | undefined {
-    return this.trusted.snapshot.signed.meta[`${role}.json`]?.version;
+    return ownValue(this.trusted.snapshot.signed.meta, `${role}.json`)?.version;
   }
 
   /** Where a role's file comes from when the held copy is not the version the snapshot names. */
@@ -530,7 +530,8 @@ function collisionFreeBlocks(
 ): { colliding: Set<Kept>; targetBlocks: (NewBlock | BlockRecord)[] } {
   const heldRows = new Map<number, Map<string, string>>();
   const shaOf = (t: Kept): string => {
-    const known = t.sha256 ?? t.hashes.sha256;
+    // Signed metadata may list no sha256 (only sha512, say).
+    const known = t.sha256 ?? ownValue(t.hashes, 'sha256');
     if (known !== undefined) return known;
     if (!t.block) throw new SyncError('INTERNAL', `no file for target ${t.name}`, `targets/${t.name}`);
     let rows = heldRows.get(t.block.id);
@@ -553,7 +554,7 @@ function collisionFreeBlocks(
   }
   const claimsOf = (p: string): Kept[] => {
     const own = claims.get(p) ?? [];
-    if (!narrow || body?.fileSetId == null) return own;
+    if (!narrow || body.fileSetId == null) return own;
     const reused = options.store
       .fileSetPath(body.fileSetId, p)
       .flatMap((row) => reusedGroups.get(row.blockId) ?? [])

@@ -64,7 +64,7 @@ export class DockerRegistry {
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`docker-registry exited with ${code}:\n${log}`)));
+      child.once('exit', (code) => reject(new Error(`docker-registry exited with ${String(code)}:\n${log}`)));
     });
     child.stdout.resume();
     child.stderr.resume();

@@ -59,7 +59,7 @@ export class OciStub {
     const type = mediaType ?? (JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? 'application/vnd.oci.image.manifest.v1+json';
     const d = sha256(bytes);
     let m = this.manifests.get(repository);
-    if (!m) this.manifests.set(repository, (m = new Map()));
+    if (!m) this.manifests.set(repository, (m = new Map<string, { bytes: Buffer; mediaType: string }>()));
     for (const ref of [d, ...tags]) m.set(ref, { bytes, mediaType: type });
     return d;
   }
@@ -171,7 +171,7 @@ function kindOf(pathname: string): string | undefined {
 }
 
 /** The `.sig` manifest cosign writes: one simple-signing layer per signature. */
-export function cosignSigManifest(layers: object[]): object {
+export function cosignSigManifest(layers: unknown[]): object {
   return {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',

@@ -85,15 +85,21 @@ export class SigstoreInfra {
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', async () => {
+      req.on('end', () => {
         const h = handlers.find((x) => req.url === x.path);
         if (!h) {
           res.writeHead(404).end();
           return;
         }
-        const r = await h.fn(Buffer.concat(chunks).toString());
-        res.writeHead(r.statusCode, { 'content-type': r.contentType ?? 'application/json' });
-        res.end(typeof r.response === 'string' ? r.response : der(r.response));
+        // A handler that throws answers 500 (the client under test then says so), rather than
+        // leaving an unhandled rejection to take the test process down.
+        h.fn(Buffer.concat(chunks).toString()).then(
+          (r) => {
+            res.writeHead(r.statusCode, { 'content-type': r.contentType ?? 'application/json' });
+            res.end(typeof r.response === 'string' ? r.response : der(r.response));
+          },
+          (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -230,7 +236,7 @@ export class SigstoreInfra {
     const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
     const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: GHA_ISSUER, sub: subject, aud: 'sigstore', repository, ref: 'refs/heads/main' })}.sig`;
     const builder = new DSSEBundleBuilder({
-      signer: new FulcioSigner({ fulcioBaseURL: this.url, identityProvider: { getToken: async () => token } }),
+      signer: new FulcioSigner({ fulcioBaseURL: this.url, identityProvider: { getToken: () => Promise.resolve(token) } }),
       witnesses: [new RekorWitness({ rekorBaseURL: this.url, entryType: 'intoto' }), new TSAWitness({ tsaBaseURL: this.url })],
     });
     const statement = {

@@ -21,6 +21,23 @@ export type TopLevelRole = 'root' | 'timestamp' | 'snapshot' | 'targets';
 export type AnyMetadata = Metadata<Root | Timestamp | Snapshot | Targets>;
 type JSONObject = ReturnType<AnyMetadata['toJSON']>;
 
+/**
+ * A role's signed JSON as a forgery (TestRepository.forge) sees it: the fields forgeries rewrite,
+ * typed as the specification has them, whichever role they belong to; any other field as unknown.
+ * A forgery that must break a type can assign through a wider variable.
+ */
+export type ForgeableSigned = {
+  version: number;
+  expires: string;
+  keys: Record<string, unknown>;
+  roles: Record<string, { keyids: string[]; threshold: number }>;
+  meta: Record<string, { version: number; length?: number; hashes?: Record<string, string> }>;
+  targets: Record<string, { length: number; hashes: Record<string, string>; custom?: unknown }>;
+  [field: string]: unknown;
+};
+
+type Delegation = { paths?: string[]; pathHashPrefixes?: string[]; terminating: boolean; keysOverride?: TestKey[] };
+
 export const TOP_LEVEL_ROLES: readonly TopLevelRole[] = ['root', 'timestamp', 'snapshot', 'targets'];
 
 export type TestKey = {
@@ -175,7 +192,7 @@ export class TestRepository {
   /** Top-level and delegated roles. */
   private readonly roles = new Map<string, RoleState>();
   /** Delegations by delegating role, each in delegation (= search) order. */
-  private readonly delegations = new Map<string, Map<string, { paths?: string[]; pathHashPrefixes?: string[]; terminating: boolean; keysOverride?: TestKey[] }>>();
+  private readonly delegations = new Map<string, Map<string, Delegation>>();
   /** Succinct (hash-bin) delegations by delegating role. */
   private readonly succinct = new Map<string, { bitLength: number; namePrefix: string; keys: TestKey[]; threshold: number }>();
   /** Targets by role, then by target path. */
@@ -208,10 +225,10 @@ export class TestRepository {
    */
   addTarget(targetPath: string, bytes: Buffer | string, options: { role?: string; custom?: Record<string, unknown> } = {}): void {
     const role = options.role ?? 'targets';
-    const roleTargets = this.targets.get(role);
-    if (!roleTargets) throw new Error(`no targets role ${role}`);
+    const roleTargets = this.targetsOf(role);
     const data = Buffer.from(bytes);
-    const unrecognizedFields = options.custom ? { custom: JSON.parse(JSON.stringify(options.custom)) } : undefined;
+    // The JSON round trip makes `custom` what a parser of the published file would read back.
+    const unrecognizedFields = options.custom ? { custom: JSON.parse(JSON.stringify(options.custom)) as JSONObject } : undefined;
     const info = new TargetFile({ path: targetPath, length: data.length, hashes: this.hashesOf(data), unrecognizedFields });
     roleTargets.set(targetPath, { info, bytes: data });
     this.dirty.add(role);
@@ -239,7 +256,7 @@ export class TestRepository {
       this.roles.set(name, this.newRoleState(options));
       this.targets.set(name, new Map());
     }
-    const list = this.delegations.get(delegator) ?? new Map();
+    const list = this.delegations.get(delegator) ?? new Map<string, Delegation>();
     list.set(name, {
       ...(options.paths ? { paths: [...options.paths] } : {}),
       ...(options.pathHashPrefixes ? { pathHashPrefixes: [...options.pathHashPrefixes] } : {}),
@@ -404,10 +421,9 @@ export class TestRepository {
    * (default: the role's keys). Honest state is untouched. Mind that tuf-js silently ignores a
    * timestamp with the version it already has: bump `version` to make it look at the forgery.
    */
-  // `any`: forgeries are written at JSON level, where a test may break any invariant.
-  forge(role: string, mutate: (signed: Record<string, any>) => void, keys: TestKey[] = this.keys(role)): Buffer {
+  forge(role: string, mutate: (signed: ForgeableSigned) => void, keys: TestKey[] = this.keys(role)): Buffer {
     const json = this.metadata(role).toJSON();
-    mutate(json.signed as JSONObject);
+    mutate(json.signed as ForgeableSigned);
     return this.signWith(parseMetadata(role, json), keys);
   }
 
@@ -421,6 +437,12 @@ export class TestRepository {
       expires: options.expires ?? new Date(Date.now() + TEN_YEARS_MS),
       version: 0,
     };
+  }
+
+  private targetsOf(role: string): Map<string, StoredTarget> {
+    const roleTargets = this.targets.get(role);
+    if (!roleTargets) throw new Error(`no targets role ${role}`);
+    return roleTargets;
   }
 
   private state(role: string): RoleState {
@@ -448,7 +470,7 @@ export class TestRepository {
 
   private publishTargets(role: string): void {
     this.state(role).version++;
-    const roleTargets = [...this.targets.get(role)!.values()];
+    const roleTargets = [...this.targetsOf(role).values()];
     const targets = new Targets({
       ...this.common(role),
       targets: Object.fromEntries(roleTargets.map((t) => [t.info.path, t.info])),
@@ -508,8 +530,9 @@ export class TestRepository {
   private record(role: string, metadata: AnyMetadata, signers: TestKey[], fileName: string): void {
     const bytes = this.signWith(metadata, signers);
     this.current.set(role, metadata);
-    if (!this.history.has(role)) this.history.set(role, new Map());
-    this.history.get(role)!.set(metadata.signed.version, bytes);
+    let versions = this.history.get(role);
+    if (!versions) this.history.set(role, (versions = new Map<number, Buffer>()));
+    versions.set(metadata.signed.version, bytes);
     this.published.set(fileName, bytes);
   }
 

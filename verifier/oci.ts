@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { ConfigError } from '../config/config';
 import type { RegistryConfig } from '../config/verifier';
-import { RegistryError, type RegistryErrorCode } from './errors';
+import { RegistryError } from './errors';
 import { apiHost, type ImageReference } from './reference';
 
 // The registry's errors live in errors.ts (what the CLI's exit codes and the HTTP map read, without
