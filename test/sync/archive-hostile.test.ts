@@ -121,6 +121,12 @@ describe('the real public-good archive, altered, into an empty mirror anchored a
     await rejected(await alter(archive, (f) => f.set('16.root.json', fixture.get('15.root.json')!), false), 'ARCHIVE_MANIFEST_MISMATCH', null, /16\.root\.json is not listed/);
   });
 
+  test('a member named like an Object.prototype member is not listed either (the manifest is read by own property)', async () => {
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      await rejected(await alter(archive, (f) => f.set(name, Buffer.from('{}')), false), 'ARCHIVE_MANIFEST_MISMATCH', null, new RegExp(`${name} is not listed`));
+    }
+  });
+
   test('a member over the size TUF allows for it: RESPONSE_TOO_LARGE', async () => {
     // Spaces keep the JSON valid: only a size cap stops it.
     const padded = (b: Buffer) => Buffer.concat([b, Buffer.alloc(20_000, ' ')]);
