@@ -13,13 +13,13 @@
  *   other managers' keys);
  * - every request recorded, with the verb RBAC saw.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { tempDir } from './mirror';
+import { loopbackCertificate } from './pki';
 
 type Obj = Record<string, any>;
 
@@ -74,29 +74,7 @@ function status(res: import('node:http').ServerResponse, code: number, reason: s
 
 export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { namespace: string; name: string }; validate?: (o: Obj) => string[] }): Promise<KubeStub> {
   const dir = tempDir('tuf-mirror-kube-stub-');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'tls.key',
-      '-out',
-      'ca.crt',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=kube-stub',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const { key: keyFile, cert: caFile } = loopbackCertificate(dir, { key: 'tls.key', cert: 'ca.crt' }, { commonName: 'kube-stub', days: 2 });
   const token = createHash('sha256').update(dir).digest('hex');
   fs.writeFileSync(path.join(dir, 'token'), `${token}\n`);
   const store = new Map<string, Obj>();
@@ -104,7 +82,7 @@ export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { na
   let failing: number | undefined;
   let version = 1;
 
-  const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'tls.key')), cert: fs.readFileSync(path.join(dir, 'ca.crt')) }, (req, res) => {
+  const server = https.createServer({ key: fs.readFileSync(keyFile), cert: fs.readFileSync(caFile) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -195,7 +173,7 @@ export async function startKubeStub(options: { rbac: Obj[]; serviceAccount: { na
   const { port } = server.address() as AddressInfo;
   return {
     url: `https://127.0.0.1:${port}`,
-    caFile: path.join(dir, 'ca.crt'),
+    caFile,
     tokenFile: path.join(dir, 'token'),
     requests,
     object: (resource, name, namespace) => store.get(keyOf(resource, name, namespace)),

@@ -4,6 +4,40 @@ import * as path from 'node:path';
 import { tempDir } from './mirror';
 
 /**
+ * A self-signed ECDSA P-256 certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1), for a TLS
+ * server on loopback: the key and certificate written to `files` in `dir` (paths returned), the
+ * certificate also its own CA.
+ */
+export function loopbackCertificate(dir: string, files: { key: string; cert: string }, { commonName, days }: { commonName: string; days: number }): { key: string; cert: string } {
+  const key = path.join(dir, files.key);
+  const cert = path.join(dir, files.cert);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      String(days),
+      '-subj',
+      `/CN=${commonName}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  return { key, cert };
+}
+
+/**
  * Certificates and log keys for a pretend private Sigstore instance, made with the openssl CLI
  * (node:crypto cannot issue certificates): a Fulcio root CA, a TSA certificate, Rekor and CT
  * log keys, all ECDSA P-256.

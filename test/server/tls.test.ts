@@ -1,6 +1,5 @@
 /** HTTPS: what Kubernetes requires of an admission webhook, and what a TLS-only site wants. */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
@@ -11,35 +10,13 @@ import pino from 'pino';
 import { ConfigError } from '../../config/config';
 import { startService } from '../../server/service';
 import { startMirror, tempDir, testConfig } from '../helpers/mirror';
+import { loopbackCertificate } from '../helpers/pki';
 import { TestRepository } from '../../testing/tuf-repo';
 import { startUpstreamServer } from '../../testing/upstream-server';
 import { waitFor } from '../helpers/wait';
 
 function certificate(dir: string): { cert: string; key: string } {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'tls.key',
-      '-out',
-      'tls.pem',
-      '-days',
-      '30',
-      '-subj',
-      '/CN=tuf-mirror',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { cwd: dir, stdio: 'ignore' },
-  );
-  return { cert: path.join(dir, 'tls.pem'), key: path.join(dir, 'tls.key') };
+  return loopbackCertificate(dir, { key: 'tls.key', cert: 'tls.pem' }, { commonName: 'tuf-mirror', days: 30 });
 }
 
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: Buffer }> {

@@ -14,6 +14,7 @@ import { entryMatches, parsePolicy, PolicyError } from '../../lib/policy';
 import { parseReference } from '../../verifier/reference';
 import { parseTrustRoot } from '../../verifier/trust-root';
 import { FIXTURE, tempDir } from '../helpers/mirror';
+import { loopbackCertificate } from '../helpers/pki';
 import { cosignSigManifest, OciStub } from '../../testing/oci-stub';
 
 const F = path.join(packageRoot(), 'test', 'fixtures', 'cosign-image-signatures');
@@ -250,30 +251,7 @@ describe('HTTPS registries and a custom CA bundle', { skip: spawnSync('sh', ['-c
   const tls = new OciStub();
   const dir = tempDir();
   before(async () => {
-    const r = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-subj',
-        '/CN=registry-stub',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-days',
-        '2',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(r.status, 0, r.stderr);
+    loopbackCertificate(dir, { key: 'key.pem', cert: 'cert.pem' }, { commonName: 'registry-stub', days: 2 });
     await tls.start(0, { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) });
     tls.addManifest('acme/app', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }, ['v1']);
   });
